@@ -1,0 +1,55 @@
+"""Development sessions. Versions and dependency groups come from pyproject.toml.
+
+    nox -s tests       the whole suite, once with httpx and once with httpx2 clients
+    nox -s lint        ruff check and ruff format --check
+    nox -s typecheck   mypy --strict over src and tests
+    nox -s demo        every seed flow end to end against the built-in emulator
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def group(name: str) -> list[str]:
+    return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+@nox.session
+@nox.parametrize("http", ["httpx", "httpx2"])
+def tests(session: nox.Session, http: str) -> None:
+    """Run the whole test suite on asyncio and trio with one HTTP package's clients."""
+    session.install("-e", ".", *group("test"))
+    session.run(
+        "pytest",
+        *session.posargs,
+        env={"ANYOAUTH_TEST_HTTP": http},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install(*group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src and tests."""
+    session.install("-e", ".", *group("typecheck"))
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run Geni, Teamwork and Bank of Georgia flows against the emulator on loopback."""
+    session.install(".")
+    session.run("python", "-m", "anyoauth", "demo", *session.posargs)

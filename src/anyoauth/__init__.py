@@ -1,0 +1,71 @@
+"""anyoauth: an async, framework-agnostic OAuth 2.0 flow toolkit.
+
+Each flow is a strategy (:mod:`anyoauth.providers` has presets for Geni,
+Teamwork, Bank of Georgia and any Keycloak); a sans-IO state machine validates
+state, reads redirects and token responses; :class:`Client` drives it with
+anyio and httpx (or httpx2). :mod:`anyoauth.testing` emulates the providers.
+"""
+
+from ._client import Client as Client
+from ._core.errors import AuthorizationDenied as AuthorizationDenied
+from ._core.errors import ConfigurationError as ConfigurationError
+from ._core.errors import FlowError as FlowError
+from ._core.errors import FlowExpired as FlowExpired
+from ._core.errors import InvalidTokenResponse as InvalidTokenResponse
+from ._core.errors import InvalidTransition as InvalidTransition
+from ._core.errors import LoginRequired as LoginRequired
+from ._core.errors import MalformedRedirect as MalformedRedirect
+from ._core.errors import OAuthError as OAuthError
+from ._core.errors import ProviderError as ProviderError
+from ._core.errors import RedirectError as RedirectError
+from ._core.errors import RedirectMismatch as RedirectMismatch
+from ._core.errors import StateError as StateError
+from ._core.errors import StateMismatch as StateMismatch
+from ._core.errors import StateMissing as StateMissing
+from ._core.errors import TokenEndpointUnavailable as TokenEndpointUnavailable
+from ._core.errors import TokenRequestError as TokenRequestError
+from ._core.machine import AuthorizationRequest as AuthorizationRequest
+from ._core.machine import PendingFlow as PendingFlow
+from ._core.redirect import ResponseLocation as ResponseLocation
+from ._core.strategy import ClientCredentials as ClientCredentials
+from ._core.strategy import CodeJsonExchange as CodeJsonExchange
+from ._core.strategy import HttpRequest as HttpRequest
+from ._core.strategy import ImplicitDesktop as ImplicitDesktop
+from ._core.strategy import Strategy as Strategy
+from ._core.token import Token as Token
+from ._store import MemoryStore as MemoryStore
+from ._store import Store as Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthorizationDenied",
+    "AuthorizationRequest",
+    "Client",
+    "ClientCredentials",
+    "CodeJsonExchange",
+    "ConfigurationError",
+    "FlowError",
+    "FlowExpired",
+    "HttpRequest",
+    "ImplicitDesktop",
+    "InvalidTokenResponse",
+    "InvalidTransition",
+    "LoginRequired",
+    "MalformedRedirect",
+    "MemoryStore",
+    "OAuthError",
+    "PendingFlow",
+    "ProviderError",
+    "RedirectError",
+    "RedirectMismatch",
+    "ResponseLocation",
+    "StateError",
+    "StateMismatch",
+    "StateMissing",
+    "Store",
+    "Strategy",
+    "Token",
+    "TokenEndpointUnavailable",
+    "TokenRequestError",
+]

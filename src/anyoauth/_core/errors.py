@@ -1,0 +1,183 @@
+"""The anyoauth error tree.
+
+Every error anyoauth raises is an :class:`OAuthError`::
+
+    OAuthError
+    ├── ConfigurationError            bad strategy/preset/client arguments
+    ├── FlowError                     the flow cannot go on (the flow moves to FAILED)
+    │   ├── InvalidTransition         an event the state machine does not allow now
+    │   ├── StateError                state validation failed; no token request was sent
+    │   │   ├── StateMissing          the redirect carries no state
+    │   │   ├── StateMismatch         unknown, already used, or bound to another flow
+    │   │   └── FlowExpired           the pending flow outlived its deadline
+    │   └── RedirectError             the redirect itself is unusable
+    │       ├── RedirectMismatch      the URL is not the one this flow expects
+    │       └── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
+    ├── ProviderError                 the provider answered with an OAuth error
+    │   ├── AuthorizationDenied       error redirect (the user said no, or the request was bad)
+    │   └── TokenRequestError         the token endpoint answered with an error object
+    ├── InvalidTokenResponse          the token endpoint answered something that is not a token
+    ├── TokenEndpointUnavailable      network failure or deadline while talking to the endpoint
+    └── LoginRequired                 no valid token, and only an interactive login can get one
+
+Provider errors carry the provider's own words in :attr:`ProviderError.error`,
+:attr:`ProviderError.error_description` and :attr:`ProviderError.error_uri`.
+No error message ever contains a secret (client secret, code, token, verifier).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationDenied",
+    "ConfigurationError",
+    "FlowError",
+    "FlowExpired",
+    "InvalidTokenResponse",
+    "InvalidTransition",
+    "LoginRequired",
+    "MalformedRedirect",
+    "OAuthError",
+    "ProviderError",
+    "RedirectError",
+    "RedirectMismatch",
+    "StateError",
+    "StateMismatch",
+    "StateMissing",
+    "TokenEndpointUnavailable",
+    "TokenRequestError",
+]
+
+# Provider-supplied text is shown to people; bound it so a hostile provider
+# cannot flood logs through an error message.
+_MAX_PROVIDER_TEXT = 500
+
+
+def _clip(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    text = "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+    if len(text) > _MAX_PROVIDER_TEXT:
+        text = text[:_MAX_PROVIDER_TEXT] + "…"
+    return text
+
+
+class OAuthError(Exception):
+    """Base class of every error raised by anyoauth."""
+
+
+class ConfigurationError(OAuthError, ValueError):
+    """A strategy, preset, store or client was given arguments it cannot work with."""
+
+
+class FlowError(OAuthError):
+    """The flow cannot continue; the flow has moved to its terminal failed state."""
+
+
+class InvalidTransition(FlowError):
+    """The flow received an event its transition table does not allow in its current state.
+
+    Attributes ``state`` and ``event`` name the offending pair.
+    """
+
+    def __init__(self, state: object, event: object) -> None:
+        self.state = state
+        self.event = event
+        super().__init__(f"event {event!s} is not allowed in state {state!s}")
+
+
+class StateError(FlowError):
+    """The ``state`` of a redirect failed validation. No token request was sent."""
+
+
+class StateMissing(StateError):
+    """The redirect carries no ``state`` although the flow sent one."""
+
+
+class StateMismatch(StateError):
+    """The ``state`` is unknown, was already used, or belongs to another flow."""
+
+
+class FlowExpired(StateError):
+    """The pending flow's deadline passed before the redirect arrived."""
+
+
+class RedirectError(FlowError):
+    """The redirect URL cannot be used to finish the flow."""
+
+
+class RedirectMismatch(RedirectError):
+    """The URL is not the redirect (or special) URL this flow expects."""
+
+
+class MalformedRedirect(RedirectError):
+    """The redirect matched but its parameters are unusable (duplicated, missing, oversized)."""
+
+
+class ProviderError(OAuthError):
+    """The provider answered with an OAuth error.
+
+    Attributes:
+        error: the provider's error code (``access_denied``, ``invalid_grant``, ...).
+        error_description: the provider's human-readable explanation, if any.
+        error_uri: a page about the error, if the provider gave one.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+    ) -> None:
+        self.error: str = _clip(error) or "unknown_error"
+        self.error_description: str | None = _clip(error_description)
+        self.error_uri: str | None = _clip(error_uri)
+        text = self.error
+        if self.error_description:
+            text = f"{text}: {self.error_description}"
+        super().__init__(text)
+
+
+class AuthorizationDenied(ProviderError, FlowError):
+    """The authorization step ended in an error redirect (for example the user said no)."""
+
+
+class TokenRequestError(ProviderError, FlowError):
+    """The token endpoint answered with an error object.
+
+    ``status_code`` is the HTTP status of that answer.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        status_code: int,
+    ) -> None:
+        self.status_code = status_code
+        super().__init__(error, error_description, error_uri)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (HTTP {self.status_code})"
+
+
+class InvalidTokenResponse(FlowError):
+    """The token endpoint answered with something that is not a valid token response.
+
+    ``status_code`` is the HTTP status of that answer.
+    """
+
+    def __init__(self, reason: str, *, status_code: int) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        super().__init__(f"invalid token response (HTTP {status_code}): {reason}")
+
+
+class TokenEndpointUnavailable(FlowError):
+    """The token endpoint could not be reached, or did not answer within the deadline."""
+
+
+class LoginRequired(OAuthError):
+    """No valid token is stored and only an interactive login can obtain one."""

@@ -1,0 +1,368 @@
+"""The flow state machine: every rule of a flow's life lives in this module.
+
+The transition table :data:`TRANSITIONS` maps ``(state, event)`` to the next
+state. Anything not in the table raises :class:`InvalidTransition` and moves
+the flow to :attr:`State.FAILED`, which is terminal; so does any error raised
+while the flow handles an input. The table is data, and the documentation's
+state diagram is drawn from it.
+
+:class:`Flow` is sans-IO: it is fed URLs, times and response bytes, and hands
+back :class:`HttpRequest` objects for the caller to send and :class:`Token`
+objects. It never reads a clock; every method that needs the time takes ``now``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import attrs
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from .errors import (
+    ConfigurationError,
+    FlowError,
+    FlowExpired,
+    InvalidTransition,
+    LoginRequired,
+    OAuthError,
+    StateMismatch,
+    StateMissing,
+)
+from .redirect import Redirect
+from .token import Token
+
+if TYPE_CHECKING:
+    from .strategy import HttpRequest, Strategy
+
+__all__ = [
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "AuthorizationRequest",
+    "Event",
+    "Flow",
+    "PendingFlow",
+    "State",
+    "new_state",
+    "pending_key",
+]
+
+STATE_BYTES = 32
+"""Random bytes in a ``state`` value (256 bits; RFC 9700 asks for at least 128)."""
+
+VERIFIER_LENGTH = 64
+"""Characters in a PKCE code verifier (RFC 7636 allows 43 to 128)."""
+
+
+class State(enum.Enum):
+    """Where a flow is in its life."""
+
+    CREATED = "created"
+    AWAITING_REDIRECT = "awaiting redirect"
+    EXCHANGING = "exchanging"
+    HOLDING_TOKEN = "holding token"
+    REFRESHING = "refreshing"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Event(enum.Enum):
+    """What can happen to a flow."""
+
+    AUTHORIZATION_STARTED = "authorization started"
+    TOKEN_REQUESTED = "token requested"
+    CODE_RECEIVED = "code received"
+    TOKEN_RECEIVED = "token received"
+    REDIRECT_REJECTED = "redirect rejected"
+    FLOW_EXPIRED = "flow expired"
+    TOKEN_REQUEST_FAILED = "token request failed"
+    TOKEN_EXPIRED = "token expired"
+    REFRESH_STARTED = "refresh started"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+S, E = State, Event
+
+TRANSITIONS: Mapping[tuple[State, Event], State] = {
+    # Interactive flows: the user agent goes to the provider, a redirect comes back.
+    (S.CREATED, E.AUTHORIZATION_STARTED): S.AWAITING_REDIRECT,
+    (S.AWAITING_REDIRECT, E.CODE_RECEIVED): S.EXCHANGING,
+    (S.AWAITING_REDIRECT, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.AWAITING_REDIRECT, E.REDIRECT_REJECTED): S.FAILED,
+    (S.AWAITING_REDIRECT, E.FLOW_EXPIRED): S.FAILED,
+    # Grants without a user step (client credentials) go straight to the token endpoint.
+    (S.CREATED, E.TOKEN_REQUESTED): S.EXCHANGING,
+    (S.EXCHANGING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.EXCHANGING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    # Life of a held token.
+    (S.HOLDING_TOKEN, E.TOKEN_EXPIRED): S.EXPIRED,
+    (S.HOLDING_TOKEN, E.REFRESH_STARTED): S.REFRESHING,
+    (S.EXPIRED, E.REFRESH_STARTED): S.REFRESHING,
+    (S.REFRESHING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.REFRESHING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+}
+"""Every allowed transition: ``(state, event) -> next state``. Nothing else is allowed."""
+
+TERMINAL_STATES = frozenset({State.FAILED})
+"""States no event leaves."""
+
+del S, E
+
+
+def new_state() -> str:
+    """A fresh ``state`` value: 256 bits from :mod:`secrets`, URL-safe."""
+    return secrets.token_urlsafe(STATE_BYTES)
+
+
+def pending_key(state: str) -> str:
+    """The store key of a pending flow: a digest, so no ``state`` appears in store keys."""
+    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@attrs.frozen(kw_only=True)
+class PendingFlow:
+    """What must survive between :meth:`Flow.start` and the redirect, kept in a store."""
+
+    state: str = attrs.field(repr=False)
+    """The ``state`` sent to the provider."""
+    binding: str
+    """The strategy the flow belongs to (:attr:`Strategy.binding`); another strategy's
+    redirect cannot complete it."""
+    created_at: float
+    """When the flow started."""
+    expires_at: float
+    """When the flow stops accepting its redirect."""
+    code_verifier: str | None = attrs.field(default=None, repr=False)
+    """The PKCE verifier, for strategies that use PKCE."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (for stores)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PendingFlow:
+        """Rebuild a pending flow saved with :meth:`to_dict`."""
+        return cls(**data)
+
+
+@attrs.frozen(kw_only=True)
+class AuthorizationRequest:
+    """Where to send the user, and the pending flow to keep until the redirect."""
+
+    url: str = attrs.field(repr=False)
+    """The authorization URL to open in the user agent."""
+    pending: PendingFlow
+    """The pending flow to store under :func:`pending_key` of its state."""
+
+    @property
+    def state(self) -> str:
+        """The ``state`` value in :attr:`url`."""
+        return self.pending.state
+
+    @property
+    def expires_at(self) -> float:
+        """When the flow stops accepting its redirect."""
+        return self.pending.expires_at
+
+
+class Flow:
+    """One run of a strategy, from the authorization request to a held token.
+
+    A flow follows :data:`TRANSITIONS`. Methods that receive input return what to
+    do next; any error they raise first moves the flow to :attr:`State.FAILED`.
+    """
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        state: State = State.CREATED,
+        pending: PendingFlow | None = None,
+        token: Token | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self._state = state
+        self.pending = pending
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.strategy.binding} {self._state}>"
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        return self._state
+
+    @classmethod
+    def resume(cls, strategy: Strategy, pending: PendingFlow) -> Flow:
+        """A flow waiting for the redirect of ``pending`` (taken back from a store)."""
+        return cls(strategy, state=State.AWAITING_REDIRECT, pending=pending)
+
+    @classmethod
+    def holding(cls, strategy: Strategy, token: Token) -> Flow:
+        """A flow that holds ``token`` (loaded from a store)."""
+        return cls(strategy, state=State.HOLDING_TOKEN, token=token)
+
+    # -- the one place a state changes ------------------------------------------------
+
+    def handle(self, event: Event) -> State:
+        """Apply ``event``: move to the next state, or raise and move to FAILED."""
+        try:
+            self._state = TRANSITIONS[self._state, event]
+        except KeyError:
+            previous, self._state = self._state, State.FAILED
+            raise InvalidTransition(previous, event) from None
+        return self._state
+
+    def _fail(self, error: OAuthError, event: Event) -> NoReturn:
+        try:
+            self.handle(event)
+        except InvalidTransition:
+            pass
+        self._state = State.FAILED
+        raise error
+
+    # -- interactive flows ----------------------------------------------------------
+
+    def start(self, now: float) -> AuthorizationRequest:
+        """Create ``state`` (and a PKCE verifier) and build the authorization request."""
+        strategy = self.strategy
+        if not strategy.interactive:
+            self._fail(
+                ConfigurationError(f"{strategy.name} has no interactive authorization step"),
+                Event.REDIRECT_REJECTED,
+            )
+        self.handle(Event.AUTHORIZATION_STARTED)
+        verifier = generate_token(VERIFIER_LENGTH) if strategy.uses_pkce else None
+        self.pending = PendingFlow(
+            state=new_state(),
+            binding=strategy.binding,
+            created_at=now,
+            expires_at=now + strategy.state_ttl,
+            code_verifier=verifier,
+        )
+        challenge = None if verifier is None else create_s256_code_challenge(verifier)
+        url = strategy.authorization_url(state=self.pending.state, code_challenge=challenge)
+        return AuthorizationRequest(url=url, pending=self.pending)
+
+    @staticmethod
+    def redirect_key(strategy: Strategy, url: str) -> tuple[Redirect, str]:
+        """Read ``url`` and find the store key of the flow it answers.
+
+        Raises before any flow is looked up: :class:`RedirectMismatch` for a URL
+        that is not this strategy's redirect, :class:`AuthorizationDenied` for a
+        state-less error redirect, :class:`StateMissing` for a state-less answer.
+        """
+        redirect = strategy.read_redirect(url)
+        if redirect.state is None:
+            denial = strategy.authorization_error(redirect)
+            if denial is not None:
+                raise denial
+            raise StateMissing("the redirect carries no state; refusing to use it")
+        return redirect, pending_key(redirect.state)
+
+    def receive_redirect(self, redirect: Redirect, now: float) -> HttpRequest | Token:
+        """Validate the redirect against the pending flow.
+
+        Returns the token request to send (code flows) or the token itself
+        (implicit flows). Checks, in order: state (constant time), the flow's
+        binding, its deadline, a provider error, then the strategy's response.
+        """
+        pending = self.pending
+        if pending is None or self._state is not State.AWAITING_REDIRECT:
+            self._fail(InvalidTransition(self._state, Event.CODE_RECEIVED), Event.CODE_RECEIVED)
+        received = redirect.state
+        if received is None:
+            self._fail(StateMissing("the redirect carries no state"), Event.REDIRECT_REJECTED)
+        if not secrets.compare_digest(received.encode(), pending.state.encode()):
+            self._fail(StateMismatch("state does not match the pending flow"), Event.REDIRECT_REJECTED)
+        if not secrets.compare_digest(pending.binding.encode(), self.strategy.binding.encode()):
+            self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
+        if now >= pending.expires_at:
+            self._fail(FlowExpired("the login took too long; start again"), Event.FLOW_EXPIRED)
+        denial = self.strategy.authorization_error(redirect)
+        if denial is not None:
+            self._fail(denial, Event.REDIRECT_REJECTED)
+        try:
+            result = self.strategy.read_authorization_response(redirect, pending, now)
+        except FlowError as exc:
+            self._fail(exc, Event.REDIRECT_REJECTED)
+        if isinstance(result, Token):
+            self.handle(Event.TOKEN_RECEIVED)
+            self.token = result
+            return result
+        self.handle(Event.CODE_RECEIVED)
+        return result
+
+    # -- grants without a user step, and refresh --------------------------------------
+
+    def request_token(self) -> HttpRequest:
+        """The token request of a grant without a user step (client credentials)."""
+        request = self.strategy.direct_token_request()
+        if request is None:
+            self._fail(LoginRequired(f"{self.strategy.name} needs an interactive login"),
+                       Event.TOKEN_REQUESTED)
+        self.handle(Event.TOKEN_REQUESTED)
+        return request
+
+    def check_expiry(self, now: float, leeway: float = 0.0) -> State:
+        """Move a held token to EXPIRED once it is within ``leeway`` of its expiry."""
+        if (
+            self._state is State.HOLDING_TOKEN
+            and self.token is not None
+            and self.token.is_expired(now, leeway)
+        ):
+            self.handle(Event.TOKEN_EXPIRED)
+        return self._state
+
+    def refresh(self) -> HttpRequest:
+        """The request that replaces the held token: a refresh grant or a new direct grant.
+
+        Raises :class:`LoginRequired` when only an interactive login can help.
+        """
+        request = None
+        if self.token is not None and self.token.refresh_token:
+            request = self.strategy.refresh_request(self.token)
+        if request is None:
+            request = self.strategy.direct_token_request()
+        if request is None:
+            self._fail(
+                LoginRequired(f"the {self.strategy.name} token cannot be renewed; log in again"),
+                Event.REFRESH_STARTED,
+            )
+        self.handle(Event.REFRESH_STARTED)
+        return request
+
+    def receive_token_response(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> Token:
+        """Read the token endpoint's answer; a refresh keeps a refresh token not re-sent."""
+        try:
+            token = self.strategy.parse_token_response(status_code, content_type, body, now)
+        except FlowError as exc:
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        previous = self.token
+        if (
+            self._state is State.REFRESHING
+            and previous is not None
+            and token.refresh_token is None
+            and previous.refresh_token is not None
+        ):
+            token = attrs.evolve(token, refresh_token=previous.refresh_token)
+        self.handle(Event.TOKEN_RECEIVED)
+        self.token = token
+        return token
+
+    def transport_failed(self, error: OAuthError) -> NoReturn:
+        """Report that the token request could not be completed; raises ``error``."""
+        self._fail(error, Event.TOKEN_REQUEST_FAILED)
+
