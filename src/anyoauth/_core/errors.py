@@ -10,14 +10,14 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   │   ├── StateMissing          the redirect carries no state
     │   │   ├── StateMismatch         unknown, already used, or bound to another flow
     │   │   └── FlowExpired           the pending flow outlived its deadline
-    │   └── RedirectError             the redirect itself is unusable
-    │       ├── RedirectMismatch      the URL is not the one this flow expects
-    │       └── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
+    │   ├── RedirectError             the redirect itself is unusable
+    │   │   ├── RedirectMismatch      the URL is not the one this flow expects
+    │   │   └── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
+    │   ├── InvalidTokenResponse      the token endpoint answered something that is not a token
+    │   └── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
     ├── ProviderError                 the provider answered with an OAuth error
-    │   ├── AuthorizationDenied       error redirect (the user said no, or the request was bad)
-    │   └── TokenRequestError         the token endpoint answered with an error object
-    ├── InvalidTokenResponse          the token endpoint answered something that is not a token
-    ├── TokenEndpointUnavailable      network failure or deadline while talking to the endpoint
+    │   ├── AuthorizationDenied       error redirect (the user said no); also a FlowError
+    │   └── TokenRequestError         the token endpoint sent an error object; also a FlowError
     └── LoginRequired                 no valid token, and only an interactive login can get one
 
 Provider errors carry the provider's own words in :attr:`ProviderError.error`,

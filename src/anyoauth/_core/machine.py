@@ -13,6 +13,7 @@ objects. It never reads a clock; every method that needs the time takes ``now``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import secrets
@@ -49,6 +50,7 @@ __all__ = [
     "State",
     "new_state",
     "pending_key",
+    "state_diagram",
 ]
 
 STATE_BYTES = 32
@@ -116,6 +118,15 @@ TERMINAL_STATES = frozenset({State.FAILED})
 """States no event leaves."""
 
 del S, E
+
+
+def state_diagram() -> str:
+    """The transition table as a Mermaid ``stateDiagram-v2`` (the docs embed it)."""
+    lines = ["stateDiagram-v2", f"    [*] --> {State.CREATED.name}"]
+    for (state, event), target in TRANSITIONS.items():
+        lines.append(f"    {state.name} --> {target.name}: {event.value}")
+    lines += [f"    {state.name} --> [*]" for state in State if state in TERMINAL_STATES]
+    return "\n".join(lines) + "\n"
 
 
 def new_state() -> str:
@@ -224,10 +235,8 @@ class Flow:
         return self._state
 
     def _fail(self, error: OAuthError, event: Event) -> NoReturn:
-        try:
+        with contextlib.suppress(InvalidTransition):
             self.handle(event)
-        except InvalidTransition:
-            pass
         self._state = State.FAILED
         raise error
 
@@ -242,7 +251,7 @@ class Flow:
                 Event.REDIRECT_REJECTED,
             )
         self.handle(Event.AUTHORIZATION_STARTED)
-        verifier = generate_token(VERIFIER_LENGTH) if strategy.uses_pkce else None
+        verifier: str | None = generate_token(VERIFIER_LENGTH) if strategy.uses_pkce else None
         self.pending = PendingFlow(
             state=new_state(),
             binding=strategy.binding,
@@ -250,7 +259,7 @@ class Flow:
             expires_at=now + strategy.state_ttl,
             code_verifier=verifier,
         )
-        challenge = None if verifier is None else create_s256_code_challenge(verifier)
+        challenge: str | None = None if verifier is None else create_s256_code_challenge(verifier)
         url = strategy.authorization_url(state=self.pending.state, code_challenge=challenge)
         return AuthorizationRequest(url=url, pending=self.pending)
 
@@ -283,8 +292,13 @@ class Flow:
         received = redirect.state
         if received is None:
             self._fail(StateMissing("the redirect carries no state"), Event.REDIRECT_REJECTED)
-        if not secrets.compare_digest(received.encode(), pending.state.encode()):
-            self._fail(StateMismatch("state does not match the pending flow"), Event.REDIRECT_REJECTED)
+        if not secrets.compare_digest(
+            received.encode("utf-8", "surrogatepass"),
+            pending.state.encode("utf-8", "surrogatepass"),
+        ):
+            self._fail(
+                StateMismatch("state does not match the pending flow"), Event.REDIRECT_REJECTED
+            )
         if not secrets.compare_digest(pending.binding.encode(), self.strategy.binding.encode()):
             self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
         if now >= pending.expires_at:
@@ -294,7 +308,7 @@ class Flow:
             self._fail(denial, Event.REDIRECT_REJECTED)
         try:
             result = self.strategy.read_authorization_response(redirect, pending, now)
-        except FlowError as exc:
+        except OAuthError as exc:
             self._fail(exc, Event.REDIRECT_REJECTED)
         if isinstance(result, Token):
             self.handle(Event.TOKEN_RECEIVED)
@@ -309,8 +323,10 @@ class Flow:
         """The token request of a grant without a user step (client credentials)."""
         request = self.strategy.direct_token_request()
         if request is None:
-            self._fail(LoginRequired(f"{self.strategy.name} needs an interactive login"),
-                       Event.TOKEN_REQUESTED)
+            self._fail(
+                LoginRequired(f"{self.strategy.name} needs an interactive login"),
+                Event.TOKEN_REQUESTED,
+            )
         self.handle(Event.TOKEN_REQUESTED)
         return request
 
@@ -365,4 +381,3 @@ class Flow:
     def transport_failed(self, error: OAuthError) -> NoReturn:
         """Report that the token request could not be completed; raises ``error``."""
         self._fail(error, Event.TOKEN_REQUEST_FAILED)
-

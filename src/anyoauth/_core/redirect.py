@@ -98,11 +98,24 @@ def _fragment_params(fragment: str) -> dict[str, str]:
     return parse_params(fragment)
 
 
+def _frozen_params(params: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(params))
+
+
+_SHOWN_PARAMS = frozenset({"error", "error_description", "error_uri", "status", "message"})
+"""Parameters whose values are provider words, safe to print; all others are hidden."""
+
+
+def _params_repr(params: Mapping[str, str]) -> str:
+    shown = {k: (v if k in _SHOWN_PARAMS else "***") for k, v in params.items()}
+    return repr(shown)
+
+
 @attrs.frozen
 class Redirect:
     """The parameters a redirect (or special URL) carries."""
 
-    params: Mapping[str, str] = attrs.field(converter=lambda p: MappingProxyType(dict(p)))
+    params: Mapping[str, str] = attrs.field(converter=_frozen_params, repr=_params_repr)
     """The response parameters, from the query or the fragment."""
 
     @property

@@ -218,9 +218,17 @@ class Strategy:
             raise ConfigurationError(f"{self.name} needs a redirect_uri")
         return (self.redirect_uri,)
 
+    def is_redirect(self, url: str) -> bool:
+        """Whether ``url`` lands exactly on one of :meth:`redirect_endpoints`.
+
+        Compares parsed scheme, host, port and path; a URL-watching agent calls
+        this on every navigation and hands a match to ``complete()``.
+        """
+        return any(Endpoint.parse(e).matches(url) for e in self.redirect_endpoints())
+
     def read_redirect(self, url: str) -> Redirect:
         """Check that ``url`` lands on one of :meth:`redirect_endpoints` and read it."""
-        if not any(Endpoint.parse(e).matches(url) for e in self.redirect_endpoints()):
+        if not self.is_redirect(url):
             raise RedirectMismatch("the URL is not this flow's redirect URI")
         return read_redirect(url, self.response_location)
 

@@ -159,6 +159,8 @@ def _seconds(value: object) -> float:
             value = float(value.strip()) if value.strip().isascii() else None
         except ValueError:
             value = None
+    if isinstance(value, int) and value > MAX_EXPIRES_IN:
+        raise ValueError("expires_in is implausibly large")
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError("expires_in is not a number")
     if value < 0:
@@ -168,9 +170,7 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
-def _provider_error(
-    payload: Mapping[str, Any], status_code: int
-) -> TokenRequestError | None:
+def _provider_error(payload: Mapping[str, Any], status_code: int) -> TokenRequestError | None:
     error = payload.get("error")
     if error is None and status_code < 400:
         return None
@@ -200,6 +200,8 @@ def parse_token_response(
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     try:
         payload = json.loads(body)
+    except RecursionError:
+        raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code) from None
     except (ValueError, UnicodeDecodeError):
         kind = "HTML" if media_type == "text/html" or body.lstrip()[:1] == b"<" else "non-JSON"
         raise InvalidTokenResponse(
