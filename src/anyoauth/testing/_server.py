@@ -1,0 +1,160 @@
+"""The emulator on a real loopback port: anyio listener, h11 connections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import h11
+
+from ._emulator import MAX_BODY_BYTES, EmulatorResponse
+
+if TYPE_CHECKING:
+    from ._emulator import ProviderEmulator
+
+logger = logging.getLogger("anyoauth.testing")
+
+_RECEIVE_SIZE = 64 * 1024
+_DRAIN_SECONDS = 2.0
+_DRAIN_BYTES = 16 * MAX_BODY_BYTES
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+@asynccontextmanager
+async def serve(emulator: ProviderEmulator, host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``emulator`` until the block exits; yield its base URL."""
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    async with listener:
+        bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        authority = f"[{host}]" if ":" in host else host
+        base_url = f"http://{authority}:{bound}"
+        connection = _Connections(emulator, base_url)
+        # Entered by hand so that an exception raised in the body is not wrapped
+        # in an exception group by the task group.
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        try:
+            task_group.start_soon(listener.serve, connection.run)
+            yield base_url
+        finally:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+
+
+class _Connections:
+    def __init__(self, emulator: ProviderEmulator, base_url: str) -> None:
+        self.emulator = emulator
+        self.base_url = base_url
+
+    async def run(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            try:
+                await self._serve(stream, h11.Connection(h11.SERVER))
+            except _STREAM_ERRORS:
+                pass
+            except Exception:
+                logger.exception("emulator connection failed")
+
+    async def _serve(self, stream: anyio.abc.SocketStream, conn: h11.Connection) -> None:
+        while True:
+            try:
+                event = await _next_event(stream, conn)
+                if not isinstance(event, h11.Request):
+                    return
+                body = await _read_body(stream, conn, event)
+                response = self._answer(event, body)
+            except h11.RemoteProtocolError:
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                    await _send(stream, conn, EmulatorResponse(status=400), close=True)
+                return
+            except _TooLarge:
+                too_large = EmulatorResponse(status=413, body=b"request body too large\n")
+                await _send(stream, conn, too_large, close=True)
+                await _drain(stream)
+                return
+            await _send(stream, conn, response, head=event.method == b"HEAD")
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return
+            conn.start_next_cycle()
+
+    def _answer(self, request: h11.Request, body: bytes) -> EmulatorResponse:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
+        host = next((v for k, v in headers if k.lower() == "host"), None)
+        base = f"http://{host}" if host else self.base_url
+        target = request.target.decode("latin-1")
+        try:
+            return self.emulator.handle(
+                request.method.decode("ascii"), base + target, headers, body
+            )
+        except Exception:
+            logger.exception("emulator failed to answer")
+            return EmulatorResponse(status=500, body=b"internal error\n")
+
+
+async def _next_event(
+    stream: anyio.abc.SocketStream, conn: h11.Connection
+) -> h11.Event | type[h11.PAUSED]:
+    while True:
+        event = conn.next_event()
+        if event is h11.PAUSED or isinstance(event, h11.Event):
+            return event
+        try:
+            data = await stream.receive(_RECEIVE_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            data = b""
+        conn.receive_data(data)
+
+
+async def _drain(stream: anyio.abc.SocketStream) -> None:
+    """Read and drop what the client still sends, so that closing does not reset the
+    connection before it has read the response."""
+    await stream.send_eof()
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        received = 0
+        while received < _DRAIN_BYTES:
+            received += len(await stream.receive(_RECEIVE_SIZE))
+
+
+async def _read_body(
+    stream: anyio.abc.SocketStream, conn: h11.Connection, request: h11.Request
+) -> bytes:
+    length = dict(request.headers).get(b"content-length")
+    if length is not None and int(length) > MAX_BODY_BYTES:
+        raise _TooLarge
+    body = bytearray()
+    while True:
+        event = await _next_event(stream, conn)
+        if isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_BODY_BYTES:
+                raise _TooLarge
+        elif isinstance(event, h11.EndOfMessage):
+            return bytes(body)
+        else:
+            raise h11.RemoteProtocolError("incomplete request body")
+
+
+async def _send(
+    stream: anyio.abc.SocketStream,
+    conn: h11.Connection,
+    response: EmulatorResponse,
+    *,
+    close: bool = False,
+    head: bool = False,
+) -> None:
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(response.body))))
+    if close:
+        headers.append(("Connection", "close"))
+    data = conn.send(h11.Response(status_code=response.status, headers=headers))
+    if not head:
+        data += conn.send(h11.Data(data=response.body))
+    await stream.send(data + conn.send(h11.EndOfMessage()))
