@@ -1,9 +1,9 @@
 """Development sessions. Versions and dependency groups come from pyproject.toml.
 
-    nox -s tests       the whole suite, once with httpx and once with httpx2 clients
-    nox -s lint        ruff check and ruff format --check
-    nox -s typecheck   mypy --strict over src and tests
-    nox -s demo        every seed flow end to end against the built-in emulator
+nox -s tests       the whole suite, once with httpx and once with httpx2 clients
+nox -s lint        ruff check and ruff format --check
+nox -s typecheck   mypy --strict over src and tests
+nox -s demo        every seed flow end to end against the built-in emulator
 """
 
 from __future__ import annotations

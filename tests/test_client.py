@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import anyoauth
@@ -37,7 +38,7 @@ class Endpoint:
 
     async def __call__(self, request: Any) -> Any:
         self.requests.append(request)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return self.answer(request)
 
 
@@ -87,7 +88,9 @@ def teamwork() -> anyoauth.Strategy:
 # -- state validation: every bad redirect fails before any token request -------------
 
 
-async def test_complete_exchanges_code_once(http: Any, http_module: ModuleType, clock: Clock) -> None:
+async def test_complete_exchanges_code_once(
+    http: Any, http_module: ModuleType, clock: Clock
+) -> None:
     tw = {"access_token": "tkn.v1_SENTINEL", "status": "ok", "installation": {"id": 1}}
     endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=tw)))
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
@@ -114,11 +117,20 @@ async def test_complete_exchanges_code_once(http: Any, http_module: ModuleType, 
     [
         (lambda state: f"{REDIRECT}?code=C", anyoauth.StateMissing),
         (lambda state: f"{REDIRECT}?code=C&state=not-{state}", anyoauth.StateMismatch),
-        (lambda state: f"https://evil.example/callback?code=C&state={state}", anyoauth.RedirectMismatch),
-        (lambda state: f"https://app.example@evil.example/callback?code=C&state={state}", anyoauth.RedirectMismatch),
+        (
+            lambda state: f"https://evil.example/callback?code=C&state={state}",
+            anyoauth.RedirectMismatch,
+        ),
+        (
+            lambda state: f"https://app.example@evil.example/callback?code=C&state={state}",
+            anyoauth.RedirectMismatch,
+        ),
         (lambda state: f"{REDIRECT}?state={state}", anyoauth.MalformedRedirect),
         (lambda state: f"{REDIRECT}?code=C&code=D&state={state}", anyoauth.MalformedRedirect),
-        (lambda state: f"{REDIRECT}?error=access_denied&state={state}", anyoauth.AuthorizationDenied),
+        (
+            lambda state: f"{REDIRECT}?error=access_denied&state={state}",
+            anyoauth.AuthorizationDenied,
+        ),
     ],
 )
 async def test_bad_redirects_send_no_token_request(
@@ -209,8 +221,12 @@ async def test_geni_implicit_token_then_login_required(http: Any, clock: Clock) 
 
 @pytest.mark.parametrize(
     "fragment",
-    ["expires_in=86400", "access_token=&expires_in=1", "access_token=x&expires_in=soon",
-     "access_token=x&expires_in=-5"],
+    [
+        "expires_in=86400",
+        "access_token=&expires_in=1",
+        "access_token=x&expires_in=soon",
+        "access_token=x&expires_in=-5",
+    ],
 )
 async def test_geni_bad_fragment(http: Any, clock: Clock, fragment: str) -> None:
     client = anyoauth.Client(Geni("geni-app"), http=http, clock=clock)
@@ -250,7 +266,9 @@ async def test_bog_authorize_step_reads_query_or_fragment(http: Any, clock: Cloc
 async def test_client_credentials_fetch_and_refetch(
     http: Any, http_module: ModuleType, clock: Clock, ok_payload: dict[str, Any]
 ) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
+    endpoint = use(
+        http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload))
+    )
     client = anyoauth.Client(bog(), http=http, clock=clock, leeway=30)
     token = await client.token()
     assert token.extra == {"refresh_expires_in": 0, "not-before-policy": 0, "app_id": "42"}
@@ -270,7 +288,9 @@ async def test_client_credentials_fetch_and_refetch(
 async def test_concurrent_callers_share_one_request(
     http: Any, http_module: ModuleType, clock: Clock, ok_payload: dict[str, Any]
 ) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
+    endpoint = use(
+        http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload))
+    )
     client = anyoauth.Client(bog(), http=http, clock=clock)
     tokens: list[anyoauth.Token] = []
 
@@ -297,13 +317,27 @@ def _html(http_module: ModuleType, status: int) -> Any:
         (lambda m: _html(m, 200), anyoauth.InvalidTokenResponse),
         (lambda m: _html(m, 400), anyoauth.InvalidTokenResponse),
         (lambda m: m.Response(200, json=[{"access_token": "x"}]), anyoauth.InvalidTokenResponse),
-        (lambda m: m.Response(200, content=b'{"access_token": "x", "exp'), anyoauth.InvalidTokenResponse),
-        (lambda m: m.Response(200, json={"access_token": "x", "expires_in": "soon"}), anyoauth.InvalidTokenResponse),
-        (lambda m: m.Response(200, json={"access_token": "x", "expires_in": -1}), anyoauth.InvalidTokenResponse),
-        (lambda m: m.Response(200, json={"token_type": "bearer"}), anyoauth.InvalidTokenResponse),
-        (lambda m: m.Response(302, headers={"location": "https://evil.example/"}), anyoauth.InvalidTokenResponse),
         (
-            lambda m: m.Response(401, json={"error": "unauthorized_client", "error_description": "Invalid client"}),
+            lambda m: m.Response(200, content=b'{"access_token": "x", "exp'),
+            anyoauth.InvalidTokenResponse,
+        ),
+        (
+            lambda m: m.Response(200, json={"access_token": "x", "expires_in": "soon"}),
+            anyoauth.InvalidTokenResponse,
+        ),
+        (
+            lambda m: m.Response(200, json={"access_token": "x", "expires_in": -1}),
+            anyoauth.InvalidTokenResponse,
+        ),
+        (lambda m: m.Response(200, json={"token_type": "bearer"}), anyoauth.InvalidTokenResponse),
+        (
+            lambda m: m.Response(302, headers={"location": "https://evil.example/"}),
+            anyoauth.InvalidTokenResponse,
+        ),
+        (
+            lambda m: m.Response(
+                401, json={"error": "unauthorized_client", "error_description": "Invalid client"}
+            ),
             anyoauth.TokenRequestError,
         ),
     ],
@@ -369,7 +403,9 @@ async def test_oversized_body_is_refused(http: Any, http_module: ModuleType, clo
         await client.token()
 
 
-async def test_no_secret_in_reprs(http: Any, http_module: ModuleType, clock: Clock, ok_payload: dict[str, Any]) -> None:
+async def test_no_secret_in_reprs(
+    http: Any, http_module: ModuleType, clock: Clock, ok_payload: dict[str, Any]
+) -> None:
     use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
     client = anyoauth.Client(bog(), http=http, clock=clock)
     token = await client.token()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from contextlib import aclosing
 import sys
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from types import ModuleType, TracebackType
 from typing import Any, Self
 

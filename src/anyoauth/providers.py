@@ -66,7 +66,7 @@ class KeycloakClientCredentials(ClientCredentials):
     name = "keycloak"
 
 
-def Geni(  # noqa: N802  (a preset reads like the class it returns)
+def Geni(
     client_id: str,
     *,
     scope: str | Iterable[str] | None = None,
@@ -95,7 +95,7 @@ def Geni(  # noqa: N802  (a preset reads like the class it returns)
     )
 
 
-def Teamwork(  # noqa: N802
+def Teamwork(
     client_id: str,
     client_secret: str,
     redirect_uri: str,
@@ -128,7 +128,7 @@ def Teamwork(  # noqa: N802
     )
 
 
-def Keycloak(  # noqa: N802
+def Keycloak(
     server_url: str,
     realm: str,
     client_id: str,
@@ -164,7 +164,7 @@ def Keycloak(  # noqa: N802
     )
 
 
-def BankOfGeorgia(  # noqa: N802
+def BankOfGeorgia(
     client_id: str,
     client_secret: str,
     *,
