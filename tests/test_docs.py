@@ -1,0 +1,79 @@
+"""The documentation covers every public name and cannot drift from the code."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from anyoauth._core.machine import state_diagram
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PUBLIC_MODULES = ["anyoauth", "anyoauth.providers", "anyoauth.testing"]
+
+
+def _public_names() -> list[tuple[str, str]]:
+    names = []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        names += [(module_name, name) for name in module.__all__]
+    return names
+
+
+def _docs_text() -> str:
+    return "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
+
+
+@pytest.mark.parametrize(("module_name", "name"), _public_names())
+def test_every_public_name_is_documented(module_name: str, name: str) -> None:
+    assert re.search(rf"`{re.escape(name)}[`(]", _docs_text()) or f"`{name}`" in _docs_text(), (
+        f"{module_name}.{name} is not mentioned in docs/"
+    )
+    obj = getattr(importlib.import_module(module_name), name)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        assert inspect.getdoc(obj), f"{module_name}.{name} has no docstring"
+
+
+def test_state_diagram_matches_transition_table() -> None:
+    page = (DOCS / "state-machine.md").read_text()
+    assert f"```mermaid\n{state_diagram()}```" in page
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(.+?)\n```", readme)
+    assert len(commands) == 2, "the README has exactly two commands"
+    demo, tests = commands
+    assert demo.endswith("nox -s demo")
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert tests in ci.splitlines()
+
+
+def _example_tests() -> list[tuple[str, str]]:
+    """Every ``async def test_...`` example in the README and docs/, by file."""
+    examples = []
+    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        for source in re.findall(r"```python\n(.+?)```", path.read_text(), re.S):
+            if re.search(r"^async def test_\w+\(\)", source, re.M):
+                examples.append((path.relative_to(ROOT).as_posix(), source))
+    return examples
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("path", "source"), _example_tests(), ids=lambda v: v[:30])
+async def test_documented_test_examples_run(path: str, source: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(source, path, "exec"), namespace)  # noqa: S102
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert tests
+    for test in tests:
+        assert inspect.iscoroutinefunction(test)
+        await test()
+
+
+def test_documented_examples_are_found() -> None:
+    assert {path for path, _ in _example_tests()} >= {"README.md", "docs/testing.md"}
