@@ -22,6 +22,7 @@ from ._core.errors import RedirectMismatch as RedirectMismatch
 from ._core.errors import StateError as StateError
 from ._core.errors import StateMismatch as StateMismatch
 from ._core.errors import StateMissing as StateMissing
+from ._core.errors import StoreError as StoreError
 from ._core.errors import TokenEndpointUnavailable as TokenEndpointUnavailable
 from ._core.errors import TokenRequestError as TokenRequestError
 from ._core.machine import AuthorizationRequest as AuthorizationRequest
@@ -64,6 +65,7 @@ __all__ = [
     "StateMismatch",
     "StateMissing",
     "Store",
+    "StoreError",
     "Strategy",
     "Token",
     "TokenEndpointUnavailable",

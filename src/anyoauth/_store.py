@@ -1,33 +1,98 @@
-"""Stores: where tokens and pending flows live between calls.
+"""Stores: where tokens and pending flows live between calls, and the lock that makes a
+refresh single-flight across every client that shares the store.
 
 One async protocol, :class:`Store`, serves tokens and pending flows, both keyed
-by strings the client derives (never containing a secret). Values are the
-JSON-able dicts of :meth:`Token.to_dict` and :meth:`PendingFlow.to_dict`.
+by strings the client derives (never containing a secret). Stores that leave the
+process serialise values with :func:`dump_token` / :func:`load_token` and
+:func:`dump_pending` / :func:`load_pending`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, runtime_checkable
 
+import anyio
+
+from ._core.errors import StoreError
 from ._core.machine import PendingFlow
 from ._core.token import Token
 
-__all__ = ["MemoryStore", "Store"]
+__all__ = [
+    "EXPIRED_GRACE",
+    "MemoryStore",
+    "Store",
+    "dump_pending",
+    "dump_token",
+    "load_pending",
+    "load_token",
+    "token_fingerprint",
+]
 
 EXPIRED_GRACE = 300.0
 """Seconds an expired pending flow is kept, so a late redirect gets ``FlowExpired``
 rather than an unknown-state error."""
 
 
+def token_fingerprint(token: Token | None) -> str:
+    """A digest naming one issued token (access and refresh token), for compare-and-set.
+
+    ``None`` (no token stored) has the fingerprint ``""``. The digest reveals nothing
+    about the token.
+    """
+    if token is None:
+        return ""
+    material = f"{token.access_token}\0{token.refresh_token or ''}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def dump_token(token: Token) -> bytes:
+    """Serialise a token for a store (UTF-8 JSON)."""
+    return json.dumps(token.to_dict(), separators=(",", ":")).encode()
+
+
+def load_token(data: bytes | str) -> Token:
+    """Read a token written by :func:`dump_token`; :class:`StoreError` if it is unreadable."""
+    try:
+        return Token.from_dict(json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise StoreError("the stored token is unreadable") from None
+
+
+def dump_pending(pending: PendingFlow) -> bytes:
+    """Serialise a pending flow for a store (UTF-8 JSON)."""
+    return json.dumps(pending.to_dict(), separators=(",", ":")).encode()
+
+
+def load_pending(data: bytes | str) -> PendingFlow:
+    """Read a pending flow written by :func:`dump_pending`; :class:`StoreError` if unreadable."""
+    try:
+        return PendingFlow.from_dict(json.loads(data))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise StoreError("the stored pending flow is unreadable") from None
+
+
 @runtime_checkable
 class Store(Protocol):
-    """Where a client keeps tokens and pending flows.
+    """Where clients keep tokens and pending flows, and take turns refreshing.
 
-    ``take_pending`` must be atomic: of two concurrent calls for the same key,
-    at most one gets the flow, so a ``state`` is single-use.
+    Every client that shares a store (tasks, threads, processes, machines) sees the
+    same tokens. The rules a store keeps:
+
+    - ``take_pending`` is atomic: of concurrent calls for one key, at most one gets
+      the flow, so a ``state`` is single-use everywhere.
+    - ``replace_token`` is a compare-and-set: a writer that started from an old
+      token never overwrites a newer one.
+    - ``lock`` is held by one holder at a time across everything sharing the store;
+      a holder that dies releases it (at the latest after ``ttl``), and only the
+      holder releases it.
+
+    Failures of the store itself raise :class:`StoreError`.
     """
 
     async def get_token(self, key: str) -> Token | None:
@@ -35,7 +100,15 @@ class Store(Protocol):
         ...
 
     async def set_token(self, key: str, token: Token) -> None:
-        """Store ``token`` under ``key``, replacing any other."""
+        """Store ``token`` under ``key``, replacing any other (a fresh login)."""
+        ...
+
+    async def replace_token(self, key: str, expected: Token | None, token: Token) -> bool:
+        """Store ``token`` only if the stored token is still ``expected``.
+
+        ``expected`` is compared by :func:`token_fingerprint`; ``None`` means "nothing
+        stored". Returns whether ``token`` was written.
+        """
         ...
 
     async def delete_token(self, key: str) -> None:
@@ -43,21 +116,31 @@ class Store(Protocol):
         ...
 
     async def put_pending(self, key: str, pending: PendingFlow) -> None:
-        """Keep ``pending`` under ``key`` until it is taken or reaches its ``expires_at``."""
+        """Keep ``pending`` under ``key`` until taken, or until its ``expires_at``
+        plus :data:`EXPIRED_GRACE`."""
         ...
 
     async def take_pending(self, key: str) -> PendingFlow | None:
         """Remove and return the pending flow under ``key``; ``None`` if there is none."""
         ...
 
+    def lock(self, key: str, *, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
+        """Hold the exclusive lock named ``key`` for the body of an ``async with``.
+
+        Waits at most ``wait`` seconds, then raises :class:`StoreError`. A holder
+        that dies or hangs loses the lock after ``ttl`` seconds at the latest.
+        """
+        ...
+
 
 class MemoryStore:
     """A :class:`Store` in this process's memory (the default).
 
-    Pending flows past their deadline (plus :data:`EXPIRED_GRACE`) are dropped as new
-    ones arrive, so a
-    stream of abandoned logins does not grow memory without bound. ``clock``
-    must be the clock the client uses (seconds since the epoch).
+    Shared by every client given the same instance, in any task or thread of one
+    event loop. Pending flows past their deadline (plus :data:`EXPIRED_GRACE`) are
+    dropped as new ones arrive, so a stream of abandoned logins does not grow memory
+    without bound. ``clock`` must be the clock the client uses (seconds since the
+    epoch).
     """
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
@@ -65,6 +148,7 @@ class MemoryStore:
         self._tokens: dict[str, Token] = {}
         self._pending: dict[str, PendingFlow] = {}
         self._deadlines: list[tuple[float, str]] = []
+        self._locks: dict[str, tuple[anyio.Lock, list[int]]] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore tokens={len(self._tokens)} pending={len(self._pending)}>"
@@ -76,6 +160,13 @@ class MemoryStore:
     async def set_token(self, key: str, token: Token) -> None:
         """Store ``token`` under ``key``."""
         self._tokens[key] = token
+
+    async def replace_token(self, key: str, expected: Token | None, token: Token) -> bool:
+        """Compare-and-set (atomic: no await inside)."""
+        if token_fingerprint(self._tokens.get(key)) != token_fingerprint(expected):
+            return False
+        self._tokens[key] = token
+        return True
 
     async def delete_token(self, key: str) -> None:
         """Forget the token under ``key``."""
@@ -91,6 +182,34 @@ class MemoryStore:
         """Remove and return the pending flow under ``key`` (atomic: no await inside)."""
         return self._pending.pop(key, None)
 
+    def lock(self, key: str, *, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
+        """An in-process lock per ``key`` (``ttl`` is moot: a task cannot die holding it
+        without its ``async with`` releasing it)."""
+        return self._hold(key, wait)
+
+    @asynccontextmanager
+    async def _hold(self, key: str, wait: float) -> AsyncIterator[None]:
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = (anyio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            acquired = False
+            with anyio.move_on_after(wait):
+                await lock.acquire()
+                acquired = True
+            if not acquired:
+                raise StoreError(f"lock not acquired within {wait} s")
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
     def _expire(self, now: float) -> None:
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
@@ -98,3 +217,4 @@ class MemoryStore:
             pending = self._pending.get(key)
             if pending is not None and pending.expires_at + EXPIRED_GRACE == drop_at:
                 del self._pending[key]
+

@@ -25,6 +25,7 @@ from anyoauth._core.errors import (
     StateError,
     StateMismatch,
     StateMissing,
+    StoreError,
     TokenEndpointUnavailable,
     TokenRequestError,
 )
@@ -47,6 +48,7 @@ TREE: list[tuple[type[Exception], type[Exception]]] = [
     (InvalidTokenResponse, FlowError),
     (TokenEndpointUnavailable, FlowError),
     (LoginRequired, OAuthError),
+    (StoreError, OAuthError),
 ]
 
 # Siblings that must stay apart: catching one must not catch the other.

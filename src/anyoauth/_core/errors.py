@@ -18,7 +18,8 @@ Every error anyoauth raises is an :class:`OAuthError`::
     ├── ProviderError                 the provider answered with an OAuth error
     │   ├── AuthorizationDenied       error redirect (the user said no); also a FlowError
     │   └── TokenRequestError         the token endpoint sent an error object; also a FlowError
-    └── LoginRequired                 no valid token, and only an interactive login can get one
+    ├── LoginRequired                 no valid token, and only an interactive login can get one
+    └── StoreError                    the store failed, has unreadable data, or a lock wait ran out
 
 Provider errors carry the provider's own words in :attr:`ProviderError.error`,
 :attr:`ProviderError.error_description` and :attr:`ProviderError.error_uri`.
@@ -43,6 +44,7 @@ __all__ = [
     "StateError",
     "StateMismatch",
     "StateMissing",
+    "StoreError",
     "TokenEndpointUnavailable",
     "TokenRequestError",
 ]
@@ -181,3 +183,10 @@ class TokenEndpointUnavailable(FlowError):
 
 class LoginRequired(OAuthError):
     """No valid token is stored and only an interactive login can obtain one."""
+
+
+class StoreError(OAuthError):
+    """The token store failed: unreachable (Redis down), unreadable data, or a lock wait ran out.
+
+    Nothing stored was changed by the operation that raised it.
+    """

@@ -7,7 +7,15 @@ import pytest
 import anyoauth
 from anyoauth._store import EXPIRED_GRACE
 
+from .contract import StoreContract
+
 pytestmark = pytest.mark.anyio
+
+
+class TestMemoryStoreContract(StoreContract):
+    @pytest.fixture
+    def store(self) -> anyoauth.MemoryStore:
+        return anyoauth.MemoryStore()
 
 
 class Clock:
