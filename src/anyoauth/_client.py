@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
-from collections.abc import Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AsyncExitStack, aclosing
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
 import anyio
+import attrs
 import httpx
+from anyio.abc import TaskGroup
 
-from ._core.errors import OAuthError, StateMismatch, TokenEndpointUnavailable
+from ._core.errors import (
+    LoginRequired,
+    OAuthError,
+    StateMismatch,
+    StoreError,
+    TokenEndpointUnavailable,
+    TokenRequestError,
+)
 from ._core.machine import AuthorizationRequest, Flow, pending_key
 from ._core.strategy import HttpRequest, Strategy
 from ._core.token import Token
 from ._store import MemoryStore, Store
+from ._store import token_fingerprint as _fingerprint
 
 __all__ = ["Client"]
 
 logger = logging.getLogger("anyoauth")
 
 _PENDING = "pending:"
+_LOCK = "lock:"
+
+EARLY_RETRY_DELAY = 5.0
+"""Seconds to wait before trying again after a failed early (proactive) refresh."""
+
+LOCK_TTL_MARGIN = 15.0
+"""The store lock outlives the refresh deadline (``timeout``) by this many seconds."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
 """Token responses larger than this are refused without being read whole."""
@@ -32,6 +50,15 @@ DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
 def _module_of(http: object) -> ModuleType:
     """The HTTP package (``httpx`` or ``httpx2``) a client object comes from."""
     return sys.modules[type(http).__module__.partition(".")[0]]
+
+
+@attrs.define(eq=False)
+class _Call:
+    """One token renewal that concurrent callers wait on."""
+
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    token: Token | None = None
+    error: BaseException | None = None
 
 
 class Client:
@@ -75,12 +102,21 @@ class Client:
         self.leeway = leeway
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
-        self._lock = anyio.Lock()
+        self._direct_grant = strategy.direct_token_request() is not None
+        self._held: Token | None = None
+        self._inflight: _Call | None = None
+        self._early_retry_at = 0.0
+        self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
 
     def __repr__(self) -> str:
         return f"<anyoauth.Client {self.strategy.binding} account={self.account!r}>"
 
     async def __aenter__(self) -> Self:
+        """Enter: early refreshes then run in a background task of this client."""
+        async with AsyncExitStack() as stack:
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._exit_stack = stack.pop_all()
         return self
 
     async def __aexit__(
@@ -89,7 +125,14 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        stack, self._exit_stack = self._exit_stack, None
+        try:
+            if stack is not None and self._task_group is not None:
+                self._task_group.cancel_scope.cancel()
+                self._task_group = None
+                await stack.aclose()
+        finally:
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Close the HTTP client if this client created it."""
@@ -137,30 +180,163 @@ class Client:
 
     # -- tokens -------------------------------------------------------------------------
 
-    async def token(self) -> Token:
-        """A valid token: the stored one, or a new one fetched or refreshed.
+    async def token(self, *, rejected: Token | None = None) -> Token:
+        """A valid token: the one held, or a new one fetched or refreshed.
 
-        Concurrent callers share one token request. Raises :class:`LoginRequired`
-        when no token can be had without the user.
+        A token inside ``leeway`` of its expiry is still handed out while one refresh
+        runs (in the background when the client is entered with ``async with``;
+        otherwise the caller that noticed runs it); a failed early refresh keeps the
+        valid token. Once expired, callers wait for the refresh. Any number of
+        concurrent callers, and every client sharing the store, cause one token
+        request. A token with unknown expiry is used until the server rejects it:
+        pass that token as ``rejected`` to get a different one.
+
+        Raises :class:`LoginRequired` when only an interactive login can help,
+        and the token request's errors otherwise.
         """
-        token = await self.store.get_token(self.token_key)
-        if token is not None and not token.is_expired(self._clock(), self.leeway):
-            return token
-        async with self._lock:
-            token = await self.store.get_token(self.token_key)
+        held = self._held
+        if held is not None and rejected is None and held.expires_at is not None:
             now = self._clock()
-            if token is not None and not token.is_expired(now, self.leeway):
-                return token
-            if token is None:
-                flow = Flow(self.strategy)
-                request = flow.request_token()
-            else:
-                flow = Flow.holding(self.strategy, token)
-                flow.check_expiry(now, self.leeway)
+            if now < held.expires_at - self.leeway:
+                return held
+            if now < held.expires_at:
+                if held.refresh_token or self._direct_grant:
+                    await self._refresh_early(now)
+                return self._held or held
+        elif held is not None and rejected is None:
+            return held
+        return await self._obtain(rejected)
+
+    async def _obtain(self, rejected: Token | None) -> Token:
+        """Join the running renewal, or lead one; retry once if its leader was cancelled."""
+        for _ in range(3):
+            call = self._inflight
+            if call is None:
+                call = self._inflight = _Call()
+                try:
+                    call.token = await self._renew(rejected, early=False)
+                except BaseException as exc:
+                    call.error = exc
+                    raise
+                finally:
+                    self._inflight = None
+                    call.done.set()
+                return call.token
+            await call.done.wait()
+            if call.token is not None and (
+                rejected is None or _fingerprint(call.token) != _fingerprint(rejected)
+            ):
+                return call.token
+            if isinstance(call.error, Exception):
+                raise call.error
+        raise StoreError("the token renewal kept being abandoned")
+
+    async def _refresh_early(self, now: float) -> None:
+        """Start (or run) one early refresh; callers meanwhile keep the valid token."""
+        if self._inflight is not None or now < self._early_retry_at:
+            return
+        if self._task_group is not None:
+            self._inflight = _Call()
+            self._task_group.start_soon(self._run_early, self._inflight)
+        else:
+            self._inflight = call = _Call()
+            await self._run_early(call)
+
+    async def _run_early(self, call: _Call) -> None:
+        try:
+            call.token = await self._renew(None, early=True)
+        except Exception as exc:
+            self._early_retry_at = self._clock() + EARLY_RETRY_DELAY
+            logger.warning(
+                "early token refresh for %s failed (%s); keeping the valid token",
+                self.strategy.binding,
+                type(exc).__name__,
+            )
+        finally:
+            self._inflight = None
+            call.done.set()
+
+    async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
+        """The one renewal: reread the store, take the store's lock, reread, refresh."""
+        stored = await self.store.get_token(self.token_key)
+        if stored is not None and self._usable(stored, rejected, early=early):
+            return self._hold(stored)
+        ttl = self.timeout + LOCK_TTL_MARGIN
+        async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
+            stored = await self.store.get_token(self.token_key)
+            if stored is not None and self._usable(stored, rejected, early=early):
+                return self._hold(stored)
+            return self._hold(await self._refresh_locked(stored, rejected))
+
+    def _usable(self, token: Token, rejected: Token | None, *, early: bool) -> bool:
+        if rejected is not None and _fingerprint(token) == _fingerprint(rejected):
+            return False
+        if token.expires_at is None:
+            return True
+        margin = self.leeway if early else 0.0
+        return self._clock() < token.expires_at - margin
+
+    async def _refresh_locked(self, stored: Token | None, rejected: Token | None) -> Token:
+        """Refresh while holding the store's lock; persist before handing anything out."""
+        if stored is None:
+            flow = Flow(self.strategy)
+            request = flow.request_token()
+        else:
+            flow = Flow.holding(self.strategy, stored)
+            flow.check_expiry(self._clock(), self.leeway)
+            try:
                 request = flow.refresh()
-            token = await self._exchange(flow, request)
-            await self._save(token)
+            except LoginRequired:
+                if rejected is not None:
+                    await self._drop(rejected)
+                raise
+        rotating = stored is not None and bool(stored.refresh_token)
+        try:
+            # A refresh that reached the server may have rotated the refresh token: finish
+            # it and persist the result even if the caller is cancelled meanwhile.
+            with anyio.CancelScope(shield=rotating):
+                token = await self._exchange(flow, request)
+        except TokenRequestError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            # A sibling may have rotated the refresh token under us: look again.
+            current = await self.store.get_token(self.token_key)
+            if (
+                current is not None
+                and _fingerprint(current) != _fingerprint(stored)
+                and self._usable(current, rejected, early=False)
+            ):
+                return current
+            raise LoginRequired(
+                f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
+            ) from exc
+        with anyio.CancelScope(shield=True):
+            saved = await self._persist(stored, token)
+        return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
+
+    async def _persist(self, previous: Token | None, token: Token) -> Token:
+        """Compare-and-set ``token`` over ``previous``; a newer stored token wins."""
+        if await self.store.replace_token(self.token_key, previous, token):
             return token
+        current = await self.store.get_token(self.token_key)
+        if current is not None:
+            return current
+        if self.strategy.interactive:
+            raise LoginRequired("the token was deleted while it was being refreshed")
+        await self.store.set_token(self.token_key, token)
+        return token
+
+    async def _drop(self, rejected: Token) -> None:
+        """Forget a token the server refused, if it is still the stored one."""
+        current = await self.store.get_token(self.token_key)
+        if current is not None and _fingerprint(current) == _fingerprint(rejected):
+            await self.store.delete_token(self.token_key)
+        if self._held is not None and _fingerprint(self._held) == _fingerprint(rejected):
+            self._held = None
+
+    def _hold(self, token: Token) -> Token:
+        self._held = token
+        return token
 
     async def set_token(self, token: Token) -> None:
         """Store ``token`` as this client's token (for tokens obtained elsewhere)."""
@@ -168,12 +344,28 @@ class Client:
 
     async def forget(self) -> None:
         """Delete this client's stored token (local logout; nothing is revoked)."""
+        self._held = None
         await self.store.delete_token(self.token_key)
 
     async def _save(self, token: Token) -> None:
         # A token the provider issued must not be lost to a cancellation.
         with anyio.CancelScope(shield=True):
             await self.store.set_token(self.token_key, token)
+        self._held = token
+
+    # -- httpx integration --------------------------------------------------------------
+
+    def auth(self, module: ModuleType | None = None) -> Any:
+        """An ``Auth`` for ``httpx.AsyncClient(auth=...)`` (or httpx2's) using this client.
+
+        It sets ``Authorization`` from :meth:`token` on every request, and on a 401
+        gets a different token (refreshing if it can) and retries once. ``module``
+        is ``httpx`` or ``httpx2``; by default the package of this client's ``http``
+        client, else ``httpx``.
+        """
+        if module is None:
+            module = _module_of(self._http) if self._http is not None else httpx
+        return _auth_class(module)(self)
 
     # -- IO -------------------------------------------------------------------------------
 
@@ -220,3 +412,40 @@ class Client:
             ) from None
         logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
         return response.status_code, response.headers.get("content-type"), bytes(body)
+
+
+@functools.cache
+def _auth_class(module: ModuleType) -> type:
+    """``Auth`` for one HTTP package (``httpx`` or ``httpx2``), made once per package."""
+
+    class BearerAuth(module.Auth):  # type: ignore[name-defined,misc]
+        """Sets the bearer token; on a 401 gets a different token and retries once."""
+
+        requires_request_body = False
+        requires_response_body = False
+
+        def __init__(self, client: Client) -> None:
+            self._client = client
+
+        def __repr__(self) -> str:
+            return f"<anyoauth auth for {self._client!r}>"
+
+        def sync_auth_flow(self, request: Any) -> Any:
+            raise TypeError("anyoauth is async: use it with an AsyncClient")
+
+        async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
+            client = self._client
+            token = client._held
+            if token is None or (
+                token.expires_at is not None and client._clock() >= token.expires_at - client.leeway
+            ):
+                token = await client.token()
+            request.headers["Authorization"] = token.authorization_header
+            response = yield request
+            if response.status_code == 401:
+                token = await client.token(rejected=token)
+                request.headers["Authorization"] = token.authorization_header
+                yield request
+
+    BearerAuth.__qualname__ = BearerAuth.__name__ = f"BearerAuth[{module.__name__}]"
+    return BearerAuth
