@@ -321,7 +321,7 @@ class Client:
         current = await self.store.get_token(self.token_key)
         if current is not None:
             return current
-        if self.strategy.interactive:
+        if not self._direct_grant:
             raise LoginRequired("the token was deleted while it was being refreshed")
         await self.store.set_token(self.token_key, token)
         return token

@@ -217,4 +217,3 @@ class MemoryStore:
             pending = self._pending.get(key)
             if pending is not None and pending.expires_at + EXPIRED_GRACE == drop_at:
                 del self._pending[key]
-

@@ -80,6 +80,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 GENI_EXPIRES_IN = 86400
 KEYCLOAK_EXPIRES_IN = 300
+KEYCLOAK_REFRESH_EXPIRES_IN = 1800
 TEAMWORK_CODE_TTL = 15 * 60
 TICKET_TTL = 10 * 60
 _KEYCLOAK_ROUTE = re.compile(
@@ -189,6 +190,7 @@ class _KeycloakClient:
     redirect_uris: frozenset[str]
     app_id: str
     scope: str
+    refresh_tokens: bool = False
 
 
 @attrs.frozen
@@ -348,6 +350,7 @@ class ProviderEmulator:
         self._codes: dict[str, _Code] = {}
         self._used_codes: set[str] = set()
         self._grants: dict[str, _Grant] = {}
+        self._refresh_tokens: dict[str, tuple[str, str, float]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -394,15 +397,24 @@ class ProviderEmulator:
         redirect_uris: Iterable[str] = (),
         app_id: str | None = None,
         scope: str = "corp",
+        refresh_tokens: bool = False,
     ) -> None:
         """Register a confidential client in a Keycloak realm (Bank of Georgia's is ``bog``).
 
         ``app_id`` is echoed in token responses (a number is made up when omitted);
-        ``scope`` is the scope client credentials tokens are granted.
+        ``scope`` is the scope client credentials tokens are granted. With
+        ``refresh_tokens`` (Keycloak's "use refresh tokens for client credentials
+        grant" with "revoke refresh token" on), client credentials answers carry a
+        refresh token, and ``grant_type=refresh_token`` rotates it: each refresh
+        token works once; a spent one gets ``invalid_grant``.
         """
         app_id = app_id if app_id is not None else str(1000 + len(self._keycloak))
         self._keycloak[realm, client_id] = _KeycloakClient(
-            secret=client_secret, redirect_uris=frozenset(redirect_uris), app_id=app_id, scope=scope
+            secret=client_secret,
+            redirect_uris=frozenset(redirect_uris),
+            app_id=app_id,
+            scope=scope,
+            refresh_tokens=refresh_tokens,
         )
 
     # -- tokens ------------------------------------------------------------------------
@@ -418,10 +430,11 @@ class ProviderEmulator:
             self._grants.pop(token, None)
 
     def revoke_all(self) -> None:
-        """Revoke every access token and every unused code."""
+        """Revoke every access token, refresh token and unused code."""
         with self._lock:
             self._grants.clear()
             self._codes.clear()
+            self._refresh_tokens.clear()
 
     def _grant(self, token: str) -> _Grant | None:
         grant = self._grants.get(token)
@@ -852,23 +865,31 @@ class ProviderEmulator:
         grant_type = form.get("grant_type")
         if not grant_type:
             return _oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
-        if grant_type != "client_credentials":
+        if grant_type == "refresh_token" and client.refresh_tokens:
+            spent = self._refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if spent is None or spent[:2] != (realm, client_id) or spent[2] <= self.clock():
+                return _oauth_error(400, "invalid_grant", "Token is not active")
+        elif grant_type != "client_credentials":
             return _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
         redirect_uri = form.get("redirect_uri")
         if redirect_uri is not None and redirect_uri not in client.redirect_uris:
             return _oauth_error(400, "invalid_request", "Invalid parameter: redirect_uri")
-        return _json(
-            200,
-            {
-                "access_token": self._keycloak_jwt(request, realm, client_id, client.scope),
-                "expires_in": KEYCLOAK_EXPIRES_IN,
-                "refresh_expires_in": 0,
-                "token_type": "bearer",
-                "not-before-policy": 0,
-                "scope": client.scope,
-                "app_id": client.app_id,
-            },
-        )
+        payload: dict[str, object] = {
+            "access_token": self._keycloak_jwt(request, realm, client_id, client.scope),
+            "expires_in": KEYCLOAK_EXPIRES_IN,
+            "refresh_expires_in": 0,
+            "token_type": "bearer",
+            "not-before-policy": 0,
+            "scope": client.scope,
+            "app_id": client.app_id,
+        }
+        if client.refresh_tokens:
+            refresh_token = secrets.token_urlsafe(32)
+            expires_at = self.clock() + KEYCLOAK_REFRESH_EXPIRES_IN
+            self._refresh_tokens[refresh_token] = (realm, client_id, expires_at)
+            payload["refresh_token"] = refresh_token
+            payload["refresh_expires_in"] = KEYCLOAK_REFRESH_EXPIRES_IN
+        return _json(200, payload)
 
     def _bog_accounts(self, request: _Request) -> EmulatorResponse:
         self._bearer(request, "keycloak")

@@ -1,0 +1,56 @@
+"""The emulator's Keycloak refresh tokens for client credentials: issued, rotated, single use."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import anyoauth
+from anyoauth.providers import Keycloak
+from anyoauth.testing import ManualClock, ProviderEmulator
+
+pytestmark = pytest.mark.anyio
+
+BASE = "https://emulator.test"
+
+
+def client(emulator: ProviderEmulator, http: Any, clock: ManualClock) -> anyoauth.Client:
+    strategy = Keycloak(
+        f"{BASE}/auth", "corp", "svc", "svc-secret", **emulator.endpoints_keycloak(BASE, "corp")
+    )
+    return anyoauth.Client(strategy, http=http, clock=clock)
+
+
+async def test_refresh_tokens_rotate_and_are_single_use(http_module: ModuleType) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    emulator = ProviderEmulator(clock=clock)
+    emulator.add_keycloak_client("svc", "svc-secret", realm="corp", refresh_tokens=True)
+    async with http_module.AsyncClient(transport=emulator.mock_transport(http_module)) as http:
+        c = client(emulator, http, clock)
+        first = await c.token()
+        assert first.refresh_token
+        assert first.extra["refresh_expires_in"] == 1800
+        clock.advance(301)
+        second = await c.token()
+        assert second.refresh_token not in (None, first.refresh_token)
+        assert emulator.calls["keycloak.token"] == 2
+        assert emulator.is_valid_token(second.access_token)
+        # The spent refresh token is refused, the way Keycloak refuses it.
+        await c.set_token(first)
+        with pytest.raises(anyoauth.LoginRequired) as raised:
+            await c.token()
+        cause = raised.value.__cause__
+        assert isinstance(cause, anyoauth.TokenRequestError)
+        assert (cause.error, cause.error_description) == ("invalid_grant", "Token is not active")
+
+
+async def test_no_refresh_tokens_unless_enabled(http_module: ModuleType) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    emulator = ProviderEmulator(clock=clock)
+    emulator.add_keycloak_client("svc", "svc-secret", realm="corp")
+    async with http_module.AsyncClient(transport=emulator.mock_transport(http_module)) as http:
+        token = await client(emulator, http, clock).token()
+    assert token.refresh_token is None
+    assert token.extra["refresh_expires_in"] == 0
