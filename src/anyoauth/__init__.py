@@ -34,6 +34,7 @@ from ._core.strategy import HttpRequest as HttpRequest
 from ._core.strategy import ImplicitDesktop as ImplicitDesktop
 from ._core.strategy import Strategy as Strategy
 from ._core.token import Token as Token
+from ._file_store import FileStore as FileStore
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
 
@@ -46,6 +47,7 @@ __all__ = [
     "ClientCredentials",
     "CodeJsonExchange",
     "ConfigurationError",
+    "FileStore",
     "FlowError",
     "FlowExpired",
     "HttpRequest",
