@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from redis_server import fresh_redis, redis_server, redis_url  # noqa: F401
+
 HTTP_PACKAGE = os.environ.get("ANYOAUTH_TEST_HTTP", "httpx")
 
 

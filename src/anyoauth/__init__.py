@@ -7,6 +7,7 @@ anyio and httpx (or httpx2). :mod:`anyoauth.testing` emulates the providers.
 """
 
 from ._client import Client as Client
+from ._core.errors import AgentError as AgentError
 from ._core.errors import AuthorizationDenied as AuthorizationDenied
 from ._core.errors import ConfigurationError as ConfigurationError
 from ._core.errors import FlowError as FlowError
@@ -35,12 +36,14 @@ from ._core.strategy import ImplicitDesktop as ImplicitDesktop
 from ._core.strategy import Strategy as Strategy
 from ._core.token import Token as Token
 from ._file_store import FileStore as FileStore
+from ._redis_store import RedisStore as RedisStore
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentError",
     "AuthorizationDenied",
     "AuthorizationRequest",
     "Client",
@@ -62,6 +65,7 @@ __all__ = [
     "ProviderError",
     "RedirectError",
     "RedirectMismatch",
+    "RedisStore",
     "ResponseLocation",
     "StateError",
     "StateMismatch",

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from anyoauth._core import errors
 from anyoauth._core.errors import (
+    AgentError,
     AuthorizationDenied,
     ConfigurationError,
     FlowError,
@@ -48,6 +49,7 @@ TREE: list[tuple[type[Exception], type[Exception]]] = [
     (InvalidTokenResponse, FlowError),
     (TokenEndpointUnavailable, FlowError),
     (LoginRequired, OAuthError),
+    (AgentError, FlowError),
     (StoreError, OAuthError),
 ]
 

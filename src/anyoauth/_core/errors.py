@@ -14,7 +14,8 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   │   ├── RedirectMismatch      the URL is not the one this flow expects
     │   │   └── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
     │   ├── InvalidTokenResponse      the token endpoint answered something that is not a token
-    │   └── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
+    │   ├── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
+    │   └── AgentError                the user agent failed: no browser, window closed, deadline
     ├── ProviderError                 the provider answered with an OAuth error
     │   ├── AuthorizationDenied       error redirect (the user said no); also a FlowError
     │   └── TokenRequestError         the token endpoint sent an error object; also a FlowError
@@ -29,6 +30,7 @@ No error message ever contains a secret (client secret, code, token, verifier).
 from __future__ import annotations
 
 __all__ = [
+    "AgentError",
     "AuthorizationDenied",
     "ConfigurationError",
     "FlowError",
@@ -190,3 +192,9 @@ class StoreError(OAuthError):
 
     Nothing stored was changed by the operation that raised it.
     """
+
+
+class AgentError(FlowError):
+    """The user agent could not finish the login: no browser could be opened, the
+    window was closed, or the login's deadline passed. Nothing was sent to the token
+    endpoint."""
