@@ -29,6 +29,7 @@ from ._core.strategy import HttpRequest, Strategy
 from ._core.token import Token
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
+from .agents._base import UserAgent
 
 __all__ = ["Client"]
 
@@ -153,10 +154,7 @@ class Client:
         Open ``.url`` in a user agent, then pass the URL it is sent back to (or,
         for embedded-browser flows, the special URL it lands on) to :meth:`complete`.
         """
-        request = Flow(self.strategy).start(self._clock())
-        await self.store.put_pending(_PENDING + pending_key(request.state), request.pending)
-        logger.debug("login started for %s", self.strategy.binding)
-        return request
+        return await self._begin(self.strategy)
 
     async def complete(self, url: str) -> Token:
         """Finish a login from the URL the user agent landed on; returns the stored token.
@@ -167,15 +165,50 @@ class Client:
         :class:`TokenRequestError`, :class:`InvalidTokenResponse` or
         :class:`TokenEndpointUnavailable` if the exchange fails.
         """
-        redirect, key = Flow.redirect_key(self.strategy, url)
+        return await self._complete(self.strategy, url)
+
+    async def login(self, agent: UserAgent | None = None) -> Token:
+        """Run the whole interactive login in a user agent and return the stored token.
+
+        ``agent`` shows the user the authorization page (see :mod:`anyoauth.agents`);
+        by default :func:`anyoauth.agents.default_agent` picks one for the strategy:
+        the embedded browser for flows that end on the provider's own special URLs
+        (Geni), the loopback listener with the system browser otherwise. A strategy
+        without a user step just gets a token (:meth:`token`).
+
+        Raises :class:`AgentError` when the user agent fails, and every error of
+        :meth:`complete`.
+        """
+        if not self.strategy.interactive:
+            return await self.token()
+        if agent is None:
+            from .agents import default_agent
+
+            agent = default_agent(self.strategy)
+        async with agent.session(self.strategy) as session:
+            strategy = self.strategy
+            if session.redirect_uri is not None:
+                strategy = attrs.evolve(strategy, redirect_uri=session.redirect_uri)
+            start = await self._begin(strategy)
+            url = await session.authorize(start.url)
+        return await self._complete(strategy, url)
+
+    async def _begin(self, strategy: Strategy) -> AuthorizationRequest:
+        request = Flow(strategy).start(self._clock())
+        await self.store.put_pending(_PENDING + pending_key(request.state), request.pending)
+        logger.debug("login started for %s", strategy.binding)
+        return request
+
+    async def _complete(self, strategy: Strategy, url: str) -> Token:
+        redirect, key = Flow.redirect_key(strategy, url)
         pending = await self.store.take_pending(_PENDING + key)
         if pending is None:
             raise StateMismatch("unknown or already used state")
-        flow = Flow.resume(self.strategy, pending)
+        flow = Flow.resume(strategy, pending)
         result = flow.receive_redirect(redirect, self._clock())
         token = result if isinstance(result, Token) else await self._exchange(flow, result)
         await self._save(token)
-        logger.debug("login completed for %s", self.strategy.binding)
+        logger.debug("login completed for %s", strategy.binding)
         return token
 
     # -- tokens -------------------------------------------------------------------------
@@ -307,6 +340,13 @@ class Client:
                 and self._usable(current, rejected, early=False)
             ):
                 return current
+            if rotating and self._direct_grant:
+                # A spent refresh token of a client credentials grant: start afresh.
+                flow = Flow(self.strategy)
+                token = await self._exchange(flow, flow.request_token())
+                with anyio.CancelScope(shield=True):
+                    saved = await self._persist(current, token)
+                return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
             raise LoginRequired(
                 f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
             ) from exc

@@ -37,14 +37,18 @@ async def test_refresh_tokens_rotate_and_are_single_use(http_module: ModuleType)
         assert second.refresh_token not in (None, first.refresh_token)
         assert emulator.calls["keycloak.token"] == 2
         assert emulator.is_valid_token(second.access_token)
-        # The spent refresh token is refused, the way Keycloak refuses it.
+        # The spent refresh token is refused the way Keycloak refuses it, and a client
+        # credentials client then simply starts afresh.
         await c.set_token(first)
-        with pytest.raises(anyoauth.LoginRequired) as raised:
+        third = await c.token()
+        assert third.access_token not in (first.access_token, second.access_token)
+        assert emulator.calls["keycloak.token"] == 4
+        # With the client credentials themselves refused too, the provider's words surface.
+        emulator.add_keycloak_client("svc", "rotated-secret", realm="corp", refresh_tokens=True)
+        await c.set_token(first)
+        with pytest.raises(anyoauth.TokenRequestError) as raised:
             await c.token()
-        cause = raised.value.__cause__
-        assert isinstance(cause, anyoauth.TokenRequestError)
-        assert (cause.error, cause.error_description) == ("invalid_grant", "Token is not active")
-
+        assert raised.value.error == "unauthorized_client"
 
 async def test_no_refresh_tokens_unless_enabled(http_module: ModuleType) -> None:
     clock = ManualClock(1_700_000_000.0)

@@ -1,0 +1,1104 @@
+"""The ``anyoauth`` command: log in to a provider once, then print valid access tokens.
+
+::
+
+    anyoauth login teamwork --client-id ID            # prompts for the secret, opens the browser
+    curl -H "Authorization: Bearer $(anyoauth token teamwork)" https://...
+    anyoauth logout teamwork
+
+Commands (``anyoauth COMMAND --help`` describes each):
+
+- ``login PROVIDER``: runs the provider's login (for client-credentials providers it
+  just fetches a token), stores the token and saves a profile, so that later
+  commands need only the provider (and ``--profile``) name.
+- ``token PROVIDER``: prints a valid access token, and nothing else, on stdout,
+  refreshing or refetching it when it can.
+- ``logout PROVIDER``: deletes the stored token (nothing is revoked at the
+  provider); ``--forget-profile`` deletes the profile too.
+- ``providers``: lists the built-in providers.
+- ``demo``: runs every built-in flow against the provider emulator on loopback.
+
+Files live in the configuration directory: ``--config-dir``, else
+``$ANYOAUTH_CONFIG_DIR``, else ``platformdirs.user_config_dir("anyoauth")``
+(``~/.config/anyoauth`` on Linux). The directory and its subdirectories are
+mode 0700 and every file in them 0600::
+
+    profiles/<provider>/<profile>.json   provider, client id, endpoints, redirect URI,
+                                         scopes, and the client secret
+    store/                               a FileStore holding the tokens
+
+Like ``gh`` and the ``aws`` CLI, the command keeps the client secret in a file
+only its owner can read, so that ``token`` can refetch client-credentials tokens
+unattended. ``logout --forget-profile`` deletes it.
+
+Secrets come from ``--client-secret``, ``$ANYOAUTH_CLIENT_SECRET`` (prefer it,
+or the prompt: command-line arguments are visible to other local users), the
+saved profile, or a prompt that does not echo (only when stdin is a terminal).
+No secret (client secret, token, code) is ever printed, except the access token
+that ``token`` prints on stdout.
+
+Exit statuses: 0 success; 1 an OAuth, provider or store error; 2 a usage or
+configuration error; 3 login required; 4 the user agent (browser, loopback
+listener, paste prompt) failed; 130 interrupted. Errors are one line on stderr:
+the error class and its message (with the provider's own words).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import importlib.util
+import json
+import os
+import re
+import stat
+import sys
+import textwrap
+import threading
+import webbrowser
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+import attrs
+
+from . import providers
+from ._client import Client
+from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError
+from ._core.strategy import ImplicitDesktop, Strategy, is_loopback_host
+from ._core.token import Token
+from ._file_store import FileStore
+from ._store import MemoryStore
+
+if TYPE_CHECKING:
+    from .agents import UserAgent
+
+__all__ = [
+    "ENV_CLIENT_ID",
+    "ENV_CLIENT_SECRET",
+    "ENV_CONFIG_DIR",
+    "EXIT_AGENT_ERROR",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_LOGIN_REQUIRED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROVIDERS",
+    "Profile",
+    "main",
+]
+
+EXIT_OK = 0
+"""The command did what was asked."""
+EXIT_ERROR = 1
+"""An OAuth, provider or store error (a refused token request, a denied login, ...)."""
+EXIT_USAGE = 2
+"""A usage or configuration error: bad options, a missing client id or secret."""
+EXIT_LOGIN_REQUIRED = 3
+"""No usable token and no way to get one without ``anyoauth login``."""
+EXIT_AGENT_ERROR = 4
+"""The user agent failed: no browser, the listener's deadline passed, nothing pasted."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C)."""
+
+ENV_CONFIG_DIR = "ANYOAUTH_CONFIG_DIR"
+"""Environment variable naming the configuration directory."""
+ENV_CLIENT_ID = "ANYOAUTH_CLIENT_ID"
+"""Environment variable holding the client id for ``login``."""
+ENV_CLIENT_SECRET = "ANYOAUTH_CLIENT_SECRET"
+"""Environment variable holding the client secret for ``login``."""
+
+_T = TypeVar("_T")
+
+DEFAULT_PROFILE = "default"
+LOOPBACK_HOST = "127.0.0.1"
+LOOPBACK_PATH = "/callback"
+# Teamwork's preset needs a redirect_uri even where a loopback listener chooses the real
+# one, and to rebuild the strategy for ``token``/``logout`` (the token is bound to the
+# client id, not to the redirect URI).
+_PLACEHOLDER_REDIRECT = f"http://{LOOPBACK_HOST}{LOOPBACK_PATH}"
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+_PROFILE_VERSION = 1
+# Shorter strings are too likely to occur in a message by chance to be cut out of it.
+_MIN_REDACTED = 8
+# How often a task waiting on a daemon thread looks whether it has finished.
+_POLL_SECONDS = 0.05
+# The longest line ``--agent manual`` reads (a redirect URL with its code and state).
+_MAX_PASTE = 64 * 1024
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_AGENTS = ("system", "loopback", "embedded", "manual")
+_ENDPOINT_OPTIONS = (
+    "authorize_url",
+    "token_url",
+    "success_url",
+    "failure_url",
+    "server_url",
+    "realm",
+)
+
+
+class _UsageError(Exception):
+    """A usage or configuration problem; the message is shown as is (it holds no secret)."""
+
+
+class _LoginNeeded(Exception):
+    """Nothing saved to work from: the user has to run ``anyoauth login`` first."""
+
+
+# -- providers -------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _Provider:
+    """A built-in provider as the command line sees it."""
+
+    name: str
+    title: str
+    flow: str
+    needs_secret: bool
+    options: frozenset[str]
+    """The provider-specific options it accepts (argparse ``dest`` names)."""
+    default_agent: str
+
+    def build(self, profile: Profile) -> Strategy:
+        """The strategy for ``profile``, with its endpoint overrides."""
+        e = profile.endpoints
+        if self.needs_secret and not profile.client_secret:
+            raise _UsageError(f"{self.name} needs a client secret")
+        secret = profile.client_secret or ""
+        if self.name == "geni":
+            return providers.Geni(
+                profile.client_id,
+                scope=profile.scope or None,
+                authorize_url=e.get("authorize_url", providers.GENI_AUTHORIZE_URL),
+                success_url=e.get("success_url", providers.GENI_SUCCESS_URL),
+                failure_url=e.get("failure_url", providers.GENI_FAILURE_URL),
+                token_url=e.get("token_url", providers.GENI_TOKEN_URL),
+            )
+        if self.name == "teamwork":
+            return providers.Teamwork(
+                profile.client_id,
+                secret,
+                profile.redirect_uri or _PLACEHOLDER_REDIRECT,
+                login_url=e.get("authorize_url"),
+                token_url=e.get("token_url", providers.TEAMWORK_TOKEN_URL),
+            )
+        if self.name == "bog":
+            return providers.BankOfGeorgia(
+                profile.client_id,
+                secret,
+                redirect_uri=profile.redirect_uri,
+                server_url=e.get("server_url", providers.BOG_SERVER_URL),
+                realm=e.get("realm", "bog"),
+                authorize_url=e.get("authorize_url"),
+                token_url=e.get("token_url"),
+            )
+        if "server_url" not in e or "realm" not in e:
+            raise _UsageError("keycloak needs --server-url and --realm")
+        return providers.Keycloak(
+            e["server_url"],
+            e["realm"],
+            profile.client_id,
+            secret,
+            redirect_uri=profile.redirect_uri,
+            scope=profile.scope or None,
+            authorize_url=e.get("authorize_url"),
+            token_url=e.get("token_url"),
+        )
+
+
+PROVIDERS: Mapping[str, _Provider] = {
+    p.name: p
+    for p in (
+        _Provider(
+            name="geni",
+            title="Geni",
+            flow="implicit desktop flow (token in the fragment of a special URL)",
+            needs_secret=False,
+            options=frozenset(
+                {"scope", "authorize_url", "token_url", "success_url", "failure_url"}
+            ),
+            default_agent="embedded",
+        ),
+        _Provider(
+            name="teamwork",
+            title="Teamwork",
+            flow="App Login Flow (code exchanged by a JSON POST)",
+            needs_secret=True,
+            options=frozenset({"redirect_uri", "authorize_url", "token_url"}),
+            default_agent="system",
+        ),
+        _Provider(
+            name="bog",
+            title="Bank of Georgia",
+            flow="client credentials with HTTP Basic (Keycloak realm bog, scope corp)",
+            needs_secret=True,
+            options=frozenset(
+                {"redirect_uri", "server_url", "realm", "authorize_url", "token_url"}
+            ),
+            default_agent="none",
+        ),
+        _Provider(
+            name="keycloak",
+            title="Keycloak",
+            flow="client credentials with HTTP Basic (any realm: --server-url, --realm)",
+            needs_secret=True,
+            options=frozenset(
+                {"redirect_uri", "scope", "server_url", "realm", "authorize_url", "token_url"}
+            ),
+            default_agent="none",
+        ),
+    )
+}
+"""The providers the command knows, by the name used on the command line."""
+
+
+# -- profiles --------------------------------------------------------------------------
+
+
+def _str_or_none(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError("expected a string")
+
+
+@attrs.frozen(kw_only=True)
+class Profile:
+    """What ``login`` saves so that later commands need only the provider's name.
+
+    ``repr()`` never shows the client secret.
+    """
+
+    provider: str
+    """A key of :data:`PROVIDERS`."""
+    name: str = DEFAULT_PROFILE
+    """The profile's name (``--profile``)."""
+    client_id: str
+    """The client id the provider issued."""
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    """The client secret, for providers that need one."""
+    redirect_uri: str | None = None
+    """The redirect URI given to ``login``; ``None`` for a loopback listener's own."""
+    scope: tuple[str, ...] = ()
+    """The scopes requested (Geni, Keycloak)."""
+    endpoints: Mapping[str, str] = attrs.field(factory=dict)
+    """Endpoint overrides: ``authorize_url``, ``token_url``, ``success_url``,
+    ``failure_url``, ``server_url``, ``realm``."""
+    agent: str | None = None
+    """The user agent chosen with ``--agent``, if any."""
+    port: int | None = None
+    """The loopback listener's port chosen with ``--port``, if any."""
+
+    def to_json(self) -> bytes:
+        """The profile as the JSON document saved on disk (it holds the secret)."""
+        data = {
+            "version": _PROFILE_VERSION,
+            "provider": self.provider,
+            "name": self.name,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uri": self.redirect_uri,
+            "scope": list(self.scope),
+            "endpoints": dict(self.endpoints),
+            "agent": self.agent,
+            "port": self.port,
+        }
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Profile:
+        """Read a saved profile; ``ValueError`` if it is not one."""
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("version") != _PROFILE_VERSION:
+                raise ValueError("not a profile")
+            endpoints = data.get("endpoints") or {}
+            scope = data.get("scope") or []
+            port = data.get("port")
+            if not isinstance(endpoints, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in endpoints.items()
+            ):
+                raise ValueError("bad endpoints")
+            if not isinstance(scope, list) or not all(isinstance(s, str) for s in scope):
+                raise ValueError("bad scope")
+            if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+                raise ValueError("bad port")
+            provider, name, client_id = data["provider"], data["name"], data["client_id"]
+            if not all(isinstance(v, str) and v for v in (provider, name, client_id)):
+                raise ValueError("bad names")
+            return cls(
+                provider=provider,
+                name=name,
+                client_id=client_id,
+                client_secret=_str_or_none(data.get("client_secret")),
+                redirect_uri=_str_or_none(data.get("redirect_uri")),
+                scope=tuple(scope),
+                endpoints={k: v for k, v in endpoints.items() if k in _ENDPOINT_OPTIONS},
+                agent=_str_or_none(data.get("agent")),
+                port=port,
+            )
+        except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError("not a profile") from exc
+
+
+class _Config:
+    """The configuration directory: profiles and the token store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def locate(cls, option: str | None) -> _Config:
+        """``--config-dir``, else ``$ANYOAUTH_CONFIG_DIR``, else the user's config dir."""
+        path = option or os.environ.get(ENV_CONFIG_DIR)
+        if not path:
+            try:
+                import platformdirs
+            except ImportError:
+                raise _UsageError(
+                    "no configuration directory: install 'anyoauth[cli]' (platformdirs), "
+                    f"or pass --config-dir or set {ENV_CONFIG_DIR}"
+                ) from None
+            path = platformdirs.user_config_dir("anyoauth")
+        return cls(Path(path).expanduser())
+
+    @property
+    def store_dir(self) -> Path:
+        """The :class:`~anyoauth.FileStore` directory."""
+        return self.root / "store"
+
+    def profile_path(self, provider: str, name: str) -> Path:
+        """Where the profile ``name`` of ``provider`` is saved."""
+        return self.root / "profiles" / provider / f"{name}.json"
+
+    def prepare(self) -> None:
+        """Create the directory 0700 (tightening a laxer mode)."""
+        _private_dir(self.root)
+
+    def load(self, provider: str, name: str) -> Profile | None:
+        """The saved profile, or ``None``; ``_UsageError`` if it is unreadable."""
+        path = self.profile_path(provider, name)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _UsageError(f"cannot read the profile {path}: {exc.strerror}") from None
+        try:
+            profile = Profile.from_json(raw)
+        except ValueError:
+            raise _UsageError(
+                f"the profile {path} is unreadable; run `anyoauth login {provider}` again"
+            ) from None
+        if profile.provider != provider or (
+            PROVIDERS[provider].needs_secret and not profile.client_secret
+        ):
+            raise _UsageError(
+                f"the profile {path} does not fit {provider}; run `anyoauth login {provider}`"
+            )
+        return profile
+
+    def save(self, profile: Profile) -> Path:
+        """Write the profile atomically, mode 0600, in 0700 directories."""
+        path = self.profile_path(profile.provider, profile.name)
+        self.prepare()
+        _private_dir(path.parent.parent)
+        _private_dir(path.parent)
+        _write_private(path, profile.to_json())
+        return path
+
+    def forget(self, provider: str, name: str) -> bool:
+        """Delete the saved profile; whether there was one."""
+        try:
+            self.profile_path(provider, name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode != _DIR_MODE:
+        path.chmod(_DIR_MODE)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a 0600 temporary file, fsync and rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps each paragraph of a description or epilog; keeps indented blocks as they are."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            if paragraph.startswith(" ") or "\n " in paragraph:
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()))
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        " ".join(paragraph.split()),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                    )
+                )
+        return "\n\n".join(paragraphs)
+
+
+def _profile_name(value: str) -> str:
+    if not _PROFILE_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            "a profile name is 1 to 64 letters, digits, '.', '_' or '-', not starting with "
+            "'.', '_' or '-'"
+        )
+    return value
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535")
+    return port
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds") from None
+    if not 0 < seconds < 86400:
+        raise argparse.ArgumentTypeError("must be more than 0 and less than a day")
+    return seconds
+
+
+_EXIT_STATUSES = """\
+exit statuses:
+  0    success
+  1    OAuth, provider or store error
+  2    usage or configuration error
+  3    login required: run `anyoauth login PROVIDER`
+  4    the user agent (browser, loopback listener, paste prompt) failed
+  130  interrupted
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anyoauth",
+        description="Async OAuth 2.0 flows for Geni, Teamwork, Keycloak and more: log in "
+        "once, then print valid access tokens for scripts.",
+        epilog=_EXIT_STATUSES,
+        formatter_class=_Formatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = sorted(PROVIDERS)
+
+    stored = argparse.ArgumentParser(add_help=False)
+    stored.add_argument(
+        "--profile",
+        type=_profile_name,
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help="which saved login of the provider to use (default: %(default)s)",
+    )
+    stored.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help=f"where profiles and tokens are kept (default: ${ENV_CONFIG_DIR}, else the "
+        "user's configuration directory, e.g. ~/.config/anyoauth)",
+    )
+
+    login = commands.add_parser(
+        "login",
+        parents=[stored],
+        help="log in to a provider and save the token and a profile",
+        description="Log in to PROVIDER and store the token. Interactive flows show the "
+        "provider's page in a user agent (--agent); client-credentials providers (bog, "
+        "keycloak without --redirect-uri) just fetch a token. The settings, client secret "
+        "included, are saved in a profile (a 0600 file) so that `token` and `logout` need "
+        "only the provider's name; options not given again are taken from that profile.",
+        epilog="secrets: prefer $ANYOAUTH_CLIENT_SECRET or the prompt to --client-secret, "
+        "which other local users can see in the process list.\n\n" + _EXIT_STATUSES,
+        formatter_class=_Formatter,
+    )
+    login.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
+    login.add_argument(
+        "--client-id", metavar="ID", help=f"the client id (default: ${ENV_CLIENT_ID})"
+    )
+    login.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        help=f"the client secret (default: ${ENV_CLIENT_SECRET}, the saved profile, or a "
+        "prompt when stdin is a terminal)",
+    )
+    login.add_argument(
+        "--redirect-uri",
+        metavar="URI",
+        help="the redirect URI registered with the provider (teamwork, bog, keycloak); an "
+        "http://127.0.0.1:PORT/PATH URI is caught by the loopback listener, any other is "
+        "pasted (--agent manual)",
+    )
+    login.add_argument(
+        "--scope",
+        action="extend",
+        nargs="+",
+        metavar="S",
+        help="scopes to request (geni, keycloak); repeatable",
+    )
+    login.add_argument(
+        "--agent",
+        choices=_AGENTS,
+        help="how the login page is shown: system (browser + loopback listener), loopback "
+        "(listener only; open the printed URL yourself), embedded (Chromium window, "
+        "geni's default), manual (paste the URL the browser ends on)",
+    )
+    login.add_argument(
+        "--port",
+        type=_port,
+        metavar="N",
+        help="the loopback listener's port (default: any free port); the redirect URI is "
+        f"http://{LOOPBACK_HOST}:N{LOOPBACK_PATH}",
+    )
+    login.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long the user agent waits for the login to finish",
+    )
+    endpoints = login.add_argument_group("endpoint overrides (staging hosts, emulators)")
+    endpoints.add_argument(
+        "--server-url", metavar="URL", help="the Keycloak server (keycloak, bog)"
+    )
+    endpoints.add_argument("--realm", metavar="R", help="the Keycloak realm (keycloak, bog)")
+    endpoints.add_argument(
+        "--authorize-url", metavar="URL", help="the authorization (login) endpoint"
+    )
+    endpoints.add_argument("--token-url", metavar="URL", help="the token endpoint")
+    endpoints.add_argument("--success-url", metavar="URL", help="geni's auth_success URL")
+    endpoints.add_argument("--failure-url", metavar="URL", help="geni's auth_failed URL")
+    login.set_defaults(handler=_cmd_login, parser=login)
+
+    token = commands.add_parser(
+        "token",
+        parents=[stored],
+        help="print a valid access token",
+        description="Print a valid access token of PROVIDER on stdout, and nothing else, "
+        "refreshing or refetching it when possible:\n\n"
+        '  curl -H "Authorization: Bearer $(anyoauth token teamwork)" ...\n\n'
+        "Exits 3 when only `anyoauth login` can get a token.",
+        epilog=_EXIT_STATUSES,
+        formatter_class=_Formatter,
+    )
+    token.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
+    token.set_defaults(handler=_cmd_token, parser=token)
+
+    logout = commands.add_parser(
+        "logout",
+        parents=[stored],
+        help="delete the stored token",
+        description="Delete the stored token of PROVIDER (nothing is revoked at the "
+        "provider). The profile stays, so a client-credentials provider (bog, keycloak) "
+        "fetches a new token on the next `token`; --forget-profile also deletes the "
+        "profile and the client secret saved in it.",
+        epilog=_EXIT_STATUSES,
+        formatter_class=_Formatter,
+    )
+    logout.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
+    logout.add_argument(
+        "--forget-profile",
+        action="store_true",
+        help="also delete the saved profile (client id, endpoints, client secret)",
+    )
+    logout.set_defaults(handler=_cmd_logout, parser=logout)
+
+    listing = commands.add_parser(
+        "providers",
+        help="list the built-in providers",
+        description="List the built-in providers: name, flow and default user agent.",
+        formatter_class=_Formatter,
+    )
+    listing.set_defaults(handler=_cmd_providers, parser=listing)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run every built-in provider flow against the emulator on loopback",
+        description="Start the provider emulator on 127.0.0.1 and run the Geni, Teamwork and "
+        "Bank of Georgia flows end to end; exit 0 only if every outcome is as expected.",
+        formatter_class=_Formatter,
+    )
+    demo.set_defaults(handler=_cmd_demo, parser=demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``anyoauth`` command with ``argv`` (default ``sys.argv[1:]``).
+
+    Returns the exit status: 0 success, 1 OAuth/provider/store error, 2 usage
+    error, 3 login required, 4 user agent error, 130 interrupted. Errors are
+    reported as one line on stderr; no secret is ever printed.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already reported
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    sub: argparse.ArgumentParser = args.parser
+    given = (getattr(args, "client_secret", None), os.environ.get(ENV_CLIENT_SECRET))
+    secrets_seen: list[str] = [secret for secret in given if secret]
+    args.secrets_seen = secrets_seen
+    try:
+        try:
+            return handler(args)
+        except BaseExceptionGroup as group:  # a task group's wrapping of one error
+            raise _only_error(group) from None
+    except KeyboardInterrupt:
+        _say(("\n" if _is_terminal(sys.stderr) else "") + "anyoauth: interrupted")
+        return EXIT_INTERRUPTED
+    except _UsageError as exc:
+        _say(f"{sub.prog}: error: {_clean(str(exc), secrets_seen)}")
+        return EXIT_USAGE
+    except _LoginNeeded as exc:
+        _say(f"anyoauth: {_clean(str(exc), secrets_seen)}")
+        return EXIT_LOGIN_REQUIRED
+    except OAuthError as exc:
+        return _report(exc, args, secrets_seen)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _say(f"anyoauth: {exc.strerror or type(exc).__name__}{where}")
+        return EXIT_ERROR
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside nested exception groups, or the group if there are several."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _clean(text: str, secrets_seen: Sequence[str]) -> str:
+    """One line, with any secret this run handled replaced (belt and braces: no anyoauth
+    message contains one)."""
+    for secret in secrets_seen:
+        if len(secret) >= _MIN_REDACTED:
+            text = text.replace(secret, "[redacted]")
+    return " ".join(text.split())
+
+
+def _login_hint(args: argparse.Namespace) -> str:
+    profile = "" if args.profile == DEFAULT_PROFILE else f" --profile {args.profile}"
+    return f"anyoauth login {args.provider}{profile}"
+
+
+def _report(exc: OAuthError, args: argparse.Namespace, secrets_seen: Sequence[str]) -> int:
+    text = _clean(f"{type(exc).__name__}: {exc}", secrets_seen)
+    if isinstance(exc, LoginRequired):
+        _say(f"anyoauth: {text}; run `{_login_hint(args)}`")
+        return EXIT_LOGIN_REQUIRED
+    if isinstance(exc, ConfigurationError):
+        _say(f"{args.parser.prog}: error: {text}")
+        return EXIT_USAGE
+    _say(f"anyoauth: {text}")
+    return EXIT_AGENT_ERROR if isinstance(exc, AgentError) else EXIT_ERROR
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _cmd_providers(args: argparse.Namespace) -> int:
+    for p in PROVIDERS.values():
+        agent = p.default_agent
+        if agent == "none":
+            agent = "none (system with --redirect-uri)"
+        print(f"{p.name:<9} {p.title}: {p.flow}; default agent: {agent}")
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return anyio.run(run_demo)
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    provider = PROVIDERS[args.provider]
+    config = _Config.locate(args.config_dir)
+    saved = config.load(provider.name, args.profile)
+    profile = _login_profile(provider, args, saved)
+    if profile.client_secret:
+        args.secrets_seen.append(profile.client_secret)
+    strategy = provider.build(profile)
+    agent: UserAgent | None = None
+    if strategy.interactive:
+        agent = _make_agent(_agent_name(profile, strategy), profile, strategy, args.timeout)
+    elif args.agent is not None or args.port is not None:
+        raise _UsageError(
+            f"{provider.name} gets its token with client credentials: --agent and --port "
+            "need --redirect-uri"
+        )
+    config.prepare()
+    token = anyio.run(_login, config, profile, strategy, agent)
+    config.save(profile)
+    _say(
+        f"Logged in to {provider.title} (profile {profile.name}): {_describe(token)}, saved "
+        f"in {config.root}. Print it with `{_token_hint(profile)}`."
+    )
+    return EXIT_OK
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    config = _Config.locate(args.config_dir)
+    profile = _saved_profile(config, args)
+    if profile.client_secret:
+        args.secrets_seen.append(profile.client_secret)
+    strategy = PROVIDERS[profile.provider].build(profile)
+    token = anyio.run(_token, config, profile, strategy)
+    sys.stdout.write(token.access_token + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    config = _Config.locate(args.config_dir)
+    profile = config.load(args.provider, args.profile)
+    if profile is None:
+        _say(f"anyoauth: not logged in to {args.provider} (profile {args.profile})")
+        return EXIT_OK
+    if profile.client_secret:
+        args.secrets_seen.append(profile.client_secret)
+    strategy = PROVIDERS[profile.provider].build(profile)
+    anyio.run(_logout, config, profile, strategy)
+    what = "token deleted"
+    if args.forget_profile:
+        config.forget(profile.provider, profile.name)
+        what = "token and profile deleted"
+    _say(
+        f"Logged out of {PROVIDERS[profile.provider].title} (profile {profile.name}): {what}; "
+        "nothing was revoked at the provider."
+    )
+    return EXIT_OK
+
+
+def _saved_profile(config: _Config, args: argparse.Namespace) -> Profile:
+    profile = config.load(args.provider, args.profile)
+    if profile is None:
+        raise _LoginNeeded(
+            f"not logged in to {args.provider} (profile {args.profile}); "
+            f"run `{_login_hint(args)}` first"
+        )
+    return profile
+
+
+def _token_hint(profile: Profile) -> str:
+    suffix = "" if profile.name == DEFAULT_PROFILE else f" --profile {profile.name}"
+    return f"anyoauth token {profile.provider}{suffix}"
+
+
+def _describe(token: Token) -> str:
+    if token.expires_at is None:
+        return "a token without expiry"
+    seconds = max(0.0, token.expires_at - token.issued_at)
+    if seconds < 120:
+        return f"a token valid for {seconds:.0f} s"
+    if seconds < 7200:
+        return f"a token valid for {seconds / 60:.0f} min"
+    return f"a token valid for {seconds / 3600:.0f} h"
+
+
+# -- login settings ----------------------------------------------------------------------
+
+
+def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile | None) -> Profile:
+    """The profile ``login`` uses: its options, else the environment, else the saved
+    profile (the saved secret only for the same client id), else a prompt for the secret."""
+    given = {
+        name
+        for name in ("redirect_uri", "scope", *_ENDPOINT_OPTIONS)
+        if getattr(args, name) is not None
+    }
+    unknown = sorted(given - provider.options)
+    if args.client_secret is not None and not provider.needs_secret:
+        unknown.insert(0, "client_secret")
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise _UsageError(f"{provider.name} does not take {flags}")
+
+    client_id = args.client_id or os.environ.get(ENV_CLIENT_ID) or (saved and saved.client_id)
+    if not client_id:
+        raise _UsageError(
+            f"{provider.name} needs a client id: pass --client-id or set {ENV_CLIENT_ID}"
+        )
+    endpoints = dict(saved.endpoints) if saved is not None else {}
+    endpoints.update({name: getattr(args, name) for name in _ENDPOINT_OPTIONS if name in given})
+    # The saved agent and port come back together, and only when the user agent is not
+    # being chosen anew (a stale --port must not clash with a new --agent).
+    choosing = args.agent is not None or args.port is not None or args.redirect_uri is not None
+    agent_from = None if choosing else saved
+    profile = Profile(
+        provider=provider.name,
+        name=args.profile,
+        client_id=client_id,
+        redirect_uri=args.redirect_uri or (saved.redirect_uri if saved else None),
+        scope=tuple(args.scope) if args.scope else (saved.scope if saved else ()),
+        endpoints=endpoints,
+        agent=args.agent or (agent_from.agent if agent_from else None),
+        port=args.port if args.port is not None else (agent_from.port if agent_from else None),
+    )
+    if not provider.needs_secret:
+        return profile
+    secret = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
+    if not secret and saved is not None and saved.client_id == client_id:
+        secret = saved.client_secret
+    if not secret and _is_terminal(sys.stdin):
+        try:
+            secret = getpass.getpass(f"{provider.title} client secret (not echoed): ")
+        except EOFError:
+            secret = None
+    if not secret:
+        raise _UsageError(
+            f"{provider.name} needs a client secret: set {ENV_CLIENT_SECRET}, pass "
+            "--client-secret, or run in a terminal to be prompted"
+        )
+    return attrs.evolve(profile, client_secret=secret)
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _loopback_redirect(uri: str | None) -> tuple[str, int, str] | None:
+    """``(host, port, path)`` of an ``http://`` loopback redirect URI, else ``None``."""
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname or ""):
+        return None
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    return parts.hostname or LOOPBACK_HOST, port, parts.path or "/"
+
+
+def _agent_name(profile: Profile, strategy: Strategy) -> str:
+    """The user agent for ``login``: ``--agent``, else what suits the flow and redirect URI."""
+    if profile.agent is not None:
+        return profile.agent
+    if isinstance(strategy, ImplicitDesktop):
+        return "embedded"
+    if profile.redirect_uri is not None and _loopback_redirect(profile.redirect_uri) is None:
+        return "manual"  # a custom scheme or a web app's URI: the user pastes where it ended
+    return "system"
+
+
+def _make_agent(
+    name: str, profile: Profile, strategy: Strategy, timeout: float | None
+) -> UserAgent:
+    """Build the user agent ``name``; each is imported only when chosen."""
+    options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    if name in ("system", "loopback"):
+        return _loopback_agent(name, profile, options)
+    if profile.port is not None:
+        raise _UsageError(f"--port is for the loopback listener, not --agent {name}")
+    if profile.redirect_uri is None and not isinstance(strategy, ImplicitDesktop):
+        raise _UsageError(
+            f"--agent {name} needs --redirect-uri (the redirect URI your app registered)"
+        )
+    if name == "manual":
+        from .agents._loopback import ManualAgent
+
+        return ManualAgent(input=_read_pasted, **options)  # instructions go to stderr
+    if importlib.util.find_spec("playwright") is None:
+        raise AgentError(
+            "the embedded browser needs Playwright (pip install 'anyoauth[playwright]'); "
+            "or use --agent manual"
+        )
+    from .agents._embedded import EmbeddedBrowserAgent
+
+    return EmbeddedBrowserAgent(**options)
+
+
+def _loopback_agent(name: str, profile: Profile, options: dict[str, Any]) -> UserAgent:
+    """The loopback listener on ``--redirect-uri``'s address, or ``--port``, or any port."""
+    from .agents._loopback import LoopbackAgent, SystemBrowserAgent
+
+    loopback = _loopback_redirect(profile.redirect_uri)
+    if profile.redirect_uri is not None and loopback is None:
+        raise _UsageError(
+            f"--agent {name} catches only http://{LOOPBACK_HOST}:PORT/... redirects; "
+            "use --agent manual for this redirect URI"
+        )
+    host, port, path = loopback or (LOOPBACK_HOST, 0, LOOPBACK_PATH)
+    if profile.port is not None:
+        if loopback is not None and profile.port != port:
+            raise _UsageError("--port differs from the port of --redirect-uri")
+        port = profile.port
+    if name == "system":
+        return SystemBrowserAgent(
+            host=host, port=port, path=path, open_browser=_open_browser, **options
+        )
+    return LoopbackAgent(host=host, port=port, path=path, open_browser=_show_url, **options)
+
+
+async def _read_pasted(prompt: str) -> str:
+    """``--agent manual``: prompt on stderr, read the pasted line from stdin."""
+    return await _in_daemon_thread(_read_line, prompt)
+
+
+async def _in_daemon_thread(func: Callable[[str], _T], arg: str) -> _T:
+    """Run a blocking call (a read from stdin, a browser start) in a daemon thread.
+
+    Unlike a worker thread, a daemon thread still blocked when the command ends (after
+    Ctrl-C, or the agent's deadline) does not keep the process alive.
+    """
+    done = threading.Event()
+    box: list[_T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(func(arg))
+        except BaseException as exc:  # handed over to the waiting task
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="anyoauth-cli", daemon=True).start()
+    # Polled: waking the event loop from a foreign thread needs anyio >= 4.11.
+    while not done.is_set():  # noqa: ASYNC110
+        await anyio.sleep(_POLL_SECONDS)
+    if failure:
+        raise failure[0]
+    return box[0]
+
+
+def _read_line(prompt: str) -> str:
+    """Prompt on stderr and read one line from file descriptor 0.
+
+    Read byte by byte from the descriptor, not through ``sys.stdin``: a thread blocked
+    inside ``sys.stdin``'s buffer would abort the interpreter at exit after Ctrl-C.
+    """
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = bytearray()
+    try:
+        while not line.endswith(b"\n"):
+            byte = os.read(0, 1)
+            if not byte:
+                if not line:
+                    raise EOFError
+                break
+            line += byte
+            if len(line) > _MAX_PASTE:
+                raise AgentError("the pasted line is too long")
+    finally:
+        if not _is_terminal(sys.stdin):  # no echo of the line's end: end the prompt's line
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+    return line.decode("utf-8", "replace")
+
+
+async def _show_url(url: str) -> None:
+    """``--agent loopback``: the user opens the login page."""
+    _say(f"To log in, open this address in a web browser on this machine:\n\n    {url}\n")
+
+
+async def _open_browser(url: str) -> None:
+    """``--agent system``: open the login page with :mod:`webbrowser` (``$BROWSER``)."""
+    _say(f"Opening the login page in your web browser. If it does not open, visit:\n\n    {url}\n")
+    opened = await _in_daemon_thread(webbrowser.open, url)
+    if not opened:
+        raise AgentError(
+            "no web browser could be opened (the BROWSER environment variable chooses one); "
+            "use --agent manual to paste the address instead"
+        )
+
+
+# -- the async parts ---------------------------------------------------------------------
+
+
+def _client(config: _Config, profile: Profile, strategy: Strategy) -> Client:
+    store = FileStore(config.store_dir)
+    return Client(strategy, store, account=f"{profile.provider}/{profile.name}")
+
+
+async def _login(
+    config: _Config, profile: Profile, strategy: Strategy, agent: UserAgent | None
+) -> Token:
+    async with _client(config, profile, strategy) as client:
+        if agent is not None:
+            return await client.login(agent)
+        # Client credentials: always ask the provider, so that wrong credentials show
+        # now. The fetch uses a throwaway store; the stored token is replaced only
+        # once a new one has arrived.
+        async with Client(strategy, MemoryStore()) as fetcher:
+            token = await fetcher.token()
+        await client.set_token(token)
+        return token
+
+
+async def _token(config: _Config, profile: Profile, strategy: Strategy) -> Token:
+    client = _client(config, profile, strategy)
+    try:
+        await client.token()
+        # A second look runs the early refresh itself (the client is not entered, so
+        # there is no background task) when the token is inside the client's leeway:
+        # the caller gets a token with time left whenever one can be had.
+        return await client.token()
+    finally:
+        await client.aclose()
+
+
+async def _logout(config: _Config, profile: Profile, strategy: Strategy) -> None:
+    client = _client(config, profile, strategy)
+    try:
+        await client.forget()
+    finally:
+        await client.aclose()

@@ -1,0 +1,39 @@
+"""The user-agent protocol: how ``Client.login()`` shows the user the authorization page."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .._core.strategy import Strategy
+
+__all__ = ["AgentSession", "UserAgent"]
+
+
+@runtime_checkable
+class AgentSession(Protocol):
+    """One login in a user agent: where the redirect goes, and the wait for it."""
+
+    @property
+    def redirect_uri(self) -> str | None:
+        """The ``redirect_uri`` this session catches (a loopback listener's URL), or
+        ``None`` to keep the strategy's own (special URLs an embedded browser watches)."""
+        ...
+
+    async def authorize(self, url: str) -> str:
+        """Show ``url`` to the user and return the URL the flow ended on: the redirect,
+        or the provider's success or failure URL. Raises :class:`AgentError` when the
+        user agent fails or its deadline passes."""
+        ...
+
+
+@runtime_checkable
+class UserAgent(Protocol):
+    """Something that can show the user an authorization page: a loopback listener plus
+    the system browser, an embedded browser, or a person pasting URLs."""
+
+    def session(self, strategy: Strategy) -> AbstractAsyncContextManager[AgentSession]:
+        """Open a session for one login of ``strategy``; closing it frees everything it
+        holds (ports, browser windows, profiles)."""
+        ...

@@ -1,0 +1,661 @@
+"""The loopback redirect listener (RFC 8252), the system browser, and manual paste.
+
+:class:`LoopbackAgent` binds 127.0.0.1 (or ::1) for one login only, serves the
+redirect with a few small pages, and closes after one result, on cancellation or
+at its deadline. Results in the query string end the flow as soon as they arrive;
+results in the fragment (which browsers never send) are relayed by a tiny inline
+script on the redirect page, which posts the fragment back to the listener.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import hashlib
+import html
+import inspect
+import logging
+import re
+import secrets
+import sys
+import webbrowser
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import attrs
+import h11
+
+from .._core.errors import AgentError, ConfigurationError, OAuthError
+
+if TYPE_CHECKING:
+    from .._core.strategy import Strategy
+
+__all__ = ["BrowserOpener", "LoopbackAgent", "ManualAgent", "SystemBrowserAgent"]
+
+logger = logging.getLogger("anyoauth")
+
+BrowserOpener = Callable[[str], Awaitable[object]]
+"""An async callable that shows the authorization URL to the user (opens a browser)."""
+
+MAX_REQUEST_BYTES = 16 * 1024
+"""Requests to the listener larger than this (head and body) are refused."""
+
+MAX_CONNECTIONS = 64
+"""Connections the listener serves at once; more are closed straight away."""
+
+OPENER_GRACE = 1.0
+"""Seconds ``open_browser`` may still run after the result arrived before it is cancelled."""
+
+_RECEIVE_SIZE = 4096
+_DRAIN_SECONDS = 1.0
+_DRAIN_BYTES = 4 * MAX_REQUEST_BYTES
+_MAX_SHOWN = 300
+_HOSTS = {"127.0.0.1": "127.0.0.1", "::1": "[::1]"}
+_RESULT_KEYS = frozenset({"code", "error", "access_token", "state"})
+_STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
+_SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+"
+_PATH = re.compile(rf"/|(?:/{_SEGMENT})+/?")
+
+# -- pages ---------------------------------------------------------------------------------
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;"
+    "padding:0 1em;line-height:1.5;color:#222}"
+)
+
+# Runs on the redirect page when the query carries no result: the result may be in
+# the fragment, which the browser keeps to itself. The script removes the fragment
+# from the address bar and history, then submits it to the listener in a form post.
+_RELAY_SCRIPT = """
+(function () {
+  "use strict";
+  var status = document.getElementById("status");
+  var hash = window.location.hash || "";
+  var fragment = hash.charAt(0) === "#" ? hash.substring(1) : hash;
+  try {
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  } catch (ignored) {}
+  if (!fragment) {
+    status.textContent = "This address carries no login result. If you were logging in, " +
+      "go back to the application and start the login again.";
+    return;
+  }
+  var form = document.getElementById("relay");
+  form.elements.namedItem("fragment").value = fragment;
+  status.textContent = "Passing the login result to the application\\u2026";
+  form.submit();
+})();
+"""
+
+
+def _csp_hash(source: str) -> str:
+    digest = hashlib.sha256(source.encode()).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+_CSP = (
+    "default-src 'none'; "
+    f"script-src {_csp_hash(_RELAY_SCRIPT)}; "
+    f"style-src {_csp_hash(_STYLE)}; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+_SECURITY_HEADERS = (
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    ("Pragma", "no-cache"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy", _CSP),
+)
+
+
+@attrs.frozen
+class _Reply:
+    """One response of the listener; every response closes its connection."""
+
+    status: int
+    title: str
+    body: str
+    """HTML, every reflected value already escaped."""
+    result: str | None = None
+    """The final redirect URL, when this request carried the login result."""
+    allow: str | None = None
+
+    def encode(self, *, head: bool = False) -> bytes:
+        page = (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(self.title)}</title>\n<style>{_STYLE}</style>\n"
+            f"</head>\n<body>\n<h1>{html.escape(self.title)}</h1>\n{self.body}</body>\n</html>\n"
+        ).encode()
+        headers = [*_SECURITY_HEADERS, ("Content-Length", str(len(page))), ("Connection", "close")]
+        if self.allow is not None:
+            headers.append(("Allow", self.allow))
+        phrase = HTTPStatus(self.status).phrase
+        lines = [f"HTTP/1.1 {self.status} {phrase}", *(f"{k}: {v}" for k, v in headers)]
+        return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (b"" if head else page)
+
+
+def _text(*paragraphs: str) -> str:
+    return "".join(f"<p>{html.escape(p)}</p>\n" for p in paragraphs)
+
+
+def _problem(status: int, message: str, *, allow: str | None = None) -> _Reply:
+    return _Reply(status, HTTPStatus(status).phrase, _text(message), allow=allow)
+
+
+def _clip(value: str) -> str:
+    value = "".join(ch if ch.isprintable() else "\ufffd" for ch in value)
+    return value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "\u2026"
+
+
+def _params(text: str) -> dict[str, str]:
+    """Parameters of a query or fragment, for looking only (the client reads them strictly)."""
+    if "=" not in text and "%3d" in text.lower():
+        text = unquote(text)  # a whole fragment percent-encoded, as some providers send it
+    return dict(parse_qsl(text, keep_blank_values=True))
+
+
+def _result_page(params: dict[str, str]) -> _Reply:
+    error = params.get("error")
+    if error is None:
+        return _Reply(200, "Login received", _text("Login received; you can close this window."))
+    lines = [f"The provider reported an error: {_clip(error or 'unknown_error')}."]
+    description = params.get("error_description")
+    if description:
+        lines.append(_clip(description))
+    lines.append("You can close this window and return to the application.")
+    return _Reply(200, "Login not completed", _text(*lines))
+
+
+def _relay_page(path: str, relay_token: str, query: str) -> _Reply:
+    body = (
+        '<p id="status">Passing the login result to the application\u2026</p>\n'
+        "<noscript><p>This page needs JavaScript to pass the login result to the "
+        "application. Turn JavaScript on for this address and reload the page.</p></noscript>\n"
+        f'<form id="relay" method="post" action="{html.escape(path)}">\n'
+        f'<input type="hidden" name="relay" value="{html.escape(relay_token)}">\n'
+        f'<input type="hidden" name="query" value="{html.escape(query)}">\n'
+        '<input type="hidden" name="fragment" value="">\n'
+        "</form>\n"
+        f"<script>{_RELAY_SCRIPT}</script>\n"
+    )
+    return _Reply(200, "Finishing login", body)
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def _check_host(_instance: object, _attribute: object, value: str) -> None:
+    if value not in _HOSTS:
+        raise ConfigurationError(
+            "the loopback listener binds 127.0.0.1 or ::1 only (RFC 8252 8.3: "
+            f"not localhost, never another interface); got {value!r}"
+        )
+
+
+def _check_port(_instance: object, _attribute: object, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ConfigurationError("port must be an integer from 0 (any free port) to 65535")
+
+
+def _check_path(_instance: object, _attribute: object, value: str) -> None:
+    if not isinstance(value, str) or not _PATH.fullmatch(value):
+        raise ConfigurationError(
+            "path must be an absolute URL path such as '/callback' "
+            "(no query, fragment, empty segment or unescaped special characters)"
+        )
+
+
+def _check_positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ConfigurationError(f"{attribute.name} must be a positive number of seconds")
+
+
+def _check_callable(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable or None")
+
+
+# -- the loopback agent ----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class LoopbackAgent:
+    """A one-shot loopback redirect listener (RFC 8252 7.3), paired with a browser.
+
+    Each :meth:`session` binds ``host`` on ``port`` (0: a free port the system picks)
+    for one login, and its ``redirect_uri`` is ``http://127.0.0.1:{port}{path}`` (or
+    ``http://[::1]:{port}{path}``). The session's ``authorize(url)`` calls
+    ``open_browser(url)`` (when given) and waits for the redirect; it returns the
+    whole redirect URL once one arrives and closes the listener.
+
+    A request to ``path`` whose query carries ``code``, ``error``, ``access_token``
+    or ``state`` is the result. Without those, the result may be in the fragment,
+    which browsers never send: the listener answers a page whose inline script posts
+    the fragment back. Anything else (``/favicon.ico``, other paths or methods,
+    malformed or oversized requests) is answered with an error page and does not end
+    the login. Every page escapes what it reflects and forbids caching, referrers,
+    framing and any script but its own.
+
+    Args:
+        host: ``"127.0.0.1"`` or ``"::1"``; ``localhost`` and other interfaces are
+            refused (RFC 8252 8.3).
+        port: the port to bind; 0 picks a free one. Providers that need every
+            redirect URI registered exactly need a fixed port.
+        path: the redirect URI's path.
+        open_browser: an async callable given the authorization URL; ``None`` opens
+            nothing (show the URL yourself). It runs while the listener waits and is
+            cancelled shortly after the result arrives or the deadline passes; an
+            exception it raises ends the login with :class:`AgentError`.
+        timeout: seconds ``authorize`` waits for the result before raising
+            :class:`AgentError`.
+        read_timeout: seconds one connection may take to send its request; a slow
+            or idle connection is closed then, without holding up the others.
+    """
+
+    host: str = attrs.field(default="127.0.0.1", validator=_check_host)
+    """The loopback address to bind: ``"127.0.0.1"`` or ``"::1"``."""
+    port: int = attrs.field(default=0, validator=_check_port)
+    """The port to bind; 0 lets the system pick a free one for each login."""
+    path: str = attrs.field(default="/callback", validator=_check_path)
+    """The path of the redirect URI."""
+    open_browser: BrowserOpener | None = attrs.field(default=None, validator=_check_callable)
+    """Shows the authorization URL to the user; ``None`` shows nothing."""
+    timeout: float = attrs.field(default=300.0, validator=_check_positive)
+    """Seconds to wait for the redirect."""
+    read_timeout: float = attrs.field(default=10.0, validator=_check_positive)
+    """Seconds one connection may take to send its request."""
+
+    def _opener(self) -> BrowserOpener | None:
+        return self.open_browser
+
+    @asynccontextmanager
+    async def session(self, strategy: Strategy) -> AsyncIterator[_LoopbackSession]:
+        """Bind the listener for one login of ``strategy``; closing the session closes it.
+
+        Raises :class:`AgentError` when the port cannot be bound, and
+        :class:`ConfigurationError` when ``strategy`` does not end on a redirect URI
+        (Geni's desktop flow ends on the provider's own pages).
+        """
+        try:
+            multi = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+        except OSError as exc:
+            raise AgentError(
+                f"cannot listen on {_HOSTS[self.host]}:{self.port} ({exc.strerror or exc})"
+            ) from exc
+        listener = multi.listeners[0]
+        try:
+            if len(multi.listeners) != 1 or not isinstance(listener, anyio.abc.SocketListener):
+                raise AgentError("the loopback listener could not be set up")
+            session = _LoopbackSession(self, listener)
+            session.check(strategy)
+            logger.debug("loopback listener on %s", session.redirect_uri)
+            yield session
+        finally:
+            with anyio.CancelScope(shield=True):
+                await multi.aclose()
+
+
+class _LoopbackSession:
+    """One login on a bound loopback listener."""
+
+    def __init__(self, agent: LoopbackAgent, listener: anyio.abc.SocketListener) -> None:
+        self._agent = agent
+        self._listener = listener
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        self._authority = f"{_HOSTS[agent.host]}:{port}"
+        self._hosts = {self._authority} | ({_HOSTS[agent.host]} if port == 80 else set())
+        self._redirect_uri = f"http://{self._authority}{agent.path}"
+        self._relay_token = secrets.token_urlsafe(24)
+        self._result: str | None = None
+        self._failure: BaseException | None = None
+        self._done = anyio.Event()
+        self._opener_done = anyio.Event()
+        self._connections = 0
+        self._used = False
+
+    @property
+    def redirect_uri(self) -> str:
+        """``http://127.0.0.1:{port}{path}`` (or ``http://[::1]:{port}{path}``)."""
+        return self._redirect_uri
+
+    def check(self, strategy: Strategy) -> None:
+        """Refuse strategies whose flow does not end on the redirect URI."""
+        uri = self._redirect_uri
+        if not attrs.evolve(strategy, redirect_uri=uri).is_redirect(uri):
+            raise ConfigurationError(
+                f"{strategy.name} flows end on the provider's own pages, not on a "
+                "redirect_uri; use an embedded-browser agent"
+            )
+
+    async def authorize(self, url: str) -> str:
+        """Open ``url`` with ``open_browser`` and return the redirect URL that arrives.
+
+        The listener is closed when this returns or raises. Raises
+        :class:`AgentError` at the agent's deadline or when ``open_browser`` fails.
+        """
+        if self._used:
+            raise AgentError("a loopback session serves one login; open a new session")
+        self._used = True
+        opener = self._agent._opener()
+        try:
+            with anyio.move_on_after(self._agent.timeout):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._accept, tg)
+                    if opener is not None:
+                        tg.start_soon(self._open, opener, url)
+                    else:
+                        self._opener_done.set()
+                    await self._done.wait()
+                    with anyio.move_on_after(OPENER_GRACE):
+                        await self._opener_done.wait()
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._listener.aclose()
+        if self._result is not None:
+            return self._result
+        if self._failure is not None:
+            raise self._failure
+        raise AgentError(
+            f"no login result reached {self._redirect_uri} within {self._agent.timeout:g} s"
+        )
+
+    async def _open(self, opener: BrowserOpener, url: str) -> None:
+        try:
+            await opener(url)
+        except OAuthError as exc:
+            self._fail(exc)
+        except Exception as exc:
+            failure = AgentError(f"the browser could not be opened ({type(exc).__name__})")
+            failure.__cause__ = exc
+            self._fail(failure)
+        finally:
+            self._opener_done.set()
+
+    def _fail(self, failure: BaseException) -> None:
+        if self._result is None and self._failure is None:
+            self._failure = failure
+        self._done.set()
+
+    async def _accept(self, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                stream = await self._listener.accept()
+            except anyio.ClosedResourceError:
+                return
+            except OSError as exc:  # out of descriptors, aborted handshake: try again
+                logger.debug("loopback accept failed: %s", type(exc).__name__)
+                await anyio.sleep(0.05)
+                continue
+            if self._connections >= MAX_CONNECTIONS:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                continue
+            self._connections += 1
+            tg.start_soon(self._connection, stream)
+
+    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        result: str | None = None
+        try:
+            async with stream:
+                with anyio.fail_after(self._agent.read_timeout):
+                    reply, head, drain = await self._read(stream)
+                    if reply is None:
+                        return
+                    if reply.result is not None:
+                        if self._result is None and self._failure is None:
+                            result = self._result = reply.result
+                        else:
+                            reply = _Reply(200, "Login received", _text(_FINISHED))
+                    await stream.send(reply.encode(head=head))
+                    if drain:
+                        await _drain(stream)
+        except TimeoutError:
+            logger.debug("loopback connection closed: no complete request in time")
+        except _STREAM_ERRORS:
+            pass
+        except Exception:
+            logger.exception("loopback connection failed")
+        finally:
+            self._connections -= 1
+            if result is not None:
+                self._done.set()
+
+    async def _read(self, stream: anyio.abc.SocketStream) -> tuple[_Reply | None, bool, bool]:
+        """Read one request; return its reply, whether it was HEAD, and whether to drain."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
+        request: h11.Request | None = None
+        body = bytearray()
+        received = 0
+        try:
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    try:
+                        data = await stream.receive(_RECEIVE_SIZE)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        data = b""
+                    received += len(data)
+                    if received > MAX_REQUEST_BYTES:
+                        return _problem(413, "The request is too large."), False, True
+                    conn.receive_data(data)
+                elif isinstance(event, h11.Request):
+                    request = event
+                    length = dict(event.headers).get(b"content-length")
+                    if length is not None and int(length) > MAX_REQUEST_BYTES:
+                        return _problem(413, "The request is too large."), False, True
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                elif isinstance(event, h11.EndOfMessage) and request is not None:
+                    head = request.method == b"HEAD"
+                    return self._route(request, bytes(body)), head, False
+                else:  # the client closed the connection between requests
+                    return None, False, False
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint if 400 <= exc.error_status_hint < 500 else 400
+            return _problem(status, "The request is malformed."), False, True
+
+    def _route(self, request: h11.Request, body: bytes) -> _Reply:
+        headers = {k.decode("latin-1").lower(): v for k, v in request.headers}
+        method = request.method.decode("latin-1")
+        host = headers.get("host", b"").decode("latin-1").lower()
+        try:
+            target = request.target.decode("ascii")
+        except UnicodeDecodeError:
+            return _problem(400, "The request is malformed.")
+        if host not in self._hosts or not target.startswith("/"):
+            return _problem(400, "This listener answers only its own address.")
+        path, _, query = target.partition("?")
+        if path != self._agent.path:
+            logger.debug("loopback listener: %s to another path", method)
+            return _problem(404, "There is nothing here.")
+        if method == "GET":
+            return self._get(query.partition("#")[0])
+        if method == "POST":
+            return self._post(headers.get("content-type", b""), body)
+        return _problem(405, "Use the link from the login page.", allow="GET, POST")
+
+    def _get(self, query: str) -> _Reply:
+        params = _params(query)
+        if _RESULT_KEYS.isdisjoint(params):
+            return _relay_page(self._agent.path, self._relay_token, query)
+        reply = _result_page(params)
+        return attrs.evolve(reply, result=f"{self._redirect_uri}?{query}")
+
+    def _post(self, content_type: bytes, body: bytes) -> _Reply:
+        media_type = content_type.partition(b";")[0].strip().lower()
+        if media_type != b"application/x-www-form-urlencoded":
+            return _problem(400, "The request is malformed.")
+        try:
+            form = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            return _problem(400, "The request is malformed.")
+        token = form.get("relay", "")
+        if not secrets.compare_digest(token.encode(), self._relay_token.encode()):
+            return _problem(403, "This request did not come from the login page.")
+        fragment = form.get("fragment", "").strip().removeprefix("#")
+        params = _params(fragment)
+        if _RESULT_KEYS.isdisjoint(params):
+            return _Reply(
+                400,
+                "No login result",
+                _text(
+                    "This address carries no login result. If you were logging in, "
+                    "go back to the application and start the login again."
+                ),
+            )
+        query = form.get("query", "")
+        url = self._redirect_uri + (f"?{query}" if query else "") + f"#{fragment}"
+        return attrs.evolve(_result_page(params), result=url)
+
+
+_FINISHED = "This login has already finished; you can close this window."
+
+
+async def _drain(stream: anyio.abc.SocketStream) -> None:
+    """Read and drop what the client still sends, so closing does not reset the
+    connection before the client has read the error page."""
+    await stream.send_eof()
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        received = 0
+        while received < _DRAIN_BYTES:
+            received += len(await stream.receive(_RECEIVE_SIZE))
+
+
+# -- the system browser ----------------------------------------------------------------------
+
+_NO_BROWSER = (
+    "no web browser could be opened; open the login URL yourself: use "
+    "LoopbackAgent(open_browser=...) to show it, or ManualAgent on a machine without a "
+    "browser (the BROWSER environment variable chooses the browser)"
+)
+
+
+async def _open_system_browser(url: str) -> None:
+    """Open ``url`` in the platform's browser (``webbrowser``, honouring ``BROWSER``)."""
+    try:
+        opened = await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
+    except webbrowser.Error:
+        raise AgentError(_NO_BROWSER) from None
+    if not opened:
+        raise AgentError(_NO_BROWSER)
+
+
+@attrs.frozen(kw_only=True)
+class SystemBrowserAgent(LoopbackAgent):
+    """The loopback listener with the platform's web browser (RFC 8252's advice).
+
+    Takes the arguments of :class:`LoopbackAgent`; ``open_browser`` defaults to the
+    platform browser through the standard :mod:`webbrowser` module, run in a worker
+    thread (the ``BROWSER`` environment variable picks the browser). When no browser
+    can be opened, the login ends with :class:`AgentError`; its message never
+    contains the authorization URL.
+    """
+
+    def _opener(self) -> BrowserOpener:
+        return self.open_browser or _open_system_browser
+
+
+# -- manual paste ----------------------------------------------------------------------------
+
+_INSTRUCTIONS = """\
+To log in, open this address in a web browser:
+
+    {url}
+
+When the login is done, the browser ends on another address (the page may fail to
+load; that is fine). Copy that whole address from the address bar and paste it here.
+"""
+_PROMPT = "Address the browser ended on: "
+
+
+def _print_to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _read_line(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return builtins.input()
+
+
+async def _read_stdin(prompt: str) -> str:
+    return await anyio.to_thread.run_sync(_read_line, prompt, abandon_on_cancel=True)
+
+
+@attrs.frozen(kw_only=True)
+class ManualAgent:
+    """For machines without a browser: print the URL, read the address a person pastes.
+
+    The person opens the authorization URL on any device, logs in, and pastes the
+    address the browser ends on (the redirect, even when that page fails to load).
+    The strategy keeps its own ``redirect_uri``.
+
+    Args:
+        input: an async callable given a prompt, returning the pasted line; by
+            default the builtin :func:`input` in a worker thread (on stdin).
+        output: a callable (plain or async) given the instructions with the URL; by
+            default they are printed to stderr.
+        timeout: seconds to wait for the paste before raising :class:`AgentError`.
+    """
+
+    input: Callable[[str], Awaitable[str]] | None = attrs.field(
+        default=None, validator=_check_callable
+    )
+    """Reads the pasted address (async); ``None`` reads a line from stdin."""
+    output: Callable[[str], object] | None = attrs.field(default=None, validator=_check_callable)
+    """Shows the instructions and URL (plain or async); ``None`` prints to stderr."""
+    timeout: float = attrs.field(default=900.0, validator=_check_positive)
+    """Seconds to wait for the paste."""
+
+    @asynccontextmanager
+    async def session(self, strategy: Strategy) -> AsyncIterator[_ManualSession]:
+        """A session that keeps the strategy's ``redirect_uri`` and holds nothing."""
+        yield _ManualSession(self)
+
+
+class _ManualSession:
+    """One login by copy and paste."""
+
+    def __init__(self, agent: ManualAgent) -> None:
+        self._agent = agent
+
+    @property
+    def redirect_uri(self) -> None:
+        """``None``: the strategy's own ``redirect_uri`` is used."""
+        return None
+
+    async def authorize(self, url: str) -> str:
+        """Show the instructions with ``url`` and return the address pasted back.
+
+        Raises :class:`AgentError` when the input ends, is empty, or does not come
+        within the agent's deadline.
+        """
+        agent = self._agent
+        read = agent.input or _read_stdin
+        write = agent.output or _print_to_stderr
+        line: str | None = None
+        with anyio.move_on_after(agent.timeout):
+            shown = write(_INSTRUCTIONS.format(url=url))
+            if inspect.isawaitable(shown):
+                await shown
+            try:
+                line = await read(_PROMPT)
+            except EOFError:
+                raise AgentError("the input ended before an address was pasted") from None
+        if line is None:
+            raise AgentError(f"no address was pasted within {agent.timeout:g} s")
+        line = line.strip()
+        if not line:
+            raise AgentError("no address was pasted")
+        return line

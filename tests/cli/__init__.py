@@ -1,0 +1,1 @@
+"""The ``anyoauth`` command line, run for real in subprocesses against the emulator."""

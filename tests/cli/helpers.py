@@ -1,0 +1,165 @@
+"""Run the real ``anyoauth`` command (``python -m anyoauth``) in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+import attrs
+from anyio.abc import ByteReceiveStream, Process
+
+import anyoauth
+
+# The directory the anyoauth under test was imported from: subprocesses import the same.
+IMPORT_ROOT = str(Path(anyoauth.__file__).resolve().parent.parent)
+FAKE_BROWSER = Path(__file__).with_name("fake_browser.py")
+TIMEOUT = 30.0  # a hang guard, not a performance assertion
+
+# Apps registered on the emulator by the fixtures.
+GENI_ID = "geni-cli-app"
+TW_ID, TW_SECRET = "tw-cli-app", "tw-secret-SENTINEL-7f3a"
+TW_REDIRECT = "myapp://teamwork/cb"
+BOG_ID, BOG_SECRET = "bog-cli-client", "bog:secret+SENTINEL%odd chars"
+KC_ID, KC_SECRET, KC_REALM = "kc-cli-client", "kc-secret-SENTINEL-91b2", "staff"
+SECRETS = (TW_SECRET, BOG_SECRET, KC_SECRET)
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOGIN_REQUIRED, EXIT_AGENT_ERROR = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+
+
+@attrs.frozen
+class Result:
+    """What one run of the command did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """The ``anyoauth`` command with its own configuration directory.
+
+    Every run is kept in :attr:`runs`, so tests can check that no output anywhere
+    holds a secret.
+    """
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.runs: list[Result] = []
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A clean environment: no ANYOAUTH_* or BROWSER of the caller's, this config dir."""
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("ANYOAUTH_") and k != "BROWSER"
+        }
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [IMPORT_ROOT, env.get("PYTHONPATH")]))
+        env["PYTHONWARNINGS"] = "error"
+        env["ANYOAUTH_CONFIG_DIR"] = str(self.config_dir)
+        env.update(extra or {})
+        return env
+
+    @staticmethod
+    def command(*args: str) -> list[str]:
+        return [sys.executable, "-m", "anyoauth", *args]
+
+    def _keep(self, args: tuple[str, ...], code: int, out: bytes, err: bytes) -> Result:
+        result = Result(args, code, out.decode(), err.decode())
+        self.runs.append(result)
+        return result
+
+    async def run(
+        self, *args: str, env: Mapping[str, str] | None = None, stdin: str = ""
+    ) -> Result:
+        """Run the command to its end while the event loop (the emulator) keeps serving."""
+        with anyio.fail_after(TIMEOUT):
+            done = await anyio.run_process(
+                self.command(*args), input=stdin.encode(), env=self.env(env), check=False
+            )
+        return self._keep(args, done.returncode, done.stdout, done.stderr)
+
+    def run_sync(self, *args: str, env: Mapping[str, str] | None = None, stdin: str = "") -> Result:
+        """Run the command when no server needs the event loop."""
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            self.command(*args),
+            input=stdin.encode(),
+            env=self.env(env),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return self._keep(args, done.returncode, done.stdout, done.stderr)
+
+    async def open(self, *args: str, env: Mapping[str, str] | None = None) -> Interactive:
+        """Start the command with pipes, to talk to it while it runs."""
+        process = await anyio.open_process(self.command(*args), env=self.env(env))
+        return Interactive(self, args, process)
+
+    def outputs(self) -> str:
+        """Everything every run printed, stdout and stderr."""
+        return "\n".join(r.stdout + r.stderr for r in self.runs)
+
+    def stderr(self) -> str:
+        """Everything every run printed on stderr."""
+        return "\n".join(r.stderr for r in self.runs)
+
+
+class Interactive:
+    """A running command: read its stderr as it comes, type into its stdin."""
+
+    def __init__(self, cli: Cli, args: tuple[str, ...], process: Process) -> None:
+        self.cli = cli
+        self.args = args
+        self.process = process
+        self.err = bytearray()
+        self.out = bytearray()
+
+    async def wait_for(self, pattern: str) -> re.Match[str]:
+        """Read stderr until ``pattern`` matches what was read so far."""
+        assert self.process.stderr is not None
+        with anyio.fail_after(TIMEOUT):
+            while True:
+                found = re.search(pattern, self.err.decode(errors="replace"))
+                if found:
+                    return found
+                try:
+                    self.err += await self.process.stderr.receive()
+                except anyio.EndOfStream:
+                    raise AssertionError(
+                        f"the command ended without printing {pattern!r}: {self.err.decode()}"
+                    ) from None
+
+    async def type(self, line: str) -> None:
+        """Type ``line`` and Enter, then close stdin."""
+        assert self.process.stdin is not None
+        await self.process.stdin.send(line.encode() + b"\n")
+        await self.process.stdin.aclose()
+
+    async def finish(self) -> Result:
+        """Wait for the end; the :class:`Result` holds everything it printed."""
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        try:
+            with anyio.fail_after(TIMEOUT):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_drain, self.process.stdout, self.out)
+                    tg.start_soon(_drain, self.process.stderr, self.err)
+                code = await self.process.wait()
+        finally:
+            if self.process.returncode is None:
+                self.process.kill()
+            await self.process.aclose()
+        return self.cli._keep(self.args, code, bytes(self.out), bytes(self.err))
+
+
+async def _drain(stream: ByteReceiveStream, into: bytearray) -> None:
+    while True:
+        try:
+            into += await stream.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            return
