@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from agents.chromium import chromium_path  # noqa: F401
 from redis_server import fresh_redis, redis_server, redis_url  # noqa: F401
 
 HTTP_PACKAGE = os.environ.get("ANYOAUTH_TEST_HTTP", "httpx")

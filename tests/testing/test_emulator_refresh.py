@@ -50,6 +50,7 @@ async def test_refresh_tokens_rotate_and_are_single_use(http_module: ModuleType)
             await c.token()
         assert raised.value.error == "unauthorized_client"
 
+
 async def test_no_refresh_tokens_unless_enabled(http_module: ModuleType) -> None:
     clock = ManualClock(1_700_000_000.0)
     emulator = ProviderEmulator(clock=clock)

@@ -18,15 +18,19 @@ from __future__ import annotations
 from .._core.strategy import ImplicitDesktop, Strategy
 from ._base import AgentSession as AgentSession
 from ._base import UserAgent as UserAgent
+from ._embedded import EmbeddedBrowserAgent as EmbeddedBrowserAgent
+from ._embedded import UrlWatcher as UrlWatcher
 from ._loopback import LoopbackAgent as LoopbackAgent
 from ._loopback import ManualAgent as ManualAgent
 from ._loopback import SystemBrowserAgent as SystemBrowserAgent
 
 __all__ = [
     "AgentSession",
+    "EmbeddedBrowserAgent",
     "LoopbackAgent",
     "ManualAgent",
     "SystemBrowserAgent",
+    "UrlWatcher",
     "UserAgent",
     "default_agent",
 ]
@@ -40,7 +44,5 @@ def default_agent(strategy: Strategy) -> UserAgent:
     browser (RFC 8252).
     """
     if isinstance(strategy, ImplicitDesktop):
-        from ._embedded import EmbeddedBrowserAgent
-
         return EmbeddedBrowserAgent()
     return SystemBrowserAgent()

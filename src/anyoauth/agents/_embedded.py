@@ -1,0 +1,518 @@
+"""The embedded-browser agent: a browser window whose every navigation is watched.
+
+Geni's desktop flow never redirects to the app: the provider sends its own window to
+a special success or failure URL with the result in the fragment, and the app reads
+that URL off the window. Two tools serve such flows:
+
+- :class:`UrlWatcher` is the plain, IO-free part, for any webview of your own (Qt's
+  ``urlChanged``, pywebview, a WebKit view...): feed it every URL the view navigates
+  to and await :meth:`UrlWatcher.wait`.
+- :class:`EmbeddedBrowserAgent` opens Chromium through Playwright (the optional
+  extra ``anyoauth[playwright]``), with a fresh profile that is deleted afterwards,
+  and feeds a :class:`UrlWatcher` from it.
+
+RFC 8252 advises native apps to use the system browser, where the app cannot see or
+touch what the user types; prefer the loopback agent wherever the provider accepts a
+``redirect_uri``. The embedded browser exists because Geni's desktop flow needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager, suppress
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from .._core.errors import AgentError, ConfigurationError
+
+if TYPE_CHECKING:
+    # asyncio itself is imported where the browser thread needs it: ``import anyoauth``
+    # does not pay for it.
+    import asyncio
+
+    from playwright.async_api import BrowserContext, Frame, Page, Playwright, Route
+
+    from .._core.strategy import Strategy
+    from ._base import AgentSession
+
+__all__ = ["Automation", "EmbeddedBrowserAgent", "UrlWatcher"]
+
+Automation = Callable[["Page"], Awaitable[object]]
+"""An ``automate`` hook: an async function given the Playwright ``Page`` of the login."""
+
+CLOSED_REASON = "the login window was closed before the login finished"
+"""The :class:`AgentError` message when the user closes the window."""
+
+_CLOSE_SECONDS = 10.0
+"""How long closing the browser may take before the driver is stopped regardless."""
+
+T = TypeVar("T")
+
+_NET_ERROR = re.compile(r"net::ERR_[A-Z0-9_]+")
+
+
+class _Waiter(NamedTuple):
+    event: anyio.Event
+    thread: int
+    token: Any
+
+
+def _loop_token() -> Any:
+    """A token for reaching the current event loop from other threads (anyio >= 4.11)."""
+    try:
+        from anyio.lowlevel import current_token
+    except ImportError:  # pragma: no cover - older anyio: only anyio worker threads can wake
+        return None
+    return current_token()
+
+
+def _wake(waiter: _Waiter) -> None:
+    """Set ``waiter``'s event, from its own event loop thread or from any other thread."""
+    if waiter.thread == threading.get_ident():
+        waiter.event.set()
+        return
+    with suppress(anyio.RunFinishedError):  # its event loop has ended: nobody waits
+        if waiter.token is None:  # pragma: no cover - older anyio
+            anyio.from_thread.run_sync(waiter.event.set)
+        else:
+            anyio.from_thread.run_sync(waiter.event.set, token=waiter.token)
+
+
+class UrlWatcher:
+    """Watches a browser's URLs for the end of a flow: its success, failure or redirect URL.
+
+    Call :meth:`feed` with every URL the browser navigates to, same-document
+    fragment changes included (Geni lands on ``auth_success#access_token=...``).
+    The first URL that lands exactly on one of the strategy's redirect endpoints
+    (compared by parsed scheme, host, port and path, never by prefix) is kept;
+    :meth:`wait` returns it, ready for ``Client.complete()``. Call :meth:`cancel`
+    when the window goes away without a result (the user closed it).
+
+    Every method is thread-safe: a GUI toolkit may call :meth:`feed` and
+    :meth:`cancel` from its own thread while :meth:`wait` runs in an asyncio or
+    trio event loop in another. With anyio older than 4.11, call them from other
+    threads through ``anyio.from_thread.run_sync(watcher.feed, url)`` (inside an
+    anyio worker thread) or a ``BlockingPortal``. For example, with Qt::
+
+        watcher = UrlWatcher(client.strategy)
+        view.urlChanged.connect(lambda qurl: watcher.feed(qurl.toString()))
+        view.destroyed.connect(lambda: watcher.cancel())
+        start = await client.begin()
+        view.load(QUrl(start.url))
+        token = await client.complete(await watcher.wait())
+
+    Raises :class:`ConfigurationError` if the strategy has no URLs to watch for.
+    """
+
+    def __init__(self, strategy: Strategy) -> None:
+        strategy.redirect_endpoints()  # raises ConfigurationError when there are none
+        self._strategy = strategy
+        self._lock = threading.Lock()
+        self._result: str | None = None
+        self._reason: str | None = None
+        self._waiters: list[_Waiter] = []
+
+    def __repr__(self) -> str:
+        state = "matched" if self._result else "cancelled" if self._reason else "watching"
+        return f"<UrlWatcher {self._strategy.binding} {state}>"
+
+    @property
+    def result(self) -> str | None:
+        """The URL that ended the flow, or ``None`` while none has (or after :meth:`cancel`)."""
+        return self._result
+
+    @property
+    def done(self) -> bool:
+        """Whether a URL matched or the watch was cancelled; later events are ignored."""
+        return self._result is not None or self._reason is not None
+
+    def feed(self, url: str) -> bool:
+        """Report a URL the browser navigated to; ``True`` if it ended the flow.
+
+        Only the first match counts: after a match, or after :meth:`cancel`,
+        every call returns ``False`` and changes nothing.
+        """
+        if self.done or not isinstance(url, str) or not self._strategy.is_redirect(url):
+            return False
+        return self._finish(result=url)
+
+    def cancel(self, reason: str = CLOSED_REASON) -> bool:
+        """End the watch without a result: :meth:`wait` raises :class:`AgentError` with
+        ``reason``. ``True`` if this ended it, ``False`` if it had already ended."""
+        return self._finish(reason=reason)
+
+    def _finish(self, *, result: str | None = None, reason: str | None = None) -> bool:
+        with self._lock:
+            if self.done:
+                return False
+            self._result, self._reason = result, reason
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            _wake(waiter)
+        return True
+
+    async def wait(self) -> str:
+        """Wait until a URL ends the flow and return it.
+
+        Raises :class:`AgentError` once :meth:`cancel` is called.
+        """
+        with self._lock:
+            if not self.done:
+                waiter = _Waiter(anyio.Event(), threading.get_ident(), _loop_token())
+                self._waiters.append(waiter)
+            else:
+                waiter = None
+        if waiter is not None:
+            try:
+                await waiter.event.wait()
+            finally:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+        if self._result is not None:
+            return self._result
+        raise AgentError(self._reason or CLOSED_REASON)
+
+
+def _require_playwright() -> None:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "the embedded browser needs Playwright: pip install 'anyoauth[playwright]'"
+        ) from None
+
+
+SYSTEM_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+"""Browsers looked up on ``PATH`` when Playwright's own Chromium is not installed."""
+
+
+def system_chromium(playwright_chromium: str) -> str | None:
+    """The browser to run when no ``executable_path`` is given: ``None`` (Playwright's own,
+    at ``playwright_chromium``) if it is installed, else the first of
+    :data:`SYSTEM_CHROMIUMS` on ``PATH`` (``None`` if there is none either)."""
+    if os.path.exists(playwright_chromium):
+        return None
+    return next(filter(None, map(shutil.which, SYSTEM_CHROMIUMS)), None)
+
+
+def _sandboxed() -> bool:
+    """Chromium's sandbox cannot start as root: turn it off (``--no-sandbox``) only then."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is None or geteuid() != 0
+
+
+class EmbeddedBrowserAgent:
+    """Runs the login in a Chromium window and watches its URL (Geni's desktop flow).
+
+    Each login launches Chromium through Playwright with a fresh temporary profile
+    (no cookies, history or saved passwords from anywhere), opens the authorization
+    URL, and feeds every navigation of the window, fragment changes included, to a
+    :class:`UrlWatcher`. On the success or failure URL it blocks every further
+    request, closes Chromium, deletes the profile, and hands the URL to the client.
+
+    Args:
+        executable_path: the Chromium or Chrome to run, e.g. ``"/usr/bin/chromium"``;
+            by default Playwright's own browser (``playwright install chromium``), or
+            when that is not installed the first of :data:`SYSTEM_CHROMIUMS` on ``PATH``.
+        headless: run without a window (tests, together with ``automate``).
+        args: extra Chromium command-line flags. ``--no-sandbox`` is added only when
+            running as root, where Chromium's sandbox cannot start.
+        timeout: seconds the whole login may take, browser start included.
+        automate: for tests and kiosk set-ups, an async function given the
+            Playwright ``Page`` once the authorization page has loaded, e.g.
+            ``lambda page: page.get_by_role("button", name="Allow", exact=True).click()``. It
+            runs on the browser's own asyncio event loop in a worker thread (use
+            only Playwright's async API in it); the watch goes on after it returns.
+            An exception in it ends the login with :class:`AgentError`.
+        temp_dir: the directory to create the temporary profile in (default: the
+            system's temporary directory).
+
+    Playwright's async API needs asyncio, so each login runs Playwright on an asyncio
+    event loop of its own in a worker thread; the agent works the same from asyncio
+    and trio. Cancelling the login, its timeout, an error or the user closing the
+    window all close Chromium and delete the profile before the call returns.
+    Raises :class:`ConfigurationError` if Playwright is not installed, and
+    :class:`AgentError` if Chromium cannot start, the page cannot be loaded, the
+    window is closed, or ``timeout`` passes.
+    """
+
+    def __init__(
+        self,
+        *,
+        executable_path: str | os.PathLike[str] | None = None,
+        headless: bool = False,
+        args: Sequence[str] = (),
+        timeout: float = 300.0,
+        automate: Automation | None = None,
+        temp_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not timeout > 0:
+            raise ConfigurationError("timeout must be positive")
+        if isinstance(args, str):
+            raise ConfigurationError("args must be a sequence of flags, not one string")
+        self.executable_path = None if executable_path is None else os.fspath(executable_path)
+        self.headless = headless
+        self.args = tuple(args)
+        self.timeout = timeout
+        self.automate = automate
+        self.temp_dir = None if temp_dir is None else os.fspath(temp_dir)
+
+    def __repr__(self) -> str:
+        browser = self.executable_path or "playwright's chromium"
+        return f"<EmbeddedBrowserAgent {browser} headless={self.headless}>"
+
+    @asynccontextmanager
+    async def session(self, strategy: Strategy) -> AsyncIterator[AgentSession]:
+        """A session for one login of ``strategy``; the strategy's own special URLs are
+        kept (its ``redirect_uri`` is ``None``).
+
+        Raises :class:`ConfigurationError` if Playwright is missing or the strategy
+        has no URL to watch for, before anything is started.
+        """
+        _require_playwright()
+        UrlWatcher(strategy)  # checks that there is something to watch for
+        yield _EmbeddedSession(self, strategy)
+
+
+class _EmbeddedSession:
+    """One login in an :class:`EmbeddedBrowserAgent`."""
+
+    def __init__(self, agent: EmbeddedBrowserAgent, strategy: Strategy) -> None:
+        self._agent = agent
+        self._strategy = strategy
+
+    @property
+    def redirect_uri(self) -> str | None:
+        """``None``: the embedded browser watches the strategy's own URLs."""
+        return None
+
+    async def authorize(self, url: str) -> str:
+        """Show ``url`` in Chromium and return the success or failure URL it lands on."""
+        watcher = UrlWatcher(self._strategy)
+        run = _BrowserRun(self._agent, url, watcher)
+        result: str | None = None
+        failure: AgentError | None = None
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(run.run)
+            try:
+                with anyio.move_on_after(self._agent.timeout):
+                    result = await watcher.wait()
+            except AgentError as exc:
+                failure = exc
+            finally:
+                # Closes Chromium; the task group then waits for the browser thread.
+                run.stop()
+        if result is not None:
+            return result
+        if failure is None:
+            raise AgentError(f"the login did not finish within {self._agent.timeout:g} s")
+        raise failure from run.error
+
+
+class _BrowserRun:
+    """Chromium for one login, driven by Playwright's async API on an asyncio event loop
+    of its own in a worker thread; :meth:`stop` may be called from any thread."""
+
+    def __init__(self, agent: EmbeddedBrowserAgent, url: str, watcher: UrlWatcher) -> None:
+        self._agent = agent
+        self._url = url
+        self._watcher = watcher
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.error: BaseException | None = None
+        """What ended the run early (a Playwright error, the ``automate`` hook's error)."""
+
+    async def run(self) -> None:
+        """Run the browser thread to its end; failures end the watch, never raise."""
+        try:
+            # Not abandoned on cancellation: stop() makes it end promptly, and waiting
+            # for it means no browser, driver or profile outlives the login.
+            await anyio.to_thread.run_sync(self._thread_main, abandon_on_cancel=False)
+        except Exception as exc:  # pragma: no cover - a bug here must not hang the login
+            self._fail(exc, "the embedded browser failed")
+
+    def stop(self) -> None:
+        """Close the browser and end the run (thread-safe, idempotent)."""
+        with self._lock:
+            self._stopped = True
+            loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None:
+            with suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(event.set)
+
+    def _fail(self, exc: BaseException, reason: str) -> None:
+        if not self._watcher.done:
+            self.error = exc
+            self._watcher.cancel(reason)
+
+    # -- in the browser thread ---------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        import asyncio
+
+        try:
+            profile = tempfile.mkdtemp(prefix="anyoauth-chromium-", dir=self._agent.temp_dir)
+        except OSError as exc:
+            self._fail(exc, f"no temporary profile could be created ({exc.strerror or exc})")
+            return
+        try:
+            asyncio.run(self._main(profile))
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+            self._watcher.cancel(CLOSED_REASON)  # no-op unless the run ended without a result
+
+    async def _main(self, profile: str) -> None:
+        import asyncio
+
+        stop = asyncio.Event()
+        with self._lock:
+            if self._stopped:
+                return
+            self._loop, self._stop_event = asyncio.get_running_loop(), stop
+        try:
+            await self._work(profile, stop)
+        except _Stopped:
+            pass
+        except _Failure as failure:
+            self._report(failure)
+        except Exception as exc:
+            self._fail(exc, f"the embedded browser failed ({type(exc).__name__})")
+
+    async def _work(self, profile: str, stop: asyncio.Event) -> None:
+        import asyncio
+
+        # Only the waits are interrupted when the run stops; the clean-up steps run to
+        # their end (an interrupted one would leave the driver or Chromium running).
+        playwright = await _start_playwright()
+        try:
+            context = await _until(stop, self._launch(playwright, profile))
+            try:
+                await _until(stop, self._show(context, stop))
+            except _Failure as failure:
+                # Reported before closing: closing fires "close" events that must not
+                # be taken for the user closing the window.
+                self._report(failure)
+            finally:
+                with suppress(Exception):
+                    # Offline first: while closing, requests no longer pass the route
+                    # handler, and the page must not fetch anything more.
+                    await asyncio.wait_for(context.set_offline(True), _CLOSE_SECONDS)
+                with suppress(Exception):
+                    await asyncio.wait_for(context.close(), _CLOSE_SECONDS)
+        finally:
+            # Stopping the driver also ends a browser it is still launching.
+            await playwright.stop()
+
+    def _report(self, failure: _Failure) -> None:
+        self._fail(failure.__cause__ or failure, str(failure))
+
+    async def _launch(self, playwright: Playwright, profile: str) -> BrowserContext:
+        executable = self._agent.executable_path or system_chromium(
+            playwright.chromium.executable_path
+        )
+        try:
+            return await playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=executable,
+                headless=self._agent.headless,
+                args=list(self._agent.args),
+                chromium_sandbox=_sandboxed(),
+                ignore_default_args=["--enable-automation"],
+                no_viewport=not self._agent.headless,
+                timeout=0,  # the login's own deadline applies
+            )
+        except Exception as exc:
+            # Playwright's launch errors name the executable and quote the browser's
+            # log, never the authorization URL (it is opened only after the launch).
+            first = str(exc).strip().splitlines()[:1]
+            detail = f": {first[0][:300]}" if first else ""
+            raise _Failure(f"Chromium could not be started{detail}") from exc
+
+    async def _show(self, context: BrowserContext, stop: asyncio.Event) -> None:
+        """Open the authorization page, run the ``automate`` hook, and watch until the
+        run stops."""
+        watcher = self._watcher
+        page = context.pages[0] if context.pages else await context.new_page()
+
+        def navigated(frame: Frame) -> None:
+            if frame == page.main_frame and watcher.feed(frame.url):
+                stop.set()
+
+        def closed(_: object) -> None:
+            if watcher.cancel(CLOSED_REASON):
+                stop.set()
+
+        async def route(route: Route) -> None:
+            # Once the flow has ended, nothing more is fetched (the success page's
+            # scripts and images included) while the browser closes.
+            with suppress(Exception):
+                await (route.abort() if watcher.done else route.continue_())
+
+        page.on("framenavigated", navigated)
+        page.on("close", closed)
+        context.on("close", closed)
+        await context.route("**/*", route)
+        try:
+            await page.goto(self._url, wait_until="commit", timeout=0)
+        except Exception as exc:
+            if watcher.done:
+                return
+            match = _NET_ERROR.search(str(exc))
+            detail = f" ({match[0]})" if match else ""
+            raise _Failure(f"the authorization page could not be loaded{detail}") from exc
+        if self._agent.automate is not None and not watcher.done:
+            try:
+                await self._agent.automate(page)
+            except Exception as exc:
+                if not watcher.done:
+                    raise _Failure(f"the automate hook failed ({type(exc).__name__})") from exc
+        await stop.wait()
+
+
+async def _start_playwright() -> Playwright:
+    """Start Playwright's driver. Never interrupted: a cancelled start leaves it running."""
+    from playwright.async_api import async_playwright
+
+    try:
+        return await async_playwright().start()
+    except Exception as exc:
+        raise _Failure(f"Playwright could not be started ({type(exc).__name__})") from exc
+
+
+async def _until(stop: asyncio.Event, step: Coroutine[Any, Any, T]) -> T:
+    """Await ``step`` unless ``stop`` is set first: then cancel it, wait for its
+    clean-up, and raise :class:`_Stopped`."""
+    import asyncio
+
+    task = asyncio.ensure_future(step)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+            raise _Stopped
+    return task.result()
+
+
+class _Stopped(Exception):
+    """The run was stopped (a result, the deadline, cancellation) while a step waited."""
+
+
+class _Failure(Exception):
+    """Why the browser run ended early; its message names no URL. The underlying error
+    is its ``__cause__``."""
