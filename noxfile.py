@@ -4,9 +4,13 @@ nox -s tests       the whole suite, once with httpx and once with httpx2 clients
 nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every seed flow end to end against the built-in emulator
+nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run by
+                   default; needs redis-server on PATH; see docs/benchmarks.md)
 """
 
 from __future__ import annotations
+
+import shutil
 
 import nox
 
@@ -53,3 +57,19 @@ def demo(session: nox.Session) -> None:
     """Run Geni, Teamwork and Bank of Georgia flows against the emulator on loopback."""
     session.install(".")
     session.run("python", "-m", "anyoauth", "demo", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw httpx, authlib and httpx-auth, into benchmarks/results/.
+
+    Options go after ``--``: ``nox -s bench -- --quick``, ``-- --only storm fleet``.
+    """
+    if shutil.which("redis-server") is None:
+        session.error(
+            "redis-server is not on PATH; the fleet and RedisStore measurements need it. "
+            "Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew "
+            "install redis) and run `nox -s bench` again."
+        )
+    session.install(".", *group("bench"))
+    session.run("python", "-m", "benchmarks", *session.posargs)

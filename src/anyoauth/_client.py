@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing
 from types import ModuleType, TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import attrs
@@ -29,7 +29,9 @@ from ._core.strategy import HttpRequest, Strategy
 from ._core.token import Token
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
-from .agents._base import UserAgent
+
+if TYPE_CHECKING:
+    from .agents._base import UserAgent
 
 __all__ = ["Client"]
 

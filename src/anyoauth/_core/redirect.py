@@ -8,6 +8,7 @@ or substring, so ``https://ok@evil/`` and ``https://ok.evil/`` never match
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
@@ -23,6 +24,9 @@ MAX_URL_LENGTH = 16 * 1024
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+"""C0 control characters and DEL: never part of a URL a browser reports."""
+
 
 class ResponseLocation(enum.Enum):
     """Where a redirect carries its response parameters."""
@@ -36,7 +40,7 @@ class ResponseLocation(enum.Enum):
 def _split(url: str) -> SplitResult:
     if len(url) > MAX_URL_LENGTH:
         raise MalformedRedirect(f"URL longer than {MAX_URL_LENGTH} characters")
-    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in url):
+    if _CONTROL.search(url):
         raise MalformedRedirect("URL contains control characters")
     try:
         parts = urlsplit(url.strip())

@@ -1,0 +1,145 @@
+"""(5) Memory per pending flow in a MemoryStore, and the cost of expiring a million.
+
+Memory: ``tracemalloc`` counts the bytes still allocated after ``begin()`` was called
+N times on a client with a fresh ``MemoryStore`` (the authorization URLs are dropped;
+what remains is what the store keeps per pending login: the flow, its key and its
+deadline entry). Three strategies: the standard code flow, the same with PKCE (a
+64-character verifier more), and the Teamwork preset.
+
+Expiry: a ``MemoryStore`` is filled with a million pending flows (started over ten
+minutes, each with its own deadline), then the clock moves past every deadline; the
+next ``put_pending`` drops them all (the store expires flows as new ones arrive).
+Timed: that one call, and per flow.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import statistics
+import time
+import tracemalloc
+from typing import Any
+
+import anyio
+
+import anyoauth
+from anyoauth import PendingFlow
+from anyoauth.providers import Teamwork
+
+__all__ = ["run"]
+
+TITLE = "Memory per pending flow"
+REDIRECT_URI = "https://app.bench/callback"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _strategies() -> dict[str, anyoauth.Strategy]:
+    common: dict[str, Any] = {
+        "client_id": "bench-app",
+        "client_secret": "bench-app-secret",
+        "authorization_endpoint": "https://idp.bench/authorize",
+        "token_endpoint": "https://idp.bench/token",
+        "redirect_uri": REDIRECT_URI,
+    }
+    return {
+        "standard code flow": anyoauth.Strategy(**common),
+        "code flow with PKCE": anyoauth.Strategy(**common, uses_pkce=True),
+        "Teamwork preset": Teamwork("bench-app", "bench-app-secret", REDIRECT_URI),
+    }
+
+
+async def _bytes_per_flow(strategy: anyoauth.Strategy, flows: int) -> float:
+    store = anyoauth.MemoryStore()
+    client = anyoauth.Client(strategy, store)
+    await client.begin()  # first-use allocations (caches, the heap list) do not count
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(flows):
+            await client.begin()
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    if len(store._pending) != flows + 1:
+        raise RuntimeError("the store did not keep every pending flow")
+    return (after - before) / flows
+
+
+async def _expire(count: int) -> dict[str, float]:
+    clock = _Clock()
+    store = anyoauth.MemoryStore(clock=clock)
+    binding = "oauth2:bench-app"
+    started = time.perf_counter()
+    for i in range(count):
+        # Logins started over ten minutes (about 1,700 a second), each with its deadline.
+        created = clock.now + i * 600 / count
+        state = f"{i:043d}"
+        pending = PendingFlow(
+            state=state, binding=binding, created_at=created, expires_at=created + 600
+        )
+        key = "pending:" + hashlib.sha256(state.encode()).hexdigest()
+        await store.put_pending(key, pending)
+    filled = time.perf_counter() - started
+    clock.now += 1200 + anyoauth._store.EXPIRED_GRACE + 1
+    gc.collect()
+    survivor = PendingFlow(
+        state="s" * 43, binding=binding, created_at=clock.now, expires_at=clock.now + 600
+    )
+    started = time.perf_counter()
+    await store.put_pending("pending:survivor", survivor)
+    expired = time.perf_counter() - started
+    if len(store._pending) != 1:
+        raise RuntimeError("the store kept expired flows")
+    return {"fill_s": filled, "expire_s": expired, "per_flow_ns": expired / count * 1e9}
+
+
+async def _run(quick: bool) -> dict[str, Any]:
+    flows, repeats = (10_000, 1) if quick else (20_000, 3)
+    memory: dict[str, Any] = {}
+    for name, strategy in _strategies().items():
+        samples = [await _bytes_per_flow(strategy, flows) for _ in range(repeats)]
+        memory[name] = {
+            "median": statistics.median(samples),
+            "min": min(samples),
+            "max": max(samples),
+            "n": len(samples),
+        }
+    count = 1_000_000
+    runs = [await _expire(count) for _ in range(1 if quick else 2)]
+    expiry = {
+        key: {
+            "median": statistics.median(r[key] for r in runs),
+            "min": min(r[key] for r in runs),
+            "max": max(r[key] for r in runs),
+        }
+        for key in runs[0]
+    }
+    return {
+        "title": TITLE,
+        "unit": "bytes per pending flow",
+        "flows": flows,
+        "expired_flows": count,
+        "method": (
+            f"tracemalloc: bytes still allocated after {flows:,} begin() calls on a fresh "
+            f"MemoryStore, divided by the count (median of {repeats}). Expiry: one "
+            f"put_pending() after {count:,} pending flows have passed their deadline "
+            f"(median of {len(runs)})."
+        ),
+        "rows": memory,
+        "expiry": expiry,
+    }
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    """Bytes per pending flow for three strategies, and the cost of expiring a million."""
+    return anyio.run(_run, quick)
