@@ -39,6 +39,10 @@ EXPIRED_GRACE = 300.0
 rather than an unknown-state error."""
 
 
+EXPIRE_BATCH = 64
+"""At most this many abandoned pending flows are dropped per ``put_pending``."""
+
+
 def token_fingerprint(token: Token | None) -> str:
     """A digest naming one issued token (access and refresh token), for compare-and-set.
 
@@ -211,8 +215,12 @@ class MemoryStore:
                 del self._locks[key]
 
     def _expire(self, now: float) -> None:
+        # Bounded per call, so a backlog (a million flows expiring at once after a
+        # suspend) is drained over the next puts instead of stalling one of them.
         deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
+        for _ in range(EXPIRE_BATCH):
+            if not deadlines or deadlines[0][0] > now:
+                break
             drop_at, key = heapq.heappop(deadlines)
             pending = self._pending.get(key)
             if pending is not None and pending.expires_at + EXPIRED_GRACE == drop_at:
