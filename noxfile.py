@@ -5,7 +5,8 @@ nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every seed flow end to end against the built-in emulator
 nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run by
-                   default; needs redis-server on PATH; see docs/benchmarks.md)
+                   default; installs redis-server with apt-get where it can; see
+                   docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -66,10 +67,14 @@ def bench(session: nox.Session) -> None:
     Options go after ``--``: ``nox -s bench -- --quick``, ``-- --only storm fleet``.
     """
     if shutil.which("redis-server") is None:
-        session.error(
-            "redis-server is not on PATH; the fleet and RedisStore measurements need it. "
-            "Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew "
-            "install redis) and run `nox -s bench` again."
-        )
+        # Debian/Ubuntu with root or sudo: install it, as CI does; elsewhere say how.
+        if shutil.which("apt-get") is not None:
+            session.run("bash", ".ci/install-redis", external=True)
+        if shutil.which("redis-server") is None:
+            session.error(
+                "redis-server is not on PATH; the fleet and RedisStore measurements need "
+                "it. Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: "
+                "brew install redis) and run `nox -s bench` again."
+            )
     session.install(".", *group("bench"))
     session.run("python", "-m", "benchmarks", *session.posargs)
