@@ -543,3 +543,77 @@ async def test_auth_sends_no_body_twice_without_need(
     assert response.status_code == 200
     assert json.loads(response.content) == {"ok": True}
     assert len(server.api_requests) == 1
+
+
+# -- edge cases: slow early refreshes, short-lived tokens, spent refresh tokens ----------
+
+
+async def test_a_slow_failed_early_refresh_never_returns_an_expired_token(
+    http: Any, server: Server, clock: Clock
+) -> None:
+    client = await logged_in(http, clock, leeway=30)
+    clock.now += 299  # 1 s left: inside the leeway
+    server.fail = (500, "server_error")
+
+    async def slow_failure() -> None:
+        clock.now += 40  # the endpoint takes longer than the token had left
+
+    server.on_request = slow_failure
+    with pytest.raises(anyoauth.TokenRequestError):
+        await client.token()
+    assert len(server.token_requests) == 2  # the early refresh, then the real one
+
+
+async def test_a_short_lived_token_is_not_refreshed_on_every_call(
+    http: Any, server: Server, clock: Clock
+) -> None:
+    client = anyoauth.Client(standard(), http=http, clock=clock, leeway=30)
+    await client.set_token(held_token(clock, expires_in=30))
+    for _ in range(5):
+        assert (await client.token()).access_token == "AT-0"
+    assert server.token_requests == []
+    clock.now += 16  # past half its life: refreshed early, once
+    assert (await client.token()).access_token == "AT-1"
+    assert (await client.token()).access_token == "AT-1"
+    assert len(server.token_requests) == 1
+
+
+async def test_callers_joining_a_failed_background_refresh_see_its_error(
+    http: Any, server: Server, clock: Clock
+) -> None:
+    server.gate = anyio.Event()
+    server.fail = (503, "temporarily_unavailable")
+    async with await logged_in(http, clock, leeway=30) as client:
+        clock.now += 280
+        assert (await client.token()).access_token == "AT-0"  # starts the background refresh
+        await anyio.wait_all_tasks_blocked()
+        clock.now += 30  # now expired: callers wait for the running refresh
+        errors: list[BaseException] = []
+
+        async def call() -> None:
+            try:
+                await client.token()
+            except anyoauth.OAuthError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(call)
+            await anyio.wait_all_tasks_blocked()
+            server.gate.set()
+    assert len(errors) == 3
+    assert all(isinstance(e, anyoauth.TokenRequestError) for e in errors)
+    assert len(server.token_requests) == 1
+
+
+async def test_a_refused_refresh_token_is_dropped_not_resent(
+    http: Any, server: Server, clock: Clock
+) -> None:
+    client = await logged_in(http, clock)
+    clock.now += 301
+    server.fail = (400, "invalid_grant")
+    for _ in range(3):
+        with pytest.raises(anyoauth.LoginRequired):
+            await client.token()
+    assert len(server.token_requests) == 1
+    assert await client.store.get_token(client.token_key) is None

@@ -44,7 +44,7 @@ EARLY_RETRY_DELAY = 5.0
 """Seconds to wait before trying again after a failed early (proactive) refresh."""
 
 LOCK_TTL_MARGIN = 15.0
-"""The store lock outlives the refresh deadline (``timeout``) by this many seconds."""
+"""The store lock outlives two token requests (``2 * timeout``) by this many seconds."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
 """Token responses larger than this are refused without being read whole."""
@@ -232,12 +232,15 @@ class Client:
         held = self._held
         if held is not None and rejected is None and held.expires_at is not None:
             now = self._clock()
-            if now < held.expires_at - self.leeway:
+            if now < held.expires_at - self._leeway(held):
                 return held
             if now < held.expires_at:
                 if held.refresh_token or self._direct_grant:
                     await self._refresh_early(now)
-                return self._held or held
+                current = self._held or held
+                # The early refresh may have taken longer than the token had left.
+                if current.expires_at is None or self._clock() < current.expires_at:
+                    return current
         elif held is not None and rejected is None:
             return held
         return await self._obtain(rejected)
@@ -271,8 +274,9 @@ class Client:
         if self._inflight is not None or now < self._early_retry_at:
             return
         if self._task_group is not None:
-            self._inflight = _Call()
-            self._task_group.start_soon(self._run_early, self._inflight)
+            call = _Call()
+            self._task_group.start_soon(self._run_early, call)
+            self._inflight = call
         else:
             self._inflight = call = _Call()
             await self._run_early(call)
@@ -281,6 +285,8 @@ class Client:
         try:
             call.token = await self._renew(None, early=True)
         except Exception as exc:
+            # Callers whose token expired meanwhile joined this call: they see the error.
+            call.error = exc
             self._early_retry_at = self._clock() + EARLY_RETRY_DELAY
             logger.warning(
                 "early token refresh for %s failed (%s); keeping the valid token",
@@ -296,7 +302,8 @@ class Client:
         stored = await self.store.get_token(self.token_key)
         if stored is not None and self._usable(stored, rejected, early=early):
             return self._hold(stored)
-        ttl = self.timeout + LOCK_TTL_MARGIN
+        # A renewal may make two token requests (a spent refresh token, then a new grant).
+        ttl = 2 * self.timeout + LOCK_TTL_MARGIN
         async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
             stored = await self.store.get_token(self.token_key)
             if stored is not None and self._usable(stored, rejected, early=early):
@@ -308,8 +315,15 @@ class Client:
             return False
         if token.expires_at is None:
             return True
-        margin = self.leeway if early else 0.0
+        margin = self._leeway(token) if early else 0.0
         return self._clock() < token.expires_at - margin
+
+    def _leeway(self, token: Token) -> float:
+        """``leeway``, but at most half the token's lifetime (a short-lived token is not
+        refreshed on every call)."""
+        if token.expires_at is None:
+            return self.leeway
+        return min(self.leeway, (token.expires_at - token.issued_at) / 2)
 
     async def _refresh_locked(self, stored: Token | None, rejected: Token | None) -> Token:
         """Refresh while holding the store's lock; persist before handing anything out."""
@@ -349,6 +363,8 @@ class Client:
                 with anyio.CancelScope(shield=True):
                     saved = await self._persist(current, token)
                 return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
+            if stored is not None:
+                await self._drop(stored)
             raise LoginRequired(
                 f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
             ) from exc
@@ -361,8 +377,10 @@ class Client:
         if await self.store.replace_token(self.token_key, previous, token):
             return token
         current = await self.store.get_token(self.token_key)
-        if current is not None:
+        if current is not None and self._usable(current, None, early=False):
             return current
+        if current is not None and await self.store.replace_token(self.token_key, current, token):
+            return token
         if not self._direct_grant:
             raise LoginRequired("the token was deleted while it was being refreshed")
         await self.store.set_token(self.token_key, token)
