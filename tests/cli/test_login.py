@@ -129,12 +129,13 @@ async def test_token_refetches_a_token_about_to_expire(
 ) -> None:
     login = await cli.run(*bog_login(base), env={"ANYOAUTH_CLIENT_SECRET": BOG_SECRET})
     assert login.returncode == EXIT_OK, login.stderr
-    # Make the stored token expire in 10 s: inside the client's 30 s leeway.
+    # Make the stored token a 300 s token with 10 s left: inside the client's 30 s leeway.
     store = FileStore(cli.config_dir / "store")
     key = Client(BankOfGeorgia(BOG_ID, BOG_SECRET), account="bog/default").token_key
     stored = await store.get_token(key)
     assert stored is not None
-    await store.set_token(key, attrs.evolve(stored, expires_at=time.time() + 10))
+    now = time.time()
+    await store.set_token(key, attrs.evolve(stored, issued_at=now - 290, expires_at=now + 10))
 
     await cli.run("token", "bog")
     fresh = printed_token(cli, emulator)
