@@ -46,13 +46,11 @@ the error class and its message (with the provider's own words).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import importlib.util
 import json
 import os
 import re
-import stat
 import sys
 import textwrap
 import threading
@@ -70,7 +68,7 @@ from ._client import Client
 from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError
 from ._core.strategy import ImplicitDesktop, Strategy, is_loopback_host
 from ._core.token import Token
-from ._file_store import FileStore
+from ._file_store import FileStore, _make_private_dir
 from ._store import MemoryStore
 
 if TYPE_CHECKING:
@@ -121,8 +119,6 @@ LOOPBACK_PATH = "/callback"
 # client id, not to the redirect URI).
 _PLACEHOLDER_REDIRECT = f"http://{LOOPBACK_HOST}{LOOPBACK_PATH}"
 
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
 _PROFILE_VERSION = 1
 # Shorter strings are too likely to occur in a message by chance to be cut out of it.
 _MIN_REDACTED = 8
@@ -422,35 +418,13 @@ class _Config:
 
 
 def _private_dir(path: Path) -> None:
-    path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode != _DIR_MODE:
-        path.chmod(_DIR_MODE)
+    """Create ``path`` (and missing parents) mode 0700, or tighten it to 0700."""
+    _make_private_dir(str(path), parents=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a 0600 temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, _FILE_MODE)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write ``data`` to ``path`` the way FileStore writes: 0600 temp file, fsync, rename."""
+    FileStore._write_atomically(str(path.parent), path.name, f".{path.name}.tmp", data)
 
 
 # -- the command line ------------------------------------------------------------------
