@@ -7,13 +7,18 @@ anyio and httpx (or httpx2). :mod:`anyoauth.testing` emulates the providers.
 """
 
 from ._client import Client as Client
+from ._core.device import DeviceAuthorization as DeviceAuthorization
+from ._core.device import DeviceCode as DeviceCode
 from ._core.errors import AgentError as AgentError
 from ._core.errors import AuthorizationDenied as AuthorizationDenied
 from ._core.errors import ConfigurationError as ConfigurationError
+from ._core.errors import DiscoveryError as DiscoveryError
 from ._core.errors import FlowError as FlowError
 from ._core.errors import FlowExpired as FlowExpired
+from ._core.errors import InvalidIdToken as InvalidIdToken
 from ._core.errors import InvalidTokenResponse as InvalidTokenResponse
 from ._core.errors import InvalidTransition as InvalidTransition
+from ._core.errors import IssuerMismatch as IssuerMismatch
 from ._core.errors import LoginRequired as LoginRequired
 from ._core.errors import MalformedRedirect as MalformedRedirect
 from ._core.errors import OAuthError as OAuthError
@@ -28,13 +33,19 @@ from ._core.errors import TokenEndpointUnavailable as TokenEndpointUnavailable
 from ._core.errors import TokenRequestError as TokenRequestError
 from ._core.machine import AuthorizationRequest as AuthorizationRequest
 from ._core.machine import PendingFlow as PendingFlow
+from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.redirect import ResponseLocation as ResponseLocation
+from ._core.revocation import Introspection as Introspection
+from ._core.strategy import AuthorizationCode as AuthorizationCode
+from ._core.strategy import ClientAuth as ClientAuth
 from ._core.strategy import ClientCredentials as ClientCredentials
 from ._core.strategy import CodeJsonExchange as CodeJsonExchange
 from ._core.strategy import HttpRequest as HttpRequest
+from ._core.strategy import Implicit as Implicit
 from ._core.strategy import ImplicitDesktop as ImplicitDesktop
 from ._core.strategy import Strategy as Strategy
 from ._core.token import Token as Token
+from ._discovery import discover as discover
 from ._file_store import FileStore as FileStore
 from ._redis_store import RedisStore as RedisStore
 from ._store import MemoryStore as MemoryStore
@@ -44,19 +55,28 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentError",
+    "AuthorizationCode",
     "AuthorizationDenied",
     "AuthorizationRequest",
     "Client",
+    "ClientAuth",
     "ClientCredentials",
     "CodeJsonExchange",
     "ConfigurationError",
+    "DeviceAuthorization",
+    "DeviceCode",
+    "DiscoveryError",
     "FileStore",
     "FlowError",
     "FlowExpired",
     "HttpRequest",
+    "Implicit",
     "ImplicitDesktop",
+    "Introspection",
+    "InvalidIdToken",
     "InvalidTokenResponse",
     "InvalidTransition",
+    "IssuerMismatch",
     "LoginRequired",
     "MalformedRedirect",
     "MemoryStore",
@@ -67,6 +87,7 @@ __all__ = [
     "RedirectMismatch",
     "RedisStore",
     "ResponseLocation",
+    "ServerMetadata",
     "StateError",
     "StateMismatch",
     "StateMissing",
@@ -76,4 +97,5 @@ __all__ = [
     "Token",
     "TokenEndpointUnavailable",
     "TokenRequestError",
+    "discover",
 ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, aclosing
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -16,7 +17,9 @@ import attrs
 import httpx
 from anyio.abc import TaskGroup
 
+from ._core.device import DeviceAuthorization, DeviceCode
 from ._core.errors import (
+    ConfigurationError,
     LoginRequired,
     OAuthError,
     StateMismatch,
@@ -24,7 +27,8 @@ from ._core.errors import (
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from ._core.machine import AuthorizationRequest, Flow, pending_key
+from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, pending_key
+from ._core.revocation import Introspection, check_revocation_response
 from ._core.strategy import HttpRequest, Strategy
 from ._core.token import Token
 from ._store import MemoryStore, Store
@@ -33,7 +37,7 @@ from ._store import token_fingerprint as _fingerprint
 if TYPE_CHECKING:
     from .agents._base import UserAgent
 
-__all__ = ["Client"]
+__all__ = ["Client", "send_request"]
 
 logger = logging.getLogger("anyoauth")
 
@@ -105,7 +109,8 @@ class Client:
         self.leeway = leeway
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
-        self._direct_grant = strategy.direct_token_request() is not None
+        self._direct_grant = strategy.has_direct_grant
+        self._jwks: Mapping[str, Any] | None = None
         self._held: Token | None = None
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
@@ -181,6 +186,8 @@ class Client:
         Raises :class:`AgentError` when the user agent fails, and every error of
         :meth:`complete`.
         """
+        if isinstance(self.strategy, DeviceCode):
+            return await self.device_login()
         if not self.strategy.interactive:
             return await self.token()
         if agent is None:
@@ -329,12 +336,12 @@ class Client:
         """Refresh while holding the store's lock; persist before handing anything out."""
         if stored is None:
             flow = Flow(self.strategy)
-            request = flow.request_token()
+            request = flow.request_token(self._clock())
         else:
             flow = Flow.holding(self.strategy, stored)
             flow.check_expiry(self._clock(), self.leeway)
             try:
-                request = flow.refresh()
+                request = flow.refresh(self._clock())
             except LoginRequired:
                 if rejected is not None:
                     await self._drop(rejected)
@@ -359,7 +366,7 @@ class Client:
             if rotating and self._direct_grant:
                 # A spent refresh token of a client credentials grant: start afresh.
                 flow = Flow(self.strategy)
-                token = await self._exchange(flow, flow.request_token())
+                token = await self._exchange(flow, flow.request_token(self._clock()))
                 with anyio.CancelScope(shield=True):
                     saved = await self._persist(current, token)
                 return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
@@ -430,11 +437,140 @@ class Client:
     # -- IO -------------------------------------------------------------------------------
 
     async def _exchange(self, flow: Flow, request: HttpRequest) -> Token:
+        if flow.strategy.verifies_id_tokens and self._jwks is None:
+            await self._prefetch_keys()
         try:
             status, content_type, body = await self._send(request)
         except OAuthError as exc:
             flow.transport_failed(exc)
-        return flow.receive_token_response(status, content_type, body, self._clock())
+        result = flow.receive_token_response(
+            status, content_type, body, self._clock(), keys=self._jwks
+        )
+        return await self._verified(flow, result)
+
+    async def _verified(self, flow: Flow, result: Token | KeysNeeded) -> Token:
+        """The token, once its id_token is verified with a (re)fetched key set."""
+        if isinstance(result, Token):
+            return result
+        try:
+            status, content_type, body = await self._send(result.request)
+        except OAuthError as exc:
+            flow.transport_failed(exc)
+        token = flow.receive_keys(status, content_type, body, self._clock())
+        self._jwks = flow.keys
+        return token
+
+    async def _prefetch_keys(self) -> None:
+        """Fetch the key set before a token request, so a rotated refresh token is never
+        lost to a key set that cannot be fetched afterwards."""
+        from ._core.jose import jwks_from_response
+
+        jwks_uri = self.strategy.jwks_uri
+        if jwks_uri is None:
+            return
+        request = HttpRequest(method="GET", url=jwks_uri, headers=(("Accept", "application/json"),))
+        try:
+            self._jwks = jwks_from_response(*await self._send(request))
+        except (OAuthError, ValueError) as exc:
+            # The flow fetches the keys again when it needs them, and fails there.
+            logger.warning("could not fetch the key set of %s (%s)", jwks_uri, type(exc).__name__)
+
+    # -- the device grant -----------------------------------------------------------------
+
+    async def device_login(
+        self, show: Callable[[DeviceAuthorization], Awaitable[None] | None] | None = None
+    ) -> Token:
+        """Run the device authorization grant (RFC 8628) and return the stored token.
+
+        Asks for a device code, calls ``show`` (sync or async) with the
+        :class:`DeviceAuthorization` so the user can be told the ``user_code`` and the
+        ``verification_uri`` (by default both are written to standard error), then
+        polls the token endpoint at the server's interval until the user approves.
+
+        Raises :class:`AuthorizationDenied` when the user declines,
+        :class:`FlowExpired` when the code expires first, and the token request's
+        errors otherwise. Cancel the calling task to give up.
+        """
+        if not isinstance(self.strategy, DeviceCode):
+            raise ConfigurationError(f"{self.strategy.name} is not a device grant")
+        flow = Flow(self.strategy)
+        request = flow.request_device_code(self._clock())
+        try:
+            status, content_type, body = await self._send(request)
+        except OAuthError as exc:
+            flow.transport_failed(exc)
+        device = flow.receive_device_code(status, content_type, body, self._clock())
+        shown = (show or _show_device_code)(device)
+        if inspect.isawaitable(shown):
+            await shown
+        while True:
+            await anyio.sleep(max(0.0, flow.next_poll_at - self._clock()))
+            request = flow.poll(self._clock())
+            try:
+                status, content_type, body = await self._send(request)
+            except OAuthError as exc:
+                flow.transport_failed(exc)
+            result = flow.receive_poll_response(
+                status, content_type, body, self._clock(), keys=self._jwks
+            )
+            if result is not None:
+                token = await self._verified(flow, result)
+                await self._save(token)
+                logger.debug("device login completed for %s", self.strategy.binding)
+                return token
+
+    # -- revocation and introspection -------------------------------------------------------
+
+    async def revoke(self) -> None:
+        """Log out: forget the token here, then revoke it at the server (RFC 7009).
+
+        The refresh token is revoked first (servers then drop its access tokens
+        too), then the access token. The local copy is deleted even when the server
+        cannot be reached; the error is raised afterwards
+        (:class:`TokenEndpointUnavailable`, :class:`TokenRequestError`).
+        Raises :class:`ConfigurationError` when the strategy has no revocation endpoint.
+        """
+        if self.strategy.revocation_endpoint is None:
+            raise ConfigurationError(f"{self.strategy.name} has no revocation endpoint")
+        token = self._held or await self.store.get_token(self.token_key)
+        await self.forget()
+        if token is None:
+            return
+        pairs = [(token.refresh_token, "refresh_token"), (token.access_token, "access_token")]
+        for value, hint in pairs:
+            if not value:
+                continue
+            request = self.strategy.revocation_request(
+                value, token_type_hint=hint, now=self._clock()
+            )
+            try:
+                check_revocation_response(*await self._send(request))
+            except TokenRequestError as exc:
+                # RFC 7009 2.2.1: a server that cannot revoke access tokens says so.
+                if not (hint == "access_token" and exc.error == "unsupported_token_type"):
+                    raise
+        logger.debug("token revoked for %s", self.strategy.binding)
+
+    async def introspect(self, token: Token | str | None = None) -> Introspection:
+        """Ask the introspection endpoint (RFC 7662) about a token.
+
+        ``token`` is a :class:`Token` (its access token is asked about), a token
+        string, or ``None`` for this client's current token. Raises
+        :class:`ConfigurationError` without an introspection endpoint and
+        :class:`LoginRequired` when ``None`` is given and no token is held.
+        """
+        if self.strategy.introspection_endpoint is None:
+            raise ConfigurationError(f"{self.strategy.name} has no introspection endpoint")
+        if token is None:
+            token = self._held or await self.store.get_token(self.token_key)
+            if token is None:
+                raise LoginRequired("no token to introspect")
+        value = token.access_token if isinstance(token, Token) else token
+        hint = "access_token"
+        request = self.strategy.introspection_request(
+            value, token_type_hint=hint, now=self._clock()
+        )
+        return Introspection.from_response(*await self._send(request))
 
     def _client(self) -> Any:
         if self._http is None:
@@ -442,36 +578,56 @@ class Client:
         return self._http
 
     async def _send(self, request: HttpRequest) -> tuple[int, str | None, bytes]:
-        http = self._client()
-        module = _module_of(http)
-        logger.debug("token request: %s %s", request.method, request.url)
-        built = http.build_request(
-            request.method, request.url, headers=list(request.headers), content=request.content
-        )
-        try:
-            with anyio.fail_after(self.timeout):
-                response = await http.send(built, stream=True, follow_redirects=False)
-                body = bytearray()
-                try:
-                    async with aclosing(response.aiter_bytes()) as chunks:
-                        async for chunk in chunks:
-                            body += chunk
-                            if len(body) > self.max_response_bytes:
-                                raise TokenEndpointUnavailable(
-                                    f"token response larger than {self.max_response_bytes} bytes"
-                                )
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise TokenEndpointUnavailable(
-                f"no complete answer from the token endpoint within {self.timeout} s"
-            ) from None
-        except module.HTTPError as exc:
-            raise TokenEndpointUnavailable(
-                f"token endpoint unreachable ({type(exc).__name__})"
-            ) from None
-        logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
-        return response.status_code, response.headers.get("content-type"), bytes(body)
+        return await send_request(self._client(), request, self.timeout, self.max_response_bytes)
+
+
+def _show_device_code(device: DeviceAuthorization) -> None:
+    where = device.verification_uri_complete or device.verification_uri
+    print(
+        f"To sign in, open {where} and enter the code {device.user_code}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def send_request(
+    http: Any, request: HttpRequest, deadline: float, max_response_bytes: int
+) -> tuple[int, str | None, bytes]:
+    """Send ``request`` with ``http`` (an httpx or httpx2 AsyncClient) within ``deadline``
+    seconds, body included; returns the status, content type and body.
+
+    Redirects are never followed. Raises :class:`TokenEndpointUnavailable` on any
+    transport failure, at the deadline, or for a body over ``max_response_bytes``.
+    """
+    module = _module_of(http)
+    logger.debug("token request: %s %s", request.method, request.url)
+    built = http.build_request(
+        request.method, request.url, headers=list(request.headers), content=request.content
+    )
+    try:
+        with anyio.fail_after(deadline):
+            response = await http.send(built, stream=True, follow_redirects=False)
+            body = bytearray()
+            try:
+                async with aclosing(response.aiter_bytes()) as chunks:
+                    async for chunk in chunks:
+                        body += chunk
+                        if len(body) > max_response_bytes:
+                            raise TokenEndpointUnavailable(
+                                f"token response larger than {max_response_bytes} bytes"
+                            )
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise TokenEndpointUnavailable(
+            f"no complete answer from the token endpoint within {deadline} s"
+        ) from None
+    except module.HTTPError as exc:
+        raise TokenEndpointUnavailable(
+            f"token endpoint unreachable ({type(exc).__name__})"
+        ) from None
+    logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
+    return response.status_code, response.headers.get("content-type"), bytes(body)
 
 
 @functools.cache

@@ -13,10 +13,13 @@ from anyoauth._core.errors import (
     AgentError,
     AuthorizationDenied,
     ConfigurationError,
+    DiscoveryError,
     FlowError,
     FlowExpired,
+    InvalidIdToken,
     InvalidTokenResponse,
     InvalidTransition,
+    IssuerMismatch,
     LoginRequired,
     MalformedRedirect,
     OAuthError,
@@ -34,6 +37,7 @@ from anyoauth._core.errors import (
 # (child, parent) exactly as drawn in the errors module docstring.
 TREE: list[tuple[type[Exception], type[Exception]]] = [
     (ConfigurationError, OAuthError),
+    (DiscoveryError, OAuthError),
     (FlowError, OAuthError),
     (InvalidTransition, FlowError),
     (StateError, FlowError),
@@ -43,10 +47,12 @@ TREE: list[tuple[type[Exception], type[Exception]]] = [
     (RedirectError, FlowError),
     (RedirectMismatch, RedirectError),
     (MalformedRedirect, RedirectError),
+    (IssuerMismatch, RedirectError),
     (ProviderError, OAuthError),
     (AuthorizationDenied, ProviderError),
     (TokenRequestError, ProviderError),
     (InvalidTokenResponse, FlowError),
+    (InvalidIdToken, InvalidTokenResponse),
     (TokenEndpointUnavailable, FlowError),
     (LoginRequired, OAuthError),
     (AgentError, FlowError),
@@ -66,6 +72,8 @@ APART: list[tuple[type[Exception], type[Exception]]] = [
     (LoginRequired, FlowError),
     (InvalidTokenResponse, ProviderError),
     (TokenEndpointUnavailable, ProviderError),
+    (IssuerMismatch, StateError),
+    (DiscoveryError, ConfigurationError),
 ]
 
 _TREE_LINE = re.compile(r"^[ │├└─]+(?P<name>[A-Z][A-Za-z]+)\b")

@@ -166,9 +166,15 @@ def test_nothing_leads_back_to_created() -> None:
     assert State.CREATED not in TRANSITIONS.values()
 
 
-def test_a_token_is_only_held_after_a_redirect_or_an_exchange() -> None:
+def test_a_token_is_only_held_after_a_redirect_an_exchange_a_poll_or_verification() -> None:
     sources = {s for (s, _e), t in TRANSITIONS.items() if t is State.HOLDING_TOKEN}
-    assert sources == {State.AWAITING_REDIRECT, State.EXCHANGING, State.REFRESHING}
+    assert sources == {
+        State.AWAITING_REDIRECT,
+        State.EXCHANGING,
+        State.REFRESHING,
+        State.POLLING,
+        State.VERIFYING,
+    }
     assert (State.CREATED, Event.TOKEN_RECEIVED) not in TRANSITIONS
 
 
@@ -520,13 +526,13 @@ def held(refresh_token: str | None, strategy: Strategy | None = None) -> Flow:
 def test_refresh_without_refresh_token_needs_a_login() -> None:
     flow = held(None)
     with pytest.raises(LoginRequired):
-        flow.refresh()
+        flow.refresh(NOW)
     assert flow.state is State.FAILED
 
 
 def test_refresh_request() -> None:
     flow = held("old-refresh")
-    request = flow.refresh()
+    request = flow.refresh(NOW)
     assert flow.state is State.REFRESHING
     assert request.method == "POST"
     assert request.url == TOKEN_URL
@@ -539,16 +545,17 @@ def test_refresh_request() -> None:
 def test_refresh_from_expired() -> None:
     flow = held("old-refresh")
     assert flow.check_expiry(NOW + 60) is State.EXPIRED
-    flow.refresh()
+    flow.refresh(NOW)
     assert flow.state is State.REFRESHING
 
 
 def test_refresh_keeps_the_old_refresh_token_when_none_is_sent() -> None:
     flow = held("old-refresh")
-    flow.refresh()
+    flow.refresh(NOW)
     token = flow.receive_token_response(
         200, "application/json", token_body(access_token="new-access", expires_in=60), NOW + 30
     )
+    assert isinstance(token, Token)
     assert token.access_token == "new-access"
     assert token.refresh_token == "old-refresh"
     assert token.expires_at == NOW + 30 + 60
@@ -558,19 +565,20 @@ def test_refresh_keeps_the_old_refresh_token_when_none_is_sent() -> None:
 
 def test_refresh_takes_a_rotated_refresh_token() -> None:
     flow = held("old-refresh")
-    flow.refresh()
+    flow.refresh(NOW)
     token = flow.receive_token_response(
         200,
         "application/json",
         token_body(access_token="new-access", refresh_token="new-refresh"),
         NOW + 30,
     )
+    assert isinstance(token, Token)
     assert token.refresh_token == "new-refresh"
 
 
 def test_refresh_error_fails_the_flow() -> None:
     flow = held("old-refresh")
-    flow.refresh()
+    flow.refresh(NOW)
     with pytest.raises(TokenRequestError) as info:
         flow.receive_token_response(400, "application/json", token_body(error="invalid_grant"), NOW)
     assert info.value.error == "invalid_grant"
@@ -579,7 +587,7 @@ def test_refresh_error_fails_the_flow() -> None:
 
 def test_refresh_with_a_direct_grant_uses_it() -> None:
     flow = held(None, client_credentials())
-    request = flow.refresh()
+    request = flow.refresh(NOW)
     assert flow.state is State.REFRESHING
     assert form(request)["grant_type"] == ["client_credentials"]
 
@@ -600,6 +608,7 @@ def test_code_exchange_response() -> None:
         token_body(access_token="a", refresh_token="r", expires_in=10),
         NOW + 1,
     )
+    assert isinstance(token, Token)
     assert (token.access_token, token.refresh_token, token.expires_at) == ("a", "r", NOW + 11)
     assert flow.state is State.HOLDING_TOKEN
 
@@ -615,7 +624,7 @@ def test_html_token_response_fails_the_flow() -> None:
 
 def test_transport_failure_fails_the_flow() -> None:
     flow = Flow(client_credentials())
-    flow.request_token()
+    flow.request_token(NOW)
     error = TokenEndpointUnavailable("timed out")
     with pytest.raises(TokenEndpointUnavailable) as info:
         flow.transport_failed(error)
@@ -628,12 +637,13 @@ def test_transport_failure_fails_the_flow() -> None:
 
 def test_client_credentials_request_token() -> None:
     flow = Flow(client_credentials())
-    request = flow.request_token()
+    request = flow.request_token(NOW)
     after_request = flow.state
     assert form(request)["grant_type"] == ["client_credentials"]
     token = flow.receive_token_response(
         200, "application/json", token_body(access_token="a", expires_in=300), NOW
     )
+    assert isinstance(token, Token)
     assert token.expires_at == NOW + 300
     assert (after_request, flow.state) == (State.EXCHANGING, State.HOLDING_TOKEN)
 
@@ -641,15 +651,15 @@ def test_client_credentials_request_token() -> None:
 def test_request_token_without_a_direct_grant_needs_a_login() -> None:
     flow = Flow(code_strategy())
     with pytest.raises(LoginRequired):
-        flow.request_token()
+        flow.request_token(NOW)
     assert flow.state is State.FAILED
 
 
 def test_request_token_twice_fails() -> None:
     flow = Flow(client_credentials())
-    flow.request_token()
+    flow.request_token(NOW)
     with pytest.raises(InvalidTransition):
-        flow.request_token()
+        flow.request_token(NOW)
     assert flow.state is State.FAILED
 
 

@@ -210,7 +210,7 @@ def test_geni_has_no_refresh() -> None:
     flow = Flow.holding(strategy, Token(access_token="t", issued_at=NOW, expires_at=NOW + 1))
     assert flow.check_expiry(NOW + 1) is State.EXPIRED
     with pytest.raises(LoginRequired):
-        flow.refresh()
+        flow.refresh(NOW)
     assert flow.state is State.FAILED
 
 
@@ -332,7 +332,7 @@ def test_bog_endpoints() -> None:
 
 @pytest.mark.parametrize("secret", [SECRET, "s3:cr+t %x ü", "a:b:c", "100%+ :"])
 def test_bog_client_credentials_request(secret: str) -> None:
-    request = BankOfGeorgia("bog-client", secret).direct_token_request()
+    request = BankOfGeorgia("bog-client", secret).direct_token_request(now=NOW)
     assert request.method == "POST"
     assert request.url == BOG_TOKEN
     assert header(request, "Content-Type") == "application/x-www-form-urlencoded"
@@ -343,7 +343,7 @@ def test_bog_client_credentials_request(secret: str) -> None:
 
 
 def test_bog_sends_redirect_uri_when_configured() -> None:
-    request = BankOfGeorgia("bog-client", SECRET, redirect_uri=BOG_CB).direct_token_request()
+    request = BankOfGeorgia("bog-client", SECRET, redirect_uri=BOG_CB).direct_token_request(now=NOW)
     body = parse_qs(request.content.decode())
     assert body["redirect_uri"] == [BOG_CB]
     assert body["grant_type"] == ["client_credentials"]
@@ -411,11 +411,12 @@ def test_bog_token_response_keeps_keycloak_fields() -> None:
 
 def test_bog_full_client_credentials_flow() -> None:
     flow = Flow(BankOfGeorgia("bog-client", SECRET))
-    flow.request_token()
+    flow.request_token(NOW)
     after_request = flow.state
     token = flow.receive_token_response(
         200, "application/json", b'{"access_token":"a","expires_in":300}', NOW
     )
+    assert isinstance(token, Token)
     assert token.expires_at == NOW + 300
     assert (after_request, flow.state) == (State.EXCHANGING, State.HOLDING_TOKEN)
 
@@ -425,7 +426,7 @@ def test_generic_keycloak() -> None:
     base = "https://kc.example/auth/realms/acme/protocol/openid-connect"
     assert strategy.token_endpoint == f"{base}/token"
     assert strategy.authorization_endpoint == f"{base}/auth"
-    request = strategy.direct_token_request()
+    request = strategy.direct_token_request(now=NOW)
     assert parse_qs(request.content.decode()) == {"grant_type": ["client_credentials"]}
     assert decode_basic(header(request, "Authorization")) == ("kc-client", SECRET)
 
@@ -495,7 +496,7 @@ def test_token_requests_repr_hides_secrets() -> None:
     tw = teamwork()
     begun = start(tw)
     exchange = complete(tw, begun, f"{APP_CB}?code=SENTINEL-CODE&state={begun.state}")
-    bog = BankOfGeorgia("c", SECRET).direct_token_request()
+    bog = BankOfGeorgia("c", SECRET).direct_token_request(now=NOW)
     for request in (exchange, bog):
         assert isinstance(request, HttpRequest)
         text = repr(request)

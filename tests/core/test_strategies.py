@@ -29,6 +29,8 @@ TOKEN_URL = "https://idp.example/token"
 AUTHORIZE_URL = "https://idp.example/authorize"
 REDIRECT_URI = "https://app.example/cb"
 
+NOW = 1_700_000_000.0
+
 
 def header(request: HttpRequest, name: str) -> str | None:
     values = [v for k, v in request.headers if k.lower() == name.lower()]
@@ -110,7 +112,7 @@ def test_code_exchange_with_basic_auth() -> None:
         token_endpoint=TOKEN_URL,
         redirect_uri=REDIRECT_URI,
     )
-    request = strategy.code_exchange_request("the-code", pending("v" * 43))
+    request = strategy.code_exchange_request("the-code", pending("v" * 43), now=NOW)
     assert request.method == "POST"
     assert request.url == TOKEN_URL
     assert header(request, "Content-Type") == "application/x-www-form-urlencoded"
@@ -130,7 +132,7 @@ def test_code_exchange_with_client_secret_post() -> None:
         token_endpoint=TOKEN_URL,
         client_auth="client_secret_post",
     )
-    request = strategy.code_exchange_request("k", pending())
+    request = strategy.code_exchange_request("k", pending(), now=NOW)
     assert header(request, "Authorization") is None
     body = parse_qs(request.content.decode())
     assert body["client_id"] == ["c"]
@@ -139,7 +141,7 @@ def test_code_exchange_with_client_secret_post() -> None:
 
 def test_public_client_sends_only_its_id() -> None:
     strategy = Strategy(client_id="c", token_endpoint=TOKEN_URL, client_auth="none")
-    request = strategy.code_exchange_request("k", pending())
+    request = strategy.code_exchange_request("k", pending(), now=NOW)
     assert header(request, "Authorization") is None
     body = parse_qs(request.content.decode())
     assert body["client_id"] == ["c"]
@@ -149,9 +151,13 @@ def test_public_client_sends_only_its_id() -> None:
 def test_refresh_request_needs_a_refresh_token_and_an_endpoint() -> None:
     with_refresh = Token(access_token="a", issued_at=0, refresh_token="r")
     without = Token(access_token="a", issued_at=0)
-    assert Strategy(client_id="c", token_endpoint=TOKEN_URL).refresh_request(without) is None
-    assert Strategy(client_id="c").refresh_request(with_refresh) is None
-    request = Strategy(client_id="c", token_endpoint=TOKEN_URL).refresh_request(with_refresh)
+    assert (
+        Strategy(client_id="c", token_endpoint=TOKEN_URL).refresh_request(without, now=NOW) is None
+    )
+    assert Strategy(client_id="c").refresh_request(with_refresh, now=NOW) is None
+    request = Strategy(client_id="c", token_endpoint=TOKEN_URL).refresh_request(
+        with_refresh, now=NOW
+    )
     assert request is not None
     assert parse_qs(request.content.decode())["refresh_token"] == ["r"]
 
@@ -187,7 +193,7 @@ def test_code_json_exchange_body() -> None:
     strategy = CodeJsonExchange(
         client_id="c", client_secret=SECRET, redirect_uri=REDIRECT_URI, token_endpoint=TOKEN_URL
     )
-    request = strategy.code_exchange_request("k", pending())
+    request = strategy.code_exchange_request("k", pending(), now=NOW)
     assert json.loads(request.content) == {
         "code": "k",
         "client_id": "c",
@@ -211,7 +217,7 @@ def test_client_credentials_token_params() -> None:
         scope="a b",
         token_params={"audience": "api"},
     )
-    body = parse_qs(strategy.direct_token_request().content.decode())
+    body = parse_qs(strategy.direct_token_request(now=NOW).content.decode())
     assert body == {"grant_type": ["client_credentials"], "scope": ["a b"], "audience": ["api"]}
 
 
@@ -372,7 +378,7 @@ def test_http_request_repr_hides_any_spelling_of_authorization(authorization: st
 
 def test_basic_auth_request_repr_hides_the_encoded_secret() -> None:
     strategy = ClientCredentials(client_id="c", client_secret=SECRET, token_endpoint=TOKEN_URL)
-    request = strategy.direct_token_request()
+    request = strategy.direct_token_request(now=NOW)
     value = header(request, "Authorization")
     assert value is not None
     text = repr(request)

@@ -4,6 +4,7 @@ Every error anyoauth raises is an :class:`OAuthError`::
 
     OAuthError
     ├── ConfigurationError            bad strategy/preset/client arguments
+    ├── DiscoveryError                server metadata unreachable, invalid, or for another issuer
     ├── FlowError                     the flow cannot go on (the flow moves to FAILED)
     │   ├── InvalidTransition         an event the state machine does not allow now
     │   ├── StateError                state validation failed; no token request was sent
@@ -12,8 +13,10 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   │   └── FlowExpired           the pending flow outlived its deadline
     │   ├── RedirectError             the redirect itself is unusable
     │   │   ├── RedirectMismatch      the URL is not the one this flow expects
-    │   │   └── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
+    │   │   ├── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
+    │   │   └── IssuerMismatch        ``iss`` (RFC 9207) missing or not the expected issuer
     │   ├── InvalidTokenResponse      the token endpoint answered something that is not a token
+    │   │   └── InvalidIdToken        the OpenID Connect id_token failed validation
     │   ├── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
     │   └── AgentError                the user agent failed: no browser, window closed, deadline
     ├── ProviderError                 the provider answered with an OAuth error
@@ -33,10 +36,13 @@ __all__ = [
     "AgentError",
     "AuthorizationDenied",
     "ConfigurationError",
+    "DiscoveryError",
     "FlowError",
     "FlowExpired",
+    "InvalidIdToken",
     "InvalidTokenResponse",
     "InvalidTransition",
+    "IssuerMismatch",
     "LoginRequired",
     "MalformedRedirect",
     "OAuthError",
@@ -118,6 +124,17 @@ class MalformedRedirect(RedirectError):
     """The redirect matched but its parameters are unusable (duplicated, missing, oversized)."""
 
 
+class IssuerMismatch(RedirectError):
+    """The authorization response's ``iss`` (RFC 9207) is not the configured issuer, or is
+    missing although the server says it sends one: a possible mix-up attack. No token
+    request was sent."""
+
+
+class DiscoveryError(OAuthError):
+    """Server metadata (RFC 8414 / OpenID Connect discovery) could not be fetched, is not
+    a valid document, names another issuer, or lists an endpoint that is not https."""
+
+
 class ProviderError(OAuthError):
     """The provider answered with an OAuth error.
 
@@ -177,6 +194,17 @@ class InvalidTokenResponse(FlowError):
         self.reason = reason
         self.status_code = status_code
         super().__init__(f"invalid token response (HTTP {status_code}): {reason}")
+
+
+class InvalidIdToken(InvalidTokenResponse):
+    """The OpenID Connect ``id_token`` of a token response failed validation (signature,
+    algorithm, ``iss``, ``aud``, ``exp``, ``nonce``...). The token was not stored."""
+
+    def __init__(self, reason: str, *, status_code: int = 200, unknown_key: bool = False) -> None:
+        #: True when no key of the key set matched the token's ``kid``: the server may
+        #: have rotated its keys, and fetching its key set again may help.
+        self.unknown_key = unknown_key
+        super().__init__(f"id_token rejected: {reason}", status_code=status_code)
 
 
 class TokenEndpointUnavailable(FlowError):

@@ -24,21 +24,26 @@ import attrs
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from .device import DeviceAuthorization, DeviceCode
 from .errors import (
+    AuthorizationDenied,
     ConfigurationError,
     FlowError,
     FlowExpired,
+    InvalidIdToken,
     InvalidTransition,
     LoginRequired,
     OAuthError,
     StateMismatch,
     StateMissing,
+    TokenRequestError,
 )
 from .redirect import Redirect
+from .strategy import HttpRequest
 from .token import Token
 
 if TYPE_CHECKING:
-    from .strategy import HttpRequest, Strategy
+    from .strategy import Strategy
 
 __all__ = [
     "TERMINAL_STATES",
@@ -46,6 +51,7 @@ __all__ = [
     "AuthorizationRequest",
     "Event",
     "Flow",
+    "KeysNeeded",
     "PendingFlow",
     "State",
     "new_state",
@@ -59,13 +65,23 @@ STATE_BYTES = 32
 VERIFIER_LENGTH = 64
 """Characters in a PKCE code verifier (RFC 7636 allows 43 to 128)."""
 
+SLOW_DOWN_STEP = 5.0
+"""Seconds a device grant's ``slow_down`` adds to the polling interval (RFC 8628 3.5)."""
+
+MAX_POLL_INTERVAL = 600.0
+"""The polling interval never grows beyond this."""
+
 
 class State(enum.Enum):
     """Where a flow is in its life."""
 
     CREATED = "created"
     AWAITING_REDIRECT = "awaiting redirect"
+    AUTHORIZING_DEVICE = "authorizing device"
+    AWAITING_APPROVAL = "awaiting approval"
+    POLLING = "polling"
     EXCHANGING = "exchanging"
+    VERIFYING = "verifying id token"
     HOLDING_TOKEN = "holding token"
     REFRESHING = "refreshing"
     EXPIRED = "expired"
@@ -87,6 +103,11 @@ class Event(enum.Enum):
     TOKEN_REQUEST_FAILED = "token request failed"
     TOKEN_EXPIRED = "token expired"
     REFRESH_STARTED = "refresh started"
+    DEVICE_CODE_REQUESTED = "device code requested"
+    DEVICE_CODE_RECEIVED = "device code received"
+    POLL_SENT = "poll sent"
+    APPROVAL_PENDING = "approval pending"
+    KEYS_REQUESTED = "signing keys requested"
 
     def __str__(self) -> str:
         return self.value
@@ -105,6 +126,21 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.CREATED, E.TOKEN_REQUESTED): S.EXCHANGING,
     (S.EXCHANGING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
     (S.EXCHANGING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    # The device grant (RFC 8628): the user approves elsewhere while the client polls.
+    (S.CREATED, E.DEVICE_CODE_REQUESTED): S.AUTHORIZING_DEVICE,
+    (S.AUTHORIZING_DEVICE, E.DEVICE_CODE_RECEIVED): S.AWAITING_APPROVAL,
+    (S.AUTHORIZING_DEVICE, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    (S.AWAITING_APPROVAL, E.POLL_SENT): S.POLLING,
+    (S.AWAITING_APPROVAL, E.FLOW_EXPIRED): S.FAILED,
+    (S.POLLING, E.APPROVAL_PENDING): S.AWAITING_APPROVAL,
+    (S.POLLING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.POLLING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    # An OpenID Connect id_token signed by a key not yet known: fetch the key set first.
+    (S.EXCHANGING, E.KEYS_REQUESTED): S.VERIFYING,
+    (S.POLLING, E.KEYS_REQUESTED): S.VERIFYING,
+    (S.REFRESHING, E.KEYS_REQUESTED): S.VERIFYING,
+    (S.VERIFYING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.VERIFYING, E.TOKEN_REQUEST_FAILED): S.FAILED,
     # Life of a held token.
     (S.HOLDING_TOKEN, E.TOKEN_EXPIRED): S.EXPIRED,
     (S.HOLDING_TOKEN, E.REFRESH_STARTED): S.REFRESHING,
@@ -154,6 +190,8 @@ class PendingFlow:
     """When the flow stops accepting its redirect."""
     code_verifier: str | None = attrs.field(default=None, repr=False)
     """The PKCE verifier, for strategies that use PKCE."""
+    nonce: str | None = attrs.field(default=None, repr=False)
+    """The OpenID Connect ``nonce`` the id_token must carry, when one was sent."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for stores)."""
@@ -185,6 +223,15 @@ class AuthorizationRequest:
         return self.pending.expires_at
 
 
+@attrs.frozen(kw_only=True)
+class KeysNeeded:
+    """The id_token is signed by a key the flow was not given: send :attr:`request`
+    (a GET of the server's key set) and pass the answer to :meth:`Flow.receive_keys`."""
+
+    request: HttpRequest
+    """The key set request."""
+
+
 class Flow:
     """One run of a strategy, from the authorization request to a held token.
 
@@ -204,6 +251,13 @@ class Flow:
         self._state = state
         self.pending = pending
         self.token = token
+        self.device: DeviceAuthorization | None = None
+        """The device authorization, in the device grant."""
+        self.next_poll_at = 0.0
+        """When the device grant may poll next."""
+        self.keys: Mapping[str, Any] | None = None
+        """The key set the last id_token was validated with (cache it for the next flow)."""
+        self._unverified: Token | None = None
 
     def __repr__(self) -> str:
         return f"<Flow {self.strategy.binding} {self._state}>"
@@ -252,15 +306,19 @@ class Flow:
             )
         self.handle(Event.AUTHORIZATION_STARTED)
         verifier: str | None = generate_token(VERIFIER_LENGTH) if strategy.uses_pkce else None
+        nonce = secrets.token_urlsafe(STATE_BYTES) if strategy.requests_nonce else None
         self.pending = PendingFlow(
             state=new_state(),
             binding=strategy.binding,
             created_at=now,
             expires_at=now + strategy.state_ttl,
             code_verifier=verifier,
+            nonce=nonce,
         )
         challenge: str | None = None if verifier is None else create_s256_code_challenge(verifier)
-        url = strategy.authorization_url(state=self.pending.state, code_challenge=challenge)
+        url = strategy.authorization_url(
+            state=self.pending.state, code_challenge=challenge, nonce=nonce
+        )
         return AuthorizationRequest(url=url, pending=self.pending)
 
     @staticmethod
@@ -284,7 +342,8 @@ class Flow:
 
         Returns the token request to send (code flows) or the token itself
         (implicit flows). Checks, in order: state (constant time), the flow's
-        binding, its deadline, a provider error, then the strategy's response.
+        binding, its deadline, the issuer (RFC 9207), a provider error, then the
+        strategy's response.
         """
         pending = self.pending
         if pending is None or self._state is not State.AWAITING_REDIRECT:
@@ -303,6 +362,10 @@ class Flow:
             self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
         if now >= pending.expires_at:
             self._fail(FlowExpired("the login took too long; start again"), Event.FLOW_EXPIRED)
+        try:
+            self.strategy.check_issuer(redirect)
+        except OAuthError as exc:
+            self._fail(exc, Event.REDIRECT_REJECTED)
         denial = self.strategy.authorization_error(redirect)
         if denial is not None:
             self._fail(denial, Event.REDIRECT_REJECTED)
@@ -319,9 +382,9 @@ class Flow:
 
     # -- grants without a user step, and refresh --------------------------------------
 
-    def request_token(self) -> HttpRequest:
+    def request_token(self, now: float) -> HttpRequest:
         """The token request of a grant without a user step (client credentials)."""
-        request = self.strategy.direct_token_request()
+        request = self.strategy.direct_token_request(now=now)
         if request is None:
             self._fail(
                 LoginRequired(f"{self.strategy.name} needs an interactive login"),
@@ -340,16 +403,16 @@ class Flow:
             self.handle(Event.TOKEN_EXPIRED)
         return self._state
 
-    def refresh(self) -> HttpRequest:
+    def refresh(self, now: float) -> HttpRequest:
         """The request that replaces the held token: a refresh grant or a new direct grant.
 
         Raises :class:`LoginRequired` when only an interactive login can help.
         """
         request = None
         if self.token is not None and self.token.refresh_token:
-            request = self.strategy.refresh_request(self.token)
+            request = self.strategy.refresh_request(self.token, now=now)
         if request is None:
-            request = self.strategy.direct_token_request()
+            request = self.strategy.direct_token_request(now=now)
         if request is None:
             self._fail(
                 LoginRequired(f"the {self.strategy.name} token cannot be renewed; log in again"),
@@ -359,13 +422,30 @@ class Flow:
         return request
 
     def receive_token_response(
-        self, status_code: int, content_type: str | None, body: bytes, now: float
-    ) -> Token:
-        """Read the token endpoint's answer; a refresh keeps a refresh token not re-sent."""
+        self,
+        status_code: int,
+        content_type: str | None,
+        body: bytes,
+        now: float,
+        *,
+        keys: Mapping[str, Any] | None = None,
+    ) -> Token | KeysNeeded:
+        """Read the token endpoint's answer; a refresh keeps a refresh token not re-sent.
+
+        When the strategy validates id_tokens and the answer carries one, ``keys``
+        (the server's key set, if already known) verifies it; without a matching key
+        the flow returns :class:`KeysNeeded` and waits in VERIFYING for
+        :meth:`receive_keys`. A strategy that does not validate id_tokens drops one.
+        """
         try:
             token = self.strategy.parse_token_response(status_code, content_type, body, now)
         except FlowError as exc:
             self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        return self._accept(token, now, keys)
+
+    def _accept(
+        self, token: Token, now: float, keys: Mapping[str, Any] | None
+    ) -> Token | KeysNeeded:
         previous = self.token
         if (
             self._state is State.REFRESHING
@@ -374,9 +454,166 @@ class Flow:
             and previous.refresh_token is not None
         ):
             token = attrs.evolve(token, refresh_token=previous.refresh_token)
+        id_token = token.extra.get("id_token")
+        if id_token is not None and not self.strategy.verifies_id_tokens:
+            # Never hand out claims nobody checked.
+            token = attrs.evolve(
+                token, extra={k: v for k, v in token.extra.items() if k != "id_token"}
+            )
+        elif self.strategy.verifies_id_tokens and (
+            id_token is not None or (self.pending is not None and self.pending.nonce is not None)
+        ):
+            if keys is not None:
+                try:
+                    token = self._verify(token, keys, now)
+                except InvalidIdToken as exc:
+                    if not exc.unknown_key:
+                        self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+                else:
+                    self.keys = keys
+                    return self._hold(token)
+            self.handle(Event.KEYS_REQUESTED)
+            self._unverified = token
+            jwks_uri = self.strategy.jwks_uri
+            assert jwks_uri is not None  # verifies_id_tokens
+            return KeysNeeded(
+                request=HttpRequest(
+                    method="GET", url=jwks_uri, headers=(("Accept", "application/json"),)
+                )
+            )
+        return self._hold(token)
+
+    def _hold(self, token: Token) -> Token:
         self.handle(Event.TOKEN_RECEIVED)
         self.token = token
         return token
+
+    def _verify(self, token: Token, keys: Mapping[str, Any], now: float) -> Token:
+        """Validate the token's id_token with ``keys``; the claims go on the token."""
+        id_token = token.extra.get("id_token")
+        nonce = self.pending.nonce if self.pending is not None else None
+        if id_token is None:
+            if nonce is None:
+                return token  # a refresh, or a grant without nonce, need not carry one
+            raise InvalidIdToken("the token response carries no id_token")
+        if not isinstance(id_token, str):
+            raise InvalidIdToken("the id_token is not a string")
+        claims = self.strategy.validate_id_token(
+            id_token, jwks=keys, now=now, nonce=nonce, access_token=token.access_token
+        )
+        previous = self.token.id_token_claims if self.token is not None else None
+        if previous is not None and claims.get("sub") != previous.get("sub"):
+            raise InvalidIdToken("the refreshed id_token is for another subject")
+        return attrs.evolve(token, id_token_claims=claims)
+
+    def receive_keys(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> Token:
+        """Validate the waiting id_token with the server's key set (after :class:`KeysNeeded`)."""
+        from .jose import IdTokenInvalid, jwks_from_response
+
+        token = self._unverified
+        if self._state is not State.VERIFYING or token is None:
+            self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
+        try:
+            keys = jwks_from_response(status_code, content_type, body)
+        except (IdTokenInvalid, ValueError) as exc:
+            self._fail(
+                InvalidIdToken(f"the key set is unusable ({exc})"), Event.TOKEN_REQUEST_FAILED
+            )
+        try:
+            token = self._verify(token, keys, now)
+        except OAuthError as exc:
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        self._unverified = None
+        self.keys = keys
+        return self._hold(token)
+
+    # -- the device grant (RFC 8628) --------------------------------------------------
+
+    def request_device_code(self, now: float) -> HttpRequest:
+        """The device authorization request."""
+        strategy = self.strategy
+        if not isinstance(strategy, DeviceCode):
+            self._fail(
+                ConfigurationError(f"{strategy.name} is not a device grant"),
+                Event.DEVICE_CODE_REQUESTED,
+            )
+        self.handle(Event.DEVICE_CODE_REQUESTED)
+        return strategy.device_authorization_request(now=now)
+
+    def receive_device_code(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> DeviceAuthorization:
+        """Read the device authorization response; polling may start at :attr:`next_poll_at`."""
+        strategy = self.strategy
+        if self._state is not State.AUTHORIZING_DEVICE or not isinstance(strategy, DeviceCode):
+            self._fail(
+                InvalidTransition(self._state, Event.DEVICE_CODE_RECEIVED),
+                Event.DEVICE_CODE_RECEIVED,
+            )
+        try:
+            device = strategy.read_device_authorization(status_code, content_type, body, now)
+        except FlowError as exc:
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        self.handle(Event.DEVICE_CODE_RECEIVED)
+        self.device = device
+        self.next_poll_at = now + device.interval
+        return device
+
+    def poll(self, now: float) -> HttpRequest:
+        """The next device access token request; :class:`FlowExpired` once the code expired."""
+        device, strategy = self.device, self.strategy
+        if self._state is not State.AWAITING_APPROVAL or device is None:
+            self._fail(InvalidTransition(self._state, Event.POLL_SENT), Event.POLL_SENT)
+        if now >= device.expires_at:
+            self._fail(FlowExpired("the device code expired; start again"), Event.FLOW_EXPIRED)
+        assert isinstance(strategy, DeviceCode)
+        self.handle(Event.POLL_SENT)
+        return strategy.device_token_request(device.device_code, now=now)
+
+    def receive_poll_response(
+        self,
+        status_code: int,
+        content_type: str | None,
+        body: bytes,
+        now: float,
+        *,
+        keys: Mapping[str, Any] | None = None,
+    ) -> Token | KeysNeeded | None:
+        """Read a poll's answer: the token, :class:`KeysNeeded`, or ``None`` to poll
+        again at :attr:`next_poll_at`.
+
+        ``authorization_pending`` waits one interval, ``slow_down`` adds five
+        seconds to the interval (RFC 8628 3.5); ``expired_token`` raises
+        :class:`FlowExpired`, ``access_denied`` :class:`AuthorizationDenied`.
+        """
+        device = self.device
+        if self._state is not State.POLLING or device is None:
+            self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
+        try:
+            token = self.strategy.parse_token_response(status_code, content_type, body, now)
+        except TokenRequestError as exc:
+            if exc.error in ("authorization_pending", "slow_down"):
+                if exc.error == "slow_down":
+                    interval = min(device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
+                    self.device = device = attrs.evolve(device, interval=interval)
+                self.handle(Event.APPROVAL_PENDING)
+                self.next_poll_at = now + device.interval
+                return None
+            if exc.error == "expired_token":
+                self._fail(
+                    FlowExpired("the device code expired; start again"), Event.TOKEN_REQUEST_FAILED
+                )
+            if exc.error == "access_denied":
+                self._fail(
+                    AuthorizationDenied(exc.error, exc.error_description, exc.error_uri),
+                    Event.TOKEN_REQUEST_FAILED,
+                )
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        except FlowError as exc:
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        return self._accept(token, now, keys)
 
     def transport_failed(self, error: OAuthError) -> NoReturn:
         """Report that the token request could not be completed; raises ``error``."""

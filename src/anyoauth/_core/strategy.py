@@ -13,29 +13,51 @@ import base64
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from .errors import AuthorizationDenied, ConfigurationError, MalformedRedirect, RedirectMismatch
-from .machine import PendingFlow
+from .errors import (
+    AuthorizationDenied,
+    ConfigurationError,
+    InvalidIdToken,
+    IssuerMismatch,
+    MalformedRedirect,
+    RedirectMismatch,
+)
 from .redirect import Endpoint, Redirect, ResponseLocation, read_redirect
 from .token import Token, parse_token_response
 
+if TYPE_CHECKING:
+    from .machine import PendingFlow
+    from .metadata import ServerMetadata
+
 __all__ = [
+    "ASSERTION_TYPE",
+    "DEFAULT_ID_TOKEN_ALGORITHMS",
+    "AuthorizationCode",
     "ClientAuth",
     "ClientCredentials",
     "CodeJsonExchange",
     "HttpRequest",
+    "Implicit",
     "ImplicitDesktop",
     "Strategy",
     "basic_credentials",
     "is_loopback_host",
 ]
 
-ClientAuth = Literal["client_secret_basic", "client_secret_post", "none"]
-"""How the client authenticates at the token endpoint."""
+ClientAuth = Literal[
+    "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"
+]
+"""How the client authenticates at the token endpoint (RFC 6749 2.3, RFC 7523, OIDC Core 9)."""
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+"""``client_assertion_type`` of JWT client authentication (RFC 7523 2.2)."""
+
+DEFAULT_ID_TOKEN_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+"""Signature algorithms accepted on id_tokens unless a strategy says otherwise."""
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 
@@ -59,13 +81,20 @@ class HttpRequest:
     """The encoded body."""
 
 
-def basic_credentials(client_id: str, client_secret: str) -> str:
+def basic_credentials(client_id: str, client_secret: str, *, form_encode: bool = True) -> str:
     """The ``Authorization: Basic`` value of RFC 6749 section 2.3.1.
 
     Both parts are form-urlencoded before base64, so a secret with ``:``, ``+``
-    or ``%`` reaches the server intact (Keycloak decodes them this way).
+    or ``%`` reaches the server intact (Keycloak decodes them this way). Servers
+    that take the credentials raw get them unencoded with ``form_encode=False``;
+    a client_id containing ``:`` cannot be sent that way.
     """
-    raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    if form_encode:
+        raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    elif ":" in client_id:
+        raise ConfigurationError("a client_id with ':' needs form-encoded Basic credentials")
+    else:
+        raw = f"{client_id}:{client_secret}"
     return "Basic " + base64.b64encode(raw.encode()).decode("ascii")
 
 
@@ -152,6 +181,31 @@ class Strategy:
     """Where the redirect carries the response parameters."""
     client_auth: ClientAuth = "client_secret_basic"
     """How the client authenticates at the token endpoint."""
+    basic_form_encoded: bool = True
+    """Form-urlencode ``client_secret_basic`` credentials before base64 (RFC 6749 2.3.1);
+    ``False`` for servers that expect them raw."""
+    client_key: Any = attrs.field(default=None, repr=False)
+    """The private key for ``private_key_jwt``: a JWK dict, PEM text or bytes, or a
+    joserfc key. Never shown in a repr."""
+    client_assertion_algorithm: str | None = None
+    """The JWS algorithm of client assertions (default RS256 for ``private_key_jwt``,
+    HS256 for ``client_secret_jwt``)."""
+    issuer: str | None = None
+    """The authorization server's issuer identifier; ``iss`` in authorization responses
+    (RFC 9207) and id_tokens is compared with it."""
+    require_iss: bool = False
+    """Refuse authorization responses without ``iss`` (set when the server's metadata
+    says it sends one)."""
+    jwks_uri: str | None = None
+    """The server's JSON Web Key Set; with :attr:`issuer` set, id_tokens are validated."""
+    id_token_algorithms: tuple[str, ...] = attrs.field(
+        default=DEFAULT_ID_TOKEN_ALGORITHMS, converter=tuple
+    )
+    """Accepted id_token signature algorithms (asymmetric only; never ``none``)."""
+    revocation_endpoint: str | None = None
+    """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
+    introspection_endpoint: str | None = None
+    """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
     uses_pkce: bool = False
     """Whether code flows send a PKCE S256 challenge."""
     extra_authorization_params: Mapping[str, str] = attrs.field(factory=dict)
@@ -161,14 +215,74 @@ class Strategy:
     allow_insecure: bool = False
     """Allow http endpoints on non-loopback hosts (test set-ups only)."""
 
+    has_direct_grant: ClassVar[bool] = False
+    """Whether :meth:`direct_token_request` builds a grant without a user step (a
+    strategy that overrides it sets this to ``True``)."""
+
     def __attrs_post_init__(self) -> None:
-        _check_endpoint("authorization_endpoint", self.authorization_endpoint, self.allow_insecure)
-        _check_endpoint("token_endpoint", self.token_endpoint, self.allow_insecure)
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "revocation_endpoint",
+            "introspection_endpoint",
+        ):
+            _check_endpoint(name, getattr(self, name), self.allow_insecure)
+        _check_endpoint("issuer", self.issuer, self.allow_insecure)
         _check_redirect_uri(self.redirect_uri)
         if self.response_type not in ("code", "token"):
             raise ConfigurationError("response_type must be 'code' or 'token'")
         if self.state_ttl <= 0:
             raise ConfigurationError("state_ttl must be positive")
+        if self.require_iss and self.issuer is None:
+            raise ConfigurationError("require_iss needs the issuer")
+        self._check_client_auth()
+        bad = [a for a in self.id_token_algorithms if a == "none" or a.startswith("HS")]
+        if bad or not self.id_token_algorithms:
+            raise ConfigurationError("id_token_algorithms must list asymmetric algorithms only")
+
+    def _check_client_auth(self) -> None:
+        auth = self.client_auth
+        if auth not in (
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none",
+        ):
+            raise ConfigurationError(f"unknown client_auth {auth!r}")
+        if auth == "client_secret_basic" and not self.basic_form_encoded and self.client_secret:
+            basic_credentials(self.client_id, self.client_secret, form_encode=False)
+        if auth == "client_secret_jwt" and not self.client_secret:
+            raise ConfigurationError("client_secret_jwt needs a client_secret")
+        if auth == "private_key_jwt" and self.client_key is None:
+            raise ConfigurationError("private_key_jwt needs a client_key")
+        if auth in ("client_secret_jwt", "private_key_jwt"):
+            from . import jose
+
+            key: Any = self.client_secret if auth == "client_secret_jwt" else self.client_key
+            try:
+                jose.load_client_key(key, self._assertion_algorithm)
+            except ValueError as exc:
+                raise ConfigurationError(f"{auth}: {exc}") from None
+
+    @property
+    def _assertion_algorithm(self) -> str:
+        if self.client_assertion_algorithm is not None:
+            return self.client_assertion_algorithm
+        return "HS256" if self.client_auth == "client_secret_jwt" else "RS256"
+
+    @property
+    def verifies_id_tokens(self) -> bool:
+        """Whether id_tokens in token responses are validated (issuer and jwks_uri set)."""
+        return self.issuer is not None and self.jwks_uri is not None
+
+    @property
+    def requests_nonce(self) -> bool:
+        """Whether the authorization request carries an OpenID Connect ``nonce``: a code
+        flow asking for ``openid`` whose id_tokens are validated. (Without ``issuer`` and
+        ``jwks_uri`` an id_token cannot be validated; it is then dropped, never handed out.)"""
+        return self.response_type == "code" and "openid" in self.scope and self.verifies_id_tokens
 
     # -- identity -------------------------------------------------------------------
 
@@ -189,7 +303,7 @@ class Strategy:
         return " ".join(self.scope)
 
     def authorization_params(
-        self, *, state: str, code_challenge: str | None
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None
     ) -> list[tuple[str, str]]:
         """The authorization URL's query parameters."""
         params = [("client_id", self.client_id), ("response_type", self.response_type)]
@@ -200,14 +314,18 @@ class Strategy:
         params.append(("state", state))
         if code_challenge is not None:
             params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+        if nonce is not None:
+            params.append(("nonce", nonce))
         params += list(self.extra_authorization_params.items())
         return params
 
-    def authorization_url(self, *, state: str, code_challenge: str | None) -> str:
+    def authorization_url(
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None
+    ) -> str:
         """The URL to open in the user agent."""
         if self.authorization_endpoint is None:
             raise ConfigurationError(f"{self.name} has no authorization endpoint")
-        params = self.authorization_params(state=state, code_challenge=code_challenge)
+        params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
         return _add_query(self.authorization_endpoint, params)
 
     # -- reading the redirect -------------------------------------------------------
@@ -241,6 +359,20 @@ class Strategy:
             error or "unknown_error", redirect.get("error_description"), redirect.get("error_uri")
         )
 
+    def check_issuer(self, redirect: Redirect) -> None:
+        """Compare the response's ``iss`` (RFC 9207) with :attr:`issuer`.
+
+        ``iss`` must equal the issuer when present, and be present when
+        :attr:`require_iss` is set. Without a configured issuer it is not checked.
+        """
+        received = redirect.get("iss")
+        if received is None:
+            if self.require_iss:
+                raise IssuerMismatch("the authorization response carries no iss")
+            return
+        if self.issuer is not None and received != self.issuer:
+            raise IssuerMismatch("the authorization response comes from another issuer")
+
     def read_authorization_response(
         self, redirect: Redirect, pending: PendingFlow, now: float
     ) -> HttpRequest | Token:
@@ -254,7 +386,7 @@ class Strategy:
         code = redirect.get("code")
         if not code:
             raise MalformedRedirect("the redirect carries no code")
-        return self.code_exchange_request(code, pending)
+        return self.code_exchange_request(code, pending, now=now)
 
     # -- token requests -------------------------------------------------------------
 
@@ -263,52 +395,229 @@ class Strategy:
             raise ConfigurationError(f"{self.name} has no token endpoint")
         return self.token_endpoint
 
-    def form_request(self, params: Iterable[tuple[str, str]]) -> HttpRequest:
-        """A form-encoded POST to the token endpoint, with client authentication."""
+    def client_assertion(self, audience: str, *, now: float) -> str:
+        """A signed JWT authenticating this client (``private_key_jwt`` /
+        ``client_secret_jwt``), for ``audience`` (the endpoint's URL)."""
+        from . import jose
+
+        jwt_secret = self.client_auth == "client_secret_jwt"
+        key: Any = self.client_secret if jwt_secret else self.client_key
+        return jose.client_assertion(
+            client_id=self.client_id,
+            audience=audience,
+            key=key,
+            algorithm=self._assertion_algorithm,
+            now=now,
+        )
+
+    def form_request(
+        self, params: Iterable[tuple[str, str]], *, now: float, url: str | None = None
+    ) -> HttpRequest:
+        """A form-encoded POST with client authentication, to ``url`` (by default the
+        token endpoint). ``now`` dates JWT client assertions."""
+        target = self._token_url() if url is None else url
         params = list(params)
         headers = [
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Accept", "application/json"),
         ]
-        if self.client_auth == "client_secret_basic" and self.client_secret is not None:
-            headers.append(("Authorization", basic_credentials(self.client_id, self.client_secret)))
-        elif self.client_auth == "client_secret_post" and self.client_secret is not None:
-            params += [("client_id", self.client_id), ("client_secret", self.client_secret)]
+        auth, secret = self.client_auth, self.client_secret
+        if auth == "client_secret_basic" and secret is not None:
+            value = basic_credentials(self.client_id, secret, form_encode=self.basic_form_encoded)
+            headers.append(("Authorization", value))
+        elif auth == "client_secret_post" and secret is not None:
+            params += [("client_id", self.client_id), ("client_secret", secret)]
+        elif auth in ("private_key_jwt", "client_secret_jwt"):
+            # RFC 7523 3: the audience is the server; its token endpoint URL identifies it.
+            assertion = self.client_assertion(self._token_url(), now=now)
+            params += [
+                ("client_id", self.client_id),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion),
+            ]
         else:
             params.append(("client_id", self.client_id))
         return HttpRequest(
             method="POST",
-            url=self._token_url(),
+            url=target,
             headers=tuple(headers),
             content=urlencode(params).encode(),
         )
 
-    def code_exchange_request(self, code: str, pending: PendingFlow) -> HttpRequest:
+    def code_exchange_request(self, code: str, pending: PendingFlow, *, now: float) -> HttpRequest:
         """The request that exchanges an authorization code (RFC 6749 4.1.3)."""
         params = [("grant_type", "authorization_code"), ("code", code)]
         if self.redirect_uri is not None:
             params.append(("redirect_uri", self.redirect_uri))
         if pending.code_verifier is not None:
             params.append(("code_verifier", pending.code_verifier))
-        return self.form_request(params)
+        return self.form_request(params, now=now)
 
-    def direct_token_request(self) -> HttpRequest | None:
+    def direct_token_request(self, *, now: float) -> HttpRequest | None:
         """The request of a grant without a user step, or ``None`` if there is none."""
         return None
 
-    def refresh_request(self, token: Token) -> HttpRequest | None:
+    def refresh_request(self, token: Token, *, now: float) -> HttpRequest | None:
         """The refresh grant request (RFC 6749 6), or ``None`` if it cannot refresh."""
         if not token.refresh_token or self.token_endpoint is None:
             return None
         return self.form_request(
-            [("grant_type", "refresh_token"), ("refresh_token", token.refresh_token)]
+            [("grant_type", "refresh_token"), ("refresh_token", token.refresh_token)], now=now
         )
+
+    def revocation_request(
+        self, token: str, *, token_type_hint: str | None = None, now: float
+    ) -> HttpRequest:
+        """A token revocation request (RFC 7009 2.1), with client authentication."""
+        if self.revocation_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no revocation endpoint")
+        params = [("token", token)]
+        if token_type_hint is not None:
+            params.append(("token_type_hint", token_type_hint))
+        return self.form_request(params, now=now, url=self.revocation_endpoint)
+
+    def introspection_request(
+        self, token: str, *, token_type_hint: str | None = None, now: float
+    ) -> HttpRequest:
+        """A token introspection request (RFC 7662 2.1), with client authentication."""
+        if self.introspection_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no introspection endpoint")
+        params = [("token", token)]
+        if token_type_hint is not None:
+            params.append(("token_type_hint", token_type_hint))
+        return self.form_request(params, now=now, url=self.introspection_endpoint)
+
+    def validate_id_token(
+        self,
+        id_token: str,
+        *,
+        jwks: Mapping[str, Any],
+        now: float,
+        nonce: str | None,
+        access_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate an OpenID Connect id_token and return its claims.
+
+        Only keys of ``jwks`` verify the signature, with an algorithm of
+        :attr:`id_token_algorithms`; ``iss``, ``aud``, ``exp``, ``iat`` and, when
+        ``nonce`` is given, ``nonce`` are checked. Raises :class:`InvalidIdToken`,
+        whose ``unknown_key`` attribute is true when no key of ``jwks`` matches the
+        token's ``kid`` (fetch the key set again).
+        """
+        from . import jose
+
+        if self.issuer is None:
+            raise ConfigurationError("validating an id_token needs the issuer")
+        try:
+            return jose.validate_id_token(
+                id_token,
+                jwks=jwks,
+                issuer=self.issuer,
+                client_id=self.client_id,
+                now=now,
+                nonce=nonce,
+                algorithms=self.id_token_algorithms,
+                access_token=access_token,
+            )
+        except jose.UnknownSigningKey as exc:
+            raise InvalidIdToken(str(exc), unknown_key=True) from None
+        except jose.IdTokenInvalid as exc:
+            raise InvalidIdToken(str(exc)) from None
+
+    # -- configuration from metadata ------------------------------------------------
+
+    @classmethod
+    def from_metadata(cls, metadata: ServerMetadata, **kwargs: Any) -> Self:
+        """This strategy configured from a server's metadata (see :func:`anyoauth.discover`).
+
+        Endpoints, the issuer, ``require_iss`` and ``jwks_uri`` come from
+        ``metadata``; ``kwargs`` give the client's own settings (``client_id``,
+        ``client_secret``, ``redirect_uri``, ``scope``...) and may override any of
+        them. Without an explicit ``client_auth``, a client with a secret uses
+        ``client_secret_basic`` unless the server lists only ``client_secret_post``,
+        and a client without one uses ``none``.
+        """
+        names = attrs.fields_dict(cls)
+        values: dict[str, Any] = {"issuer": metadata.issuer}
+        for field in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "device_authorization_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+            "jwks_uri",
+        ):
+            value = getattr(metadata, field)
+            if value is not None and field in names:
+                values[field] = value
+        values["require_iss"] = metadata.authorization_response_iss_parameter_supported
+        if "client_auth" not in kwargs:
+            methods = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
+            if not kwargs.get("client_secret"):
+                values["client_auth"] = "none"
+            elif "client_secret_basic" not in methods and "client_secret_post" in methods:
+                values["client_auth"] = "client_secret_post"
+        if any(
+            urlsplit(getattr(metadata, f) or "https://x").scheme == "http"
+            and not is_loopback_host(urlsplit(getattr(metadata, f)).hostname or "")
+            for f in ("issuer", "authorization_endpoint", "token_endpoint")
+        ):
+            values["allow_insecure"] = True
+        values.update(kwargs)
+        return cls(**values)
 
     def parse_token_response(
         self, status_code: int, content_type: str | None, body: bytes, now: float
     ) -> Token:
         """Validate the token endpoint's answer (see :func:`parse_token_response`)."""
         return parse_token_response(status_code, content_type, body, received_at=now)
+
+
+def _require(strategy: Strategy, *names: str) -> None:
+    for name in names:
+        if getattr(strategy, name) is None:
+            raise ConfigurationError(f"{strategy.name} needs {name}")
+
+
+@attrs.frozen(kw_only=True)
+class AuthorizationCode(Strategy):
+    """The authorization code grant (RFC 6749 4.1) with PKCE S256 (RFC 7636).
+
+    The standard flow for apps with a user: the browser comes back to
+    ``redirect_uri`` with ``code``, which is exchanged by a form-encoded POST.
+    PKCE is on by default; turn it off only for servers that reject it.
+    With ``"openid"`` in the scope, a ``nonce`` is sent and the id_token validated.
+    """
+
+    name: ClassVar[str] = "authorization-code"
+
+    uses_pkce: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        _require(self, "authorization_endpoint", "token_endpoint", "redirect_uri")
+        if self.response_type != "code":
+            raise ConfigurationError("the authorization code flow uses response_type=code")
+
+
+@attrs.frozen(kw_only=True)
+class Implicit(Strategy):
+    """The implicit grant (RFC 6749 4.2): the token comes back in the redirect's fragment.
+
+    RFC 9700 advises against it; it is here for providers that still offer nothing
+    else. There is no refresh: the user logs in again when the token expires.
+    """
+
+    name: ClassVar[str] = "implicit"
+
+    response_type: str = "token"
+    response_location: ResponseLocation = ResponseLocation.FRAGMENT
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        _require(self, "authorization_endpoint", "redirect_uri")
+        if self.response_type != "token":
+            raise ConfigurationError("the implicit flow uses response_type=token")
 
 
 @attrs.frozen(kw_only=True)
@@ -384,7 +693,7 @@ class CodeJsonExchange(Strategy):
             raise ConfigurationError("a client_secret is required")
 
     def authorization_params(
-        self, *, state: str, code_challenge: str | None
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None
     ) -> list[tuple[str, str]]:
         """``redirect_uri``, ``client_id``, ``state`` and any extra parameters."""
         params = [
@@ -394,7 +703,7 @@ class CodeJsonExchange(Strategy):
         ]
         return params + list(self.extra_authorization_params.items())
 
-    def code_exchange_request(self, code: str, pending: PendingFlow) -> HttpRequest:
+    def code_exchange_request(self, code: str, pending: PendingFlow, *, now: float) -> HttpRequest:
         """``POST`` the code as JSON."""
         body = {
             "code": code,
@@ -424,6 +733,7 @@ class ClientCredentials(Strategy):
     """
 
     name: ClassVar[str] = "client-credentials"
+    has_direct_grant: ClassVar[bool] = True
 
     response_type: str = "token"
     response_location: ResponseLocation = ResponseLocation.EITHER
@@ -444,7 +754,7 @@ class ClientCredentials(Strategy):
         """Whether the implicit authorize step is configured."""
         return self.authorization_endpoint is not None and self.redirect_uri is not None
 
-    def direct_token_request(self) -> HttpRequest:
+    def direct_token_request(self, *, now: float) -> HttpRequest:
         """``grant_type=client_credentials`` with the client's credentials."""
         params = [("grant_type", "client_credentials")]
         if self.scope:
@@ -452,4 +762,4 @@ class ClientCredentials(Strategy):
         if self.send_redirect_uri and self.redirect_uri is not None:
             params.append(("redirect_uri", self.redirect_uri))
         params += list(self.token_params.items())
-        return self.form_request(params)
+        return self.form_request(params, now=now)

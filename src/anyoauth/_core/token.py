@@ -26,6 +26,14 @@ def _freeze(extra: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(extra))
 
 
+def _freeze_optional(claims: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    return None if claims is None else MappingProxyType(dict(claims))
+
+
+def _claims_repr(claims: Mapping[str, Any] | None) -> str:
+    return "None" if claims is None else _extra_repr(claims)
+
+
 def _extra_repr(extra: Mapping[str, Any]) -> str:
     # Values may hold secrets (id_token) or personal data (Teamwork's user): keys only.
     return "{" + ", ".join(repr(k) for k in extra) + "}"
@@ -64,6 +72,12 @@ class Token:
     """Every other field of the token response, kept verbatim (Teamwork's
     ``installation`` and ``user``, Keycloak's ``refresh_expires_in``,
     ``not-before-policy``, ``app_id``...)."""
+
+    id_token_claims: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_freeze_optional, repr=_claims_repr, eq=False
+    )
+    """The claims of the OpenID Connect id_token (``extra["id_token"]``) once validated
+    against the server's keys; ``None`` when there was no id_token to validate."""
 
     @property
     def has_refresh_token(self) -> bool:
@@ -135,6 +149,7 @@ class Token:
             "refresh_token": self.refresh_token,
             "scope": self.scope,
             "extra": dict(self.extra),
+            "id_token_claims": None if self.id_token_claims is None else dict(self.id_token_claims),
         }
 
     @classmethod
@@ -148,6 +163,7 @@ class Token:
             refresh_token=data.get("refresh_token"),
             scope=data.get("scope"),
             extra=data.get("extra") or {},
+            id_token_claims=data.get("id_token_claims"),
         )
 
 

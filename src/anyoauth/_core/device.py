@@ -1,0 +1,172 @@
+"""The device authorization grant (RFC 8628), sans-IO: for devices without a browser.
+
+The client asks the device authorization endpoint for a ``device_code`` and a
+``user_code``; the user opens ``verification_uri`` on another device and enters
+the code; meanwhile the client polls the token endpoint every ``interval``
+seconds. :class:`DeviceCode` builds the requests and reads the answers; the
+flow's polling rules live in :mod:`anyoauth._core.machine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, ClassVar
+
+import attrs
+
+from .errors import ConfigurationError, InvalidTokenResponse
+from .strategy import HttpRequest, Strategy, _check_endpoint, _require
+from .token import _provider_error
+
+__all__ = ["DEVICE_GRANT_TYPE", "DeviceAuthorization", "DeviceCode"]
+
+DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+"""``grant_type`` of the device access token request (RFC 8628 3.4)."""
+
+DEFAULT_INTERVAL = 5.0
+"""Seconds between polls when the server names no interval (RFC 8628 3.2)."""
+
+MAX_INTERVAL = 600.0
+"""A larger ``interval`` is a server bug; polling is capped at this."""
+
+MAX_DEVICE_LIFETIME = 24 * 3600.0
+"""A larger ``expires_in`` is a server bug; the flow ends after this at most."""
+
+
+def _text(payload: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = payload.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} is missing or not a non-empty string")
+    return value
+
+
+def _number(payload: dict[str, Any], name: str, default: float | None) -> float:
+    value = payload.get(name, default)
+    if isinstance(value, str) and value.strip().isascii():
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} is not a non-negative number")
+    return float(value)
+
+
+@attrs.frozen(kw_only=True)
+class DeviceAuthorization:
+    """What the device authorization endpoint answered: show ``user_code`` and
+    ``verification_uri`` to the user. The ``device_code`` is never shown in a repr."""
+
+    device_code: str = attrs.field(repr=False)
+    """The code the client polls with; a secret."""
+    user_code: str
+    """The code the user enters at :attr:`verification_uri`."""
+    verification_uri: str
+    """Where the user goes to enter :attr:`user_code`."""
+    verification_uri_complete: str | None = None
+    """A URL that carries the user code too (for a QR code or a link), if given."""
+    expires_at: float
+    """When the device code stops working."""
+    interval: float = DEFAULT_INTERVAL
+    """Seconds between polls, as the server asked."""
+
+    @classmethod
+    def from_response(
+        cls, status_code: int, content_type: str | None, body: bytes, *, received_at: float
+    ) -> DeviceAuthorization:
+        """Validate the device authorization endpoint's answer (RFC 8628 3.2).
+
+        Raises :class:`TokenRequestError` for an OAuth error object and
+        :class:`InvalidTokenResponse` for anything else that is not a device
+        authorization response.
+        """
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise InvalidTokenResponse(
+                "device authorization is not JSON", status_code=status_code
+            ) from None
+        if not isinstance(payload, dict):
+            raise InvalidTokenResponse(
+                "device authorization is not a JSON object", status_code=status_code
+            )
+        error = _provider_error(payload, status_code)
+        if error is not None:
+            raise error
+        if not 200 <= status_code < 300:
+            raise InvalidTokenResponse("unexpected status", status_code=status_code)
+        try:
+            device_code = _text(payload, "device_code")
+            user_code = _text(payload, "user_code")
+            uri = _text(payload, "verification_uri", required=False) or _text(
+                payload,
+                "verification_url",  # Google's spelling
+            )
+            complete = _text(payload, "verification_uri_complete", required=False)
+            expires_in = min(_number(payload, "expires_in", None), MAX_DEVICE_LIFETIME)
+            interval = min(_number(payload, "interval", DEFAULT_INTERVAL), MAX_INTERVAL)
+            for name, url in (("verification_uri", uri), ("verification_uri_complete", complete)):
+                try:
+                    _check_endpoint(name, url, allow_insecure=False)
+                except ConfigurationError as exc:
+                    raise ValueError(str(exc)) from None
+        except ValueError as exc:
+            raise InvalidTokenResponse(str(exc), status_code=status_code) from None
+        return cls(
+            device_code=str(device_code),
+            user_code=str(user_code),
+            verification_uri=str(uri),
+            verification_uri_complete=complete,
+            expires_at=received_at + expires_in,
+            interval=interval,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class DeviceCode(Strategy):
+    """The device authorization grant (RFC 8628), for devices without a usable browser.
+
+    Run it with :meth:`Client.device_login`: the user enters the shown code on
+    another device while the client polls. Public clients (``client_auth="none"``,
+    the default when there is no secret) and confidential ones both work.
+    """
+
+    name: ClassVar[str] = "device-code"
+
+    device_authorization_endpoint: str | None = None
+    """The device authorization endpoint."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        _require(self, "device_authorization_endpoint", "token_endpoint")
+        _check_endpoint(
+            "device_authorization_endpoint", self.device_authorization_endpoint, self.allow_insecure
+        )
+
+    @property
+    def interactive(self) -> bool:
+        """``False``: there is no redirect; use :meth:`Client.device_login`."""
+        return False
+
+    @property
+    def requests_nonce(self) -> bool:
+        """``False``: the device grant has no authorization request to carry a nonce."""
+        return False
+
+    def device_authorization_request(self, *, now: float) -> HttpRequest:
+        """The device authorization request (RFC 8628 3.1)."""
+        params = [("scope", self.scope_param())] if self.scope else []
+        return self.form_request(params, now=now, url=self.device_authorization_endpoint)
+
+    def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
+        """The device access token request (RFC 8628 3.4)."""
+        return self.form_request(
+            [("grant_type", DEVICE_GRANT_TYPE), ("device_code", device_code)], now=now
+        )
+
+    def read_device_authorization(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> DeviceAuthorization:
+        """Validate the device authorization response."""
+        return DeviceAuthorization.from_response(status_code, content_type, body, received_at=now)

@@ -1,0 +1,195 @@
+"""Authorization server metadata (RFC 8414 and OpenID Connect Discovery 1.0), sans-IO.
+
+:func:`metadata_urls` says where an issuer publishes its metadata;
+:meth:`ServerMetadata.from_response` validates a fetched document: a JSON object
+whose ``issuer`` is exactly the configured issuer (RFC 8414 section 3.3; anything
+else could be a mix-up or impersonation) and whose endpoints are all https, except
+on loopback hosts or when insecure endpoints are explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from .errors import DiscoveryError
+from .strategy import is_loopback_host
+
+__all__ = ["ENDPOINT_FIELDS", "ServerMetadata", "metadata_urls"]
+
+ENDPOINT_FIELDS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "registration_endpoint",
+    "end_session_endpoint",
+)
+"""Metadata fields that hold URLs anyoauth may send requests or users to."""
+
+_LIST_FIELDS = (
+    "scopes_supported",
+    "response_types_supported",
+    "grant_types_supported",
+    "token_endpoint_auth_methods_supported",
+    "code_challenge_methods_supported",
+    "id_token_signing_alg_values_supported",
+)
+
+
+def metadata_urls(issuer: str) -> tuple[str, ...]:
+    """Where ``issuer`` may publish its metadata, in the order to try them.
+
+    First RFC 8414's ``/.well-known/oauth-authorization-server`` inserted before the
+    issuer's path, then OpenID Connect's ``{issuer}/.well-known/openid-configuration``
+    (and, for an issuer with a path, RFC 8414's form of that one).
+    """
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise DiscoveryError("the issuer must be an http(s) URL without query or fragment")
+    path = parts.path.rstrip("/")
+
+    def at(p: str) -> str:
+        return urlunsplit((parts.scheme, parts.netloc, p, "", ""))
+
+    urls = [
+        at(f"/.well-known/oauth-authorization-server{path}"),
+        at(f"{path}/.well-known/openid-configuration"),
+    ]
+    if path:
+        urls.append(at(f"/.well-known/openid-configuration{path}"))
+    return tuple(urls)
+
+
+def _freeze(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(document))
+
+
+def _same_issuer(a: str, b: str) -> bool:
+    # RFC 8414 3.3: identical. A trailing slash is the one difference servers commonly add.
+    return a == b or a.rstrip("/") == b.rstrip("/")
+
+
+def _check_url(name: str, value: object, allow_insecure: bool) -> str:
+    if not isinstance(value, str) or not value:
+        raise DiscoveryError(f"metadata {name} is not a URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DiscoveryError(f"metadata {name} is not an http(s) URL")
+    if parts.scheme == "http" and not (allow_insecure or is_loopback_host(parts.hostname)):
+        raise DiscoveryError(f"metadata {name} is not https")
+    if parts.fragment:
+        raise DiscoveryError(f"metadata {name} has a fragment")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class ServerMetadata:
+    """An authorization server's validated metadata.
+
+    Build it with :meth:`from_response` (or :func:`anyoauth.discover`, which fetches
+    it); pass it to a strategy's ``from_metadata``.
+    """
+
+    issuer: str
+    """The issuer identifier, equal to the one asked for."""
+    authorization_endpoint: str | None = None
+    """Where users are sent to authorize."""
+    token_endpoint: str | None = None
+    """The token endpoint."""
+    device_authorization_endpoint: str | None = None
+    """The device authorization endpoint (RFC 8628)."""
+    revocation_endpoint: str | None = None
+    """The token revocation endpoint (RFC 7009)."""
+    introspection_endpoint: str | None = None
+    """The token introspection endpoint (RFC 7662)."""
+    jwks_uri: str | None = None
+    """The JSON Web Key Set that signs id_tokens."""
+    userinfo_endpoint: str | None = None
+    """OpenID Connect's userinfo endpoint."""
+    scopes_supported: tuple[str, ...] = ()
+    """Scopes the server names."""
+    response_types_supported: tuple[str, ...] = ()
+    """``response_type`` values the server accepts."""
+    grant_types_supported: tuple[str, ...] = ()
+    """Grant types the server accepts (RFC 8414 defaults to code and implicit when absent)."""
+    token_endpoint_auth_methods_supported: tuple[str, ...] = ()
+    """Client authentication methods at the token endpoint (absent: ``client_secret_basic``)."""
+    code_challenge_methods_supported: tuple[str, ...] = ()
+    """PKCE methods the server accepts."""
+    id_token_signing_alg_values_supported: tuple[str, ...] = ()
+    """Algorithms the server signs id_tokens with."""
+    authorization_response_iss_parameter_supported: bool = False
+    """Whether authorization responses carry ``iss`` (RFC 9207); then it is required."""
+    raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, repr=False)
+    """The whole document as the server sent it."""
+
+    @classmethod
+    def from_dict(
+        cls, document: Mapping[str, Any], *, issuer: str, allow_insecure: bool = False
+    ) -> ServerMetadata:
+        """Validate a decoded metadata document for ``issuer``.
+
+        Raises :class:`DiscoveryError` when the document names another issuer, an
+        endpoint is not an https URL (http is accepted on loopback hosts, or anywhere
+        with ``allow_insecure``), or a field has the wrong type.
+        """
+        found = document.get("issuer")
+        if not isinstance(found, str) or not _same_issuer(found, issuer):
+            raise DiscoveryError("the metadata names another issuer than the one configured")
+        _check_url("issuer", found, allow_insecure)
+        # Keep the server's own spelling: ``iss`` values and id_tokens are compared with it.
+        fields: dict[str, Any] = {"issuer": found}
+        for name in ENDPOINT_FIELDS:
+            if document.get(name) is not None and name in attrs.fields_dict(cls):
+                fields[name] = _check_url(name, document[name], allow_insecure)
+            elif document.get(name) is not None:
+                _check_url(name, document[name], allow_insecure)
+        for name in _LIST_FIELDS:
+            value = document.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DiscoveryError(f"metadata {name} is not a list of strings")
+            fields[name] = tuple(value)
+        iss_supported = document.get("authorization_response_iss_parameter_supported", False)
+        if not isinstance(iss_supported, bool):
+            raise DiscoveryError(
+                "metadata authorization_response_iss_parameter_supported is not a boolean"
+            )
+        fields["authorization_response_iss_parameter_supported"] = iss_supported
+        return cls(raw=document, **fields)
+
+    @classmethod
+    def from_response(
+        cls,
+        status_code: int,
+        content_type: str | None,
+        body: bytes,
+        *,
+        issuer: str,
+        allow_insecure: bool = False,
+    ) -> ServerMetadata:
+        """Validate a metadata endpoint's answer (see :meth:`from_dict`)."""
+        if status_code != 200:
+            raise DiscoveryError(f"the metadata endpoint answered HTTP {status_code}")
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise DiscoveryError("the metadata is not JSON") from None
+        if not isinstance(document, dict):
+            raise DiscoveryError("the metadata is not a JSON object")
+        return cls.from_dict(document, issuer=issuer, allow_insecure=allow_insecure)
+
+    def supports_grant(self, grant_type: str) -> bool:
+        """Whether the server lists ``grant_type`` (RFC 8414's default when absent)."""
+        listed = self.grant_types_supported or ("authorization_code", "implicit")
+        return grant_type in listed
