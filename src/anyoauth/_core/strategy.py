@@ -26,6 +26,7 @@ from .errors import (
     MalformedRedirect,
     RedirectMismatch,
 )
+from .jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
 from .redirect import Endpoint, Redirect, ResponseLocation, read_redirect
 from .token import Token, parse_token_response
 
@@ -56,8 +57,6 @@ ClientAuth = Literal[
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """``client_assertion_type`` of JWT client authentication (RFC 7523 2.2)."""
 
-DEFAULT_ID_TOKEN_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
-"""Signature algorithms accepted on id_tokens unless a strategy says otherwise."""
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
 
@@ -206,6 +205,7 @@ class Strategy:
     """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
     introspection_endpoint: str | None = None
     """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
+    _signing_key: Any = attrs.field(default=None, init=False, repr=False, eq=False)
     uses_pkce: bool = False
     """Whether code flows send a PKCE S256 challenge."""
     extra_authorization_params: Mapping[str, str] = attrs.field(factory=dict)
@@ -237,9 +237,11 @@ class Strategy:
         if self.require_iss and self.issuer is None:
             raise ConfigurationError("require_iss needs the issuer")
         self._check_client_auth()
-        bad = [a for a in self.id_token_algorithms if a == "none" or a.startswith("HS")]
-        if bad or not self.id_token_algorithms:
-            raise ConfigurationError("id_token_algorithms must list asymmetric algorithms only")
+        if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
+            raise ConfigurationError(
+                "id_token_algorithms must list asymmetric JWS algorithms only: "
+                + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
+            )
 
     def _check_client_auth(self) -> None:
         auth = self.client_auth
@@ -262,9 +264,11 @@ class Strategy:
 
             key: Any = self.client_secret if auth == "client_secret_jwt" else self.client_key
             try:
-                jose.load_client_key(key, self._assertion_algorithm)
+                loaded = jose.load_client_key(key, self._assertion_algorithm)
             except ValueError as exc:
                 raise ConfigurationError(f"{auth}: {exc}") from None
+            # Parsed once: a PEM key is not parsed again for every request.
+            object.__setattr__(self, "_signing_key", loaded)
 
     @property
     def _assertion_algorithm(self) -> str:
@@ -400,8 +404,9 @@ class Strategy:
         ``client_secret_jwt``), for ``audience`` (the endpoint's URL)."""
         from . import jose
 
-        jwt_secret = self.client_auth == "client_secret_jwt"
-        key: Any = self.client_secret if jwt_secret else self.client_key
+        key: Any = self._signing_key
+        if key is None:
+            raise ConfigurationError(f"{self.client_auth} does not sign client assertions")
         return jose.client_assertion(
             client_id=self.client_id,
             audience=audience,
