@@ -751,7 +751,7 @@ class ClientCredentials(Strategy):
         super().__attrs_post_init__()
         if self.token_endpoint is None:
             raise ConfigurationError("a token_endpoint is required")
-        if self.client_secret is None and self.client_auth != "none":
+        if self.client_secret is None and self.client_auth not in ("none", "private_key_jwt"):
             raise ConfigurationError("a client_secret is required")
 
     @property

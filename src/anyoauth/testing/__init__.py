@@ -1,7 +1,8 @@
-"""A provider emulator for your own tests: Geni, Teamwork and Keycloak (Bank of Georgia).
+"""A provider emulator for your own tests: Geni, Teamwork, Keycloak (Bank of Georgia)
+and a generic standards-following OAuth 2.0 / OpenID Connect server.
 
 `ProviderEmulator` speaks each provider's real paths and payload shapes on one
-origin, so one base URL serves all three::
+origin, so one base URL serves all of them::
 
     Geni (implicit, desktop; the token arrives in a URL fragment)
       GET  /platform/oauth/authorize            consent page
@@ -21,6 +22,17 @@ origin, so one base URL serves all three::
       POST .../auth/decision                    -> redirect_uri?access_token=..&token_type=bearer
       POST .../token                            client credentials, HTTP Basic client auth
       GET  /api/businessonline/accounts         Bank of Georgia API (Bearer)
+    Generic OAuth 2.0 / OpenID Connect server (issuer: the base URL)
+      GET  /.well-known/oauth-authorization-server, /.well-known/openid-configuration
+      GET  /oauth/authorize                     consent page (code + PKCE S256, or token)
+      POST /oauth/authorize/decision            -> redirect_uri?code=..&state=..&iss=..
+      POST /oauth/token                         code, refresh (rotating), client credentials,
+                                                device code
+      POST /oauth/device                        device authorization (RFC 8628)
+      GET  /device, POST /device/decision       verification page (user_code)
+      POST /oauth/revoke, /oauth/introspect     RFC 7009, RFC 7662
+      GET  /oauth/jwks, /oauth/userinfo         id_token keys (RS256), OpenID userinfo
+      GET  /api/me                              API (Bearer)
 
 Use it in-process with :meth:`ProviderEmulator.mock_transport` or on a loopback
 port with :meth:`ProviderEmulator.serve`, and let :func:`browse` click the
@@ -56,6 +68,19 @@ from ._emulator import GENI_SUCCESS_PATH as GENI_SUCCESS_PATH
 from ._emulator import GENI_TOKEN_PATH as GENI_TOKEN_PATH
 from ._emulator import KEYCLOAK_REALM_PATH as KEYCLOAK_REALM_PATH
 from ._emulator import MAX_BODY_BYTES as MAX_BODY_BYTES
+from ._emulator import OAUTH_API_PATH as OAUTH_API_PATH
+from ._emulator import OAUTH_AUTHORIZE_PATH as OAUTH_AUTHORIZE_PATH
+from ._emulator import OAUTH_DECISION_PATH as OAUTH_DECISION_PATH
+from ._emulator import OAUTH_DEVICE_AUTHORIZATION_PATH as OAUTH_DEVICE_AUTHORIZATION_PATH
+from ._emulator import OAUTH_INTROSPECTION_PATH as OAUTH_INTROSPECTION_PATH
+from ._emulator import OAUTH_JWKS_PATH as OAUTH_JWKS_PATH
+from ._emulator import OAUTH_METADATA_PATH as OAUTH_METADATA_PATH
+from ._emulator import OAUTH_REVOCATION_PATH as OAUTH_REVOCATION_PATH
+from ._emulator import OAUTH_TOKEN_PATH as OAUTH_TOKEN_PATH
+from ._emulator import OAUTH_USERINFO_PATH as OAUTH_USERINFO_PATH
+from ._emulator import OAUTH_VERIFICATION_DECISION_PATH as OAUTH_VERIFICATION_DECISION_PATH
+from ._emulator import OAUTH_VERIFICATION_PATH as OAUTH_VERIFICATION_PATH
+from ._emulator import OPENID_CONFIGURATION_PATH as OPENID_CONFIGURATION_PATH
 from ._emulator import TEAMWORK_DECISION_PATH as TEAMWORK_DECISION_PATH
 from ._emulator import TEAMWORK_LOGIN_PATH as TEAMWORK_LOGIN_PATH
 from ._emulator import TEAMWORK_ME_PATH as TEAMWORK_ME_PATH
@@ -64,6 +89,7 @@ from ._emulator import EmulatorResponse as EmulatorResponse
 from ._emulator import GeniEndpoints as GeniEndpoints
 from ._emulator import KeycloakEndpoints as KeycloakEndpoints
 from ._emulator import ManualClock as ManualClock
+from ._emulator import OAuthEndpoints as OAuthEndpoints
 from ._emulator import ProviderEmulator as ProviderEmulator
 from ._emulator import TeamworkEndpoints as TeamworkEndpoints
 
@@ -77,6 +103,19 @@ __all__ = [
     "GENI_TOKEN_PATH",
     "KEYCLOAK_REALM_PATH",
     "MAX_BODY_BYTES",
+    "OAUTH_API_PATH",
+    "OAUTH_AUTHORIZE_PATH",
+    "OAUTH_DECISION_PATH",
+    "OAUTH_DEVICE_AUTHORIZATION_PATH",
+    "OAUTH_INTROSPECTION_PATH",
+    "OAUTH_JWKS_PATH",
+    "OAUTH_METADATA_PATH",
+    "OAUTH_REVOCATION_PATH",
+    "OAUTH_TOKEN_PATH",
+    "OAUTH_USERINFO_PATH",
+    "OAUTH_VERIFICATION_DECISION_PATH",
+    "OAUTH_VERIFICATION_PATH",
+    "OPENID_CONFIGURATION_PATH",
     "TEAMWORK_DECISION_PATH",
     "TEAMWORK_LOGIN_PATH",
     "TEAMWORK_ME_PATH",
@@ -87,6 +126,7 @@ __all__ = [
     "GeniEndpoints",
     "KeycloakEndpoints",
     "ManualClock",
+    "OAuthEndpoints",
     "ProviderEmulator",
     "TeamworkEndpoints",
     "browse",

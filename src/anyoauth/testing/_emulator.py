@@ -1,4 +1,5 @@
-"""The provider emulator: Geni, Teamwork and Keycloak (Bank of Georgia) on one origin.
+"""The provider emulator: Geni, Teamwork, Keycloak (Bank of Georgia) and a generic
+standards-following OAuth 2.0 / OpenID Connect server on one origin.
 
 All request handling is plain synchronous Python in :meth:`ProviderEmulator.handle`;
 the in-process transport and the loopback server only adapt it.
@@ -20,11 +21,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
-from typing import Any, Literal, NoReturn, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypedDict
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit
 
 import attrs
 import httpx
+
+if TYPE_CHECKING:
+    from ._generic import OAuthServer
 
 __all__ = [
     "BOG_ACCOUNTS_PATH",
@@ -36,6 +40,19 @@ __all__ = [
     "GENI_TOKEN_PATH",
     "KEYCLOAK_REALM_PATH",
     "MAX_BODY_BYTES",
+    "OAUTH_API_PATH",
+    "OAUTH_AUTHORIZE_PATH",
+    "OAUTH_DECISION_PATH",
+    "OAUTH_DEVICE_AUTHORIZATION_PATH",
+    "OAUTH_INTROSPECTION_PATH",
+    "OAUTH_JWKS_PATH",
+    "OAUTH_METADATA_PATH",
+    "OAUTH_REVOCATION_PATH",
+    "OAUTH_TOKEN_PATH",
+    "OAUTH_USERINFO_PATH",
+    "OAUTH_VERIFICATION_DECISION_PATH",
+    "OAUTH_VERIFICATION_PATH",
+    "OPENID_CONFIGURATION_PATH",
     "TEAMWORK_DECISION_PATH",
     "TEAMWORK_LOGIN_PATH",
     "TEAMWORK_ME_PATH",
@@ -44,6 +61,7 @@ __all__ = [
     "GeniEndpoints",
     "KeycloakEndpoints",
     "ManualClock",
+    "OAuthEndpoints",
     "ProviderEmulator",
     "TeamworkEndpoints",
 ]
@@ -75,6 +93,33 @@ KEYCLOAK_REALM_PATH = "/auth/realms/{realm}/protocol/openid-connect"
 live under it."""
 BOG_ACCOUNTS_PATH = "/api/businessonline/accounts"
 """Bank of Georgia Business Online API: the company's accounts (Keycloak Bearer token)."""
+OAUTH_AUTHORIZE_PATH = "/oauth/authorize"
+"""The generic server's authorization endpoint (``response_type=code`` or ``token``)."""
+OAUTH_DECISION_PATH = "/oauth/authorize/decision"
+"""Where the generic server's consent form posts the user's decision."""
+OAUTH_TOKEN_PATH = "/oauth/token"
+"""The generic server's token endpoint (RFC 6749 section 3.2)."""
+OAUTH_DEVICE_AUTHORIZATION_PATH = "/oauth/device"
+"""The generic server's device authorization endpoint (RFC 8628 section 3.1)."""
+OAUTH_VERIFICATION_PATH = "/device"
+"""The generic server's device verification page (``verification_uri``), where the
+user enters or confirms a ``user_code``."""
+OAUTH_VERIFICATION_DECISION_PATH = "/device/decision"
+"""Where the device verification page posts the user's decision."""
+OAUTH_REVOCATION_PATH = "/oauth/revoke"
+"""The generic server's token revocation endpoint (RFC 7009)."""
+OAUTH_INTROSPECTION_PATH = "/oauth/introspect"
+"""The generic server's token introspection endpoint (RFC 7662)."""
+OAUTH_JWKS_PATH = "/oauth/jwks"
+"""The generic server's JSON Web Key Set (the keys that sign its id_tokens)."""
+OAUTH_USERINFO_PATH = "/oauth/userinfo"
+"""The generic server's OpenID Connect userinfo endpoint (Bearer, ``openid`` scope)."""
+OAUTH_API_PATH = "/api/me"
+"""A protected resource of the generic server: who the Bearer token is for."""
+OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
+"""The generic server's authorization server metadata (RFC 8414)."""
+OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
+"""The generic server's OpenID Connect Discovery document (same content)."""
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies larger than this are refused with HTTP 413."""
 
@@ -118,6 +163,22 @@ class KeycloakEndpoints(TypedDict):
 
     authorize_url: str
     token_url: str
+
+
+class OAuthEndpoints(TypedDict):
+    """The generic server's URLs on one base URL (see ``endpoints_oauth``); the keys are
+    the RFC 8414 metadata names, plus the two metadata document URLs."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    device_authorization_endpoint: str
+    revocation_endpoint: str
+    introspection_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str
+    metadata_url: str
+    openid_configuration_url: str
 
 
 class ManualClock:
@@ -195,7 +256,7 @@ class _KeycloakClient:
 
 @attrs.frozen
 class _Ticket:
-    kind: Literal["geni", "teamwork", "keycloak"]
+    kind: Literal["geni", "teamwork", "keycloak", "oauth", "device"]
     client_id: str
     params: Mapping[str, str]
     created_at: float
@@ -211,8 +272,14 @@ class _Code:
 
 @attrs.frozen
 class _Grant:
-    provider: Literal["geni", "teamwork", "keycloak"]
+    provider: Literal["geni", "teamwork", "keycloak", "oauth"]
     expires_at: float | None
+    # The generic server's bookkeeping (empty for the provider shapes).
+    client_id: str = ""
+    scope: str = ""
+    subject: str = ""
+    family: str = ""
+    issued_at: float = 0.0
 
 
 class _Reject(Exception):
@@ -306,10 +373,12 @@ def _oauth_error(
 
 
 class ProviderEmulator:
-    """Geni, Teamwork and Keycloak (Bank of Georgia) authorization servers on one origin.
+    """Geni, Teamwork, Keycloak (Bank of Georgia) and a generic OAuth 2.0 / OpenID
+    Connect authorization server on one origin.
 
-    Register apps with :meth:`add_geni_app`, :meth:`add_teamwork_app` and
-    :meth:`add_keycloak_client`, then reach the emulator in-process through
+    Register apps with :meth:`add_geni_app`, :meth:`add_teamwork_app`,
+    :meth:`add_keycloak_client` and :meth:`add_oauth_client` (the generic server,
+    whose issuer is the base URL), then reach the emulator in-process through
     :meth:`mock_transport` or on a loopback port through :meth:`serve`. The
     consent pages are plain HTML forms; :func:`anyoauth.testing.browse` clicks
     them. URLs the emulator generates (redirects, ``apiEndPoint``) use the
@@ -320,7 +389,14 @@ class ProviderEmulator:
     ``"geni.request_token"``, ``"geni.profile"``, ``"teamwork.login"``,
     ``"teamwork.decision"``, ``"teamwork.token"``, ``"teamwork.me"``,
     ``"keycloak.authorize"``, ``"keycloak.decision"``, ``"keycloak.token"``,
-    ``"bog.accounts"``, ``"not_found"``).
+    ``"bog.accounts"``, ``"oauth.authorize"``, ``"oauth.decision"``, ``"oauth.token"``,
+    ``"oauth.device_authorization"``, ``"oauth.verification"``,
+    ``"oauth.verification_decision"``, ``"oauth.revoke"``, ``"oauth.introspect"``,
+    ``"oauth.jwks"``, ``"oauth.userinfo"``, ``"oauth.api"``, ``"oauth.metadata"``,
+    ``"oauth.openid_configuration"``, ``"not_found"``).
+
+    The ``oauth_*`` options shape the generic server and let tests stage faults and
+    attacks; each is also an attribute that can be changed at any time.
     """
 
     def __init__(
@@ -330,6 +406,14 @@ class ProviderEmulator:
         base_url: str | None = None,
         geni_percent_encode_fragment: bool = False,
         keycloak_response_mode: Literal["query", "fragment"] = "query",
+        oauth_expires_in: int = 3600,
+        oauth_refresh_expires_in: int | None = None,
+        oauth_refresh_reuse_revokes: bool = False,
+        oauth_device_interval: int = 5,
+        oauth_device_expires_in: int = 600,
+        oauth_metadata_issuer: str | None = None,
+        oauth_send_iss: bool | str = True,
+        oauth_id_token_claims: Mapping[str, object] | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -339,6 +423,27 @@ class ProviderEmulator:
         """Percent-encode Geni's whole success fragment, as Geni sometimes does."""
         self.keycloak_response_mode = keycloak_response_mode
         """Where Keycloak's implicit response goes unless ``response_mode`` is sent."""
+        self.oauth_expires_in = oauth_expires_in
+        """Lifetime in seconds of the generic server's access and id tokens."""
+        self.oauth_refresh_expires_in = oauth_refresh_expires_in
+        """Lifetime in seconds of its refresh tokens; ``None``: until used or revoked."""
+        self.oauth_refresh_reuse_revokes = oauth_refresh_reuse_revokes
+        """Presenting a spent (rotated) refresh token also revokes every token of its
+        grant, as RFC 9700 section 4.14.2 recommends; off by default."""
+        self.oauth_device_interval = oauth_device_interval
+        """The polling ``interval`` in seconds the device authorization endpoint answers
+        with (0 lets tests poll without waiting)."""
+        self.oauth_device_expires_in = oauth_device_expires_in
+        """Lifetime in seconds of device codes and user codes."""
+        self.oauth_metadata_issuer = oauth_metadata_issuer
+        """The ``issuer`` the metadata documents name; ``None``: the real one (the base
+        URL). Set another to stage an impersonation or mix-up (RFC 8414 section 3.3)."""
+        self.oauth_send_iss = oauth_send_iss
+        """The ``iss`` authorization response parameter (RFC 9207): ``True`` sends the
+        issuer, ``False`` omits it, a string sends that string instead."""
+        self.oauth_id_token_claims: dict[str, object] = dict(oauth_id_token_claims or {})
+        """Claims that override those of every id_token issued (e.g. ``{"aud": "other"}``
+        or ``{"nonce": "forged"}``); a ``None`` value removes the claim."""
         self.calls: Counter[str] = Counter()
         """Requests received, per endpoint name."""
         self.authorization_requests: list[dict[str, str]] = []
@@ -352,11 +457,15 @@ class ProviderEmulator:
         self._grants: dict[str, _Grant] = {}
         self._refresh_tokens: dict[str, tuple[str, str, float]] = {}
         self._lock = threading.Lock()
+        from ._generic import OAuthServer
+
+        self._oauth: OAuthServer = OAuthServer(self)
 
     def __repr__(self) -> str:
         return (
             f"<ProviderEmulator geni={len(self._geni)} teamwork={len(self._teamwork)} "
-            f"keycloak={len(self._keycloak)} tokens={len(self._grants)}>"
+            f"keycloak={len(self._keycloak)} oauth={len(self._oauth.clients)} "
+            f"tokens={len(self._grants)}>"
         )
 
     # -- registration -----------------------------------------------------------------
@@ -417,6 +526,84 @@ class ProviderEmulator:
             refresh_tokens=refresh_tokens,
         )
 
+    def add_oauth_client(
+        self,
+        client_id: str,
+        *,
+        client_secret: str | None = None,
+        redirect_uris: Iterable[str] = (),
+        grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
+        auth_method: Literal[
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none",
+        ] = "client_secret_basic",
+        jwks: Mapping[str, Any] | None = None,
+        require_pkce: bool = True,
+        basic_form_encoded: bool = True,
+        scopes: Iterable[str] | None = None,
+    ) -> None:
+        """Register a client of the generic OAuth 2.0 / OpenID Connect server.
+
+        ``grant_types`` are among ``"authorization_code"``, ``"implicit"``
+        (``response_type=token``), ``"refresh_token"`` (refresh tokens are issued only
+        to clients that have it), ``"client_credentials"`` and
+        ``"urn:ietf:params:oauth:grant-type:device_code"``.
+
+        ``auth_method`` is how the client authenticates at the token, device
+        authorization, revocation and introspection endpoints:
+        ``"client_secret_basic"`` (HTTP Basic with the id and secret form-urlencoded
+        first, RFC 6749 section 2.3.1; with ``basic_form_encoded=False`` the server
+        takes them as they are, like servers that skip the decoding),
+        ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256/384/512
+        assertion signed with ``client_secret``), ``"private_key_jwt"`` (an assertion
+        verified with the public keys in ``jwks``, a JWK Set dict) or ``"none"`` (a
+        public client that sends only ``client_id``). Assertions must have
+        ``iss`` = ``sub`` = ``client_id``, an ``aud`` naming the token endpoint (or the
+        issuer, or the endpoint called), an unexpired ``exp`` and a ``jti`` not seen
+        before (RFC 7523).
+
+        ``redirect_uris`` must match exactly, except that a loopback IP redirect
+        URI (``http://127.0.0.1/...``, ``http://[::1]/...``) matches on any port
+        (RFC 8252 section 7.3). With ``require_pkce`` the authorization request must
+        carry an S256 ``code_challenge``. With ``scopes``, requests for any other scope
+        fail with ``invalid_scope``, and a request without ``scope`` gets all of them.
+        Registering an existing ``client_id`` again replaces the client.
+        """
+        self._oauth.add_client(
+            client_id,
+            client_secret=client_secret,
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
+            auth_method=auth_method,
+            jwks=jwks,
+            require_pkce=require_pkce,
+            basic_form_encoded=basic_form_encoded,
+            scopes=scopes,
+        )
+
+    def approve_device(self, user_code: str, *, allow: bool = True) -> None:
+        """Decide a pending device authorization as its user would on the verification
+        page: approve it, or deny it with ``allow=False``.
+
+        ``user_code`` is matched ignoring case, spaces and dashes. Raises
+        :class:`ValueError` when it is unknown, expired or already decided.
+        """
+        with self._lock:
+            self._oauth.decide_device(user_code, allow)
+
+    def rotate_oauth_signing_key(self, *, keep_old: bool = True) -> str:
+        """Sign the generic server's id_tokens with a new RSA key from now on; return
+        its ``kid``.
+
+        The JWKS publishes the new key first, and keeps the old ones unless
+        ``keep_old`` is false (then id_tokens signed before fail verification).
+        """
+        with self._lock:
+            return self._oauth.rotate_key(keep_old=keep_old)
+
     # -- tokens ------------------------------------------------------------------------
 
     def is_valid_token(self, token: str) -> bool:
@@ -430,11 +617,13 @@ class ProviderEmulator:
             self._grants.pop(token, None)
 
     def revoke_all(self) -> None:
-        """Revoke every access token, refresh token and unused code."""
+        """Revoke every access token, refresh token, unused code and pending device
+        authorization."""
         with self._lock:
             self._grants.clear()
             self._codes.clear()
             self._refresh_tokens.clear()
+            self._oauth.clear()
 
     def _grant(self, token: str) -> _Grant | None:
         grant = self._grants.get(token)
@@ -480,6 +669,30 @@ class ProviderEmulator:
         """
         prefix = base_url.rstrip("/") + KEYCLOAK_REALM_PATH.format(realm=quote(realm, safe=""))
         return {"authorize_url": prefix + "/auth", "token_url": prefix + "/token"}
+
+    def endpoints_oauth(self, base_url: str) -> OAuthEndpoints:
+        """The generic server's URLs on ``base_url``, which is also its issuer.
+
+        Keys (RFC 8414 names): ``issuer``, ``authorization_endpoint``,
+        ``token_endpoint``, ``device_authorization_endpoint``,
+        ``revocation_endpoint``, ``introspection_endpoint``, ``jwks_uri``,
+        ``userinfo_endpoint``, and the metadata documents' ``metadata_url``
+        (RFC 8414) and ``openid_configuration_url``. The protected resource is at
+        ``base_url + OAUTH_API_PATH``.
+        """
+        base = base_url.rstrip("/")
+        return {
+            "issuer": base,
+            "authorization_endpoint": base + OAUTH_AUTHORIZE_PATH,
+            "token_endpoint": base + OAUTH_TOKEN_PATH,
+            "device_authorization_endpoint": base + OAUTH_DEVICE_AUTHORIZATION_PATH,
+            "revocation_endpoint": base + OAUTH_REVOCATION_PATH,
+            "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
+            "jwks_uri": base + OAUTH_JWKS_PATH,
+            "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
+            "metadata_url": base + OAUTH_METADATA_PATH,
+            "openid_configuration_url": base + OPENID_CONFIGURATION_PATH,
+        }
 
     # -- adapters ----------------------------------------------------------------------
 
@@ -558,6 +771,13 @@ class ProviderEmulator:
             TEAMWORK_TOKEN_PATH: ("POST", "teamwork.token", self._teamwork_token),
             TEAMWORK_ME_PATH: ("GET", "teamwork.me", self._teamwork_me),
             BOG_ACCOUNTS_PATH: ("GET", "bog.accounts", self._bog_accounts),
+            OAUTH_DECISION_PATH: ("POST", "oauth.decision", self._decision),
+            OAUTH_VERIFICATION_DECISION_PATH: (
+                "POST",
+                "oauth.verification_decision",
+                self._decision,
+            ),
+            **self._oauth.routes(),
         }
         route = routes.get(request.path)
         if route is None and (match := _KEYCLOAK_ROUTE.fullmatch(request.path)):
@@ -586,7 +806,13 @@ class ProviderEmulator:
     # -- consent -----------------------------------------------------------------------
 
     def _consent(
-        self, request: _Request, ticket: _Ticket, action: str, title: str, lang: str = "en"
+        self,
+        request: _Request,
+        ticket: _Ticket,
+        action: str,
+        title: str,
+        lang: str = "en",
+        note: str = "",
     ) -> EmulatorResponse:
         self._prune()
         ticket_id = secrets.token_urlsafe(24)
@@ -595,6 +821,7 @@ class ProviderEmulator:
         form = (
             f'<form method="post" action="{html.escape(action)}">\n'
             f'<input type="hidden" name="ticket" value="{ticket_id}">\n'
+            + (f"<p>{html.escape(note)}</p>\n" if note else "")
             + (f"<p>Requested access: {html.escape(scope)}</p>\n" if scope else "")
             + '<button type="submit" name="decision" value="allow">Allow</button>\n'
             '<button type="submit" name="decision" value="deny">Don&#x27;t Allow</button>\n'
@@ -623,6 +850,8 @@ class ProviderEmulator:
             return self._geni_decision(request, ticket, allow)
         if ticket.kind == "teamwork":
             return self._teamwork_decision(ticket, allow)
+        if ticket.kind in ("oauth", "device"):
+            return self._oauth.decision(request, ticket, allow)
         return self._keycloak_decision(request, ticket, allow)
 
     @staticmethod
@@ -631,6 +860,10 @@ class ProviderEmulator:
             return GENI_DECISION_PATH
         if ticket.kind == "teamwork":
             return TEAMWORK_DECISION_PATH
+        if ticket.kind == "oauth":
+            return OAUTH_DECISION_PATH
+        if ticket.kind == "device":
+            return OAUTH_VERIFICATION_DECISION_PATH
         return KEYCLOAK_REALM_PATH.format(realm=quote(ticket.realm, safe="")) + "/auth/decision"
 
     def _bearer(self, request: _Request, provider: str) -> None:
