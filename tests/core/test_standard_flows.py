@@ -282,6 +282,14 @@ def test_iss_is_required_when_the_server_says_it_sends_it() -> None:
         code_strategy(require_iss=True)
 
 
+def test_an_error_redirect_without_iss_is_the_denial_it_is() -> None:
+    strategy = code_strategy(issuer=ISSUER, require_iss=True)
+    flow, params = started(strategy)
+    url = redirect_of(REDIRECT, error="access_denied", state=params["state"])
+    with pytest.raises(AuthorizationDenied):
+        flow.receive_redirect(strategy.read_redirect(url), NOW)
+
+
 def test_an_error_redirect_from_another_issuer_is_a_mix_up_not_a_denial() -> None:
     strategy = code_strategy(issuer=ISSUER)
     flow, params = started(strategy)

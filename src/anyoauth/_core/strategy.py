@@ -366,12 +366,16 @@ class Strategy:
     def check_issuer(self, redirect: Redirect) -> None:
         """Compare the response's ``iss`` (RFC 9207) with :attr:`issuer`.
 
-        ``iss`` must equal the issuer when present, and be present when
-        :attr:`require_iss` is set. Without a configured issuer it is not checked.
+        ``iss`` must equal the issuer when present, and be present on a successful
+        response when :attr:`require_iss` is set. An error response without ``iss``
+        is let through as the denial it is (it can deliver nothing to an attacker,
+        and some servers, django-oauth-toolkit among them, leave ``iss`` off errors);
+        one with a wrong ``iss`` is still a mix-up. Without a configured issuer
+        nothing is checked.
         """
         received = redirect.get("iss")
         if received is None:
-            if self.require_iss:
+            if self.require_iss and redirect.get("error") is None:
                 raise IssuerMismatch("the authorization response carries no iss")
             return
         if self.issuer is not None and received != self.issuer:

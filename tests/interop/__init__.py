@@ -1,0 +1,1 @@
+"""Interoperability tests against real, independent OAuth 2.0 servers."""
