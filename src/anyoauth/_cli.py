@@ -6,6 +6,9 @@
     curl -H "Authorization: Bearer $(anyoauth token teamwork)" https://...
     anyoauth logout teamwork
 
+    anyoauth login oauth --issuer https://login.example.com --client-id ID   # any server
+    anyoauth token oauth
+
 Commands (``anyoauth COMMAND --help`` describes each):
 
 - ``login PROVIDER``: runs the provider's login (for client-credentials providers it
@@ -13,10 +16,22 @@ Commands (``anyoauth COMMAND --help`` describes each):
   commands need only the provider (and ``--profile``) name.
 - ``token PROVIDER``: prints a valid access token, and nothing else, on stdout,
   refreshing or refetching it when it can.
-- ``logout PROVIDER``: deletes the stored token (nothing is revoked at the
-  provider); ``--forget-profile`` deletes the profile too.
+- ``logout PROVIDER``: revokes the token at the provider when the provider has a
+  revocation endpoint (RFC 7009; ``--local`` skips that) and deletes the stored
+  token; ``--forget-profile`` deletes the profile too. A failed revocation still
+  deletes the local token, and exits 1.
 - ``providers``: lists the built-in providers.
 - ``demo``: runs every built-in flow against the provider emulator on loopback.
+
+The ``oauth`` provider is any OAuth 2.0 / OpenID Connect server: ``login oauth
+--issuer URL`` reads the server's metadata (RFC 8414 / OpenID Connect discovery)
+and saves the endpoints found, the flow and the client authentication method in
+the profile, so ``token`` and ``logout`` work without discovering again. Its flows
+(``--flow``): ``code`` (authorization code with PKCE through the browser and a
+loopback listener on any port, RFC 8252; the default when the server offers it and
+a browser can be opened or ``--agent`` is given), ``device`` (RFC 8628: the user
+code and address are printed on stderr; the default otherwise) and
+``client-credentials`` (needs a client secret).
 
 Files live in the configuration directory: ``--config-dir``, else
 ``$ANYOAUTH_CONFIG_DIR``, else ``platformdirs.user_config_dir("anyoauth")``
@@ -24,7 +39,9 @@ Files live in the configuration directory: ``--config-dir``, else
 mode 0700 and every file in them 0600::
 
     profiles/<provider>/<profile>.json   provider, client id, endpoints, redirect URI,
-                                         scopes, and the client secret
+                                         scopes, and the client secret; for oauth also
+                                         the issuer, the discovered endpoints, the
+                                         flow and the client authentication method
     store/                               a FileStore holding the tokens
 
 Like ``gh`` and the ``aws`` CLI, the command keeps the client secret in a file
@@ -37,10 +54,11 @@ saved profile, or a prompt that does not echo (only when stdin is a terminal).
 No secret (client secret, token, code) is ever printed, except the access token
 that ``token`` prints on stdout.
 
-Exit statuses: 0 success; 1 an OAuth, provider or store error; 2 a usage or
-configuration error; 3 login required; 4 the user agent (browser, loopback
-listener, paste prompt) failed; 130 interrupted. Errors are one line on stderr:
-the error class and its message (with the provider's own words).
+Exit statuses: 0 success; 1 an OAuth, provider, discovery or store error (and a
+failed revocation); 2 a usage or configuration error; 3 login required; 4 the user
+agent (browser, loopback listener, paste prompt) failed; 130 interrupted. Errors
+are one line on stderr: the error class and its message (with the provider's own
+words).
 """
 
 from __future__ import annotations
@@ -54,6 +72,7 @@ import re
 import sys
 import textwrap
 import threading
+import time
 import webbrowser
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -65,9 +84,18 @@ import attrs
 
 from . import providers
 from ._client import Client
+from ._core.device import DEVICE_GRANT_TYPE, DeviceAuthorization, DeviceCode
 from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError
-from ._core.strategy import ImplicitDesktop, Strategy, is_loopback_host
+from ._core.metadata import ServerMetadata
+from ._core.strategy import (
+    AuthorizationCode,
+    ClientCredentials,
+    ImplicitDesktop,
+    Strategy,
+    is_loopback_host,
+)
 from ._core.token import Token
+from ._discovery import discover
 from ._file_store import FileStore, _make_private_dir
 from ._store import MemoryStore
 
@@ -119,7 +147,12 @@ LOOPBACK_PATH = "/callback"
 # client id, not to the redirect URI).
 _PLACEHOLDER_REDIRECT = f"http://{LOOPBACK_HOST}{LOOPBACK_PATH}"
 
-_PROFILE_VERSION = 1
+_PROFILE_VERSION = 2
+# Version 2 added the oauth provider's settings (issuer, discovered endpoints, flow,
+# client authentication). Version 1 profiles are still read; a profile without those
+# settings (every other provider's) is still written as version 1, exactly as before,
+# so that an older anyoauth keeps reading it.
+_READABLE_VERSIONS = (1, 2)
 # Shorter strings are too likely to occur in a message by chance to be cut out of it.
 _MIN_REDACTED = 8
 # How often a task waiting on a daemon thread looks whether it has finished.
@@ -136,6 +169,24 @@ _ENDPOINT_OPTIONS = (
     "server_url",
     "realm",
 )
+# The oauth provider's flows (--flow) and what each needs in the server's metadata.
+_FLOWS = ("code", "device", "client-credentials")
+_FLOW_ENDPOINTS = {
+    "code": ("authorization_endpoint", "token_endpoint"),
+    "device": ("device_authorization_endpoint", "token_endpoint"),
+    "client-credentials": ("token_endpoint",),
+}
+# The discovered endpoints an oauth profile keeps (RFC 8414 names).
+_SERVER_FIELDS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "jwks_uri",
+)
+# The client authentication methods discovery chooses from (ServerMetadata's rule).
+_CLIENT_AUTHS = ("client_secret_basic", "client_secret_post", "none")
 
 
 class _UsageError(Exception):
@@ -144,6 +195,14 @@ class _UsageError(Exception):
 
 class _LoginNeeded(Exception):
     """Nothing saved to work from: the user has to run ``anyoauth login`` first."""
+
+
+class _RevocationFailed(Exception):
+    """``logout`` deleted the local token, but revoking it at the provider failed."""
+
+    def __init__(self, error: OAuthError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 # -- providers -------------------------------------------------------------------------
@@ -157,6 +216,8 @@ class _Provider:
     title: str
     flow: str
     needs_secret: bool
+    """Whether it always needs a client secret (the secret is optional when the
+    provider merely takes ``client_secret`` among its :attr:`options`)."""
     options: frozenset[str]
     """The provider-specific options it accepts (argparse ``dest`` names)."""
     default_agent: str
@@ -167,6 +228,8 @@ class _Provider:
         if self.needs_secret and not profile.client_secret:
             raise _UsageError(f"{self.name} needs a client secret")
         secret = profile.client_secret or ""
+        if self.name == "oauth":
+            return _build_oauth(profile)
         if self.name == "geni":
             return providers.Geni(
                 profile.client_id,
@@ -226,7 +289,7 @@ PROVIDERS: Mapping[str, _Provider] = {
             title="Teamwork",
             flow="App Login Flow (code exchanged by a JSON POST)",
             needs_secret=True,
-            options=frozenset({"redirect_uri", "authorize_url", "token_url"}),
+            options=frozenset({"client_secret", "redirect_uri", "authorize_url", "token_url"}),
             default_agent="system",
         ),
         _Provider(
@@ -235,7 +298,14 @@ PROVIDERS: Mapping[str, _Provider] = {
             flow="client credentials with HTTP Basic (Keycloak realm bog, scope corp)",
             needs_secret=True,
             options=frozenset(
-                {"redirect_uri", "server_url", "realm", "authorize_url", "token_url"}
+                {
+                    "client_secret",
+                    "redirect_uri",
+                    "server_url",
+                    "realm",
+                    "authorize_url",
+                    "token_url",
+                }
             ),
             default_agent="none",
         ),
@@ -245,13 +315,63 @@ PROVIDERS: Mapping[str, _Provider] = {
             flow="client credentials with HTTP Basic (any realm: --server-url, --realm)",
             needs_secret=True,
             options=frozenset(
-                {"redirect_uri", "scope", "server_url", "realm", "authorize_url", "token_url"}
+                {
+                    "client_secret",
+                    "redirect_uri",
+                    "scope",
+                    "server_url",
+                    "realm",
+                    "authorize_url",
+                    "token_url",
+                }
             ),
             default_agent="none",
+        ),
+        _Provider(
+            name="oauth",
+            title="OAuth 2.0 / OpenID Connect",
+            flow="any server, found by discovery (--issuer): "
+            "authorization code with PKCE, device code or client credentials (--flow)",
+            needs_secret=False,
+            options=frozenset({"client_secret", "issuer", "flow", "redirect_uri", "scope"}),
+            default_agent="system",
         ),
     )
 }
 """The providers the command knows, by the name used on the command line."""
+
+
+def _build_oauth(profile: Profile) -> Strategy:
+    """The ``oauth`` strategy, from the settings discovery saved: no network access."""
+    if profile.issuer is None or profile.flow not in _FLOWS or profile.client_auth is None:
+        raise _UsageError("the oauth profile lacks its discovered settings; run login again")
+    server = profile.server
+    common: dict[str, Any] = {
+        "client_id": profile.client_id,
+        "client_secret": profile.client_secret,
+        "client_auth": profile.client_auth,
+        "scope": profile.scope,
+        "token_endpoint": server.get("token_endpoint"),
+        "revocation_endpoint": server.get("revocation_endpoint"),
+        "introspection_endpoint": server.get("introspection_endpoint"),
+        "issuer": profile.issuer,
+    }
+    if profile.flow == "client-credentials":
+        return ClientCredentials(**common)
+    # id_tokens (scope openid) are validated with the server's key set.
+    common["jwks_uri"] = server.get("jwks_uri")
+    if profile.flow == "device":
+        return DeviceCode(
+            device_authorization_endpoint=server.get("device_authorization_endpoint"), **common
+        )
+    return AuthorizationCode(
+        authorization_endpoint=server.get("authorization_endpoint"),
+        # The loopback listener replaces it with its own (any port, RFC 8252 7.3).
+        redirect_uri=profile.redirect_uri or _PLACEHOLDER_REDIRECT,
+        require_iss=profile.require_iss,
+        uses_pkce=True,
+        **common,
+    )
 
 
 # -- profiles --------------------------------------------------------------------------
@@ -289,11 +409,31 @@ class Profile:
     """The user agent chosen with ``--agent``, if any."""
     port: int | None = None
     """The loopback listener's port chosen with ``--port``, if any."""
+    issuer: str | None = None
+    """The authorization server's issuer (oauth)."""
+    flow: str | None = None
+    """The flow (oauth): ``code``, ``device`` or ``client-credentials``."""
+    client_auth: str | None = None
+    """How the client authenticates at the server (oauth), as chosen at login from the
+    server's metadata and whether there is a secret."""
+    server: Mapping[str, str] = attrs.field(factory=dict)
+    """The discovered endpoints (oauth), by RFC 8414 name: ``authorization_endpoint``,
+    ``token_endpoint``, ``device_authorization_endpoint``, ``revocation_endpoint``,
+    ``introspection_endpoint``, ``jwks_uri``."""
+    require_iss: bool = False
+    """Whether authorization responses must carry ``iss`` (RFC 9207; oauth)."""
+
+    @property
+    def _version(self) -> int:
+        """1 when nothing of version 2 is set: such a profile stays readable by older
+        versions of the command."""
+        oauth = (self.issuer, self.flow, self.client_auth)
+        return 1 if oauth == (None, None, None) and not self.server and not self.require_iss else 2
 
     def to_json(self) -> bytes:
         """The profile as the JSON document saved on disk (it holds the secret)."""
-        data = {
-            "version": _PROFILE_VERSION,
+        data: dict[str, Any] = {
+            "version": self._version,
             "provider": self.provider,
             "name": self.name,
             "client_id": self.client_id,
@@ -304,14 +444,22 @@ class Profile:
             "agent": self.agent,
             "port": self.port,
         }
+        if data["version"] == _PROFILE_VERSION:
+            data.update(
+                issuer=self.issuer,
+                flow=self.flow,
+                client_auth=self.client_auth,
+                server=dict(self.server),
+                require_iss=self.require_iss,
+            )
         return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Profile:
-        """Read a saved profile; ``ValueError`` if it is not one."""
+        """Read a saved profile (version 1 or 2); ``ValueError`` if it is not one."""
         try:
             data = json.loads(raw)
-            if not isinstance(data, dict) or data.get("version") != _PROFILE_VERSION:
+            if not isinstance(data, dict) or data.get("version") not in _READABLE_VERSIONS:
                 raise ValueError("not a profile")
             endpoints = data.get("endpoints") or {}
             scope = data.get("scope") or []
@@ -327,7 +475,7 @@ class Profile:
             provider, name, client_id = data["provider"], data["name"], data["client_id"]
             if not all(isinstance(v, str) and v for v in (provider, name, client_id)):
                 raise ValueError("bad names")
-            return cls(
+            profile = cls(
                 provider=provider,
                 name=name,
                 client_id=client_id,
@@ -338,8 +486,35 @@ class Profile:
                 agent=_str_or_none(data.get("agent")),
                 port=port,
             )
+            if data["version"] == 1:
+                return profile
+            return attrs.evolve(profile, **_version_2_settings(data))
         except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError("not a profile") from exc
+
+
+def _version_2_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The oauth settings of a version 2 profile, checked; ``ValueError`` if they are bad."""
+    server = data.get("server") or {}
+    if not isinstance(server, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in server.items()
+    ):
+        raise ValueError("bad server")
+    flow, client_auth = data.get("flow"), data.get("client_auth")
+    if flow is not None and flow not in _FLOWS:
+        raise ValueError("bad flow")
+    if client_auth is not None and client_auth not in _CLIENT_AUTHS:
+        raise ValueError("bad client_auth")
+    require_iss = data.get("require_iss", False)
+    if not isinstance(require_iss, bool):
+        raise ValueError("bad require_iss")
+    return {
+        "issuer": _str_or_none(data.get("issuer")),
+        "flow": flow,
+        "client_auth": client_auth,
+        "server": {k: v for k, v in server.items() if k in _SERVER_FIELDS},
+        "require_iss": require_iss,
+    }
 
 
 class _Config:
@@ -391,8 +566,10 @@ class _Config:
             raise _UsageError(
                 f"the profile {path} is unreadable; run `anyoauth login {provider}` again"
             ) from None
-        if profile.provider != provider or (
-            PROVIDERS[provider].needs_secret and not profile.client_secret
+        if (
+            profile.provider != provider
+            or (PROVIDERS[provider].needs_secret and not profile.client_secret)
+            or (provider == "oauth" and (profile.issuer is None or profile.flow is None))
         ):
             raise _UsageError(
                 f"the profile {path} does not fit {provider}; run `anyoauth login {provider}`"
@@ -482,7 +659,7 @@ def _seconds(value: str) -> float:
 _EXIT_STATUSES = """\
 exit statuses:
   0    success
-  1    OAuth, provider or store error
+  1    OAuth, provider, discovery or store error; logout: revocation failed
   2    usage or configuration error
   3    login required: run `anyoauth login PROVIDER`
   4    the user agent (browser, loopback listener, paste prompt) failed
@@ -493,8 +670,8 @@ exit statuses:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anyoauth",
-        description="Async OAuth 2.0 flows for Geni, Teamwork, Keycloak and more: log in "
-        "once, then print valid access tokens for scripts.",
+        description="Async OAuth 2.0 flows for Geni, Teamwork, Keycloak and any OAuth 2.0 / "
+        "OpenID Connect server: log in once, then print valid access tokens for scripts.",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,
     )
@@ -524,8 +701,18 @@ def _parser() -> argparse.ArgumentParser:
         "provider's page in a user agent (--agent); client-credentials providers (bog, "
         "keycloak without --redirect-uri) just fetch a token. The settings, client secret "
         "included, are saved in a profile (a 0600 file) so that `token` and `logout` need "
-        "only the provider's name; options not given again are taken from that profile.",
-        epilog="secrets: prefer $ANYOAUTH_CLIENT_SECRET or the prompt to --client-secret, "
+        "only the provider's name; options not given again are taken from that profile."
+        "\n\n"
+        "oauth is any OAuth 2.0 / OpenID Connect server: its metadata is read from --issuer "
+        "(RFC 8414, OpenID Connect discovery) and the endpoints found are saved, so later "
+        "commands do not discover again. --flow code (authorization code with PKCE, browser "
+        "and loopback listener) is the default when the server offers it and a browser can "
+        "be opened or --agent is given; else device (enter the printed code on any device); "
+        "client-credentials needs a client secret.",
+        epilog="example:\n\n"
+        "  anyoauth login oauth --issuer https://login.example.com --client-id ID "
+        "--scope openid\n\n"
+        "secrets: prefer $ANYOAUTH_CLIENT_SECRET or the prompt to --client-secret, "
         "which other local users can see in the process list.\n\n" + _EXIT_STATUSES,
         formatter_class=_Formatter,
     )
@@ -537,21 +724,22 @@ def _parser() -> argparse.ArgumentParser:
         "--client-secret",
         metavar="SECRET",
         help=f"the client secret (default: ${ENV_CLIENT_SECRET}, the saved profile, or a "
-        "prompt when stdin is a terminal)",
+        "prompt when stdin is a terminal; optional for oauth's code and device flows, "
+        "whose public clients have none)",
     )
     login.add_argument(
         "--redirect-uri",
         metavar="URI",
-        help="the redirect URI registered with the provider (teamwork, bog, keycloak); an "
-        "http://127.0.0.1:PORT/PATH URI is caught by the loopback listener, any other is "
-        "pasted (--agent manual)",
+        help="the redirect URI registered with the provider (teamwork, bog, keycloak, oauth "
+        "--flow code); an http://127.0.0.1:PORT/PATH URI is caught by the loopback listener, "
+        "any other is pasted (--agent manual)",
     )
     login.add_argument(
         "--scope",
         action="extend",
         nargs="+",
         metavar="S",
-        help="scopes to request (geni, keycloak); repeatable",
+        help="scopes to request (geni, keycloak, oauth); repeatable",
     )
     login.add_argument(
         "--agent",
@@ -572,6 +760,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         metavar="SECONDS",
         help="how long the user agent waits for the login to finish",
+    )
+    server = login.add_argument_group("oauth: any OAuth 2.0 / OpenID Connect server")
+    server.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the authorization server's issuer, whose metadata names its endpoints "
+        "(https; http only on loopback)",
+    )
+    server.add_argument(
+        "--flow",
+        choices=_FLOWS,
+        help="code (browser, PKCE), device (enter a code on any device) or "
+        "client-credentials (needs a secret); default: code when the server offers it and "
+        "a browser can be opened, else device",
     )
     endpoints = login.add_argument_group("endpoint overrides (staging hosts, emulators)")
     endpoints.add_argument(
@@ -603,15 +805,24 @@ def _parser() -> argparse.ArgumentParser:
     logout = commands.add_parser(
         "logout",
         parents=[stored],
-        help="delete the stored token",
-        description="Delete the stored token of PROVIDER (nothing is revoked at the "
-        "provider). The profile stays, so a client-credentials provider (bog, keycloak) "
-        "fetches a new token on the next `token`; --forget-profile also deletes the "
-        "profile and the client secret saved in it.",
+        help="revoke the token at the provider if it can, and delete it",
+        description="Delete the stored token of PROVIDER. When the provider has a "
+        "revocation endpoint (an oauth server that lists one), the token is first revoked "
+        "there (RFC 7009), unless --local is given; the other built-in providers have none, "
+        "so nothing is revoked at the provider. If revocation fails, the local token is "
+        "deleted all the same and the exit status is 1. The profile stays, so a "
+        "client-credentials provider (bog, keycloak) fetches a new token on the next "
+        "`token`; --forget-profile also deletes the profile and the client secret saved "
+        "in it.",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,
     )
     logout.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
+    logout.add_argument(
+        "--local",
+        action="store_true",
+        help="only delete the token here; do not revoke it at the provider",
+    )
     logout.add_argument(
         "--forget-profile",
         action="store_true",
@@ -728,6 +939,8 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         agent = p.default_agent
         if agent == "none":
             agent = "none (system with --redirect-uri)"
+        elif p.name == "oauth":
+            agent = "system for --flow code (none for device and client-credentials)"
         print(f"{p.name:<9} {p.title}: {p.flow}; default agent: {agent}")
     return EXIT_OK
 
@@ -745,6 +958,8 @@ def _cmd_login(args: argparse.Namespace) -> int:
     profile = _login_profile(provider, args, saved)
     if profile.client_secret:
         args.secrets_seen.append(profile.client_secret)
+    if provider.name == "oauth":
+        profile = _discovered(profile, anyio.run(_discover, profile))
     strategy = provider.build(profile)
     agent: UserAgent | None = None
     if strategy.interactive:
@@ -757,9 +972,10 @@ def _cmd_login(args: argparse.Namespace) -> int:
     config.prepare()
     token = anyio.run(_login, config, profile, strategy, agent)
     config.save(profile)
+    how = f" with the {profile.flow} flow" if profile.flow else ""
     _say(
-        f"Logged in to {provider.title} (profile {profile.name}): {_describe(token)}, saved "
-        f"in {config.root}. Print it with `{_token_hint(profile)}`."
+        f"Logged in to {_title(profile)} (profile {profile.name}){how}: {_describe(token)}, "
+        f"saved in {config.root}. Print it with `{_token_hint(profile)}`."
     )
     return EXIT_OK
 
@@ -785,15 +1001,30 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     if profile.client_secret:
         args.secrets_seen.append(profile.client_secret)
     strategy = PROVIDERS[profile.provider].build(profile)
-    anyio.run(_logout, config, profile, strategy)
-    what = "token deleted"
+    revoke = strategy.revocation_endpoint is not None and not args.local
+    failure: _RevocationFailed | None = None
+    try:
+        revoked = anyio.run(_logout, config, profile, strategy, revoke)
+    except _RevocationFailed as exc:
+        revoked, failure = False, exc
+    what = "token"
     if args.forget_profile:
         config.forget(profile.provider, profile.name)
-        what = "token and profile deleted"
-    _say(
-        f"Logged out of {PROVIDERS[profile.provider].title} (profile {profile.name}): {what}; "
-        "nothing was revoked at the provider."
-    )
+        what = "token and profile"
+    where = f"{_title(profile)} (profile {profile.name})"
+    if failure is not None:
+        error = _clean(f"{type(failure.error).__name__}: {failure.error}", args.secrets_seen)
+        verb = "were" if args.forget_profile else "was"
+        _say(
+            f"anyoauth: the local {what} of {where} {verb} deleted, but revoking the token "
+            f"at the provider failed ({error}); it may stay valid there until it expires"
+        )
+        return EXIT_ERROR
+    if revoked:
+        done = f"token revoked at the provider, local {what} deleted"
+    else:
+        done = f"{what} deleted; nothing was revoked at the provider"
+    _say(f"Logged out of {where}: {done}.")
     return EXIT_OK
 
 
@@ -805,6 +1036,13 @@ def _saved_profile(config: _Config, args: argparse.Namespace) -> Profile:
             f"run `{_login_hint(args)}` first"
         )
     return profile
+
+
+def _title(profile: Profile) -> str:
+    """What the user logged in to: the provider's name, or the oauth issuer."""
+    if profile.provider == "oauth" and profile.issuer:
+        return profile.issuer
+    return PROVIDERS[profile.provider].title
 
 
 def _token_hint(profile: Profile) -> str:
@@ -828,15 +1066,14 @@ def _describe(token: Token) -> str:
 
 def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile | None) -> Profile:
     """The profile ``login`` uses: its options, else the environment, else the saved
-    profile (the saved secret only for the same client id), else a prompt for the secret."""
+    profile (the saved secret only for the same client id and issuer), else a prompt for
+    the secret. An oauth profile gets its server's endpoints from :func:`_discovered`."""
     given = {
         name
-        for name in ("redirect_uri", "scope", *_ENDPOINT_OPTIONS)
+        for name in ("client_secret", "issuer", "flow", "redirect_uri", "scope", *_ENDPOINT_OPTIONS)
         if getattr(args, name) is not None
     }
     unknown = sorted(given - provider.options)
-    if args.client_secret is not None and not provider.needs_secret:
-        unknown.insert(0, "client_secret")
     if unknown:
         flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
         raise _UsageError(f"{provider.name} does not take {flags}")
@@ -846,6 +1083,17 @@ def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile
         raise _UsageError(
             f"{provider.name} needs a client id: pass --client-id or set {ENV_CLIENT_ID}"
         )
+    issuer = None
+    if provider.name == "oauth":
+        issuer = args.issuer or (saved.issuer if saved else None)
+        if not issuer:
+            raise _UsageError(
+                "oauth needs --issuer: the authorization server's issuer URL, whose "
+                "metadata is read (RFC 8414, OpenID Connect discovery)"
+            )
+        _check_issuer(issuer)
+    # Settings saved for another server (or client) are not mixed into this one.
+    same = saved is not None and saved.client_id == client_id and _same_issuer(saved.issuer, issuer)
     endpoints = dict(saved.endpoints) if saved is not None else {}
     endpoints.update({name: getattr(args, name) for name in _ENDPOINT_OPTIONS if name in given})
     # The saved agent and port come back together, and only when the user agent is not
@@ -861,23 +1109,147 @@ def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile
         endpoints=endpoints,
         agent=args.agent or (agent_from.agent if agent_from else None),
         port=args.port if args.port is not None else (agent_from.port if agent_from else None),
+        issuer=issuer,
+        # A new user agent setting means the code flow: a saved device flow is not reused.
+        flow=args.flow or (saved.flow if saved is not None and same and not choosing else None),
     )
-    if not provider.needs_secret:
+    if "client_secret" not in provider.options:
         return profile
     secret = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
-    if not secret and saved is not None and saved.client_id == client_id:
+    if not secret and saved is not None and same:
         secret = saved.client_secret
-    if not secret and _is_terminal(sys.stdin):
-        try:
-            secret = getpass.getpass(f"{provider.title} client secret (not echoed): ")
-        except EOFError:
-            secret = None
+    if profile.flow not in (None, "code"):
+        if args.agent is not None or args.port is not None or args.redirect_uri is not None:
+            raise _UsageError(
+                f"--agent, --port and --redirect-uri are for --flow code, not --flow {profile.flow}"
+            )
+        profile = attrs.evolve(profile, agent=None, port=None, redirect_uri=None)
+    if not provider.needs_secret and profile.flow != "client-credentials":
+        return attrs.evolve(profile, client_secret=secret or None)  # a public client, maybe
+    title = provider.title if issuer is None else issuer
+    secret = secret or _ask_secret(title)
     if not secret:
+        what = provider.name if profile.flow is None else "--flow client-credentials"
         raise _UsageError(
-            f"{provider.name} needs a client secret: set {ENV_CLIENT_SECRET}, pass "
+            f"{what} needs a client secret: set {ENV_CLIENT_SECRET}, pass "
             "--client-secret, or run in a terminal to be prompted"
         )
     return attrs.evolve(profile, client_secret=secret)
+
+
+def _ask_secret(title: str) -> str | None:
+    """The client secret typed at a prompt that does not echo; ``None`` without a terminal."""
+    if not _is_terminal(sys.stdin):
+        return None
+    try:
+        return getpass.getpass(f"{title} client secret (not echoed): ") or None
+    except EOFError:
+        return None
+
+
+def _same_issuer(a: str | None, b: str | None) -> bool:
+    return a == b or (a is not None and b is not None and a.rstrip("/") == b.rstrip("/"))
+
+
+def _check_issuer(issuer: str) -> None:
+    """An https issuer URL (http only on loopback): discovery sends nothing in the clear."""
+    try:
+        parts = urlsplit(issuer)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError:  # a bad port, an unclosed IPv6 bracket
+        host = None
+    if not host or parts.scheme not in ("https", "http") or parts.query or parts.fragment:
+        raise _UsageError("--issuer must be an https URL without query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise _UsageError(
+            f"--issuer must use https (http only on loopback, e.g. http://{LOOPBACK_HOST}:PORT)"
+        )
+
+
+async def _discover(profile: Profile) -> ServerMetadata:
+    """The server's metadata; :class:`DiscoveryError` when there is none to use."""
+    if profile.issuer is None:
+        raise _UsageError("oauth needs --issuer")
+    return await discover(profile.issuer)
+
+
+def _discovered(profile: Profile, metadata: ServerMetadata) -> Profile:
+    """The oauth profile completed with what discovery found: the server's endpoints, the
+    flow (``--flow``, else :func:`_default_flow`) and the client authentication."""
+    flow = profile.flow or _default_flow(profile, metadata)
+    missing = [name for name in _FLOW_ENDPOINTS[flow] if getattr(metadata, name) is None]
+    if missing:
+        raise _UsageError(
+            f"{metadata.issuer} offers no {flow} flow: its metadata has no {', '.join(missing)}"
+        )
+    if flow != "code":
+        profile = attrs.evolve(profile, agent=None, port=None, redirect_uri=None)
+    # The library's rule: client_secret_basic with a secret (client_secret_post when the
+    # server lists only that), none without.
+    chosen = Strategy.from_metadata(
+        metadata, client_id=profile.client_id, client_secret=profile.client_secret
+    ).client_auth
+    return attrs.evolve(
+        profile,
+        issuer=metadata.issuer,
+        flow=flow,
+        client_auth=chosen,
+        server={n: v for n in _SERVER_FIELDS if (v := getattr(metadata, n)) is not None},
+        require_iss=metadata.authorization_response_iss_parameter_supported,
+    )
+
+
+def _offers(metadata: ServerMetadata, flow: str) -> bool:
+    """Whether the server's metadata lists ``flow``'s endpoints and grant."""
+    if any(getattr(metadata, name) is None for name in _FLOW_ENDPOINTS[flow]):
+        return False
+    if flow == "code":
+        return metadata.supports_grant("authorization_code")
+    grant = DEVICE_GRANT_TYPE if flow == "device" else "client_credentials"
+    # A device endpoint without a grant list still means the grant (RFC 8414's default
+    # list names only code and implicit).
+    return not metadata.grant_types_supported or grant in metadata.grant_types_supported
+
+
+def _default_flow(profile: Profile, metadata: ServerMetadata) -> str:
+    """``code`` when the server offers it and a browser (or a chosen agent) can show the
+    login page; else ``device``; else ``client-credentials`` for a client with a secret."""
+    code = _offers(metadata, "code")
+    chosen = (profile.agent, profile.port, profile.redirect_uri) != (None, None, None)
+    if code and (chosen or _browser_usable()):
+        return "code"
+    if _offers(metadata, "device"):
+        return "device"
+    if code:
+        raise _UsageError(
+            f"no web browser to log in with, and {metadata.issuer} offers no device flow: "
+            "pass --agent loopback and open the address it prints"
+        )
+    if profile.client_secret and _offers(metadata, "client-credentials"):
+        return "client-credentials"
+    raise _UsageError(
+        f"{metadata.issuer} offers no flow anyoauth can run for this client: choose one with "
+        "--flow (client-credentials needs a client secret)"
+    )
+
+
+def _browser_usable() -> bool:
+    """Whether ``--agent system`` can open a graphical web browser here: ``$BROWSER`` is
+    set, or there is a desktop session (on Linux and the like, ``$DISPLAY`` or
+    ``$WAYLAND_DISPLAY``: without one, only a text browser in this very terminal)."""
+    if os.environ.get("BROWSER"):
+        return True
+    desktop = sys.platform in ("darwin", "win32") or any(
+        os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY")
+    )
+    if not desktop:
+        return False
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return True
 
 
 def _is_terminal(stream: TextIO | None) -> bool:
@@ -1019,6 +1391,19 @@ def _read_line(prompt: str) -> str:
     return line.decode("utf-8", "replace")
 
 
+def _show_device_code(device: DeviceAuthorization) -> None:
+    """``--flow device``: tell the user where to go and which code to enter."""
+    minutes = max(1, round((device.expires_at - time.time()) / 60))
+    complete = device.verification_uri_complete
+    also = f"This address fills the code in for you:\n\n    {complete}\n\n" if complete else ""
+    _say(
+        "To log in, open this address in a web browser on any device:\n\n"
+        f"    {device.verification_uri}\n\n"
+        f"and enter the code {device.user_code} (it expires in {minutes} min). {also}"
+        "Waiting for your approval..."
+    )
+
+
 async def _show_url(url: str) -> None:
     """``--agent loopback``: the user opens the login page."""
     _say(f"To log in, open this address in a web browser on this machine:\n\n    {url}\n")
@@ -1049,6 +1434,9 @@ async def _login(
     async with _client(config, profile, strategy) as client:
         if agent is not None:
             return await client.login(agent)
+        if isinstance(strategy, DeviceCode):
+            # The stored token is replaced only once the user has approved.
+            return await client.device_login(_show_device_code)
         # Client credentials: always ask the provider, so that wrong credentials show
         # now. The fetch uses a throwaway store; the stored token is replaced only
         # once a new one has arrived.
@@ -1070,9 +1458,21 @@ async def _token(config: _Config, profile: Profile, strategy: Strategy) -> Token
         await client.aclose()
 
 
-async def _logout(config: _Config, profile: Profile, strategy: Strategy) -> None:
+async def _logout(config: _Config, profile: Profile, strategy: Strategy, revoke: bool) -> bool:
+    """Delete the stored token, after revoking it at the provider when ``revoke`` (and
+    there is one); whether it was revoked. :class:`_RevocationFailed` when the token was
+    deleted here but could not be revoked there."""
     client = _client(config, profile, strategy)
     try:
-        await client.forget()
+        if not revoke or await client.store.get_token(client.token_key) is None:
+            await client.forget()
+            return False
+        try:
+            await client.revoke()  # deletes the local token first, then revokes it
+        except OAuthError as exc:
+            if await client.store.get_token(client.token_key) is not None:
+                raise  # not even deleted here: a store error
+            raise _RevocationFailed(exc) from None
+        return True
     finally:
         await client.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ import attrs
 from anyio.abc import ByteReceiveStream, Process
 
 import anyoauth
+from anyoauth.testing import ProviderEmulator
 
 # The directory the anyoauth under test was imported from: subprocesses import the same.
 IMPORT_ROOT = str(Path(anyoauth.__file__).resolve().parent.parent)
@@ -26,7 +28,13 @@ TW_ID, TW_SECRET = "tw-cli-app", "tw-secret-SENTINEL-7f3a"
 TW_REDIRECT = "myapp://teamwork/cb"
 BOG_ID, BOG_SECRET = "bog-cli-client", "bog:secret+SENTINEL%odd chars"
 KC_ID, KC_SECRET, KC_REALM = "kc-cli-client", "kc-secret-SENTINEL-91b2", "staff"
-SECRETS = (TW_SECRET, BOG_SECRET, KC_SECRET)
+# Clients of the emulator's generic OAuth 2.0 / OpenID Connect server (provider oauth).
+WEB_ID, WEB_SECRET = "oauth-web-app", "oauth-web-secret-SENTINEL-5e6f"  # code flow
+TV_ID = "oauth-tv-app"  # a public client of the device flow
+SVC_ID, SVC_SECRET = "oauth-svc", "oauth-svc:secret+SENTINEL%odd chars"  # client credentials
+LOOPBACK_REDIRECT = "http://127.0.0.1/callback"  # registered: any port matches (RFC 8252)
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SECRETS = (TW_SECRET, BOG_SECRET, KC_SECRET, WEB_SECRET, SVC_SECRET)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_LOGIN_REQUIRED, EXIT_AGENT_ERROR = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
@@ -163,3 +171,38 @@ async def _drain(stream: ByteReceiveStream, into: bytearray) -> None:
             into += await stream.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return
+
+
+def assert_no_secrets(cli: Cli, tokens: list[str]) -> None:
+    """No client secret in any output; no access token on any stderr."""
+    everything, stderr = cli.outputs(), cli.stderr()
+    for secret in SECRETS:
+        assert secret not in everything
+    for token in tokens:
+        assert token not in stderr
+        for run in cli.runs:
+            if run.args[0] != "token":
+                assert token not in run.stdout
+    assert "Traceback" not in stderr
+
+
+def printed_token(cli: Cli, emulator: ProviderEmulator) -> str:
+    """The last run was ``token``: its stdout is exactly one valid token and a newline."""
+    run = cli.runs[-1]
+    assert run.returncode == EXIT_OK, run.stderr
+    assert run.stdout.endswith("\n")
+    assert run.stdout.count("\n") == 1
+    token = run.stdout[:-1]
+    assert token
+    assert token.strip() == token
+    assert emulator.is_valid_token(token)
+    assert run.stderr == ""
+    return token
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

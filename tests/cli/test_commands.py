@@ -8,21 +8,25 @@ subprocess; the matrix of usage errors calls :func:`anyoauth._cli.main` in-proce
 from __future__ import annotations
 
 import io
+import json
 import os
 import select
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 import anyoauth.__main__
-from anyoauth import _cli
+from anyoauth import AuthorizationCode, ClientCredentials, DeviceCode, ServerMetadata, _cli
 
 from .helpers import EXIT_ERROR, EXIT_LOGIN_REQUIRED, EXIT_OK, EXIT_USAGE, TW_SECRET, Cli
 
 SUBCOMMANDS = ["login", "token", "logout", "providers", "demo"]
+ISSUER = "https://login.example"  # never reached: these errors come before any request
 
 
 @pytest.mark.parametrize("args", [["--help"], *([name, "--help"] for name in SUBCOMMANDS)])
@@ -38,17 +42,25 @@ def test_help(cli: Cli, args: list[str]) -> None:
             assert f"\n    {name}" in result.stdout
         for status in ("0 ", "1 ", "2 ", "3 ", "4 ", "130"):
             assert f"\n  {status}" in result.stdout
+    if args == ["login", "--help"]:
+        assert "--issuer URL" in result.stdout
+        assert "--flow {code,device,client-credentials}" in result.stdout
+    if args == ["logout", "--help"]:
+        assert "--local" in result.stdout
+        assert "RFC 7009" in result.stdout
 
 
 def test_providers(cli: Cli) -> None:
     result = cli.run_sync("providers")
     assert result.returncode == EXIT_OK
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["geni", "teamwork", "bog", "keycloak"]
+    assert [line.split()[0] for line in lines] == ["geni", "teamwork", "bog", "keycloak", "oauth"]
     assert all("default agent:" in line for line in lines)
     assert "embedded" in lines[0]
     assert "default agent: system" in lines[1]
     assert "client credentials" in lines[2]
+    assert "discovery (--issuer)" in lines[4]
+    assert "authorization code with PKCE, device code or client credentials" in lines[4]
     assert result.stderr == ""
 
 
@@ -149,6 +161,32 @@ def test_logout_without_login(main: InProcess) -> None:
         (
             ["login", "geni", "--client-id", "x", "--agent", "loopback"],
             "ConfigurationError: geni flows end on the provider's own pages",
+        ),
+        (["login", "oauth", "--client-id", "x"], "oauth needs --issuer"),
+        (["login", "oauth", "--issuer", ISSUER], "ANYOAUTH_CLIENT_ID"),
+        (["login", "oauth", "--issuer", ISSUER, "--flow", "sideways"], "invalid choice"),
+        (["login", "oauth", "--client-id", "x", "--issuer", "http://login.example"], "use https"),
+        (["login", "oauth", "--client-id", "x", "--issuer", "ftp://login.example"], "https URL"),
+        (["login", "oauth", "--client-id", "x", "--issuer", "https://[::1"], "https URL"),
+        (["login", "oauth", "--client-id", "x", "--issuer", f"{ISSUER}?tenant=1"], "without query"),
+        (["login", "oauth", "--client-id", "x", "--issuer", ISSUER, "--token-url", f"{ISSUER}/t"],
+         "oauth does not take --token-url"),
+        (["login", "keycloak", "--client-id", "x", "--issuer", ISSUER], "does not take --issuer"),
+        (["login", "bog", "--client-id", "x", "--flow", "device"], "does not take --flow"),
+        (
+            ["login", "oauth", "--client-id", "x", "--issuer", ISSUER, "--flow", "device",
+             "--agent", "loopback"],
+            "--agent, --port and --redirect-uri are for --flow code, not --flow device",
+        ),
+        (
+            ["login", "oauth", "--client-id", "x", "--issuer", ISSUER, "--flow",
+             "client-credentials", "--port", "8123"],
+            "are for --flow code",
+        ),
+        (
+            ["login", "oauth", "--client-id", "x", "--issuer", ISSUER, "--flow",
+             "client-credentials"],
+            "--flow client-credentials needs a client secret",
         ),
     ],
 )  # fmt: skip
@@ -264,3 +302,133 @@ def test_login_reuses_the_saved_profile(monkeypatch: pytest.MonkeyPatch) -> None
     # Another client id never gets the saved secret.
     with pytest.raises(_cli._UsageError, match="needs a client secret"):
         profile("--client-id", "other-id")
+
+
+def test_profile_versions() -> None:
+    oauth = _cli.Profile(
+        provider="oauth",
+        client_id="id",
+        issuer="https://login.example",
+        flow="device",
+        client_auth="none",
+        server={"token_endpoint": "https://login.example/token"},
+        require_iss=True,
+    )
+    assert json.loads(oauth.to_json())["version"] == 2
+    assert _cli.Profile.from_json(oauth.to_json()) == oauth
+    plain = _cli.Profile(provider="geni", client_id="id")
+    assert json.loads(plain.to_json())["version"] == 1
+    assert "issuer" not in json.loads(plain.to_json())
+    assert _cli.Profile.from_json(plain.to_json()) == plain
+    # Version 1 documents carry no oauth settings, even if a hand edit adds some.
+    v1 = json.loads(plain.to_json()) | {"issuer": "https://x.example", "flow": "device"}
+    assert _cli.Profile.from_json(json.dumps(v1).encode()) == plain
+    for bad in (
+        {"version": 3},
+        {"flow": "sideways"},
+        {"client_auth": "private_key_jwt"},
+        {"require_iss": "yes"},
+        {"server": ["https://x.example"]},
+    ):
+        data = json.loads(oauth.to_json()) | bad
+        with pytest.raises(ValueError):  # noqa: PT011 - the message says what was wrong
+            _cli.Profile.from_json(json.dumps(data).encode())
+
+
+def test_a_version_1_oauth_profile_does_not_fit(main: InProcess, tmp_path: Path) -> None:
+    path = tmp_path / "config" / "profiles" / "oauth" / "default.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(_cli.Profile(provider="oauth", client_id="x").to_json())
+    code, _, err = main("token", "oauth")
+    assert code == EXIT_USAGE
+    assert "does not fit oauth" in err
+
+
+def metadata(**fields: object) -> ServerMetadata:
+    document = {"issuer": ISSUER, "token_endpoint": f"{ISSUER}/token", **fields}
+    return ServerMetadata.from_dict(document, issuer=ISSUER)
+
+
+CODE = {"authorization_endpoint": f"{ISSUER}/authorize"}
+DEVICE = {"device_authorization_endpoint": f"{ISSUER}/device"}
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+@pytest.mark.parametrize(
+    ("fields", "browser", "profile", "flow"),
+    [
+        ({**CODE, **DEVICE}, True, {}, "code"),
+        ({**CODE, **DEVICE}, False, {}, "device"),
+        ({**CODE, **DEVICE}, False, {"agent": "loopback"}, "code"),
+        ({**CODE, **DEVICE}, False, {"redirect_uri": "http://127.0.0.1:8123/cb"}, "code"),
+        # Listed grants count; a device endpoint without a grant list means the grant.
+        ({**CODE, **DEVICE, "grant_types_supported": [DEVICE_GRANT]}, True, {}, "device"),
+        ({**DEVICE, "grant_types_supported": ["client_credentials"]}, True,
+         {"client_secret": "s" * 16}, "client-credentials"),
+        ({}, True, {"client_secret": "s" * 16}, "client-credentials"),
+        (CODE, False, {}, "no web browser to log in with"),
+        ({}, True, {}, "offers no flow anyoauth can run"),
+        ({"grant_types_supported": ["authorization_code"]}, True, {"client_secret": "s" * 16},
+         "offers no flow anyoauth can run"),
+    ],
+)  # fmt: skip
+def test_default_flow(
+    monkeypatch: pytest.MonkeyPatch,
+    fields: dict[str, object],
+    browser: bool,
+    profile: dict[str, Any],
+    flow: str,
+) -> None:
+    monkeypatch.setattr(_cli, "_browser_usable", lambda: browser)
+    settings = attrs.evolve(_cli.Profile(provider="oauth", client_id="x", issuer=ISSUER), **profile)
+    if flow in ("code", "device", "client-credentials"):
+        assert _cli._default_flow(settings, metadata(**fields)) == flow
+    else:
+        with pytest.raises(_cli._UsageError, match=flow):
+            _cli._default_flow(settings, metadata(**fields))
+
+
+def test_discovered_settings() -> None:
+    found = metadata(
+        **CODE,
+        revocation_endpoint=f"{ISSUER}/revoke",
+        userinfo_endpoint=f"{ISSUER}/userinfo",
+        token_endpoint_auth_methods_supported=["client_secret_post"],
+        authorization_response_iss_parameter_supported=True,
+    )
+    public = _cli.Profile(provider="oauth", client_id="x", issuer=ISSUER, flow="code")
+    profile = _cli._discovered(public, found)
+    assert profile.client_auth == "none"
+    assert profile.require_iss
+    assert dict(profile.server) == {
+        "authorization_endpoint": f"{ISSUER}/authorize",
+        "token_endpoint": f"{ISSUER}/token",
+        "revocation_endpoint": f"{ISSUER}/revoke",
+    }
+    strategy = _cli.PROVIDERS["oauth"].build(profile)
+    assert isinstance(strategy, AuthorizationCode)
+    assert (strategy.uses_pkce, strategy.require_iss, strategy.issuer) == (True, True, ISSUER)
+    assert strategy.revocation_endpoint == f"{ISSUER}/revoke"
+    # The server lists only client_secret_post: a confidential client uses it.
+    secret = attrs.evolve(public, client_secret=TW_SECRET, flow="client-credentials")
+    confidential = _cli._discovered(secret, found)
+    assert confidential.client_auth == "client_secret_post"
+    assert isinstance(_cli.PROVIDERS["oauth"].build(confidential), ClientCredentials)
+    # A flow the server has no endpoint for is a configuration error.
+    with pytest.raises(_cli._UsageError, match="offers no device flow: its metadata has no "):
+        _cli._discovered(attrs.evolve(public, flow="device"), found)
+    # The device flow keeps no user agent settings.
+    device = attrs.evolve(public, flow="device", agent="loopback", port=8123)
+    built = _cli._discovered(device, metadata(**DEVICE))
+    assert (built.agent, built.port, built.redirect_uri) == (None, None, None)
+    assert isinstance(_cli.PROVIDERS["oauth"].build(built), DeviceCode)
+
+
+def test_browser_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BROWSER", "true")
+    assert _cli._browser_usable()
+    monkeypatch.delenv("BROWSER")
+    if sys.platform.startswith("linux"):
+        assert not _cli._browser_usable()  # a console or SSH session

@@ -11,7 +11,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import stat
 import sys
 import time
@@ -43,11 +42,13 @@ from .helpers import (
     TW_REDIRECT,
     TW_SECRET,
     Cli,
+    assert_no_secrets,
+    free_port,
+    printed_token,
 )
 
 pytestmark = pytest.mark.anyio
 
-SECRETS = (TW_SECRET, BOG_SECRET, KC_SECRET)
 LOGIN_URL = r"http://127\.0\.0\.1:\d+/launchpad/login\?\S+"
 
 
@@ -63,33 +64,6 @@ def teamwork_login(base: str, *more: str) -> list[str]:
         "--token-url", f"{base}/launchpad/v1/token.json",
         *more,
     ]  # fmt: skip
-
-
-def assert_no_secrets(cli: Cli, tokens: list[str]) -> None:
-    """No client secret in any output; no access token on any stderr."""
-    everything, stderr = cli.outputs(), cli.stderr()
-    for secret in SECRETS:
-        assert secret not in everything
-    for token in tokens:
-        assert token not in stderr
-        for run in cli.runs:
-            if run.args[0] != "token":
-                assert token not in run.stdout
-    assert "Traceback" not in stderr
-
-
-def printed_token(cli: Cli, emulator: ProviderEmulator) -> str:
-    """The last run was ``token``: its stdout is exactly one valid token and a newline."""
-    run = cli.runs[-1]
-    assert run.returncode == EXIT_OK, run.stderr
-    assert run.stdout.endswith("\n")
-    assert run.stdout.count("\n") == 1
-    token = run.stdout[:-1]
-    assert token
-    assert token.strip() == token
-    assert emulator.is_valid_token(token)
-    assert run.stderr == ""
-    return token
 
 
 async def test_bog_login_token_logout(cli: Cli, emulator: ProviderEmulator, base: str) -> None:
@@ -269,13 +243,6 @@ async def test_ctrl_c(cli: Cli, base: str) -> None:
     assert result.returncode == EXIT_INTERRUPTED
     assert result.stderr.splitlines()[-1].endswith("anyoauth: interrupted")
     assert_no_secrets(cli, [])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_teamwork_system_browser(cli: Cli, emulator: ProviderEmulator, base: str) -> None:
