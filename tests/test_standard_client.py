@@ -70,6 +70,13 @@ async def metadata(http: Any) -> anyoauth.ServerMetadata:
     return await discover(BASE, http=http)
 
 
+async def web_app(http: Any, **settings: Any) -> AuthorizationCode:
+    """The confidential "web" client, configured from the emulator's metadata."""
+    values: dict[str, Any] = {"client_id": "web", "client_secret": SECRET, "redirect_uri": REDIRECT}
+    values.update(settings)
+    return AuthorizationCode.from_metadata(await metadata(http), **values)
+
+
 async def login(client: Client, http: Any, decision: str = "allow") -> anyoauth.Token:
     start = await client.begin()
     return await client.complete(await browse(http, start.url, decision=decision))
@@ -104,13 +111,7 @@ async def test_discovery_of_an_unknown_server(http_module: ModuleType, clock: Ma
 async def test_code_flow_with_pkce_and_an_id_token(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http),
-        client_id="web",
-        client_secret=SECRET,
-        redirect_uri=REDIRECT,
-        scope="openid profile",
-    )
+    strategy = await web_app(http, scope="openid profile")
     async with Client(strategy, http=http, clock=clock) as client:
         token = await login(client, http)
         assert token.id_token_claims is not None
@@ -133,9 +134,7 @@ async def test_code_flow_with_pkce_and_an_id_token(
 async def test_a_denied_login_and_a_reused_code(
     emulator: ProviderEmulator, http: Any, endpoints: OAuthEndpoints, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http), client_id="spa", redirect_uri=REDIRECT
-    )
+    strategy = await web_app(http, client_id="spa", client_secret=None)
     assert strategy.client_auth == "none"
     async with Client(strategy, http=http, clock=clock) as client:
         with pytest.raises(anyoauth.AuthorizationDenied) as denied:
@@ -154,9 +153,7 @@ async def test_a_denied_login_and_a_reused_code(
 async def test_a_wrong_verifier_is_refused_by_the_server(http: Any) -> None:
     # Another client's pending flow cannot be completed with this one's verifier:
     # exchange the code of flow A with the verifier of flow B.
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http), client_id="spa", redirect_uri=REDIRECT
-    )
+    strategy = await web_app(http, client_id="spa", client_secret=None)
     from anyoauth._core.machine import Flow
 
     first, second = Flow(strategy), Flow(strategy)
@@ -182,9 +179,7 @@ async def test_a_wrong_verifier_is_refused_by_the_server(http: Any) -> None:
 async def test_mix_up_a_wrong_iss_is_refused_before_the_exchange(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http), client_id="web", client_secret=SECRET, redirect_uri=REDIRECT
-    )
+    strategy = await web_app(http)
     emulator.oauth_send_iss = "https://evil.example"
     async with Client(strategy, http=http, clock=clock) as client:
         before = sum(emulator.calls.values())
@@ -203,13 +198,7 @@ async def test_mix_up_a_wrong_iss_is_refused_before_the_exchange(
 async def test_a_rotated_signing_key_is_fetched_once(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http),
-        client_id="web",
-        client_secret=SECRET,
-        redirect_uri=REDIRECT,
-        scope="openid",
-    )
+    strategy = await web_app(http, scope="openid")
     async with Client(strategy, http=http, clock=clock) as client:
         await login(client, http)
         jwks_calls = emulator.calls["oauth.jwks"]
@@ -224,13 +213,7 @@ async def test_a_rotated_signing_key_is_fetched_once(
 async def test_a_forged_nonce_fails_the_login(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http),
-        client_id="web",
-        client_secret=SECRET,
-        redirect_uri=REDIRECT,
-        scope="openid",
-    )
+    strategy = await web_app(http, scope="openid")
     emulator.oauth_id_token_claims = {"nonce": "forged"}
     async with Client(strategy, http=http, clock=clock) as client:
         with pytest.raises(anyoauth.InvalidIdToken, match="nonce"):
@@ -242,9 +225,7 @@ async def test_a_forged_nonce_fails_the_login(
 async def test_revoke_then_login_required(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http), client_id="web", client_secret=SECRET, redirect_uri=REDIRECT
-    )
+    strategy = await web_app(http)
     async with Client(strategy, http=http, clock=clock) as client:
         token = await login(client, http)
         info = await client.introspect()
@@ -259,14 +240,7 @@ async def test_revoke_then_login_required(
 
 
 async def test_revoke_needs_an_endpoint(http: Any, clock: ManualClock) -> None:
-    strategy = AuthorizationCode.from_metadata(
-        await metadata(http),
-        client_id="web",
-        client_secret=SECRET,
-        redirect_uri=REDIRECT,
-        revocation_endpoint=None,
-        introspection_endpoint=None,
-    )
+    strategy = await web_app(http, revocation_endpoint=None, introspection_endpoint=None)
     async with Client(strategy, http=http, clock=clock) as client:
         with pytest.raises(anyoauth.ConfigurationError):
             await client.revoke()
