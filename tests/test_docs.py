@@ -13,7 +13,13 @@ from anyoauth._core.machine import state_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-PUBLIC_MODULES = ["anyoauth", "anyoauth.agents", "anyoauth.providers", "anyoauth.testing"]
+PUBLIC_MODULES = [
+    "anyoauth",
+    "anyoauth.agents",
+    "anyoauth.plugins",
+    "anyoauth.providers",
+    "anyoauth.testing",
+]
 
 
 def _public_names() -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from ._core.errors import IssuerMismatch as IssuerMismatch
 from ._core.errors import LoginRequired as LoginRequired
 from ._core.errors import MalformedRedirect as MalformedRedirect
 from ._core.errors import OAuthError as OAuthError
+from ._core.errors import PluginError as PluginError
 from ._core.errors import ProviderError as ProviderError
 from ._core.errors import RedirectError as RedirectError
 from ._core.errors import RedirectMismatch as RedirectMismatch
@@ -82,6 +83,7 @@ __all__ = [
     "MemoryStore",
     "OAuthError",
     "PendingFlow",
+    "PluginError",
     "ProviderError",
     "RedirectError",
     "RedirectMismatch",

@@ -23,6 +23,7 @@ from anyoauth._core.errors import (
     LoginRequired,
     MalformedRedirect,
     OAuthError,
+    PluginError,
     ProviderError,
     RedirectError,
     RedirectMismatch,
@@ -37,6 +38,7 @@ from anyoauth._core.errors import (
 # (child, parent) exactly as drawn in the errors module docstring.
 TREE: list[tuple[type[Exception], type[Exception]]] = [
     (ConfigurationError, OAuthError),
+    (PluginError, ConfigurationError),
     (DiscoveryError, OAuthError),
     (FlowError, OAuthError),
     (InvalidTransition, FlowError),
@@ -74,6 +76,7 @@ APART: list[tuple[type[Exception], type[Exception]]] = [
     (TokenEndpointUnavailable, ProviderError),
     (IssuerMismatch, StateError),
     (DiscoveryError, ConfigurationError),
+    (PluginError, FlowError),
 ]
 
 _TREE_LINE = re.compile(r"^[ │├└─]+(?P<name>[A-Z][A-Za-z]+)\b")

@@ -4,6 +4,7 @@ Every error anyoauth raises is an :class:`OAuthError`::
 
     OAuthError
     ├── ConfigurationError            bad strategy/preset/client arguments
+    │   └── PluginError               a strategy/provider plugin is unknown, broken, or misfits
     ├── DiscoveryError                server metadata unreachable, invalid, or for another issuer
     ├── FlowError                     the flow cannot go on (the flow moves to FAILED)
     │   ├── InvalidTransition         an event the state machine does not allow now
@@ -46,6 +47,7 @@ __all__ = [
     "LoginRequired",
     "MalformedRedirect",
     "OAuthError",
+    "PluginError",
     "ProviderError",
     "RedirectError",
     "RedirectMismatch",
@@ -78,6 +80,30 @@ class OAuthError(Exception):
 
 class ConfigurationError(OAuthError, ValueError):
     """A strategy, preset, store or client was given arguments it cannot work with."""
+
+
+class PluginError(ConfigurationError):
+    """A strategy or provider plugin (see :mod:`anyoauth.plugins`) is unknown, cannot be
+    imported, or does not fit the contract of its entry-point group.
+
+    ``group``, ``name``, ``value`` (``"module:attr"``) and ``distribution`` name the
+    plugin when there is one; the cause, if any, is chained as ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        group: str | None = None,
+        name: str | None = None,
+        value: str | None = None,
+        distribution: str | None = None,
+    ) -> None:
+        self.group = group
+        self.name = name
+        self.value = value
+        self.distribution = distribution
+        super().__init__(message)
 
 
 class FlowError(OAuthError):
