@@ -942,7 +942,22 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         elif p.name == "oauth":
             agent = "system for --flow code (none for device and client-credentials)"
         print(f"{p.name:<9} {p.title}: {p.flow}; default agent: {agent}")
+    _print_plugins()
     return EXIT_OK
+
+
+def _print_plugins() -> None:
+    """List installed provider and strategy plugins (built-ins are listed above)."""
+    from . import plugins
+
+    for kind in ("provider", "strategy"):
+        rows = [info for info in plugins.describe() if not info.builtin and info.kind == kind]
+        if not rows:
+            continue
+        print(f"{kind} plugins (from Python: anyoauth.plugins.get_{kind}):")
+        for info in rows:
+            about = info.summary if info.status == "ok" else f"{info.status}: {info.error or ''}"
+            print(f"  {info.name:<9} {about} [{info.origin}]".rstrip())
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import attrs
 import pytest
 
 import anyoauth.__main__
-from anyoauth import AuthorizationCode, ClientCredentials, DeviceCode, ServerMetadata, _cli
+from anyoauth import AuthorizationCode, ClientCredentials, DeviceCode, ServerMetadata, _cli, plugins
 
 from .helpers import EXIT_ERROR, EXIT_LOGIN_REQUIRED, EXIT_OK, EXIT_USAGE, TW_SECRET, Cli
 
@@ -54,8 +54,23 @@ def test_providers(cli: Cli) -> None:
     result = cli.run_sync("providers")
     assert result.returncode == EXIT_OK
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines] == ["geni", "teamwork", "bog", "keycloak", "oauth"]
-    assert all("default agent:" in line for line in lines)
+    builtins = [
+        line for line in lines if not line.startswith((" ", "provider plugins", "strategy"))
+    ]
+    assert [line.split()[0] for line in builtins] == [
+        "geni",
+        "teamwork",
+        "bog",
+        "keycloak",
+        "oauth",
+    ]
+    assert all("default agent:" in line for line in builtins)
+    # Installed plugins follow, as anyoauth.plugins sees them in this environment.
+    installed = [i for i in plugins.describe() if not i.builtin]
+    listed = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert listed == [i.name for i in installed]
+    if installed:
+        assert "provider plugins" in result.stdout
     assert "embedded" in lines[0]
     assert "default agent: system" in lines[1]
     assert "client credentials" in lines[2]
