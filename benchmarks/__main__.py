@@ -65,7 +65,7 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile",
-        choices=("request", "login", "redirect"),
+        choices=("request", "login", "login-redis", "redirect"),
         help="profile one hot path with pyinstrument instead of benchmarking",
     )
     return parser.parse_args()

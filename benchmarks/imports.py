@@ -28,7 +28,18 @@ STATEMENTS = {
     "authlib's httpx client": "from authlib.integrations.httpx_client import AsyncOAuth2Client",
     "import httpx_auth": "import httpx_auth",
 }
-OPTIONAL = ["redis", "hiredis", "httpx2", "trio", "playwright", "platformdirs", "anyoauth.testing"]
+OPTIONAL = [
+    "redis",
+    "hiredis",
+    "httpx2",
+    "trio",
+    "playwright",
+    "platformdirs",
+    "joserfc",
+    "cryptography",
+    "authlib",
+    "anyoauth.testing",
+]
 
 
 def _wall(statement: str) -> float:

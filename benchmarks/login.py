@@ -13,6 +13,11 @@ provider is not part of it.
   state=...)``, the state kept in a dict as a web session would keep it;
 - the floor: a bare token POST (``http.post(...)`` and ``response.json()``), nothing
   else, on httpx and on httpx2.
+
+Two more rows time parts of an anyoauth login alone, to show where its time goes: the
+code exchange request through anyoauth's sending path (``send_request``, the same
+request a login sends), and the three Redis commands a login makes with a
+``RedisStore`` (``SET`` of the pending flow, ``GETDEL`` of it, the token's write script).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 import httpx
 
 import anyoauth
+from anyoauth._client import DEFAULT_MAX_RESPONSE_BYTES, send_request
+from anyoauth._core.machine import Flow
 from anyoauth.providers import Teamwork
 
 from ._harness import Batch, compare, interleave
@@ -34,6 +41,8 @@ from ._harness import Batch, compare, interleave
 __all__ = ["run"]
 
 TITLE = "Login throughput"
+SEND_ONLY = "part: anyoauth token request alone"
+REDIS_ONLY = "part: RedisStore's 3 commands alone"
 AUTHORIZE_URL = "https://idp.bench/authorize"
 TOKEN_URL = "https://idp.bench/token"
 REDIRECT_URI = "https://app.bench/callback"
@@ -78,6 +87,37 @@ def _anyoauth(client: anyoauth.Client) -> Batch:
         await client.complete(f"{REDIRECT_URI}?code={CODE}&state={start.state}")
 
     return _timed(login)
+
+
+def _send_only(strategy: anyoauth.Strategy, http: Any) -> Callable[[], Awaitable[None]]:
+    """The code exchange of a login, through anyoauth's sending path, nothing else."""
+    pending = Flow(strategy).start(time.time()).pending
+    request = strategy.code_exchange_request(CODE, pending, now=time.time())
+
+    async def send() -> None:
+        status, _content_type, _body = await send_request(
+            http, request, 30.0, DEFAULT_MAX_RESPONSE_BYTES
+        )
+        if status != 200:
+            raise RuntimeError("the token endpoint refused the request")
+
+    return send
+
+
+def _redis_commands(
+    strategy: anyoauth.Strategy, store: anyoauth.RedisStore
+) -> Callable[[], Awaitable[None]]:
+    """The store calls of one login: put_pending, take_pending, set_token."""
+    pending = Flow(strategy).start(time.time()).pending
+    token = strategy.parse_token_response(200, "application/json", TOKEN_RESPONSE, time.time())
+
+    async def commands() -> None:
+        await store.put_pending("pending:bench-part", pending)
+        if await store.take_pending("pending:bench-part") is None:
+            raise RuntimeError("the pending flow was lost")
+        await store.set_token("token:bench-part", token)
+
+    return commands
 
 
 async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str, Batch]:
@@ -128,6 +168,8 @@ async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str,
         contenders["anyoauth RedisStore"] = _anyoauth(
             anyoauth.Client(standard, store, http=await http(httpx))
         )
+        contenders[REDIS_ONLY] = _timed(_redis_commands(standard, store))
+    contenders[SEND_ONLY] = _timed(_send_only(standard, await http(httpx)))
     contenders["anyoauth Teamwork MemoryStore"] = _anyoauth(
         anyoauth.Client(teamwork, anyoauth.MemoryStore(), http=await http(httpx))
     )

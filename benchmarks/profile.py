@@ -4,6 +4,7 @@
 
 - ``request``: requests through ``client.auth()`` on a ``MockTransport``;
 - ``login``: ``begin()`` + ``complete()`` with a ``MemoryStore``;
+- ``login-redis``: the same with a ``RedisStore`` on a throwaway redis-server;
 - ``redirect``: reading and validating a Geni success URL.
 """
 
@@ -33,7 +34,7 @@ from ._common import (
 
 __all__ = ["PROFILES", "profile"]
 
-PROFILES = ("request", "login", "redirect")
+PROFILES = ("request", "login", "login-redis", "redirect")
 
 
 async def _request() -> Callable[[], Awaitable[object]]:
@@ -49,7 +50,7 @@ async def _request() -> Callable[[], Awaitable[object]]:
     return lambda: api.get(url)
 
 
-async def _login() -> Callable[[], Awaitable[object]]:
+async def _login(store: anyoauth.Store | None = None) -> Callable[[], Awaitable[object]]:
     from .login import AUTHORIZE_URL, CODE, REDIRECT_URI, TOKEN_URL, _transport
     from .login import CLIENT_ID as APP_ID
     from .login import CLIENT_SECRET as APP_SECRET
@@ -62,7 +63,9 @@ async def _login() -> Callable[[], Awaitable[object]]:
         redirect_uri=REDIRECT_URI,
     )
     client = anyoauth.Client(
-        strategy, anyoauth.MemoryStore(), http=httpx.AsyncClient(transport=_transport(httpx))
+        strategy,
+        store or anyoauth.MemoryStore(),
+        http=httpx.AsyncClient(transport=_transport(httpx)),
     )
 
     async def login() -> object:
@@ -83,12 +86,18 @@ async def _redirect() -> Callable[[], Awaitable[object]]:
     return read
 
 
-async def _profile(name: str, seconds: float) -> str:
+async def _profile(name: str, seconds: float, redis_url: str | None = None) -> str:
     from pyinstrument import Profiler
+
+    async def login_redis() -> Callable[[], Awaitable[object]]:
+        assert redis_url is not None
+        store = anyoauth.RedisStore(redis_url, prefix="bench-profile:")
+        return await _login(store)
 
     makers: dict[str, Callable[[], Awaitable[Callable[[], Awaitable[object]]]]] = {
         "request": _request,
         "login": _login,
+        "login-redis": login_redis,
         "redirect": _redirect,
     }
     op = await makers[name]()
@@ -110,7 +119,13 @@ async def _profile(name: str, seconds: float) -> str:
 
 def profile(name: str, directory: Path, seconds: float = 5.0) -> Path:
     """Profile one hot path and write ``profile-NAME.txt`` into ``directory``."""
-    text: Any = anyio.run(_profile, name, seconds)
+    if name == "login-redis":
+        from ._redis import RedisServer
+
+        with RedisServer() as redis_url:
+            text: Any = anyio.run(_profile, name, seconds, redis_url)
+    else:
+        text = anyio.run(_profile, name, seconds)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"profile-{name}.txt"
     path.write_text(str(text))

@@ -11,6 +11,9 @@ Fixtures (registered in ``tests/conftest.py``):
 - ``redis_url`` (session): ``redis://127.0.0.1:PORT/0``.
 - ``fresh_redis`` (function): the controller, with the server running and empty.
 
+``RedisServer(..., persistent=True)`` keeps its data across ``stop()`` / ``start()``
+(an fsynced append-only file), for outage tests that must not lose what was stored.
+
 Without ``redis-server`` on ``PATH`` these fixtures skip the test, unless ``CI`` or
 ``ANYOAUTH_REQUIRE_SERVICES`` is set: then they fail it, so CI never passes by skipping.
 """
@@ -33,7 +36,7 @@ import pytest
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["RedisServer", "fresh_redis", "redis_server", "redis_url"]
+__all__ = ["RedisServer", "fresh_redis", "redis_executable", "redis_server", "redis_url"]
 
 _START_SECONDS = 10.0
 
@@ -73,9 +76,12 @@ def _simple_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
 class RedisServer:
     """One ``redis-server`` process without persistence, bound to 127.0.0.1."""
 
-    def __init__(self, executable: str, directory: Path) -> None:
+    def __init__(self, executable: str, directory: Path, *, persistent: bool = False) -> None:
         self.executable = executable
         self.directory = directory
+        self.persistent = persistent
+        """Keep the data across :meth:`stop` and :meth:`start` (an append-only file,
+        fsynced on every write); without it a restart starts empty."""
         self.port = free_port()
         self.unix_socket = str(directory / "redis.sock")
         self.ca_file: str | None = None
@@ -136,7 +142,8 @@ class RedisServer:
             "port": str(self.port),
             "bind": "127.0.0.1",
             "save": "",
-            "appendonly": "no",
+            "appendonly": "yes" if self.persistent else "no",
+            "appendfsync": "always",
             "dir": str(self.directory),
             "unixsocket": self.unix_socket,
             "unixsocketperm": "700",
@@ -212,15 +219,21 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """A running ``redis-server`` for the whole session (skip or fail if there is none)."""
+def redis_executable() -> str:
+    """The ``redis-server`` on ``PATH``; skips the test (fails it in CI) when there is none."""
     executable = shutil.which("redis-server")
     if executable is None:
         message = "redis-server is not installed (apt-get install redis-server)"
         if _required():
             pytest.fail(f"{message}; CI / ANYOAUTH_REQUIRE_SERVICES requires it")
         pytest.skip(message)
+    return executable
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A running ``redis-server`` for the whole session (skip or fail if there is none)."""
+    executable = redis_executable()
     with tempfile.TemporaryDirectory(prefix="anyoauth-redis-") as directory:
         server = RedisServer(executable, Path(directory))
         server.start()

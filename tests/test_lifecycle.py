@@ -152,7 +152,8 @@ async def test_expired_token_many_callers_one_refresh(
 async def test_a_failed_refresh_reaches_every_waiter_and_keeps_the_store(
     http: Any, server: Server, clock: Clock
 ) -> None:
-    client = await logged_in(http, clock)
+    # Without retries: one 503 is the answer every waiter gets (tests/hardening covers retries).
+    client = await logged_in(http, clock, retries=anyoauth.RetryPolicy.none())
     original = held_token(clock)
     clock.now += 301
     server.fail = (503, "temporarily_unavailable")
@@ -583,7 +584,8 @@ async def test_callers_joining_a_failed_background_refresh_see_its_error(
 ) -> None:
     server.gate = anyio.Event()
     server.fail = (503, "temporarily_unavailable")
-    async with await logged_in(http, clock, leeway=30) as client:
+    retries = anyoauth.RetryPolicy.none()
+    async with await logged_in(http, clock, leeway=30, retries=retries) as client:
         clock.now += 280
         assert (await client.token()).access_token == "AT-0"  # starts the background refresh
         await anyio.wait_all_tasks_blocked()

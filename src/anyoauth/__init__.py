@@ -49,6 +49,7 @@ from ._core.token import Token as Token
 from ._discovery import discover as discover
 from ._file_store import FileStore as FileStore
 from ._redis_store import RedisStore as RedisStore
+from ._retry import RetryPolicy as RetryPolicy
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
 
@@ -89,6 +90,7 @@ __all__ = [
     "RedirectMismatch",
     "RedisStore",
     "ResponseLocation",
+    "RetryPolicy",
     "ServerMetadata",
     "StateError",
     "StateMismatch",

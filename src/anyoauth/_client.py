@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
+import os
+import ssl
 import sys
 import time
+import zlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, aclosing
+from contextlib import AsyncExitStack
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
 import attrs
@@ -27,10 +31,11 @@ from ._core.errors import (
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, pending_key
+from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pending_key
 from ._core.revocation import Introspection, check_revocation_response
 from ._core.strategy import HttpRequest, Strategy
 from ._core.token import Token
+from ._retry import RetryPolicy, parse_retry_after
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
 
@@ -80,8 +85,13 @@ class Client:
         account: tells apart several tokens of the same strategy in one store.
         clock: seconds since the epoch; injected so tests can move time.
         leeway: a token this close to its expiry counts as expired.
-        timeout: the total deadline, in seconds, of one token request, body included.
-        max_response_bytes: token responses larger than this are refused.
+        timeout: the total deadline, in seconds, of one token request: every attempt,
+            every wait between attempts and the whole answer's body included.
+        max_response_bytes: token responses larger than this are refused (before the
+            body is read when the server declares its length, else as soon as it
+            passes the limit).
+        retries: when a failed token request is sent again (:class:`RetryPolicy`);
+            by default up to 3 attempts, only where it is safe.
 
     Use it as an async context manager, or call :meth:`aclose` when done.
     """
@@ -97,6 +107,7 @@ class Client:
         leeway: float = 30.0,
         timeout: float = 30.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        retries: RetryPolicy | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
             raise TypeError("strategy must be an anyoauth Strategy")
@@ -109,11 +120,14 @@ class Client:
         self.leeway = leeway
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.retries = retries if retries is not None else RetryPolicy()
+        """When failed token requests are sent again (see :class:`RetryPolicy`)."""
         self._direct_grant = strategy.has_direct_grant
         self._jwks: Mapping[str, Any] | None = None
         self._held: Token | None = None
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
+        self._unsaved: tuple[Token | None, Token] | None = None
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
 
@@ -172,7 +186,12 @@ class Client:
         :class:`TokenRequestError`, :class:`InvalidTokenResponse` or
         :class:`TokenEndpointUnavailable` if the exchange fails.
         """
-        return await self._complete(self.strategy, url)
+        try:
+            return await self._complete(self.strategy, url)
+        except OAuthError as exc:
+            del url  # it carries the code (or the token): keep it out of tracebacks
+            _scrub(exc)
+            raise
 
     async def login(self, agent: UserAgent | None = None) -> Token:
         """Run the whole interactive login in a user agent and return the stored token.
@@ -186,6 +205,13 @@ class Client:
         Raises :class:`AgentError` when the user agent fails, and every error of
         :meth:`complete`.
         """
+        try:
+            return await self._login(agent)
+        except OAuthError as exc:
+            _scrub(exc)
+            raise
+
+    async def _login(self, agent: UserAgent | None) -> Token:
         if isinstance(self.strategy, DeviceCode):
             return await self.device_login()
         if not self.strategy.interactive:
@@ -250,7 +276,11 @@ class Client:
                     return current
         elif held is not None and rejected is None:
             return held
-        return await self._obtain(rejected)
+        try:
+            return await self._obtain(rejected)
+        except OAuthError as exc:
+            _scrub(exc)
+            raise
 
     async def _obtain(self, rejected: Token | None) -> Token:
         """Join the running renewal, or lead one; retry once if its leader was cancelled."""
@@ -306,6 +336,8 @@ class Client:
 
     async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
         """The one renewal: reread the store, take the store's lock, reread, refresh."""
+        if self._unsaved is not None:
+            await self._save_unsaved()
         stored = await self.store.get_token(self.token_key)
         if stored is not None and self._usable(stored, rejected, early=early):
             return self._hold(stored)
@@ -368,7 +400,7 @@ class Client:
                 flow = Flow(self.strategy)
                 token = await self._exchange(flow, flow.request_token(self._clock()))
                 with anyio.CancelScope(shield=True):
-                    saved = await self._persist(current, token)
+                    saved = await self._persist_or_keep(current, token)
                 return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
             if stored is not None:
                 await self._drop(stored)
@@ -376,8 +408,39 @@ class Client:
                 f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
             ) from exc
         with anyio.CancelScope(shield=True):
-            saved = await self._persist(stored, token)
+            saved = await self._persist_or_keep(stored, token)
         return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
+
+    async def _persist_or_keep(self, previous: Token | None, token: Token) -> Token:
+        """:meth:`_persist`; if the store fails, keep ``token`` to store first thing on the
+        next renewal. The server issued it and may have rotated the refresh token: the
+        stored one may be spent, so losing this one would force a new login. (The
+        store's lock, which this holder could not release, keeps siblings from
+        refreshing with the spent one meanwhile, up to its ttl.)"""
+        try:
+            return await self._persist(previous, token)
+        except StoreError as exc:
+            self._unsaved = (previous, token)
+            logger.warning(
+                "the store failed to take the refreshed %s token (%s); it is kept to store "
+                "on the next renewal",
+                self.strategy.binding,
+                type(exc).__name__,
+            )
+            raise
+
+    async def _save_unsaved(self) -> None:
+        """Store the token a failing store could not take (see :meth:`_persist_or_keep`)."""
+        assert self._unsaved is not None
+        previous, token = self._unsaved
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._persist(previous, token)
+            except LoginRequired:
+                self._unsaved = None  # it was deleted meanwhile (a logout): let it go
+                raise
+        self._unsaved = None
+        logger.info("the refreshed %s token is stored now", self.strategy.binding)
 
     async def _persist(self, previous: Token | None, token: Token) -> Token:
         """Compare-and-set ``token`` over ``previous``; a newer stored token wins."""
@@ -412,12 +475,17 @@ class Client:
     async def forget(self) -> None:
         """Delete this client's stored token (local logout; nothing is revoked)."""
         self._held = None
+        self._unsaved = None
         await self.store.delete_token(self.token_key)
 
     async def _save(self, token: Token) -> None:
-        # A token the provider issued must not be lost to a cancellation.
-        with anyio.CancelScope(shield=True):
+        # A token the provider issued must not be lost to a cancellation. MemoryStore's
+        # set_token never suspends, so no cancellation can reach it: it needs no shield.
+        if type(self.store) is MemoryStore:
             await self.store.set_token(self.token_key, token)
+        else:
+            with anyio.CancelScope(shield=True):
+                await self.store.set_token(self.token_key, token)
         self._held = token
 
     # -- httpx integration --------------------------------------------------------------
@@ -440,7 +508,11 @@ class Client:
         if flow.strategy.verifies_id_tokens and self._jwks is None:
             await self._prefetch_keys()
         try:
-            status, content_type, body = await self._send(request)
+            # A refresh whose answer was lost is sent once more (RetryPolicy.resend_refresh);
+            # a code exchange never is: a code works once.
+            status, content_type, body = await self._send(
+                request, resend=flow.state is State.REFRESHING
+            )
         except OAuthError as exc:
             flow.transport_failed(exc)
         result = flow.receive_token_response(
@@ -491,6 +563,15 @@ class Client:
         :class:`FlowExpired` when the code expires first, and the token request's
         errors otherwise. Cancel the calling task to give up.
         """
+        try:
+            return await self._device_login(show)
+        except OAuthError as exc:
+            _scrub(exc)
+            raise
+
+    async def _device_login(
+        self, show: Callable[[DeviceAuthorization], Awaitable[None] | None] | None
+    ) -> Token:
         if not isinstance(self.strategy, DeviceCode):
             raise ConfigurationError(f"{self.strategy.name} is not a device grant")
         flow = Flow(self.strategy)
@@ -530,6 +611,13 @@ class Client:
         (:class:`TokenEndpointUnavailable`, :class:`TokenRequestError`).
         Raises :class:`ConfigurationError` when the strategy has no revocation endpoint.
         """
+        try:
+            await self._revoke()
+        except OAuthError as exc:
+            _scrub(exc)
+            raise
+
+    async def _revoke(self) -> None:
         if self.strategy.revocation_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no revocation endpoint")
         token = self._held or await self.store.get_token(self.token_key)
@@ -559,6 +647,14 @@ class Client:
         :class:`ConfigurationError` without an introspection endpoint and
         :class:`LoginRequired` when ``None`` is given and no token is held.
         """
+        try:
+            return await self._introspect(token)
+        except OAuthError as exc:
+            del token  # it may be the token itself, as a string
+            _scrub(exc)
+            raise
+
+    async def _introspect(self, token: Token | str | None) -> Introspection:
         if self.strategy.introspection_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no introspection endpoint")
         if token is None:
@@ -577,8 +673,50 @@ class Client:
             self._http = httpx.AsyncClient(follow_redirects=False)
         return self._http
 
-    async def _send(self, request: HttpRequest) -> tuple[int, str | None, bytes]:
-        return await send_request(self._client(), request, self.timeout, self.max_response_bytes)
+    async def _send(
+        self, request: HttpRequest, *, resend: bool = False
+    ) -> tuple[int, str | None, bytes]:
+        return await _send_with_retries(
+            self._client(),
+            request,
+            deadline=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+            policy=self.retries,
+            clock=self._clock,
+            resend=resend,
+        )
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _scrub(error: BaseException) -> None:
+    """Forget the local variables of anyoauth's own finished frames that ``error`` (and
+    every error chained to it) passed through.
+
+    A traceback rendered with its frames' locals (``traceback.TracebackException(...,
+    capture_locals=True)``, error trackers, ``pytest --showlocals``) would otherwise
+    show what those frames held: a redirect URL with its code, a response body with a
+    token, a refresh token about to be revoked. Called where an error leaves the
+    public API; frames still running (the caller's) are left alone.
+    """
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+                # A frame still running (one the error leaves through) cannot be cleared.
+                with contextlib.suppress(RuntimeError):
+                    tb.tb_frame.clear()
+            tb = tb.tb_next
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
 
 
 def _show_device_code(device: DeviceAuthorization) -> None:
@@ -596,38 +734,269 @@ async def send_request(
     """Send ``request`` with ``http`` (an httpx or httpx2 AsyncClient) within ``deadline``
     seconds, body included; returns the status, content type and body.
 
-    Redirects are never followed. Raises :class:`TokenEndpointUnavailable` on any
-    transport failure, at the deadline, or for a body over ``max_response_bytes``.
+    Sent once: redirects are never followed, nothing is retried (:class:`Client`
+    retries through its :class:`RetryPolicy`). The body is asked for uncompressed,
+    and a compressed one is inflated no further than ``max_response_bytes``.
+    Raises :class:`TokenEndpointUnavailable` on any transport failure, at the
+    deadline, or for a body over ``max_response_bytes`` (refused unread when its
+    declared length is over).
     """
+    outcome = await _attempt(http, request, deadline, max_response_bytes)
+    if isinstance(outcome, _Failure):
+        raise outcome.error from None
+    return outcome.status, outcome.content_type, outcome.body
+
+
+class _ResponseBody(bytes):
+    """A response body; its repr shows only its size (it may hold a token)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes>"
+
+
+class _Buffer(bytearray):
+    """A response body being read; its repr shows only its size."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} bytes>"
+
+
+@attrs.frozen
+class _Answer:
+    """One HTTP answer, read whole."""
+
+    status: int
+    content_type: str | None
+    body: bytes = attrs.field(repr=False)
+    retry_after: str | None
+
+
+_Retry = Literal["not sent", "lost", "never"]
+
+
+@attrs.frozen
+class _Failure:
+    """One attempt that got no answer. ``retry`` says what is safe: ``"not sent"``
+    (the request never left), ``"lost"`` (it may have reached the server), ``"never"``."""
+
+    error: TokenEndpointUnavailable
+    retry: _Retry
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Undecodable(Exception):
+    pass
+
+
+def _declared_length(headers: Any) -> int | None:
+    text = (headers.get("content-length") or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text) <= 18 else 1 << 62
+
+
+def _decompressor(encoding: str | None) -> Any:
+    """A zlib decompressor for a ``Content-Encoding`` the server used although asked
+    for ``identity``; ``None`` for none. Raises :class:`_Undecodable` for others."""
+    name = (encoding or "").strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+    raise _Undecodable(name)
+
+
+async def _read_body(response: Any, body: bytearray, limit: int) -> None:
+    """Read ``response``'s body into ``body``; :class:`_TooLarge` past ``limit`` bytes
+    (after decompression: a small compressed body cannot inflate past it)."""
+    if response.is_stream_consumed:
+        # An answer made in-process (MockTransport), already in memory and decoded.
+        body += response.content
+        if len(body) > limit:
+            raise _TooLarge
+        return
+    inflate = _decompressor(response.headers.get("content-encoding"))
+    chunks = response.aiter_raw()
+    async for chunk in chunks:
+        try:
+            _inflate_into(body, chunk, inflate, limit)
+        except zlib.error:
+            await _abandon(response, chunks)
+            raise
+        if len(body) > limit:
+            await _abandon(response, chunks)
+            raise _TooLarge
+    if inflate is not None:
+        body += inflate.flush()
+        if not inflate.eof:
+            raise zlib.error("incomplete compressed body")
+    if len(body) > limit:
+        raise _TooLarge
+
+
+def _inflate_into(body: bytearray, chunk: bytes, inflate: Any, limit: int) -> None:
+    """Append ``chunk`` to ``body``, inflated if ``inflate``, never past ``limit + 1`` bytes."""
+    if inflate is None:
+        body += chunk
+        return
+    while chunk and len(body) <= limit:
+        body += inflate.decompress(chunk, limit + 1 - len(body))
+        chunk = inflate.unconsumed_tail
+
+
+_ABANDON_STEPS = 4
+
+
+async def _abandon(response: Any, chunks: Any) -> None:
+    """Stop reading ``response`` half-way: close it, then step its iterator to its end.
+
+    Closing only the outer iterator would leave httpx's nested async generators to
+    the garbage collector, and trio warns about each (encode/httpx#3686); once the
+    response is closed they end on their next step.
+    """
+    await response.aclose()
+    try:
+        for _ in range(_ABANDON_STEPS):
+            await chunks.__anext__()
+    except StopAsyncIteration:
+        pass
+    except Exception:  # noqa: S110 - reading a closed response fails: that ends it too
+        pass
+    finally:
+        await chunks.aclose()
+
+
+def _is_tls_failure(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _failure(module: ModuleType, exc: Exception) -> _Failure:
+    name = type(exc).__name__
+    if _is_tls_failure(exc):
+        return _Failure(
+            TokenEndpointUnavailable(f"TLS failure with the token endpoint ({name})"), "never"
+        )
+    if isinstance(exc, (module.ConnectError, module.ConnectTimeout, module.PoolTimeout)):
+        return _Failure(
+            TokenEndpointUnavailable(f"token endpoint unreachable ({name})"), "not sent"
+        )
+    if isinstance(
+        exc,
+        (
+            module.ReadError,
+            module.WriteError,
+            module.ReadTimeout,
+            module.WriteTimeout,
+            module.RemoteProtocolError,
+        ),
+    ):
+        return _Failure(
+            TokenEndpointUnavailable(f"the token endpoint's answer was lost ({name})"), "lost"
+        )
+    return _Failure(TokenEndpointUnavailable(f"token endpoint unreachable ({name})"), "never")
+
+
+async def _attempt(
+    http: Any,
+    request: HttpRequest,
+    deadline: float,
+    max_response_bytes: int,
+    *,
+    total: float | None = None,
+) -> _Answer | _Failure:
+    """Send ``request`` once within ``deadline`` seconds (what is left of the ``total``
+    deadline); the answer, or why there is none. Never raises for transport failures
+    (the caller decides whether to try again)."""
     module = _module_of(http)
     logger.debug("token request: %s %s", request.method, request.url)
+    headers = list(request.headers)
+    if not any(name.lower() == "accept-encoding" for name, _ in headers):
+        headers.append(("Accept-Encoding", "identity"))
     built = http.build_request(
-        request.method, request.url, headers=list(request.headers), content=request.content
+        request.method, request.url, headers=headers, content=request.content
     )
+    body = _Buffer()
     try:
         with anyio.fail_after(deadline):
             response = await http.send(built, stream=True, follow_redirects=False)
-            body = bytearray()
             try:
-                async with aclosing(response.aiter_bytes()) as chunks:
-                    async for chunk in chunks:
-                        body += chunk
-                        if len(body) > max_response_bytes:
-                            raise TokenEndpointUnavailable(
-                                f"token response larger than {max_response_bytes} bytes"
-                            )
+                declared = _declared_length(response.headers)
+                if declared is not None and declared > max_response_bytes:
+                    raise _TooLarge
+                await _read_body(response, body, max_response_bytes)
             finally:
                 await response.aclose()
     except TimeoutError:
-        raise TokenEndpointUnavailable(
-            f"no complete answer from the token endpoint within {deadline} s"
-        ) from None
+        message = f"no complete answer from the token endpoint within {total or deadline:g} s"
+        return _Failure(TokenEndpointUnavailable(message), "never")
+    except _TooLarge:
+        message = f"token response larger than {max_response_bytes} bytes"
+        return _Failure(TokenEndpointUnavailable(message), "never")
+    except (_Undecodable, zlib.error):
+        message = "token response in an unsupported or broken content encoding"
+        return _Failure(TokenEndpointUnavailable(message), "never")
     except module.HTTPError as exc:
-        raise TokenEndpointUnavailable(
-            f"token endpoint unreachable ({type(exc).__name__})"
-        ) from None
+        return _failure(module, exc)
     logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
-    return response.status_code, response.headers.get("content-type"), bytes(body)
+    return _Answer(
+        status=response.status_code,
+        content_type=response.headers.get("content-type"),
+        body=_ResponseBody(body),
+        retry_after=response.headers.get("retry-after"),
+    )
+
+
+async def _send_with_retries(
+    http: Any,
+    request: HttpRequest,
+    *,
+    deadline: float,
+    max_response_bytes: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+    resend: bool,
+) -> tuple[int, str | None, bytes]:
+    """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
+    seconds. ``resend``: the request is a refresh, sent once more if its answer is lost."""
+    end = anyio.current_time() + deadline
+    attempt = 0
+    resent = False
+    while True:
+        attempt += 1
+        left = max(end - anyio.current_time(), 0.0)
+        outcome = await _attempt(http, request, left, max_response_bytes, total=deadline)
+        retry_after: float | None = None
+        if isinstance(outcome, _Failure):
+            retry = outcome.retry == "not sent" or (
+                outcome.retry == "lost" and resend and policy.resend_refresh and not resent
+            )
+            if not retry or attempt >= policy.attempts:
+                raise outcome.error from None
+            resent = resent or outcome.retry == "lost"
+            reason = str(outcome.error)
+        else:
+            if outcome.status not in policy.statuses or attempt >= policy.attempts:
+                return outcome.status, outcome.content_type, outcome.body
+            retry_after = parse_retry_after(outcome.retry_after, clock())
+            reason = f"HTTP {outcome.status}"
+        wait = policy.delay(attempt, retry_after)
+        if wait is None or anyio.current_time() + wait >= end:
+            # Waiting would overrun the deadline (or the server asks too much): stop here.
+            if isinstance(outcome, _Failure):
+                raise outcome.error from None
+            return outcome.status, outcome.content_type, outcome.body
+        logger.debug("token request to be sent again in %.2f s (%s)", wait, reason)
+        await policy.sleep(wait)
 
 
 @functools.cache

@@ -188,7 +188,16 @@ def _parse_url(url: str) -> _Address:
 
 
 class _RedisPyTransport:
-    def __init__(self, client: redis.asyncio.Redis, *, owned: bool, where: str) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        owned: bool,
+        where: str,
+        timeout: float | None = None,
+    ) -> None:
+        import asyncio  # not at module level: ``import anyoauth`` need not load it
+
         from redis.exceptions import NoScriptError, RedisError, ResponseError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -196,6 +205,11 @@ class _RedisPyTransport:
         self._execute: Callable[..., Awaitable[Any]] = client.execute_command
         self._owned = owned
         self._where = where
+        # The deadline of one whole command, for the client this store made (which has
+        # no socket timeout: on Python 3.11 redis-py sends through asyncio.wait_for, a
+        # task per command). A client the user gave keeps its own timeouts.
+        self._timeout = timeout
+        self._deadline = asyncio.timeout
         self._no_script: type[Exception] = NoScriptError
         self._response_error: type[Exception] = ResponseError
         self._timeout_errors: tuple[type[Exception], ...] = (RedisTimeoutError, TimeoutError)
@@ -203,7 +217,12 @@ class _RedisPyTransport:
 
     async def execute(self, command: str, *args: Arg) -> Any:
         try:
-            return await self._execute(command, *args)
+            if self._timeout is None:
+                return await self._execute(command, *args)
+            # Edge-triggered, so redis-py still drops the cut-off connection and returns
+            # it to its pool (its own clean-up awaits run), like its socket timeouts.
+            async with self._deadline(self._timeout):
+                return await self._execute(command, *args)
         except self._no_script:
             raise _NoScript from None
         except self._response_error as exc:
@@ -229,7 +248,7 @@ def _redis_py_client(address: _Address, timeout: float) -> redis.asyncio.Redis:
         "db": address.db,
         "username": address.username,
         "password": address.password,
-        "socket_timeout": timeout,
+        # No socket_timeout: _RedisPyTransport puts one deadline on each whole command.
         "socket_connect_timeout": timeout,
         # One immediate retry on a fresh connection covers a pooled connection the
         # server closed; every command this store sends is safe to repeat.
@@ -669,7 +688,7 @@ class RedisStore:
                     f"transport='redis-py' only runs on asyncio, not {backend}"
                 )
             client = _redis_py_client(self._address, self._timeout)
-            return _RedisPyTransport(client, owned=True, where=self._where)
+            return _RedisPyTransport(client, owned=True, where=self._where, timeout=self._timeout)
         return _AnyioTransport(
             self._address, timeout=self._timeout, max_connections=self._max_connections
         )

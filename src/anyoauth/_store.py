@@ -42,6 +42,10 @@ rather than an unknown-state error."""
 EXPIRE_BATCH = 64
 """At most this many abandoned pending flows are dropped per ``put_pending``."""
 
+COMPACT_SLACK = 1024
+"""MemoryStore rebuilds its deadline heap once it holds this many more entries than
+twice the pending flows (entries of flows already taken stay in it until then)."""
+
 
 def token_fingerprint(token: Token | None) -> str:
     """A digest naming one issued token (access and refresh token), for compare-and-set.
@@ -180,7 +184,10 @@ class MemoryStore:
         """Keep ``pending`` until taken or expired."""
         self._expire(self._clock())
         self._pending[key] = pending
-        heapq.heappush(self._deadlines, (pending.expires_at + EXPIRED_GRACE, key))
+        deadlines = self._deadlines
+        heapq.heappush(deadlines, (pending.expires_at + EXPIRED_GRACE, key))
+        if len(deadlines) > 2 * len(self._pending) + COMPACT_SLACK:
+            self._compact()
 
     async def take_pending(self, key: str) -> PendingFlow | None:
         """Remove and return the pending flow under ``key`` (atomic: no await inside)."""
@@ -213,6 +220,21 @@ class MemoryStore:
             users[0] -= 1
             if users[0] == 0:
                 del self._locks[key]
+
+    def _compact(self) -> None:
+        # Completed logins leave their deadline entry behind (a heap cannot drop one
+        # cheaply): without this, a busy server would keep one per login for the 15
+        # minutes until it expires. Rebuilding once the stale entries outnumber the live
+        # ones keeps the heap within twice the pending flows, at an amortised O(1) per
+        # put_pending (one pass over the heap, every COMPACT_SLACK or more logins).
+        pending = self._pending
+        live = [
+            (drop_at, key)
+            for drop_at, key in self._deadlines
+            if (flow := pending.get(key)) is not None and flow.expires_at + EXPIRED_GRACE == drop_at
+        ]
+        heapq.heapify(live)
+        self._deadlines = live
 
     def _expire(self, now: float) -> None:
         # Bounded per call, so a backlog (a million flows expiring at once after a

@@ -604,10 +604,14 @@ def crash_token(name: str, size: int = 0) -> anyoauth.Token:
     )
 
 
+CRASH_KILLS = 100
+"""Writers the crash test kills (tests/hardening runs it with a few hundred)."""
+
+
 def test_writers_killed_at_random_instants_never_leave_a_broken_token(
     tmp_path: Path, spawn: Spawn
 ) -> None:
-    kills, size, key = 100, 400_000, "token:crash"
+    kills, size, key = CRASH_KILLS, 400_000, "token:crash"
     root = tmp_path / "store"
     store = FileStore(root)
     run(store.set_token, key, crash_token("I"))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 import anyoauth
-from anyoauth._store import EXPIRE_BATCH, EXPIRED_GRACE
+from anyoauth._store import COMPACT_SLACK, EXPIRE_BATCH, EXPIRED_GRACE
 
 from .contract import StoreContract
 
@@ -72,3 +73,53 @@ async def test_abandoned_flows_are_dropped_after_grace() -> None:
 
 async def test_memory_store_is_a_store() -> None:
     assert isinstance(anyoauth.MemoryStore(), anyoauth.Store)
+
+
+async def test_taken_flows_do_not_pile_up_in_the_deadline_heap() -> None:
+    clock = Clock()
+    store = anyoauth.MemoryStore(clock=clock)
+    await store.put_pending("kept", pending("k", clock.now + 10))
+    for i in range(10 * COMPACT_SLACK):
+        await store.put_pending(f"p{i}", pending(f"s{i}", clock.now + 600))
+        assert await store.take_pending(f"p{i}") is not None
+    assert len(store._deadlines) <= 2 * 1 + COMPACT_SLACK + 1
+    # The flow still pending keeps its deadline through the compactions.
+    clock.now += 10 + EXPIRED_GRACE + 1
+    await store.put_pending("new", pending("n", clock.now + 600))
+    assert await store.take_pending("kept") is None
+    assert await store.take_pending("new") is not None
+
+
+async def test_a_flow_put_again_keeps_only_its_latest_deadline() -> None:
+    clock = Clock()
+    store = anyoauth.MemoryStore(clock=clock)
+    await store.put_pending("p", pending("a", clock.now + 10))
+    await store.put_pending("p", pending("b", clock.now + 5000))
+    store._compact()
+    assert len(store._deadlines) == 1
+    clock.now += 10 + EXPIRED_GRACE + 1
+    await store.put_pending("other", pending("o", clock.now + 600))
+    taken = await store.take_pending("p")
+    assert taken is not None
+    assert taken.state == "b"
+
+
+async def test_set_token_never_suspends() -> None:
+    # Client._save relies on it: a token saved to a MemoryStore needs no cancel shield,
+    # because no cancellation can interrupt a coroutine that never suspends.
+    store = anyoauth.MemoryStore()
+    token = anyoauth.Token(access_token="a", issued_at=1.0)
+    strategy = anyoauth.Strategy(
+        client_id="cid",
+        authorization_endpoint="https://idp.example/auth",
+        token_endpoint="https://idp.example/token",
+        redirect_uri="https://app.example/cb",
+    )
+    client = anyoauth.Client(strategy, store)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await client._save(token)
+        saved = await store.get_token(client.token_key)
+    assert saved is token
+    assert client._held is token
+    await client.aclose()

@@ -13,6 +13,7 @@ objects. It never reads a clock; every method that needs the time takes ``now``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import enum
 import hashlib
@@ -21,8 +22,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from .device import DeviceAuthorization, DeviceCode
 from .errors import (
@@ -54,8 +53,10 @@ __all__ = [
     "KeysNeeded",
     "PendingFlow",
     "State",
+    "new_code_verifier",
     "new_state",
     "pending_key",
+    "s256_challenge",
     "state_diagram",
 ]
 
@@ -64,6 +65,9 @@ STATE_BYTES = 32
 
 VERIFIER_LENGTH = 64
 """Characters in a PKCE code verifier (RFC 7636 allows 43 to 128)."""
+
+_VERIFIER_BYTES = VERIFIER_LENGTH * 3 // 4
+"""Random bytes behind a verifier: 48 bytes are 64 base64url characters (384 bits)."""
 
 SLOW_DOWN_STEP = 5.0
 """Seconds a device grant's ``slow_down`` adds to the polling interval (RFC 8628 3.5)."""
@@ -170,6 +174,18 @@ def new_state() -> str:
     return secrets.token_urlsafe(STATE_BYTES)
 
 
+def new_code_verifier() -> str:
+    """A fresh PKCE code verifier: :data:`VERIFIER_LENGTH` base64url characters from
+    :mod:`secrets` (RFC 7636 4.1: unreserved characters only)."""
+    return secrets.token_urlsafe(_VERIFIER_BYTES)
+
+
+def s256_challenge(verifier: str) -> str:
+    """The PKCE ``S256`` code challenge of ``verifier`` (RFC 7636 4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def pending_key(state: str) -> str:
     """The store key of a pending flow: a digest, so no ``state`` appears in store keys."""
     return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
@@ -195,7 +211,14 @@ class PendingFlow:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (for stores)."""
-        return attrs.asdict(self)
+        return {
+            "state": self.state,
+            "binding": self.binding,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "code_verifier": self.code_verifier,
+            "nonce": self.nonce,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PendingFlow:
@@ -305,7 +328,7 @@ class Flow:
                 Event.REDIRECT_REJECTED,
             )
         self.handle(Event.AUTHORIZATION_STARTED)
-        verifier: str | None = generate_token(VERIFIER_LENGTH) if strategy.uses_pkce else None
+        verifier = new_code_verifier() if strategy.uses_pkce else None
         nonce = secrets.token_urlsafe(STATE_BYTES) if strategy.requests_nonce else None
         self.pending = PendingFlow(
             state=new_state(),
@@ -315,7 +338,7 @@ class Flow:
             code_verifier=verifier,
             nonce=nonce,
         )
-        challenge: str | None = None if verifier is None else create_s256_code_challenge(verifier)
+        challenge = None if verifier is None else s256_challenge(verifier)
         url = strategy.authorization_url(
             state=self.pending.state, code_challenge=challenge, nonce=nonce
         )

@@ -10,11 +10,14 @@ overrides only what differs. Strategies are sans-IO: they build
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
-from urllib.parse import quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote_plus, urlsplit, urlunsplit
 
 import attrs
 
@@ -27,7 +30,14 @@ from .errors import (
     RedirectMismatch,
 )
 from .jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
-from .redirect import Endpoint, Redirect, ResponseLocation, read_redirect
+from .redirect import (
+    Redirect,
+    ResponseLocation,
+    landing,
+    lands_on,
+    redirect_of,
+    split_url,
+)
 from .token import Token, parse_token_response
 
 if TYPE_CHECKING:
@@ -46,6 +56,7 @@ __all__ = [
     "ImplicitDesktop",
     "Strategy",
     "basic_credentials",
+    "form_encode",
     "is_loopback_host",
 ]
 
@@ -116,17 +127,88 @@ def _scope(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _add_query(url: str, params: Iterable[tuple[str, str]]) -> str:
+_UNRESERVED = re.compile("[A-Za-z0-9_.~-]*").fullmatch
+"""Text that ``quote_plus`` leaves as it is, whatever its ``safe`` argument."""
+
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+@functools.lru_cache(maxsize=16)
+def _byte_quoting(safe: str) -> Callable[[int], str]:
+    """What ``quote_plus(..., safe)`` makes of each UTF-8 byte, as a lookup."""
+    kept = _ALWAYS_SAFE | frozenset(safe.encode("ascii", "ignore"))
+    table = [
+        chr(byte) if byte in kept else "+" if byte == 0x20 else f"%{byte:02X}"
+        for byte in range(256)
+    ]
+    return table.__getitem__
+
+
+_NOTHING_QUOTED: Mapping[str, str] = MappingProxyType({})
+
+
+def _form_quote(value: object, safe: str, known: Mapping[str, str] = _NOTHING_QUOTED) -> str:
+    """``quote_plus(value, safe)`` as ``urlencode`` applies it (``str()`` of anything
+    neither text nor bytes); ``known`` holds texts already quoted."""
+    if type(value) is str:
+        if _UNRESERVED(value):
+            return value
+        quoted = known.get(value)
+        if quoted is not None:
+            return quoted
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return "".join(map(_byte_quoting(safe), data))
+
+
+def form_encode(
+    params: Iterable[tuple[Any, Any]], *, safe: str = "", known: Mapping[str, str] = _NOTHING_QUOTED
+) -> str:
+    """``urllib.parse.urlencode(list(params), safe=safe)``, character for character,
+    several times faster.
+
+    Most values of an OAuth request (``state``, PKCE values, tokens, client ids) are
+    unreserved characters only and are used as they are; others are quoted a byte at a
+    time through a table, as ``quote_plus`` does, without its layers of calls. ``known``
+    maps texts to their quoted form under this ``safe`` (a strategy's own settings,
+    quoted once).
+    """
+    return "&".join(
+        [f"{_form_quote(k, safe, known)}={_form_quote(v, safe, known)}" for k, v in params]
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _url_around_query(url: str) -> tuple[str, str, str]:
+    """A configured URL split for adding to its query: (URL without query and fragment,
+    query, ``#fragment`` or "")."""
     parts = urlsplit(url)
-    extra = urlencode(list(params), safe=",")
-    query = f"{parts.query}&{extra}" if parts.query and extra else parts.query or extra
-    return urlunsplit(parts._replace(query=query))
+    base = urlunsplit(parts._replace(query="", fragment=""))
+    return base, parts.query, f"#{parts.fragment}" if parts.fragment else ""
+
+
+def _add_query(
+    url: str, params: Iterable[tuple[str, str]], known: Mapping[str, str] = _NOTHING_QUOTED
+) -> str:
+    base, query, fragment = _url_around_query(url)
+    extra = form_encode(params, safe=",", known=known)
+    query = f"{query}&{extra}" if query and extra else query or extra
+    return f"{base}?{query}{fragment}" if query else base + fragment
+
+
+def _split_configured(name: str, url: str, *, sent_to: bool = True) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        if sent_to:
+            parts.port  # noqa: B018 - validates the port (a bad one fails at send time otherwise)
+    except ValueError:
+        raise ConfigurationError(f"{name} is not a valid URL") from None
+    return parts
 
 
 def _check_endpoint(name: str, url: str | None, allow_insecure: bool) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
+    parts = _split_configured(name, url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigurationError(f"{name} must be an absolute http(s) URL")
     if parts.username is not None or parts.password is not None:
@@ -140,7 +222,7 @@ def _check_endpoint(name: str, url: str | None, allow_insecure: bool) -> None:
 def _check_redirect_uri(url: str | None) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
+    parts = _split_configured("redirect_uri", url, sent_to=False)
     if not parts.scheme or parts.fragment:
         raise ConfigurationError("redirect_uri must be absolute and have no fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
@@ -288,6 +370,30 @@ class Strategy:
         ``jwks_uri`` an id_token cannot be validated; it is then dropped, never handed out.)"""
         return self.response_type == "code" and "openid" in self.scope and self.verifies_id_tokens
 
+    @functools.cached_property
+    def _basic_authorization(self) -> str | None:
+        """The ``Authorization`` value of ``client_secret_basic``, computed once."""
+        if self.client_auth != "client_secret_basic" or self.client_secret is None:
+            return None
+        return basic_credentials(
+            self.client_id, self.client_secret, form_encode=self.basic_form_encoded
+        )
+
+    @functools.cached_property
+    def _quoted_settings(self) -> Mapping[str, str]:
+        """This strategy's public settings that go into every authorization URL or token
+        request (``client_id``, ``redirect_uri``, the scope), form-quoted once.
+
+        Only texts without ``,``, which quote alike in URLs (``safe=","``) and bodies;
+        never a secret.
+        """
+        values = (self.client_id, self.redirect_uri, self.scope_param() if self.scope else None)
+        return {
+            value: _form_quote(value, "")
+            for value in values
+            if value and "," not in value and not _UNRESERVED(value)
+        }
+
     # -- identity -------------------------------------------------------------------
 
     @property
@@ -330,7 +436,7 @@ class Strategy:
         if self.authorization_endpoint is None:
             raise ConfigurationError(f"{self.name} has no authorization endpoint")
         params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
-        return _add_query(self.authorization_endpoint, params)
+        return _add_query(self.authorization_endpoint, params, self._quoted_settings)
 
     # -- reading the redirect -------------------------------------------------------
 
@@ -346,13 +452,25 @@ class Strategy:
         Compares parsed scheme, host, port and path; a URL-watching agent calls
         this on every navigation and hands a match to ``complete()``.
         """
-        return any(Endpoint.parse(e).matches(url) for e in self.redirect_endpoints())
+        return landing(url, self.redirect_endpoints()) is not None
 
     def read_redirect(self, url: str) -> Redirect:
         """Check that ``url`` lands on one of :meth:`redirect_endpoints` and read it."""
-        if not self.is_redirect(url):
+        return self._landed(url)[0]
+
+    def _landed(self, url: str) -> tuple[Redirect, SplitResult]:
+        """:meth:`read_redirect`, and the URL as split for it."""
+        if type(self).is_redirect is Strategy.is_redirect:
+            # The same check as is_redirect, with the URL split once for both steps.
+            landed = landing(url, self.redirect_endpoints())
+            if landed is None:
+                raise RedirectMismatch("the URL is not this flow's redirect URI")
+            parts = landed
+        elif self.is_redirect(url):
+            parts = split_url(url)
+        else:
             raise RedirectMismatch("the URL is not this flow's redirect URI")
-        return read_redirect(url, self.response_location)
+        return redirect_of(parts, self.response_location), parts
 
     def authorization_error(self, redirect: Redirect) -> AuthorizationDenied | None:
         """The provider's error carried by ``redirect`` (RFC 6749 4.1.2.1), if any."""
@@ -432,8 +550,7 @@ class Strategy:
         ]
         auth, secret = self.client_auth, self.client_secret
         if auth == "client_secret_basic" and secret is not None:
-            value = basic_credentials(self.client_id, secret, form_encode=self.basic_form_encoded)
-            headers.append(("Authorization", value))
+            headers.append(("Authorization", self._basic_authorization or ""))
         elif auth == "client_secret_post" and secret is not None:
             params += [("client_id", self.client_id), ("client_secret", secret)]
         elif auth in ("private_key_jwt", "client_secret_jwt"):
@@ -450,7 +567,7 @@ class Strategy:
             method="POST",
             url=target,
             headers=tuple(headers),
-            content=urlencode(params).encode(),
+            content=form_encode(params, known=self._quoted_settings).encode(),
         )
 
     def code_exchange_request(self, code: str, pending: PendingFlow, *, now: float) -> HttpRequest:
@@ -670,10 +787,10 @@ class ImplicitDesktop(Strategy):
 
     def read_redirect(self, url: str) -> Redirect:
         """Read a special URL; the failure URL always counts as a denial."""
-        redirect = super().read_redirect(url)
+        redirect, parts = self._landed(url)
         if (
             self.failure_url is not None
-            and Endpoint.parse(self.failure_url).matches(url)
+            and lands_on(parts, self.failure_url)
             and self.authorization_error(redirect) is None
         ):
             return Redirect({**redirect.params, "error": "access_denied"})

@@ -213,12 +213,12 @@ def parse_token_response(
     a JSON array, truncated JSON, a missing or empty ``access_token``, a bad
     ``expires_in``).
     """
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
     try:
         payload = json.loads(body)
     except RecursionError:
         raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code) from None
     except (ValueError, UnicodeDecodeError):
+        media_type = (content_type or "").split(";", 1)[0].strip().lower()
         kind = "HTML" if media_type == "text/html" or body.lstrip()[:1] == b"<" else "non-JSON"
         raise InvalidTokenResponse(
             f"{kind} body ({media_type or 'no content type'})", status_code=status_code
