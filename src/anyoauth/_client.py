@@ -7,7 +7,6 @@ import functools
 import inspect
 import logging
 import os
-import ssl
 import sys
 import time
 import zlib
@@ -505,7 +504,8 @@ class Client:
     # -- IO -------------------------------------------------------------------------------
 
     async def _exchange(self, flow: Flow, request: HttpRequest) -> Token:
-        if flow.strategy.verifies_id_tokens and self._jwks is None:
+        strategy = flow.strategy
+        if strategy.verifies_id_tokens and "openid" in strategy.scope and self._jwks is None:
             await self._prefetch_keys()
         try:
             # A refresh whose answer was lost is sent once more (RetryPolicy.resend_refresh);
@@ -870,6 +870,8 @@ async def _abandon(response: Any, chunks: Any) -> None:
 
 
 def _is_tls_failure(error: BaseException) -> bool:
+    import ssl  # loaded on a failure, not with anyoauth
+
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -883,13 +885,9 @@ def _is_tls_failure(error: BaseException) -> bool:
 def _failure(module: ModuleType, exc: Exception) -> _Failure:
     name = type(exc).__name__
     if _is_tls_failure(exc):
-        return _Failure(
-            TokenEndpointUnavailable(f"TLS failure with the token endpoint ({name})"), "never"
-        )
+        return _Failure(TokenEndpointUnavailable(f"TLS failure with the server ({name})"), "never")
     if isinstance(exc, (module.ConnectError, module.ConnectTimeout, module.PoolTimeout)):
-        return _Failure(
-            TokenEndpointUnavailable(f"token endpoint unreachable ({name})"), "not sent"
-        )
+        return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "not sent")
     if isinstance(
         exc,
         (
@@ -900,10 +898,8 @@ def _failure(module: ModuleType, exc: Exception) -> _Failure:
             module.RemoteProtocolError,
         ),
     ):
-        return _Failure(
-            TokenEndpointUnavailable(f"the token endpoint's answer was lost ({name})"), "lost"
-        )
-    return _Failure(TokenEndpointUnavailable(f"token endpoint unreachable ({name})"), "never")
+        return _Failure(TokenEndpointUnavailable(f"the server's answer was lost ({name})"), "lost")
+    return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "never")
 
 
 async def _attempt(
@@ -937,10 +933,10 @@ async def _attempt(
             finally:
                 await response.aclose()
     except TimeoutError:
-        message = f"no complete answer from the token endpoint within {total or deadline:g} s"
+        message = f"no complete answer from the server within {total or deadline:g} s"
         return _Failure(TokenEndpointUnavailable(message), "never")
     except _TooLarge:
-        message = f"token response larger than {max_response_bytes} bytes"
+        message = f"answer larger than {max_response_bytes} bytes"
         return _Failure(TokenEndpointUnavailable(message), "never")
     except (_Undecodable, zlib.error):
         message = "token response in an unsupported or broken content encoding"
