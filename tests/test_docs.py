@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import anyoauth
 from anyoauth._core.machine import state_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +85,31 @@ async def test_documented_test_examples_run(path: str, source: str) -> None:
 
 def test_documented_examples_are_found() -> None:
     assert {path for path, _ in _example_tests()} >= {"README.md", "docs/testing.md"}
+
+
+def _python_blocks() -> list[tuple[str, str]]:
+    """Every ``python`` code block in the README and docs/ (recipes included)."""
+    blocks = []
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for source in re.findall(r"```python\n(.+?)```", path.read_text(), re.S):
+            blocks.append((path.relative_to(ROOT).as_posix(), source))
+    return blocks
+
+
+@pytest.mark.parametrize(("path", "source"), _python_blocks(), ids=lambda v: v[:30])
+def test_every_python_block_compiles(path: str, source: str) -> None:
+    """Snippets that are not whole tests (they need a real provider) at least compile,
+    top-level ``await`` allowed, and every anyoauth name they use exists, so a renamed
+    class or module shows up here."""
+    compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("anyoauth"):
+            module = importlib.import_module(node.module or "")
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{path}: {node.module}.{alias.name}"
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "anyoauth"
+        ):
+            assert hasattr(anyoauth, node.attr), f"{path}: anyoauth.{node.attr}"

@@ -49,12 +49,7 @@ from anyoauth._core.machine import state_diagram
 
 log = logging.getLogger("mkdocs.hooks.anyoauth")
 
-PENDING: tuple[str, ...] = (
-    "security.md",
-    "plugins.md",
-    "recipes.md",
-    "recipes/",
-)
+PENDING: tuple[str, ...] = ()
 """Pages other work adds. While one is missing its nav entry is dropped and links to it
 are unlinked (an info line says so); once it exists it is built like any other page.
 A directory (ending in ``/``) covers every page under it."""
