@@ -3,7 +3,7 @@
 nox -s tests       the whole suite, once with httpx and once with httpx2 clients
 nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
-nox -s demo        every seed flow end to end against the built-in emulator
+nox -s demo        every flow end to end against the built-in emulator
 nox -s docs        the documentation site, `mkdocs build --strict` into site/ (not run
                    by default; mkdocs.yml, tools/docs_hooks.py)
 nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run by
@@ -58,7 +58,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run Geni, Teamwork and Bank of Georgia flows against the emulator on loopback."""
+    """Run every flow (the seed flows, then the standard ones) against the emulator on loopback."""
     session.install(".")
     session.run("python", "-m", "anyoauth", "demo", *session.posargs)
 

@@ -1,4 +1,9 @@
-"""The demo: every seed flow end to end against the emulator on a loopback port.
+"""The demo: every flow end to end against the emulator on a loopback port.
+
+The three seed flows (Geni, Teamwork, Bank of Georgia), then the standard ones against
+the emulator's generic OpenID Connect server, configured by discovery: authorization
+code + PKCE with an id_token, refresh with rotation, revocation, the device grant,
+client credentials with ``private_key_jwt``, and the implicit grant.
 
 The browser step is done by an HTTP user agent that reads the consent page and
 clicks Allow (or Don't Allow). Each outcome is printed with secrets redacted;
@@ -10,11 +15,21 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
-from . import Client, OAuthError, Token
+from . import (
+    AuthorizationCode,
+    Client,
+    ClientCredentials,
+    DeviceAuthorization,
+    DeviceCode,
+    Implicit,
+    OAuthError,
+    Token,
+    discover,
+)
 from .providers import BankOfGeorgia, Geni, Teamwork
 from .testing import ProviderEmulator, browse
 
@@ -22,6 +37,8 @@ __all__ = ["run_demo"]
 
 TEAMWORK_REDIRECT = "anyoauth-demo://callback"
 BOG_REDIRECT = "https://app.example/bog/callback"
+APP_REDIRECT = "http://127.0.0.1:8765/callback"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def _describe(outcome: Token | OAuthError) -> str:
@@ -32,6 +49,8 @@ def _describe(outcome: Token | OAuthError) -> str:
             else (f"expires in {outcome.expires_at - outcome.issued_at:.0f} s")
         )
         extra = f", extra fields {sorted(outcome.extra)}" if outcome.extra else ""
+        if outcome.id_token_claims is not None:
+            extra += ", id_token validated"
         return (
             f"token ({outcome.token_type}, {len(outcome.access_token)} chars, redacted), "
             f"{expiry}{extra}"
@@ -68,12 +87,36 @@ class _Report:
         print(f"[{mark}] {title}\n       -> {_describe(outcome)}{note}", file=self.out)
 
 
+def _service_key() -> Any:
+    from joserfc.jwk import RSAKey
+
+    return RSAKey.generate_key(2048, parameters={"kid": "demo-service"}, private=True)
+
+
 async def run_demo(out: TextIO = sys.stdout) -> int:
     """Run the demo and return the process exit status."""
     geni_id = "demo-geni-app"
     tw_id, tw_secret = "demo-teamwork-app", secrets.token_hex(20)
     bog_id, bog_secret = "demo-bog-client", secrets.token_urlsafe(24)
-    emulator = ProviderEmulator()
+    app_secret = secrets.token_urlsafe(32)
+    emulator = ProviderEmulator(oauth_device_interval=0)
+    emulator.add_oauth_client(
+        "demo-web-app", client_secret=app_secret, redirect_uris=[APP_REDIRECT]
+    )
+    emulator.add_oauth_client("demo-tv-app", auth_method="none", grant_types=[DEVICE_GRANT])
+    emulator.add_oauth_client(
+        "demo-legacy-app",
+        auth_method="none",
+        redirect_uris=[APP_REDIRECT],
+        grant_types=["implicit"],
+    )
+    service_key = _service_key()
+    emulator.add_oauth_client(
+        "demo-service",
+        grant_types=["client_credentials"],
+        auth_method="private_key_jwt",
+        jwks={"keys": [service_key.as_dict(private=False)]},
+    )
     emulator.add_geni_app(geni_id)
     emulator.add_teamwork_app(tw_id, tw_secret, redirect_uris=[TEAMWORK_REDIRECT])
     emulator.add_keycloak_client(bog_id, bog_secret, realm="bog", redirect_uris=[BOG_REDIRECT])
@@ -148,6 +191,62 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             )
         async with Client(wrong) as c:
             await report.check("Bank of Georgia with a wrong client secret", OAuthError, c.token)
+
+        metadata = await discover(base_url, http=browser)
+        print(f"\ndiscovered {metadata.issuer} (RFC 8414 metadata)\n", file=out)
+        web = AuthorizationCode.from_metadata(
+            metadata,
+            client_id="demo-web-app",
+            client_secret=app_secret,
+            redirect_uri=APP_REDIRECT,
+            scope="openid profile",
+        )
+        async with Client(web, http=browser) as c:
+            await report.check(
+                "Authorization code + PKCE with OpenID Connect, user clicks Allow",
+                Token,
+                lambda: login(c, "allow"),
+                lambda t: api(f"{base_url}/api/me", t),
+            )
+
+            async def refresh() -> Token:
+                held = await c.token()
+                return await c.token(rejected=held)
+
+            await report.check("Refresh with a rotated refresh token", Token, refresh)
+
+            async def revoke() -> Token:
+                await c.revoke()
+                return await c.token()
+
+            await report.check("Revoked (RFC 7009), then asked for a token", OAuthError, revoke)
+
+        def approve(device: DeviceAuthorization) -> None:
+            print(f"       (user enters {device.user_code} at {device.verification_uri})", file=out)
+            emulator.approve_device(device.user_code)
+
+        tv = DeviceCode.from_metadata(metadata, client_id="demo-tv-app")
+        async with Client(tv, http=browser) as c:
+            await report.check(
+                "Device authorization grant, user approves on another device",
+                Token,
+                lambda: c.device_login(approve),
+            )
+        service = ClientCredentials.from_metadata(
+            metadata,
+            client_id="demo-service",
+            client_auth="private_key_jwt",
+            client_key=service_key,
+        )
+        async with Client(service, http=browser) as c:
+            await report.check("Client credentials with private_key_jwt", Token, c.token)
+        legacy = Implicit.from_metadata(
+            metadata, client_id="demo-legacy-app", redirect_uri=APP_REDIRECT
+        )
+        async with Client(legacy, http=browser) as c:
+            await report.check(
+                "Implicit grant, user clicks Allow", Token, lambda: login(c, "allow")
+            )
 
     passed = report.total - report.failures
     print(f"\n{passed} of {report.total} outcomes as expected", file=out)

@@ -505,7 +505,7 @@ class Strategy:
         """The token (implicit) or the code exchange request (code flows)."""
         if self.response_type == "token":
             try:
-                params = {k: v for k, v in redirect.params.items() if k != "state"}
+                params = {k: v for k, v in redirect.params.items() if k not in ("state", "iss")}
                 return Token.from_response(params, received_at=now)
             except ValueError as exc:
                 raise MalformedRedirect(str(exc)) from None
