@@ -4,6 +4,8 @@ nox -s tests       the whole suite, once with httpx and once with httpx2 clients
 nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every flow end to end against the built-in emulator
+nox -s qt          the desktop recipe in a real headless QWebEngineView (installs
+                   PySide6, ~700 MB; not run by default)
 nox -s docs        the documentation site, `mkdocs build --strict` into site/ (not run
                    by default; mkdocs.yml, tools/docs_hooks.py)
 nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run by
@@ -61,6 +63,20 @@ def demo(session: nox.Session) -> None:
     """Run every flow (the seed flows, then the standard ones) against the emulator on loopback."""
     session.install(".")
     session.run("python", "-m", "anyoauth", "demo", *session.posargs)
+
+
+@nox.session(default=False)
+def qt(session: nox.Session) -> None:
+    """The desktop Geni recipe in a real QWebEngineView, headless (installs PySide6)."""
+    session.install("-e", ".", "PySide6", *group("test"))
+    session.run(
+        "pytest",
+        "-m",
+        "qt",
+        "tests/recipes/test_desktop_geni_qt.py",
+        *session.posargs,
+        env={"QT_QPA_PLATFORM": "offscreen"},
+    )
 
 
 @nox.session(default=False)

@@ -1,7 +1,8 @@
 """The desktop Geni recipe's Qt adapter with a real QWebEngineView, offscreen.
 
 Runs only where PySide6 with its WebEngine is installed (``pip install PySide6``:
-about 700 MB, so the test environment leaves it out and this module is skipped). The
+about 700 MB, so the test environment leaves it out and this module is deselected;
+``nox -s qt`` installs it and runs the module). The
 window loads the emulator's consent page in Qt's Chromium, a script clicks Allow or
 Don't Allow (or the window is closed), the adapter's ``urlChanged`` hook hands Geni's
 success URL to the login, and the outcome comes back to the GUI thread.
@@ -20,7 +21,16 @@ from anyoauth.testing import ProviderEmulator
 
 from .servers import RECIPES
 
-pytest.importorskip("PySide6.QtWebEngineWidgets")
+# Deselected by default (pyproject's addopts: -m "not qt"); `nox -s qt` installs PySide6
+# and runs this module alone.
+pytestmark = pytest.mark.qt
+
+
+@pytest.fixture(autouse=True)
+def _webengine() -> None:
+    """Selected with ``-m qt`` but without PySide6: say how to get it."""
+    pytest.importorskip("PySide6.QtWebEngineWidgets", reason="nox -s qt installs PySide6")
+
 
 SCRIPT = """
 import sys
