@@ -20,7 +20,6 @@ Without ``redis-server`` on ``PATH`` these fixtures skip the test, unless ``CI``
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -33,20 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from services import services_required
+
 if TYPE_CHECKING:
     import redis
 
 __all__ = ["RedisServer", "fresh_redis", "redis_executable", "redis_server", "redis_url"]
 
 _START_SECONDS = 10.0
-
-
-def _required() -> bool:
-    """Whether a missing service must fail the run rather than skip."""
-    return any(
-        os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
-        for name in ("CI", "ANYOAUTH_REQUIRE_SERVICES")
-    )
 
 
 def free_port() -> int:
@@ -224,7 +217,7 @@ def redis_executable() -> str:
     executable = shutil.which("redis-server")
     if executable is None:
         message = "redis-server is not installed (apt-get install redis-server)"
-        if _required():
+        if services_required():
             pytest.fail(f"{message}; CI / ANYOAUTH_REQUIRE_SERVICES requires it")
         pytest.skip(message)
     return executable

@@ -86,7 +86,7 @@ from . import providers
 from ._client import Client
 from ._core.device import DEVICE_GRANT_TYPE, DeviceAuthorization, DeviceCode
 from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError
-from ._core.metadata import ServerMetadata
+from ._core.metadata import STRATEGY_ENDPOINTS, ServerMetadata
 from ._core.strategy import (
     AuthorizationCode,
     ClientCredentials,
@@ -177,14 +177,7 @@ _FLOW_ENDPOINTS = {
     "client-credentials": ("token_endpoint",),
 }
 # The discovered endpoints an oauth profile keeps (RFC 8414 names).
-_SERVER_FIELDS = (
-    "authorization_endpoint",
-    "token_endpoint",
-    "device_authorization_endpoint",
-    "revocation_endpoint",
-    "introspection_endpoint",
-    "jwks_uri",
-)
+_SERVER_FIELDS = STRATEGY_ENDPOINTS
 # The client authentication methods discovery chooses from (ServerMetadata's rule).
 _CLIENT_AUTHS = ("client_secret_basic", "client_secret_post", "none")
 

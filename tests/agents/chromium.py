@@ -31,11 +31,13 @@ import shutil
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import anyio.to_thread
 import pytest
+
+from services import missing_service
 
 if TYPE_CHECKING:
     from playwright.async_api import Playwright
@@ -65,20 +67,6 @@ sandbox is off, which the tests ask for only when running as root)."""
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
 
-def _required() -> bool:
-    """Whether a missing component must fail the run rather than skip."""
-    return any(
-        os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
-        for name in ("CI", "ANYOAUTH_REQUIRE_SERVICES")
-    )
-
-
-def _missing(message: str) -> NoReturn:
-    if _required():
-        pytest.fail(f"{message}; CI / ANYOAUTH_REQUIRE_SERVICES requires it")
-    pytest.skip(message)
-
-
 def running_as_root() -> bool:
     """Whether this process runs as root, where Chromium's sandbox cannot start."""
     geteuid = getattr(os, "geteuid", None)
@@ -91,17 +79,19 @@ def chromium_path() -> str:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
-        _missing("the playwright package is not installed (pip install 'anyoauth[playwright]')")
+        missing_service(
+            "the playwright package is not installed (pip install 'anyoauth[playwright]')"
+        )
     configured = os.environ.get("ANYOAUTH_CHROMIUM")
     if configured:
         if not os.access(configured, os.X_OK):
-            _missing(f"ANYOAUTH_CHROMIUM={configured!r} is not an executable file")
+            missing_service(f"ANYOAUTH_CHROMIUM={configured!r} is not an executable file")
         return configured
     if os.access(DEFAULT_CHROMIUM, os.X_OK):
         return DEFAULT_CHROMIUM
     found = shutil.which("chromium")
     if found is None:
-        _missing(
+        missing_service(
             "Chromium is not installed (run .ci/install-chromium, or apt-get install "
             "chromium; ANYOAUTH_CHROMIUM names another executable)"
         )

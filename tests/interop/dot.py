@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -51,10 +50,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import attrs
 import pytest
+
+from services import missing_service
 
 __all__ = [
     "SERVE",
@@ -74,26 +75,12 @@ START_SECONDS = 60.0
 _STOP_SECONDS = 10.0
 
 
-def _required() -> bool:
-    """Whether a missing component must fail the run rather than skip."""
-    return any(
-        os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
-        for name in ("CI", "ANYOAUTH_REQUIRE_SERVICES")
-    )
-
-
-def _missing(message: str) -> NoReturn:
-    if _required():
-        pytest.fail(f"{message}; CI / ANYOAUTH_REQUIRE_SERVICES requires it")
-    pytest.skip(message)
-
-
 def _check_installed() -> None:
     """Skip (or fail under CI) unless the server's packages are importable; looks them
     up without importing them."""
     for module, package in (("django", "Django"), ("oauth2_provider", "django-oauth-toolkit")):
         if importlib.util.find_spec(module) is None:
-            _missing(f"{package} is not installed (it is in the 'test' dependency group)")
+            missing_service(f"{package} is not installed (it is in the 'test' dependency group)")
 
 
 @attrs.frozen

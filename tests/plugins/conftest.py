@@ -11,7 +11,6 @@ installed package. ``example_plugin`` needs ``examples/plugin-example`` installe
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,15 +18,9 @@ from pathlib import Path
 import pytest
 
 from anyoauth import plugins
+from services import services_required
 
 from .helpers import EXAMPLE_DIR, EXAMPLE_DISTRIBUTION, FakeDistribution
-
-
-def _required() -> bool:
-    return any(
-        os.environ.get(name, "").strip().lower() not in {"", "0", "false", "no"}
-        for name in ("CI", "ANYOAUTH_REQUIRE_SERVICES")
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -91,6 +84,6 @@ def example_plugin() -> importlib.metadata.Distribution:
             f"{EXAMPLE_DISTRIBUTION} is not installed: pip install -e {EXAMPLE_DIR} "
             "(nox -s tests installs it)"
         )
-        if _required():
+        if services_required():
             pytest.fail(f"{message}; CI / ANYOAUTH_REQUIRE_SERVICES requires it")
         pytest.skip(message)

@@ -20,7 +20,7 @@ import attrs
 from .errors import DiscoveryError
 from .strategy import is_loopback_host
 
-__all__ = ["ENDPOINT_FIELDS", "ServerMetadata", "metadata_urls"]
+__all__ = ["ENDPOINT_FIELDS", "STRATEGY_ENDPOINTS", "ServerMetadata", "metadata_urls"]
 
 ENDPOINT_FIELDS = (
     "authorization_endpoint",
@@ -34,6 +34,17 @@ ENDPOINT_FIELDS = (
     "end_session_endpoint",
 )
 """Metadata fields that hold URLs anyoauth may send requests or users to."""
+
+STRATEGY_ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "jwks_uri",
+)
+"""The endpoints a strategy takes from metadata (``Strategy.from_metadata``), under the
+same names on both."""
 
 _LIST_FIELDS = (
     "scopes_supported",

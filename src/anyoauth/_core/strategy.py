@@ -663,16 +663,11 @@ class Strategy:
         ``client_secret_basic`` unless the server lists only ``client_secret_post``,
         and a client without one uses ``none``.
         """
+        from .metadata import STRATEGY_ENDPOINTS
+
         names = attrs.fields_dict(cls)
         values: dict[str, Any] = {"issuer": metadata.issuer}
-        for field in (
-            "authorization_endpoint",
-            "token_endpoint",
-            "device_authorization_endpoint",
-            "revocation_endpoint",
-            "introspection_endpoint",
-            "jwks_uri",
-        ):
+        for field in STRATEGY_ENDPOINTS:
             value = getattr(metadata, field)
             if value is not None and field in names:
                 values[field] = value
