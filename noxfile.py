@@ -6,8 +6,9 @@ nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every flow end to end against the built-in emulator
 nox -s qt          the desktop recipe in a real headless QWebEngineView (installs
                    PySide6, ~700 MB; not run by default)
-nox -s docs        the documentation site, `mkdocs build --strict` into site/ (not run
-                   by default; mkdocs.yml, tools/docs_hooks.py)
+nox -s docs        the documentation site, `mkdocs build --strict` into site/
+                   (mkdocs.yml, tools/docs_hooks.py; the README test command and CI
+                   run it after tests, lint and typecheck)
 nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run by
                    default; installs redis-server with apt-get where it can; see
                    docs/benchmarks.md)
