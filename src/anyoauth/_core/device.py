@@ -43,6 +43,15 @@ def _text(payload: dict[str, Any], name: str, *, required: bool = True) -> str |
     return value
 
 
+def _shown_text(payload: dict[str, Any], name: str) -> str | None:
+    """A required string shown to the user: no control or other non-printable characters
+    (a terminal would act on escape sequences; bidi overrides disguise the code)."""
+    value = _text(payload, name)
+    if value is not None and not value.isprintable():
+        raise ValueError(f"{name} has non-printable characters")
+    return value
+
+
 def _number(payload: dict[str, Any], name: str, default: float | None) -> float:
     value = payload.get(name, default)
     if isinstance(value, str) and value.strip().isascii():
@@ -50,7 +59,10 @@ def _number(payload: dict[str, Any], name: str, default: float | None) -> float:
             value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError(f"{name} is not a non-negative number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer too large for a float: a hostile answer
+        raise ValueError(f"{name} is out of range") from None
 
 
 @attrs.frozen(kw_only=True)
@@ -73,13 +85,21 @@ class DeviceAuthorization:
 
     @classmethod
     def from_response(
-        cls, status_code: int, content_type: str | None, body: bytes, *, received_at: float
+        cls,
+        status_code: int,
+        content_type: str | None,
+        body: bytes,
+        *,
+        received_at: float,
+        allow_insecure: bool = False,
     ) -> DeviceAuthorization:
         """Validate the device authorization endpoint's answer (RFC 8628 3.2).
 
         Raises :class:`TokenRequestError` for an OAuth error object and
         :class:`InvalidTokenResponse` for anything else that is not a device
-        authorization response.
+        authorization response, or whose ``user_code`` has non-printable characters
+        (it is shown to the user). ``allow_insecure`` lets the verification URIs use
+        plain HTTP, as the strategy's :attr:`~Strategy.allow_insecure` does.
         """
         try:
             payload = json.loads(body)
@@ -98,7 +118,7 @@ class DeviceAuthorization:
             raise InvalidTokenResponse("unexpected status", status_code=status_code)
         try:
             device_code = _text(payload, "device_code")
-            user_code = _text(payload, "user_code")
+            user_code = _shown_text(payload, "user_code")
             uri = _text(payload, "verification_uri", required=False) or _text(
                 payload,
                 "verification_url",  # Google's spelling
@@ -108,7 +128,7 @@ class DeviceAuthorization:
             interval = min(_number(payload, "interval", DEFAULT_INTERVAL), MAX_INTERVAL)
             for name, url in (("verification_uri", uri), ("verification_uri_complete", complete)):
                 try:
-                    _check_endpoint(name, url, allow_insecure=False)
+                    _check_endpoint(name, url, allow_insecure=allow_insecure)
                 except ConfigurationError as exc:
                     raise ValueError(str(exc)) from None
         except ValueError as exc:
@@ -169,4 +189,6 @@ class DeviceCode(Strategy):
         self, status_code: int, content_type: str | None, body: bytes, now: float
     ) -> DeviceAuthorization:
         """Validate the device authorization response."""
-        return DeviceAuthorization.from_response(status_code, content_type, body, received_at=now)
+        return DeviceAuthorization.from_response(
+            status_code, content_type, body, received_at=now, allow_insecure=self.allow_insecure
+        )

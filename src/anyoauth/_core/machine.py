@@ -399,9 +399,7 @@ class Flow:
         except OAuthError as exc:
             self._fail(exc, Event.REDIRECT_REJECTED)
         if isinstance(result, Token):
-            self.handle(Event.TOKEN_RECEIVED)
-            self.token = result
-            return result
+            return self._hold(result)
         self.handle(Event.CODE_RECEIVED)
         return result
 
@@ -461,7 +459,14 @@ class Flow:
         (the server's key set, if already known) verifies it; without a matching key
         the flow returns :class:`KeysNeeded` and waits in VERIFYING for
         :meth:`receive_keys`. A strategy that does not validate id_tokens drops one.
+
+        Only a flow that sent a token request (EXCHANGING, REFRESHING) takes an answer
+        here; anything else raises :class:`InvalidTransition` and the flow fails.
         """
+        if self._state not in (State.EXCHANGING, State.REFRESHING):
+            self._fail(
+                InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_REQUEST_FAILED
+            )
         try:
             token = self.strategy.parse_token_response(status_code, content_type, body, now)
         except FlowError as exc:
@@ -472,13 +477,17 @@ class Flow:
         self, token: Token, now: float, keys: Mapping[str, Any] | None
     ) -> Token | KeysNeeded:
         previous = self.token
-        if (
-            self._state is State.REFRESHING
-            and previous is not None
-            and token.refresh_token is None
-            and previous.refresh_token is not None
-        ):
-            token = attrs.evolve(token, refresh_token=previous.refresh_token)
+        if self._state is State.REFRESHING and previous is not None:
+            if token.refresh_token is None and previous.refresh_token is not None:
+                token = attrs.evolve(token, refresh_token=previous.refresh_token)
+            if (
+                "id_token" not in token.extra
+                and token.id_token_claims is None
+                and previous.id_token_claims is not None
+            ):
+                # OIDC 12.2: a refresh answer may carry no id_token. The subject stays
+                # bound, so a later refreshed id_token is still checked against it.
+                token = attrs.evolve(token, id_token_claims=previous.id_token_claims)
         id_token = token.extra.get("id_token")
         if id_token is not None and not self.strategy.verifies_id_tokens:
             # Never hand out claims nobody checked.
@@ -511,6 +520,9 @@ class Flow:
     def _hold(self, token: Token) -> Token:
         self.handle(Event.TOKEN_RECEIVED)
         self.token = token
+        # The pending flow (and its nonce) answered the login only: a refresh's
+        # id_token need not carry the nonce (OIDC 12.2).
+        self.pending = None
         return token
 
     def _verify(self, token: Token, keys: Mapping[str, Any], now: float) -> Token:

@@ -63,7 +63,11 @@ def metadata_urls(issuer: str) -> tuple[str, ...]:
     issuer's path, then OpenID Connect's ``{issuer}/.well-known/openid-configuration``
     (and, for an issuer with a path, RFC 8414's form of that one).
     """
-    parts = urlsplit(issuer)
+    try:
+        parts = urlsplit(issuer)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise DiscoveryError("the issuer is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise DiscoveryError("the issuer must be an http(s) URL without query or fragment")
     path = parts.path.rstrip("/")
@@ -92,7 +96,11 @@ def _same_issuer(a: str, b: str) -> bool:
 def _check_url(name: str, value: object, allow_insecure: bool) -> str:
     if not isinstance(value, str) or not value:
         raise DiscoveryError(f"metadata {name} is not a URL")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise DiscoveryError(f"metadata {name} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DiscoveryError(f"metadata {name} is not an http(s) URL")
     if parts.scheme == "http" and not (allow_insecure or is_loopback_host(parts.hostname)):

@@ -129,7 +129,12 @@ class Introspection:
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise InvalidTokenResponse(f"{name} is not a number", status_code=status_code)
-                fields[name] = float(value)
+                try:
+                    fields[name] = float(value)
+                except OverflowError:  # an integer too large for a float
+                    raise InvalidTokenResponse(
+                        f"{name} is out of range", status_code=status_code
+                    ) from None
         aud = payload.get("aud")
         if isinstance(aud, str):
             fields["aud"] = (aud,)

@@ -195,11 +195,12 @@ def _add_query(
     return f"{base}?{query}{fragment}" if query else base + fragment
 
 
-def _split_configured(name: str, url: str, *, sent_to: bool = True) -> SplitResult:
+def _split_configured(name: str, url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
-        if sent_to:
-            parts.port  # noqa: B018 - validates the port (a bad one fails at send time otherwise)
+        # Validates the port: a bad one would fail at send time (endpoints) or on every
+        # is_redirect()/read_redirect() (the redirect_uri) otherwise.
+        parts.port  # noqa: B018
     except ValueError:
         raise ConfigurationError(f"{name} is not a valid URL") from None
     return parts
@@ -222,7 +223,7 @@ def _check_endpoint(name: str, url: str | None, allow_insecure: bool) -> None:
 def _check_redirect_uri(url: str | None) -> None:
     if url is None:
         return
-    parts = _split_configured("redirect_uri", url, sent_to=False)
+    parts = _split_configured("redirect_uri", url)
     if not parts.scheme or parts.fragment:
         raise ConfigurationError("redirect_uri must be absolute and have no fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
@@ -505,7 +506,13 @@ class Strategy:
         """The token (implicit) or the code exchange request (code flows)."""
         if self.response_type == "token":
             try:
-                params = {k: v for k, v in redirect.params.items() if k not in ("state", "iss")}
+                # anyoauth does not validate a fragment's id_token: never hand out claims
+                # nobody checked, so it is dropped with state and iss.
+                params = {
+                    k: v
+                    for k, v in redirect.params.items()
+                    if k not in ("state", "iss", "id_token")
+                }
                 return Token.from_response(params, received_at=now)
             except ValueError as exc:
                 raise MalformedRedirect(str(exc)) from None
