@@ -52,7 +52,12 @@ EARLY_RETRY_DELAY = 5.0
 """Seconds to wait before trying again after a failed early (proactive) refresh."""
 
 LOCK_TTL_MARGIN = 15.0
-"""The store lock outlives two token requests (``2 * timeout``) by this many seconds."""
+"""The store lock outlives the token requests of one renewal by this many seconds."""
+
+LOCK_SENDS = 5
+"""Most requests one renewal sends, each bounded by ``timeout``: the key set before a
+refresh, the refresh, the key set after it, and after a spent refresh token of a direct
+grant a new grant (with its key set)."""
 
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
 """Token responses larger than this are refused without being read whole."""
@@ -124,6 +129,9 @@ class Client:
         self._direct_grant = strategy.has_direct_grant
         self._jwks: Mapping[str, Any] | None = None
         self._held: Token | None = None
+        self._logouts = 0
+        """Counts :meth:`forget` calls: a renewal that began before one keeps its result
+        to itself (no store, no hold)."""
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
         self._unsaved: tuple[Token | None, Token] | None = None
@@ -335,18 +343,22 @@ class Client:
 
     async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
         """The one renewal: reread the store, take the store's lock, reread, refresh."""
+        logouts = self._logouts
         if self._unsaved is not None:
             await self._save_unsaved()
         stored = await self.store.get_token(self.token_key)
         if stored is not None and self._usable(stored, rejected, early=early):
-            return self._hold(stored)
-        # A renewal may make two token requests (a spent refresh token, then a new grant).
-        ttl = 2 * self.timeout + LOCK_TTL_MARGIN
+            return self._hold(stored, logouts)
+        ttl = self._lock_ttl()
         async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
             stored = await self.store.get_token(self.token_key)
             if stored is not None and self._usable(stored, rejected, early=early):
-                return self._hold(stored)
-            return self._hold(await self._refresh_locked(stored, rejected))
+                return self._hold(stored, logouts)
+            return self._hold(await self._refresh_locked(stored, rejected, logouts), logouts)
+
+    def _lock_ttl(self) -> float:
+        """The store lock's ttl: a renewal's requests (each within ``timeout``) and a margin."""
+        return LOCK_SENDS * self.timeout + LOCK_TTL_MARGIN
 
     def _usable(self, token: Token, rejected: Token | None, *, early: bool) -> bool:
         if rejected is not None and _fingerprint(token) == _fingerprint(rejected):
@@ -363,8 +375,11 @@ class Client:
             return self.leeway
         return min(self.leeway, (token.expires_at - token.issued_at) / 2)
 
-    async def _refresh_locked(self, stored: Token | None, rejected: Token | None) -> Token:
-        """Refresh while holding the store's lock; persist before handing anything out."""
+    async def _refresh_locked(
+        self, stored: Token | None, rejected: Token | None, logouts: int
+    ) -> Token:
+        """Refresh while holding the store's lock; persist before handing anything out
+        (unless a logout happened since the renewal began: then nothing is stored)."""
         if stored is None:
             flow = Flow(self.strategy)
             request = flow.request_token(self._clock())
@@ -399,7 +414,7 @@ class Client:
                 flow = Flow(self.strategy)
                 token = await self._exchange(flow, flow.request_token(self._clock()))
                 with anyio.CancelScope(shield=True):
-                    saved = await self._persist_or_keep(current, token)
+                    saved = await self._persist_or_keep(current, token, logouts)
                 return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
             if stored is not None:
                 await self._drop(stored)
@@ -407,15 +422,21 @@ class Client:
                 f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
             ) from exc
         with anyio.CancelScope(shield=True):
-            saved = await self._persist_or_keep(stored, token)
+            saved = await self._persist_or_keep(stored, token, logouts)
         return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
 
-    async def _persist_or_keep(self, previous: Token | None, token: Token) -> Token:
+    async def _persist_or_keep(self, previous: Token | None, token: Token, logouts: int) -> Token:
         """:meth:`_persist`; if the store fails, keep ``token`` to store first thing on the
         next renewal. The server issued it and may have rotated the refresh token: the
         stored one may be spent, so losing this one would force a new login. (The
         store's lock, which this holder could not release, keeps siblings from
-        refreshing with the spent one meanwhile, up to its ttl.)"""
+        refreshing with the spent one meanwhile, up to its ttl.)
+
+        After a logout (:meth:`forget`) since the renewal began, ``token`` is neither
+        stored nor kept: the logout stands."""
+        if logouts != self._logouts:
+            logger.debug("a logout happened during the renewal: its token is not stored")
+            return token
         try:
             return await self._persist(previous, token)
         except StoreError as exc:
@@ -463,8 +484,10 @@ class Client:
         if self._held is not None and _fingerprint(self._held) == _fingerprint(rejected):
             self._held = None
 
-    def _hold(self, token: Token) -> Token:
-        self._held = token
+    def _hold(self, token: Token, logouts: int | None = None) -> Token:
+        """Hold ``token``, unless a logout happened since ``logouts`` was read."""
+        if logouts is None or logouts == self._logouts:
+            self._held = token
         return token
 
     async def set_token(self, token: Token) -> None:
@@ -472,10 +495,26 @@ class Client:
         await self._save(token)
 
     async def forget(self) -> None:
-        """Delete this client's stored token (local logout; nothing is revoked)."""
+        """Delete this client's stored token (local logout; nothing is revoked).
+
+        A renewal running meanwhile in this client stores nothing; one running in
+        another client sharing the store is waited for (the store's lock), so it cannot
+        store its token after the deletion.
+        """
+        self._logouts += 1
         self._held = None
         self._unsaved = None
-        await self.store.delete_token(self.token_key)
+        await self._delete_stored()
+
+    async def _delete_stored(self) -> None:
+        if self._inflight is not None:
+            # This client's own renewal may hold the store's lock: waiting for it could
+            # wait for its whole timeout; the logout count keeps it from storing.
+            await self.store.delete_token(self.token_key)
+            return
+        ttl = self._lock_ttl()
+        async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
+            await self.store.delete_token(self.token_key)
 
     async def _save(self, token: Token) -> None:
         # A token the provider issued must not be lost to a cancellation. MemoryStore's
@@ -585,10 +624,18 @@ class Client:
         if inspect.isawaitable(shown):
             await shown
         while True:
-            await anyio.sleep(max(0.0, flow.next_poll_at - self._clock()))
+            # Never wait past the code's expiry: the poll then raises FlowExpired.
+            poll_at = min(flow.next_poll_at, device.expires_at)
+            await anyio.sleep(max(0.0, poll_at - self._clock()))
             request = flow.poll(self._clock())
             try:
                 status, content_type, body = await self._send(request)
+            except TokenEndpointUnavailable as exc:
+                # RFC 8628 3.5: a lost poll is not the end: back off and poll again
+                # while the code is valid. The flow reads it as a slow_down (one interval
+                # more, plus five seconds), which is just that backoff.
+                logger.debug("device poll failed (%s); polling again later", exc)
+                status, content_type, body = _LOST_POLL
             except OAuthError as exc:
                 flow.transport_failed(exc)
             result = flow.receive_poll_response(
@@ -620,14 +667,24 @@ class Client:
     async def _revoke(self) -> None:
         if self.strategy.revocation_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no revocation endpoint")
-        token = self._held or await self.store.get_token(self.token_key)
+        # What the store holds is current (a sibling may have rotated it); the copy held
+        # here, if different, is revoked too.
+        held = self._held
+        stored = await self.store.get_token(self.token_key)
         await self.forget()
-        if token is None:
-            return
-        pairs = [(token.refresh_token, "refresh_token"), (token.access_token, "access_token")]
+        tokens = [t for t in (stored, held) if t is not None]
+        if len(tokens) == 2 and _fingerprint(tokens[0]) == _fingerprint(tokens[1]):
+            del tokens[1]
+        pairs: list[tuple[str, str]] = []
+        for token in tokens:
+            pairs += [(token.refresh_token or "", "refresh_token")]
+        for token in tokens:
+            pairs += [(token.access_token, "access_token")]
+        sent: set[str] = set()
         for value, hint in pairs:
-            if not value:
+            if not value or value in sent:
                 continue
+            sent.add(value)
             request = self.strategy.revocation_request(
                 value, token_type_hint=hint, now=self._clock()
             )
@@ -670,7 +727,8 @@ class Client:
 
     def _client(self) -> Any:
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False)
+            # No httpx timeout of its own: the client's total deadline (``timeout``) governs.
+            self._http = httpx.AsyncClient(follow_redirects=False, timeout=None)  # noqa: S113
         return self._http
 
     async def _send(
@@ -684,8 +742,40 @@ class Client:
             policy=self.retries,
             clock=self._clock,
             resend=resend,
+            rebuild=self._resigner(request),
         )
 
+    def _resigner(self, request: HttpRequest) -> Callable[[], HttpRequest] | None:
+        """For a request authenticated by a JWT client assertion: a function making the
+        same request with a freshly signed assertion (a new ``jti``), for each retry
+        (RFC 7523 3: a server may refuse a replayed assertion). ``None`` for others."""
+        strategy = self.strategy
+        audience = strategy.token_endpoint
+        if strategy.client_auth not in ("private_key_jwt", "client_secret_jwt") or not audience:
+            return None
+        field = b"client_assertion="
+        if request.content.startswith(field):
+            start = 0
+        else:
+            start = request.content.find(b"&" + field)
+            if start < 0:
+                return None
+            start += 1
+        start += len(field)
+        end = request.content.find(b"&", start)
+        end = len(request.content) if end < 0 else end
+
+        def rebuild() -> HttpRequest:
+            # A JWT is made of URL-safe characters: the form encoding leaves it as it is.
+            fresh = strategy.client_assertion(audience, now=self._clock()).encode()
+            content = request.content[:start] + fresh + request.content[end:]
+            return attrs.evolve(request, content=content)
+
+        return rebuild
+
+
+_LOST_POLL: tuple[int, str | None, bytes] = (400, "application/json", b'{"error":"slow_down"}')
+"""What a device poll whose answer was lost counts as: a ``slow_down`` answer."""
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -902,6 +992,13 @@ def _failure(module: ModuleType, exc: Exception) -> _Failure:
     return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "never")
 
 
+_TIMEOUT_SLACK = 1.0
+"""Seconds past the deadline at which the HTTP client's own timeouts are set."""
+
+_HTTPX_DEFAULT_TIMEOUT = 5.0
+"""The timeout of an ``httpx``/``httpx2`` client made without one: overridden per request."""
+
+
 async def _attempt(
     http: Any,
     request: HttpRequest,
@@ -918,8 +1015,15 @@ async def _attempt(
     headers = list(request.headers)
     if not any(name.lower() == "accept-encoding" for name, _ in headers):
         headers.append(("Accept-Encoding", "identity"))
+    # The HTTP client's default timeouts (5 s) must not cut the request before the
+    # deadline: a read timeout counts as a lost answer, and a lost refresh is resent
+    # while the server may be rotating it. They are set a little past the deadline, so
+    # the deadline is what stops a slow server. Timeouts the user chose are kept.
+    options: dict[str, Any] = {}
+    if http.timeout == module.Timeout(_HTTPX_DEFAULT_TIMEOUT):
+        options["timeout"] = module.Timeout(deadline + _TIMEOUT_SLACK)
     built = http.build_request(
-        request.method, request.url, headers=headers, content=request.content
+        request.method, request.url, headers=headers, content=request.content, **options
     )
     body = _Buffer()
     try:
@@ -961,14 +1065,18 @@ async def _send_with_retries(
     policy: RetryPolicy,
     clock: Callable[[], float],
     resend: bool,
+    rebuild: Callable[[], HttpRequest] | None = None,
 ) -> tuple[int, str | None, bytes]:
     """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
-    seconds. ``resend``: the request is a refresh, sent once more if its answer is lost."""
+    seconds. ``resend``: the request is a refresh, sent once more if its answer is lost.
+    ``rebuild`` makes the request sent by each retry (a fresh client assertion)."""
     end = anyio.current_time() + deadline
     attempt = 0
     resent = False
     while True:
         attempt += 1
+        if attempt > 1 and rebuild is not None:
+            request = rebuild()
         left = max(end - anyio.current_time(), 0.0)
         outcome = await _attempt(http, request, left, max_response_bytes, total=deadline)
         retry_after: float | None = None

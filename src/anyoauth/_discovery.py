@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -27,7 +28,8 @@ async def discover(
     """Fetch and validate the metadata of the authorization server ``issuer``.
 
     Tries RFC 8414's ``/.well-known/oauth-authorization-server`` first, then OpenID
-    Connect's ``/.well-known/openid-configuration``; the first document found must
+    Connect's ``/.well-known/openid-configuration`` (a location that does not answer
+    200 with a JSON object is passed over); the first document found must
     name exactly ``issuer`` and list only https endpoints (http is accepted on
     loopback hosts, or anywhere with ``allow_insecure``). ``http`` is an
     ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` (by default a fresh ``httpx``
@@ -38,7 +40,8 @@ async def discover(
     """
     urls = metadata_urls(issuer)
     owned = http is None
-    client = httpx.AsyncClient(follow_redirects=False) if owned else http
+    # No httpx timeout of its own: ``timeout`` governs each request.
+    client = httpx.AsyncClient(follow_redirects=False, timeout=None) if owned else http  # noqa: S113
     failures: list[str] = []
     try:
         for url in urls:
@@ -50,8 +53,13 @@ async def discover(
             except OAuthError as exc:
                 failures.append(f"{url}: {exc}")
                 continue
-            if status in (404, 405, 410):
+            if status != 200:
+                # 404, but also a 403 (a bucket's missing object) or a 5xx: try the next.
                 failures.append(f"{url}: HTTP {status}")
+                continue
+            if not _is_json_object(body):
+                # A 200 that is no JSON document (an app's catch-all HTML page).
+                failures.append(f"{url}: not a JSON document")
                 continue
             metadata = ServerMetadata.from_response(
                 status, content_type, body, issuer=issuer, allow_insecure=allow_insecure
@@ -62,3 +70,10 @@ async def discover(
         if owned:
             await client.aclose()
     raise DiscoveryError("no metadata found for the issuer (" + "; ".join(failures) + ")")
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
