@@ -105,7 +105,9 @@ async def test_token_refetches_a_token_about_to_expire(
     assert login.returncode == EXIT_OK, login.stderr
     # Make the stored token a 300 s token with 10 s left: inside the client's 30 s leeway.
     store = FileStore(cli.config_dir / "store")
-    key = Client(BankOfGeorgia(BOG_ID, BOG_SECRET), account="bog/default").token_key
+    token_url = f"{base}/auth/realms/bog/protocol/openid-connect/token"
+    strategy = BankOfGeorgia(BOG_ID, BOG_SECRET, token_url=token_url)
+    key = Client(strategy, account="bog/default").token_key
     stored = await store.get_token(key)
     assert stored is not None
     now = time.time()

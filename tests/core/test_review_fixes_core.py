@@ -309,3 +309,30 @@ def test_a_user_code_with_spaces_and_letters_is_fine() -> None:
         200, JSON, device_answer(user_code="WDJB MJHT-ÄÖ"), received_at=NOW
     )
     assert device.user_code == "WDJB MJHT-ÄÖ"
+
+
+def test_two_servers_with_one_client_id_never_share_a_binding() -> None:
+    """Tokens and pending logins are keyed by the binding: a refresh token of one server
+    must never be sent to another that issued the same client_id."""
+    from anyoauth import AuthorizationCode, ClientCredentials
+
+    def code(issuer: str) -> AuthorizationCode:
+        return AuthorizationCode(
+            client_id="web",
+            authorization_endpoint=f"{issuer}/authorize",
+            token_endpoint=f"{issuer}/token",
+            redirect_uri="http://127.0.0.1/callback",
+            issuer=issuer,
+        )
+
+    a, b = code("https://a.example"), code("https://b.example")
+    assert a.binding != b.binding
+    assert a.binding == code("https://a.example").binding
+    assert a.binding.startswith("authorization-code:web:")
+    realm_a = ClientCredentials(
+        client_id="svc", client_secret="s", token_endpoint="https://kc/realms/a/token"
+    )
+    realm_b = ClientCredentials(
+        client_id="svc", client_secret="s", token_endpoint="https://kc/realms/b/token"
+    )
+    assert realm_a.binding != realm_b.binding

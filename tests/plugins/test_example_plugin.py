@@ -75,7 +75,7 @@ def test_the_preset_builds_the_plugin_strategy(
     acme_code = plugins.get_strategy("acme")
     assert type(strategy) is acme_code
     assert issubclass(acme_code, anyoauth.AuthorizationCode)
-    assert strategy.binding == "acme:app"
+    assert strategy.binding.startswith("acme:app:")
     assert strategy.client_auth == "client_secret_post"
     assert strategy.uses_pkce
     assert strategy.token_endpoint == "https://id.acme.example/oauth/token"

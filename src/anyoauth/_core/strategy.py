@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import ipaddress
 import json
 import re
@@ -397,10 +398,15 @@ class Strategy:
 
     # -- identity -------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def binding(self) -> str:
-        """Identifies this strategy's flows and tokens in stores: ``name:client_id``."""
-        return f"{self.name}:{self.client_id}"
+        """Identifies this strategy's flows and tokens in stores:
+        ``name:client_id:server``, where ``server`` is a short digest of the issuer (or,
+        without one, the token or authorization endpoint). Two servers that issued the
+        same client_id never share a token or a pending login in one store."""
+        server = self.issuer or self.token_endpoint or self.authorization_endpoint or ""
+        digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return f"{self.name}:{self.client_id}:{digest}"
 
     @property
     def interactive(self) -> bool:
