@@ -500,3 +500,62 @@ async def test_a_retry_signs_a_fresh_client_assertion(http_module: ModuleType) -
     for body in bodies:
         del body["client_assertion"]
     assert bodies[0] == bodies[1]  # all else the same
+
+
+# -- a key-set outage never loses a rotated refresh token ------------------------------------
+
+
+async def test_a_key_set_outage_keeps_the_rotated_refresh_token(http_module: ModuleType) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet, RSAKey
+
+    old_key = RSAKey.generate_key(2048, parameters={"kid": "old"}, private=True)
+    new_key = RSAKey.generate_key(2048, parameters={"kid": "new"}, private=True)
+    clock = Clock()
+    jwks_answers: list[int] = []
+    strategy = anyoauth.AuthorizationCode(
+        client_id="web",
+        client_secret=SECRET,
+        authorization_endpoint=ISS + "/auth",
+        token_endpoint=TOKEN,
+        redirect_uri="http://127.0.0.1:8123/cb",
+        issuer=ISS,
+        jwks_uri=ISS + "/jwks",
+        scope="openid",
+    )
+
+    def handler(request: Any) -> Any:
+        if str(request.url) == ISS + "/jwks":
+            jwks_answers.append(1)
+            if len(jwks_answers) == 1:  # the prefetch: only the old key is published
+                return answer(http_module, KeySet([old_key]).as_dict(private=False))
+            return http_module.Response(500)  # then the key set is down
+        claims = {"iss": ISS, "sub": "alice", "aud": "web", "iat": int(clock.now)}
+        claims["exp"] = int(clock.now) + 300
+        signed = jwt.encode({"alg": "RS256", "kid": "new"}, claims, new_key)
+        return answer(
+            http_module,
+            {"access_token": "a2", "refresh_token": "r2", "expires_in": 100, "id_token": signed},
+        )
+
+    store = anyoauth.MemoryStore(clock=clock)
+    async with mock(http_module, handler) as http:
+        client = anyoauth.Client(strategy, store, http=http, clock=clock)
+        held = anyoauth.Token(
+            access_token="a1",
+            refresh_token="r1",
+            issued_at=clock.now,
+            expires_at=clock.now + 100,
+            id_token_claims={"sub": "alice", "iss": ISS},
+        )
+        await client.set_token(held)
+        clock.now += 200
+        token = await client.token()
+        stored = await store.get_token(client.token_key)
+    assert len(jwks_answers) == 2
+    assert token.refresh_token == "r2"
+    assert stored is not None
+    assert stored.refresh_token == "r2"
+    assert "id_token" not in stored.extra
+    assert stored.id_token_claims is not None
+    assert stored.id_token_claims["sub"] == "alice"

@@ -566,7 +566,10 @@ class Client:
         try:
             status, content_type, body = await self._send(result.request)
         except OAuthError as exc:
-            flow.transport_failed(exc)
+            return flow.keys_unavailable(exc, self._clock())
+        if status >= 500:
+            outage = TokenEndpointUnavailable(f"the key set endpoint answered HTTP {status}")
+            return flow.keys_unavailable(outage, self._clock())
         token = flow.receive_keys(status, content_type, body, self._clock())
         self._jwks = flow.keys
         return token

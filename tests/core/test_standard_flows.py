@@ -417,6 +417,34 @@ def test_a_refreshed_id_token_must_name_the_same_subject() -> None:
     assert token.refresh_token == "r"
 
 
+def test_a_key_set_outage_keeps_a_refreshed_token_without_its_id_token() -> None:
+    held = Token(
+        access_token="old",
+        issued_at=NOW - 100,
+        expires_at=NOW - 1,
+        refresh_token="r1",
+        id_token_claims={"sub": "alice"},
+    )
+    flow = Flow.holding(oidc_strategy(), held)
+    flow.refresh(NOW)
+    answer = body(access_token="new", refresh_token="r2", id_token=id_token(OTHER_RSA))
+    assert isinstance(flow.receive_token_response(200, JSON, answer, NOW, keys=JWKS), KeysNeeded)
+    token = flow.keys_unavailable(TokenEndpointUnavailable("key set down"), NOW)
+    assert token.refresh_token == "r2"  # the rotated refresh token is not lost
+    assert "id_token" not in token.extra  # the unchecked id_token is not handed out
+    assert token.id_token_claims == {"sub": "alice"}
+    assert state_of(flow) is State.HOLDING_TOKEN
+
+
+def test_a_key_set_outage_fails_a_login() -> None:
+    flow, nonce = exchanging(oidc_strategy())
+    answer = body(access_token="at", id_token=id_token(OTHER_RSA, nonce=nonce))
+    assert isinstance(flow.receive_token_response(200, JSON, answer, NOW, keys=JWKS), KeysNeeded)
+    with pytest.raises(TokenEndpointUnavailable):
+        flow.keys_unavailable(TokenEndpointUnavailable("key set down"), NOW)
+    assert state_of(flow) is State.FAILED
+
+
 def test_symmetric_or_none_id_token_algorithms_cannot_be_configured() -> None:
     for algorithms in (("HS256",), ("none",), ()):
         with pytest.raises(ConfigurationError):

@@ -566,6 +566,25 @@ class Flow:
         self.keys = keys
         return self._hold(token)
 
+    def keys_unavailable(self, error: OAuthError, now: float) -> Token:
+        """The key set could not be fetched (network failure, server error).
+
+        A login whose id_token answers a ``nonce`` fails with ``error``: its identity
+        cannot be checked. Any other answer (a refresh, whose token endpoint already
+        rotated the refresh token) is kept without its new id_token — the access and
+        refresh tokens came from the token endpoint itself — and the claims checked
+        before stay; so a key-set outage never loses a rotated refresh token.
+        """
+        token = self._unverified
+        if self._state is not State.VERIFYING or token is None:
+            self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
+        if self.pending is not None and self.pending.nonce is not None:
+            self._fail(error, Event.TOKEN_REQUEST_FAILED)
+        previous = self.token.id_token_claims if self.token is not None else None
+        extra = {k: v for k, v in token.extra.items() if k != "id_token"}
+        self._unverified = None
+        return self._hold(attrs.evolve(token, extra=extra, id_token_claims=previous))
+
     # -- the device grant (RFC 8628) --------------------------------------------------
 
     def request_device_code(self, now: float) -> HttpRequest:
