@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import anyoauth
+from anyoauth._core.strategy import is_loopback_host
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
 from anyoauth.testing import ProviderEmulator, browse
 
@@ -54,7 +55,9 @@ def configured(field: str, url: str, **options: Any) -> anyoauth.Strategy:
         field: url,
     }
     if field == "jwks_uri":
-        values["issuer"] = "https://as.example"
+        # id_tokens need an issuer; a loopback key set needs that issuer on loopback too.
+        local = is_loopback_host(urlsplit(url).hostname or "")
+        values["issuer"] = f"https://{urlsplit(url).netloc}" if local else "https://as.example"
     return anyoauth.Strategy(**values, **options)
 
 

@@ -161,7 +161,10 @@ class DeviceCode(Strategy):
         super().__attrs_post_init__()
         _require(self, "device_authorization_endpoint", "token_endpoint")
         _check_endpoint(
-            "device_authorization_endpoint", self.device_authorization_endpoint, self.allow_insecure
+            "device_authorization_endpoint",
+            self.device_authorization_endpoint,
+            self.allow_insecure,
+            self.issuer,
         )
 
     @property

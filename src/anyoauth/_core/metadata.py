@@ -4,7 +4,8 @@
 :meth:`ServerMetadata.from_response` validates a fetched document: a JSON object
 whose ``issuer`` is exactly the configured issuer (RFC 8414 section 3.3; anything
 else could be a mix-up or impersonation) and whose endpoints are all https, except
-on loopback hosts or when insecure endpoints are explicitly allowed.
+on loopback hosts of a loopback issuer or when insecure endpoints are explicitly
+allowed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from .errors import DiscoveryError
-from .strategy import is_loopback_host
+from .strategy import http_allowed, is_loopback_host
 
 __all__ = ["ENDPOINT_FIELDS", "STRATEGY_ENDPOINTS", "ServerMetadata", "metadata_urls"]
 
@@ -32,8 +33,11 @@ ENDPOINT_FIELDS = (
     "userinfo_endpoint",
     "registration_endpoint",
     "end_session_endpoint",
+    "pushed_authorization_request_endpoint",
+    "backchannel_authentication_endpoint",
 )
-"""Metadata fields that hold URLs anyoauth may send requests or users to."""
+"""Metadata fields that hold URLs anyoauth may send requests or users to (the URLs of
+``mtls_endpoint_aliases``, RFC 8705, are checked the same way)."""
 
 STRATEGY_ENDPOINTS = (
     "authorization_endpoint",
@@ -93,7 +97,9 @@ def _same_issuer(a: str, b: str) -> bool:
     return a == b or a.rstrip("/") == b.rstrip("/")
 
 
-def _check_url(name: str, value: object, allow_insecure: bool) -> str:
+def _check_url(name: str, value: object, allow_insecure: bool, issuer: str | None = None) -> str:
+    """``value``, an https URL; http only where :func:`http_allowed` says so for
+    ``issuer`` (the issuer's own URL is checked with ``issuer=None``)."""
     if not isinstance(value, str) or not value:
         raise DiscoveryError(f"metadata {name} is not a URL")
     try:
@@ -103,11 +109,26 @@ def _check_url(name: str, value: object, allow_insecure: bool) -> str:
         raise DiscoveryError(f"metadata {name} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DiscoveryError(f"metadata {name} is not an http(s) URL")
-    if parts.scheme == "http" and not (allow_insecure or is_loopback_host(parts.hostname)):
+    if parts.scheme == "http" and not http_allowed(
+        parts.hostname, allow_insecure=allow_insecure, issuer=issuer
+    ):
+        if is_loopback_host(parts.hostname):
+            raise DiscoveryError(
+                f"metadata {name} is http on loopback for an issuer that is not on loopback"
+            )
         raise DiscoveryError(f"metadata {name} is not https")
     if parts.fragment:
         raise DiscoveryError(f"metadata {name} has a fragment")
     return value
+
+
+def _check_aliases(value: object, allow_insecure: bool, issuer: str) -> None:
+    """RFC 8705's ``mtls_endpoint_aliases``: an object of endpoint URLs."""
+    if not isinstance(value, dict):
+        raise DiscoveryError("metadata mtls_endpoint_aliases is not a JSON object")
+    for url in value.values():
+        # The server's own key names stay out of the message.
+        _check_url("mtls_endpoint_aliases", url, allow_insecure, issuer)
 
 
 @attrs.frozen(kw_only=True)
@@ -158,8 +179,10 @@ class ServerMetadata:
         """Validate a decoded metadata document for ``issuer``.
 
         Raises :class:`DiscoveryError` when the document names another issuer, an
-        endpoint is not an https URL (http is accepted on loopback hosts, or anywhere
-        with ``allow_insecure``), or a field has the wrong type.
+        endpoint is not an https URL, or a field has the wrong type. http is accepted
+        anywhere with ``allow_insecure``; without it only on loopback hosts, and only
+        when the issuer is on a loopback host too (a remote server's endpoint at
+        ``http://127.0.0.1:...`` or ``http://x.localhost`` is refused).
         """
         found = document.get("issuer")
         if not isinstance(found, str) or not _same_issuer(found, issuer):
@@ -169,9 +192,11 @@ class ServerMetadata:
         fields: dict[str, Any] = {"issuer": found}
         for name in ENDPOINT_FIELDS:
             if document.get(name) is not None and name in attrs.fields_dict(cls):
-                fields[name] = _check_url(name, document[name], allow_insecure)
+                fields[name] = _check_url(name, document[name], allow_insecure, found)
             elif document.get(name) is not None:
-                _check_url(name, document[name], allow_insecure)
+                _check_url(name, document[name], allow_insecure, found)
+        if document.get("mtls_endpoint_aliases") is not None:
+            _check_aliases(document["mtls_endpoint_aliases"], allow_insecure, found)
         for name in _LIST_FIELDS:
             value = document.get(name)
             if value is None:

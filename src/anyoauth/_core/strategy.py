@@ -58,7 +58,9 @@ __all__ = [
     "Strategy",
     "basic_credentials",
     "form_encode",
+    "http_allowed",
     "is_loopback_host",
+    "is_loopback_url",
 ]
 
 ClientAuth = Literal[
@@ -207,7 +209,34 @@ def _split_configured(name: str, url: str) -> SplitResult:
     return parts
 
 
-def _check_endpoint(name: str, url: str | None, allow_insecure: bool) -> None:
+def http_allowed(host: str, *, allow_insecure: bool, issuer: str | None) -> bool:
+    """Whether a plain-http URL on ``host`` may be sent anything.
+
+    With ``allow_insecure`` (an explicit test set-up): anywhere. Otherwise only on a
+    loopback host, and only when the ``issuer`` (if there is one) is on a loopback
+    host too: a remote server naming ``http://127.0.0.1:...`` or
+    ``http://x.localhost`` as an endpoint would have the client send its secret, in
+    clear, to whatever listens on that port of the user's machine.
+    """
+    if allow_insecure:
+        return True
+    return is_loopback_host(host) and (issuer is None or is_loopback_url(issuer))
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is a loopback host (``False`` for a malformed URL)."""
+    try:
+        return is_loopback_host(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+
+
+def _check_endpoint(
+    name: str, url: str | None, allow_insecure: bool, issuer: str | None = None
+) -> None:
+    """Refuse a configured endpoint that is no absolute http(s) URL, carries
+    credentials, or is http where :func:`http_allowed` says no (``issuer``: the
+    server's issuer, when known)."""
     if url is None:
         return
     parts = _split_configured(name, url)
@@ -215,7 +244,14 @@ def _check_endpoint(name: str, url: str | None, allow_insecure: bool) -> None:
         raise ConfigurationError(f"{name} must be an absolute http(s) URL")
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(f"{name} must not carry credentials")
-    if parts.scheme == "http" and not (allow_insecure or is_loopback_host(parts.hostname)):
+    if parts.scheme == "http" and not http_allowed(
+        parts.hostname, allow_insecure=allow_insecure, issuer=issuer
+    ):
+        if is_loopback_host(parts.hostname):
+            raise ConfigurationError(
+                f"{name} must use https: http on loopback is allowed only for a loopback"
+                " issuer or with allow_insecure"
+            )
         raise ConfigurationError(
             f"{name} must use https (http is allowed only on loopback or with allow_insecure)"
         )
@@ -297,7 +333,9 @@ class Strategy:
     state_ttl: float = 600.0
     """Seconds a pending flow accepts its redirect."""
     allow_insecure: bool = False
-    """Allow http endpoints on non-loopback hosts (test set-ups only)."""
+    """Allow http endpoints on any host (test set-ups only). Without it, http is allowed
+    only on loopback hosts, and, when :attr:`issuer` is set, only if the issuer is on a
+    loopback host too. Never turned on implicitly (not by :meth:`from_metadata` either)."""
 
     has_direct_grant: ClassVar[bool] = False
     """Whether :meth:`direct_token_request` builds a grant without a user step (a
@@ -311,7 +349,7 @@ class Strategy:
             "revocation_endpoint",
             "introspection_endpoint",
         ):
-            _check_endpoint(name, getattr(self, name), self.allow_insecure)
+            _check_endpoint(name, getattr(self, name), self.allow_insecure, self.issuer)
         _check_endpoint("issuer", self.issuer, self.allow_insecure)
         _check_redirect_uri(self.redirect_uri)
         if self.response_type not in ("code", "token"):
@@ -675,6 +713,10 @@ class Strategy:
         them. Without an explicit ``client_auth``, a client with a secret uses
         ``client_secret_basic`` unless the server lists only ``client_secret_post``,
         and a client without one uses ``none``.
+
+        ``allow_insecure`` stays off unless ``kwargs`` turn it on: http endpoints in the
+        metadata are refused (:class:`ConfigurationError`) unless they and the issuer
+        are all on loopback hosts.
         """
         from .metadata import STRATEGY_ENDPOINTS
 
@@ -691,12 +733,6 @@ class Strategy:
                 values["client_auth"] = "none"
             elif "client_secret_basic" not in methods and "client_secret_post" in methods:
                 values["client_auth"] = "client_secret_post"
-        if any(
-            urlsplit(getattr(metadata, f) or "https://x").scheme == "http"
-            and not is_loopback_host(urlsplit(getattr(metadata, f)).hostname or "")
-            for f in ("issuer", "authorization_endpoint", "token_endpoint")
-        ):
-            values["allow_insecure"] = True
         values.update(kwargs)
         return cls(**values)
 
