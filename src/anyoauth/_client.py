@@ -85,7 +85,10 @@ class Client:
         store: where tokens and pending flows live; a :class:`MemoryStore` by default.
         http: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to send token requests
             with; the client never closes one it was given. By default it creates
-            (and closes, in :meth:`aclose`) an ``httpx.AsyncClient``.
+            (and closes, in :meth:`aclose`) an ``httpx.AsyncClient``. Only its
+            transport for each URL (mounts, proxies, TLS, pool) and its timeouts are
+            used: never its default auth, headers, cookies or event hooks, never
+            redirects, and cookies the server sets stay out of its jar.
         account: tells apart several tokens of the same strategy in one store.
         clock: seconds since the epoch; injected so tests can move time.
         leeway: a token this close to its expiry counts as expired.
@@ -1002,6 +1005,41 @@ _HTTPX_DEFAULT_TIMEOUT = 5.0
 """The timeout of an ``httpx``/``httpx2`` client made without one: overridden per request."""
 
 
+_USER_AGENT = "anyoauth"
+"""The ``User-Agent`` of anyoauth's own requests (never the user's client's)."""
+
+
+def _own_request(module: ModuleType, http: Any, request: HttpRequest, deadline: float) -> Any:
+    """The ``httpx``/``httpx2`` request for ``request``, built from it alone.
+
+    Not ``http.build_request``: that would merge the client's default headers,
+    cookies, query parameters and base URL into it, and the user's client may hold an
+    app's own credentials there (an API key, a session cookie). The request carries
+    only the headers the strategy made, ``Accept-Encoding: identity`` and a
+    ``User-Agent`` (unless the strategy set them), and the client's timeouts.
+    """
+    headers = list(request.headers)
+    named = {name.lower() for name, _ in headers}
+    if "accept-encoding" not in named:
+        headers.append(("Accept-Encoding", "identity"))
+    if "user-agent" not in named:
+        headers.append(("User-Agent", _USER_AGENT))
+    # The HTTP client's default timeouts (5 s) must not cut the request before the
+    # deadline: a read timeout counts as a lost answer, and a lost refresh is resent
+    # while the server may be rotating it. They are set a little past the deadline, so
+    # the deadline is what stops a slow server. Timeouts the user chose are kept.
+    timeout = http.timeout
+    if timeout == module.Timeout(_HTTPX_DEFAULT_TIMEOUT):
+        timeout = module.Timeout(deadline + _TIMEOUT_SLACK)
+    return module.Request(
+        request.method,
+        request.url,
+        headers=headers,
+        content=request.content,
+        extensions={"timeout": timeout.as_dict()},
+    )
+
+
 async def _attempt(
     http: Any,
     request: HttpRequest,
@@ -1015,23 +1053,16 @@ async def _attempt(
     (the caller decides whether to try again)."""
     module = _module_of(http)
     logger.debug("token request: %s %s", request.method, request.url)
-    headers = list(request.headers)
-    if not any(name.lower() == "accept-encoding" for name, _ in headers):
-        headers.append(("Accept-Encoding", "identity"))
-    # The HTTP client's default timeouts (5 s) must not cut the request before the
-    # deadline: a read timeout counts as a lost answer, and a lost refresh is resent
-    # while the server may be rotating it. They are set a little past the deadline, so
-    # the deadline is what stops a slow server. Timeouts the user chose are kept.
-    options: dict[str, Any] = {}
-    if http.timeout == module.Timeout(_HTTPX_DEFAULT_TIMEOUT):
-        options["timeout"] = module.Timeout(deadline + _TIMEOUT_SLACK)
-    built = http.build_request(
-        request.method, request.url, headers=headers, content=request.content, **options
-    )
+    built = _own_request(module, http, request, deadline)
+    if http.is_closed:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
     body = _Buffer()
     try:
         with anyio.fail_after(deadline):
-            response = await http.send(built, stream=True, follow_redirects=False)
+            # The transport the client would use for this URL (its mounts, proxies, TLS
+            # and connection pool), and nothing above it: no default auth, headers or
+            # cookies, no event hooks, no redirects, and Set-Cookie never reaches its jar.
+            response = await http._transport_for_url(built.url).handle_async_request(built)
             try:
                 declared = _declared_length(response.headers)
                 if declared is not None and declared > max_response_bytes:

@@ -31,9 +31,12 @@ async def discover(
     Connect's ``/.well-known/openid-configuration`` (a location that does not answer
     200 with a JSON object is passed over); the first document found must
     name exactly ``issuer`` and list only https endpoints (http is accepted on
-    loopback hosts, or anywhere with ``allow_insecure``). ``http`` is an
-    ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` (by default a fresh ``httpx``
-    one); ``timeout`` bounds each request, body included.
+    loopback hosts when the issuer is on a loopback host too, or anywhere with
+    ``allow_insecure``). ``http`` is an ``httpx.AsyncClient`` or
+    ``httpx2.AsyncClient`` (by default a fresh ``httpx`` one): its transport
+    (proxies, TLS settings, connection pool) and timeouts are used, never its default
+    auth, headers, cookies or event hooks, and the answers' cookies stay out of its
+    jar. ``timeout`` bounds each request, body included.
 
     Raises :class:`DiscoveryError` when no metadata can be fetched or the
     document is unusable.
