@@ -37,6 +37,7 @@ from ._core.machine import PendingFlow as PendingFlow
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.redirect import ResponseLocation as ResponseLocation
 from ._core.revocation import Introspection as Introspection
+from ._core.strategy import AssertionAudience as AssertionAudience
 from ._core.strategy import AuthorizationCode as AuthorizationCode
 from ._core.strategy import ClientAuth as ClientAuth
 from ._core.strategy import ClientCredentials as ClientCredentials
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentError",
+    "AssertionAudience",
     "AuthorizationCode",
     "AuthorizationDenied",
     "AuthorizationRequest",

@@ -754,11 +754,12 @@ class Client:
     def _resigner(self, request: HttpRequest) -> Callable[[], HttpRequest] | None:
         """For a request authenticated by a JWT client assertion: a function making the
         same request with a freshly signed assertion (a new ``jti``), for each retry
-        (RFC 7523 3: a server may refuse a replayed assertion). ``None`` for others."""
+        (RFC 7523 3: a server may refuse a replayed assertion), for the same audience as
+        the first (the issuer, or the URL this request goes to). ``None`` for others."""
         strategy = self.strategy
-        audience = strategy.token_endpoint
-        if strategy.client_auth not in ("private_key_jwt", "client_secret_jwt") or not audience:
+        if strategy.client_auth not in ("private_key_jwt", "client_secret_jwt"):
             return None
+        audience = strategy.client_assertion_audience(request.url)
         field = b"client_assertion="
         if request.content.startswith(field):
             start = 0

@@ -25,6 +25,10 @@ Security decisions:
   to the token's, the right key type and curve for the token's algorithm, and no
   private or symmetric key material (a key whose secret half is published
   proves nothing).
+* A key set costs bounded work: at most :data:`MAX_JWKS_KEYS` entries, each key
+  imported once per process (imports are cached by the key's JSON), and an ID token
+  is checked only against the entries with its ``kid`` (without one, the entries of
+  the right type, curve and ``alg``).
 * Error messages name the failed check, the expected issuer or an algorithm,
   never a token, a nonce, a secret or key material.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -53,6 +58,7 @@ __all__ = [
     "CLIENT_SECRET_JWT_ALGORITHMS",
     "DEFAULT_ID_TOKEN_ALGORITHMS",
     "ID_TOKEN_ALGORITHMS",
+    "MAX_JWKS_KEYS",
     "PRIVATE_KEY_JWT_ALGORITHMS",
     "ClientKey",
     "IdTokenInvalid",
@@ -87,6 +93,10 @@ ID_TOKEN_ALGORITHMS: frozenset[str] = PRIVATE_KEY_JWT_ALGORITHMS
 
 DEFAULT_ID_TOKEN_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
 """The algorithms :func:`validate_id_token` accepts unless told otherwise."""
+
+MAX_JWKS_KEYS = 100
+"""The most entries a JWKS document may hold. Providers publish a handful of keys;
+a larger set is refused (:class:`IdTokenInvalid`) rather than parsed and imported."""
 
 ClientKey: TypeAlias = "Mapping[str, Any] | str | bytes | Key"
 """A client's signing key: a private JWK (dict), PEM bytes or text of a private
@@ -424,13 +434,28 @@ def client_assertion(
 
 
 def _public_key(entry: object) -> Key | None:
-    """Import one JWKS entry as a signature verification key, or ``None`` to skip it."""
+    """Import one JWKS entry as a signature verification key, or ``None`` to skip it.
+
+    Imports are cached by the entry's canonical JSON: an unchanged key is imported
+    once, however often its key set is fetched or used.
+    """
+    if not isinstance(entry, dict) or not all(isinstance(name, str) for name in entry):
+        return None
+    try:
+        canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return _imported_key(canonical)
+
+
+@functools.lru_cache(maxsize=2 * MAX_JWKS_KEYS + 56)
+def _imported_key(canonical: str) -> Key | None:
+    """:func:`_public_key` of the entry whose canonical JSON is ``canonical``."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from joserfc.errors import JoseError
     from joserfc.jwk import JWKRegistry
 
-    if not isinstance(entry, dict) or not all(isinstance(name, str) for name in entry):
-        return None
+    entry = json.loads(canonical)
     kty = entry.get("kty")
     if kty not in ("RSA", "EC", "OKP"):
         return None  # unknown types are ignored (RFC 7517 section 5); oct is never used
@@ -446,17 +471,35 @@ def _public_key(entry: object) -> Key | None:
     try:
         if kty == "RSA" and not _MIN_RSA_BITS <= _rsa_bits(entry.get("n")) <= _MAX_RSA_BITS:
             return None
-        key = JWKRegistry.import_key(dict(entry), str(kty))
+        key = JWKRegistry.import_key(entry, str(kty))
     except (JoseError, ValueError, TypeError, KeyError, AttributeError, UnsupportedAlgorithm):
         return None
     return key
 
 
-def _public_keys(jwks: Mapping[str, Any]) -> list[Key]:
+def _may_fit(entry: object, algorithm: str) -> bool:
+    """Whether a JWKS entry's ``kty``, ``crv`` and ``alg`` allow ``algorithm`` (checked
+    before the key is imported; :func:`_key_fits` checks the imported key)."""
+    if not isinstance(entry, dict) or entry.get("alg") not in (None, algorithm):
+        return False
+    kty, crv = entry.get("kty"), entry.get("crv")
+    if algorithm in _RSA_ALGORITHMS:
+        return kty == "RSA"
+    if algorithm in _EC_CURVES:
+        return kty == "EC" and crv == _EC_CURVES[algorithm]
+    if algorithm in _OKP_CURVES:
+        return kty == "OKP" and crv in _OKP_CURVES[algorithm]
+    return False
+
+
+def _entries(jwks: Mapping[str, Any]) -> list[Any]:
+    """The ``keys`` of a JWKS document (none if it has no list); too many raise."""
     entries = jwks.get("keys") if isinstance(jwks, Mapping) else None
     if not isinstance(entries, list):
         return []
-    return [key for key in map(_public_key, entries) if key is not None]
+    if len(entries) > MAX_JWKS_KEYS:
+        raise IdTokenInvalid(f"the JWKS document has more than {MAX_JWKS_KEYS} keys")
+    return entries
 
 
 def jwks_from_response(status_code: int, content_type: str | None, body: bytes) -> dict[str, Any]:
@@ -475,7 +518,9 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
     ``{"keys": [...]}`` with the kept entries, as given.
 
     Raises :class:`IdTokenInvalid` for an error status, a body that is not such a
-    JSON object, or when no usable signing key remains. The caller caps the body size.
+    JSON object, more than :data:`MAX_JWKS_KEYS` entries, or when no usable signing
+    key remains. Each key is imported once per process (see :data:`MAX_JWKS_KEYS`);
+    the caller caps the body size.
     """
     media_type = (content_type or "").split(";", 1)[0].strip().lower() or "no content type"
     if not 200 <= status_code < 300:
@@ -486,9 +531,9 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
         raise IdTokenInvalid("JWKS document is JSON nested too deeply") from None
     except ValueError:
         raise IdTokenInvalid(f"JWKS document is not a JSON object ({media_type})") from None
-    entries = document.get("keys")
-    if not isinstance(entries, list):
+    if not isinstance(document.get("keys"), list):
         raise IdTokenInvalid("JWKS document has no 'keys' list")
+    entries = _entries(document)
     kept = [dict(entry) for entry in entries if _public_key(entry) is not None]
     if not kept:
         raise IdTokenInvalid("JWKS document has no usable signature verification key")
@@ -522,22 +567,33 @@ def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]
 
 
 def _select_keys(header: Mapping[str, Any], jwks: Mapping[str, Any], algorithm: str) -> list[Key]:
-    keys = _public_keys(jwks)
+    """The keys of ``jwks`` that may have signed a token with this header: only the
+    entries with its ``kid`` (or, without one, of the algorithm's type) are imported."""
+    entries = _entries(jwks)
     if "kid" in header:
         kid = header["kid"]
         if not isinstance(kid, str):
             raise IdTokenInvalid("id_token header kid is not a string")
-        same_kid = [key for key in keys if key.kid == kid]
+        same_kid = [
+            key
+            for key in map(_public_key, [e for e in entries if _kid_of(e) == kid])
+            if key is not None
+        ]
         if not same_kid:
             raise UnknownSigningKey(f"no JWKS key has the id_token's kid {_clip(kid)}")
         fitting = [key for key in same_kid if _key_fits(key, algorithm)]
         if not fitting:
             raise IdTokenInvalid(f"the JWKS key with the id_token's kid does not fit {algorithm}")
         return fitting
-    fitting = [key for key in keys if _key_fits(key, algorithm)]
+    candidates = map(_public_key, [e for e in entries if _may_fit(e, algorithm)])
+    fitting = [key for key in candidates if key is not None and _key_fits(key, algorithm)]
     if not fitting:
         raise UnknownSigningKey(f"no JWKS key fits the id_token's algorithm {algorithm}")
     return fitting
+
+
+def _kid_of(entry: object) -> object:
+    return entry.get("kid") if isinstance(entry, dict) else None
 
 
 def _verify(algorithm: str, signing_input: bytes, signature: bytes, keys: list[Key]) -> Key:
@@ -662,7 +718,9 @@ def validate_id_token(
        the token header (``jwk``, ``jku``, ``x5c``, ``x5u``) are ignored. With a
        ``kid`` in the header only keys with that ``kid`` are tried, otherwise every
        key of the right type and curve. Keys are filtered as described in
-       :func:`jwks_from_response`;
+       :func:`jwks_from_response`; a ``jwks`` of more than :data:`MAX_JWKS_KEYS`
+       entries is refused, and only the entries tried are imported (once per
+       process, so a second check against the same key set imports nothing);
     3. ``iss`` equals ``issuer`` exactly, ``sub`` is present;
     4. ``aud`` is ``client_id`` or a list containing it; ``azp`` must equal
        ``client_id`` when there are several audiences, and whenever it is present;

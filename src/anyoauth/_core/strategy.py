@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSERTION_TYPE",
     "DEFAULT_ID_TOKEN_ALGORITHMS",
+    "AssertionAudience",
     "AuthorizationCode",
     "ClientAuth",
     "ClientCredentials",
@@ -70,6 +71,16 @@ ClientAuth = Literal[
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """``client_assertion_type`` of JWT client authentication (RFC 7523 2.2)."""
+
+AssertionAudience = Literal["issuer", "endpoint"]
+"""What a JWT client assertion names as its audience (``aud``):
+
+* ``"issuer"``: the authorization server's issuer identifier, as one JSON string
+  (draft-ietf-oauth-rfc7523bis); every endpoint of the server gets the same audience.
+* ``"endpoint"``: the URL of the endpoint the assertion is sent with (the token,
+  device authorization, revocation or introspection endpoint), for servers that
+  refuse their issuer. An assertion posted to one endpoint never names another.
+"""
 
 
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
@@ -309,6 +320,13 @@ class Strategy:
     client_assertion_algorithm: str | None = None
     """The JWS algorithm of client assertions (default RS256 for ``private_key_jwt``,
     HS256 for ``client_secret_jwt``)."""
+    assertion_audience: AssertionAudience | None = None
+    """The ``aud`` of ``private_key_jwt`` / ``client_secret_jwt`` assertions (see
+    :data:`AssertionAudience`). ``None`` (the default): the issuer identifier when
+    :attr:`issuer` is set, otherwise the URL of the endpoint each assertion is sent to.
+    ``"issuer"`` requires :attr:`issuer`; ``"endpoint"`` is for servers that insist on
+    an endpoint URL. Never the token endpoint when the request goes elsewhere: a server
+    that received an assertion cannot replay it at another server's token endpoint."""
     issuer: str | None = None
     """The authorization server's issuer identifier; ``iss`` in authorization responses
     (RFC 9207) and id_tokens is compared with it."""
@@ -375,6 +393,10 @@ class Strategy:
             "none",
         ):
             raise ConfigurationError(f"unknown client_auth {auth!r}")
+        if self.assertion_audience not in (None, "issuer", "endpoint"):
+            raise ConfigurationError("assertion_audience must be 'issuer', 'endpoint' or None")
+        if self.assertion_audience == "issuer" and self.issuer is None:
+            raise ConfigurationError("assertion_audience='issuer' needs the issuer")
         if auth == "client_secret_basic" and not self.basic_form_encoded and self.client_secret:
             basic_credentials(self.client_id, self.client_secret, form_encode=False)
         if auth == "client_secret_jwt" and not self.client_secret:
@@ -572,9 +594,18 @@ class Strategy:
             raise ConfigurationError(f"{self.name} has no token endpoint")
         return self.token_endpoint
 
+    def client_assertion_audience(self, url: str) -> str:
+        """The ``aud`` of a client assertion sent to ``url``: the issuer identifier
+        (one string), or ``url`` itself with ``assertion_audience="endpoint"`` or
+        without a configured issuer (see :attr:`assertion_audience`)."""
+        if self.issuer is not None and self.assertion_audience != "endpoint":
+            return self.issuer
+        return url
+
     def client_assertion(self, audience: str, *, now: float) -> str:
         """A signed JWT authenticating this client (``private_key_jwt`` /
-        ``client_secret_jwt``), for ``audience`` (the endpoint's URL)."""
+        ``client_secret_jwt``) for ``audience`` (see :meth:`client_assertion_audience`),
+        with a fresh ``jti``, ``iat`` and ``exp``: build one for every request."""
         from . import jose
 
         key: Any = self._signing_key
@@ -605,8 +636,9 @@ class Strategy:
         elif auth == "client_secret_post" and secret is not None:
             params += [("client_id", self.client_id), ("client_secret", secret)]
         elif auth in ("private_key_jwt", "client_secret_jwt"):
-            # RFC 7523 3: the audience is the server; its token endpoint URL identifies it.
-            assertion = self.client_assertion(self._token_url(), now=now)
+            # draft-ietf-oauth-rfc7523bis: the audience is the issuer, never the token
+            # endpoint when the request goes elsewhere (another server could replay it).
+            assertion = self.client_assertion(self.client_assertion_audience(target), now=now)
             params += [
                 ("client_id", self.client_id),
                 ("client_assertion_type", ASSERTION_TYPE),

@@ -414,6 +414,7 @@ class ProviderEmulator:
         oauth_metadata_issuer: str | None = None,
         oauth_send_iss: bool | str = True,
         oauth_id_token_claims: Mapping[str, object] | None = None,
+        oauth_assertion_audience: Literal["issuer", "issuer_or_endpoint"] = "issuer_or_endpoint",
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -444,6 +445,12 @@ class ProviderEmulator:
         self.oauth_id_token_claims: dict[str, object] = dict(oauth_id_token_claims or {})
         """Claims that override those of every id_token issued (e.g. ``{"aud": "other"}``
         or ``{"nonce": "forged"}``); a ``None`` value removes the claim."""
+        self.oauth_assertion_audience = oauth_assertion_audience
+        """The ``aud`` JWT client assertions must have. ``"issuer_or_endpoint"``: the
+        issuer, or the URL of the endpoint the assertion is posted to, as a string or in
+        an array (RFC 7523 as deployed). ``"issuer"``: exactly the issuer, as one string
+        (draft-ietf-oauth-rfc7523bis). Neither accepts the token endpoint's URL in an
+        assertion posted to another endpoint."""
         self.calls: Counter[str] = Counter()
         """Requests received, per endpoint name."""
         self.authorization_requests: list[dict[str, str]] = []
@@ -561,9 +568,10 @@ class ProviderEmulator:
         assertion signed with ``client_secret``), ``"private_key_jwt"`` (an assertion
         verified with the public keys in ``jwks``, a JWK Set dict) or ``"none"`` (a
         public client that sends only ``client_id``). Assertions must have
-        ``iss`` = ``sub`` = ``client_id``, an ``aud`` naming the token endpoint (or the
-        issuer, or the endpoint called), an unexpired ``exp`` and a ``jti`` not seen
-        before (RFC 7523).
+        ``iss`` = ``sub`` = ``client_id``, an ``aud`` naming the issuer or the endpoint the
+        assertion is posted to (only the issuer with
+        ``oauth_assertion_audience="issuer"``), an unexpired ``exp`` and a ``jti`` not
+        seen before (RFC 7523).
 
         ``redirect_uris`` must match exactly, except that a loopback IP redirect
         URI (``http://127.0.0.1/...``, ``http://[::1]/...``) matches on any port

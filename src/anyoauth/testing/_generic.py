@@ -742,10 +742,15 @@ class OAuthServer:
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             refuse("The assertion's iss and sub must both be the client_id.")
         audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        accepted = {request.base, request.base + OAUTH_TOKEN_PATH, request.base + request.path}
-        if not accepted & {a for a in audiences if isinstance(a, str)}:
-            refuse("The assertion's aud must be the token endpoint URL or the issuer.")
+        if self.emulator.oauth_assertion_audience == "issuer":
+            # draft-ietf-oauth-rfc7523bis: the issuer, as the one string.
+            if audience != request.base:
+                refuse("The assertion's aud must be the issuer, as a string.")
+        else:
+            audiences = audience if isinstance(audience, list) else [audience]
+            accepted = {request.base, request.base + request.path}
+            if not accepted & {a for a in audiences if isinstance(a, str)}:
+                refuse("The assertion's aud must be the issuer or this endpoint's URL.")
         exp = claims.get("exp")
         if not _numeric(exp) or exp <= now:
             refuse("The assertion is expired or has no exp.")
