@@ -1,6 +1,8 @@
 """Development sessions. Versions and dependency groups come from pyproject.toml.
 
-nox -s tests       the whole suite, once with httpx and once with httpx2 clients
+nox -s tests       the whole suite, once with httpx and once with httpx2 clients; the
+                   httpx2 run also installs the lowest redis-py and hiredis that the
+                   `redis` extra allows, the httpx run the newest
 nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every flow end to end against the built-in emulator
@@ -16,6 +18,7 @@ nox -s bench       benchmarks against raw httpx, authlib and httpx-auth (not run
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import nox
@@ -31,12 +34,30 @@ def group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
+def floors(extra: str) -> list[str]:
+    """``name==X`` for each ``name>=X`` of an extra: the lowest versions it allows."""
+    pins = []
+    for requirement in PYPROJECT["project"]["optional-dependencies"][extra]:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", requirement)
+        if match is None:
+            raise ValueError(f"no plain floor in {requirement!r} of the {extra!r} extra")
+        pins.append(f"{match[1]}=={match[2]}")
+    return pins
+
+
 @nox.session
 @nox.parametrize("http", ["httpx", "httpx2"])
 def tests(session: nox.Session, http: str) -> None:
     """Run the whole test suite on asyncio and trio with one HTTP package's clients."""
     # The example plugin is installed like any plugin; tests/plugins use its entry points.
     session.install("-e", ".", "-e", "examples/plugin-example", *group("test"))
+    if http == "httpx2":
+        # RedisStore's tests (TLS checks included) then run on the lowest redis-py and
+        # hiredis pyproject.toml allows; the httpx run keeps the newest.
+        session.install(*floors("redis"))
+    session.run(
+        "python", "-c", "import redis, hiredis; print(redis.__version__, hiredis.__version__)"
+    )
     session.run(
         "pytest",
         *session.posargs,

@@ -13,6 +13,8 @@ Fixtures (registered in ``tests/conftest.py``):
 
 ``RedisServer(..., persistent=True)`` keeps its data across ``stop()`` / ``start()``
 (an fsynced append-only file), for outage tests that must not lose what was stored.
+``RedisServer(..., tls=TLSFiles(...), password=...)`` serves TLS only (``--port 0``),
+with the certificate given (e.g. made with ``trustme``), and requires that password.
 
 Without ``redis-server`` on ``PATH`` these fixtures skip the test, unless ``CI`` or
 ``ANYOAUTH_REQUIRE_SERVICES`` is set: then they fail it, so CI never passes by skipping.
@@ -27,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +40,14 @@ from services import services_required
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["RedisServer", "fresh_redis", "redis_executable", "redis_server", "redis_url"]
+__all__ = [
+    "RedisServer",
+    "TLSFiles",
+    "fresh_redis",
+    "redis_executable",
+    "redis_server",
+    "redis_url",
+]
 
 _START_SECONDS = 10.0
 
@@ -49,13 +59,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _simple_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
-    """Send one command and return the first line of the reply (for PING, FLUSHALL)."""
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for a TLS ``redis-server``: its certificate chain, key and client CA."""
+
+    cert: str
+    key: str
+    ca: str
+
+
+def _simple_command(port: int | str, *args: str, timeout: float = 2.0) -> bytes:
+    """Send one command and return the first line of the reply (for PING, FLUSHALL);
+    ``port`` may be a Unix socket's path."""
     payload = f"*{len(args)}\r\n".encode()
     for arg in args:
         data = arg.encode()
         payload += b"$%d\r\n%s\r\n" % (len(data), data)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    if isinstance(port, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(port)
+        except OSError:
+            sock.close()
+            raise
+    else:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    with sock:
         sock.sendall(payload)
         reply = b""
         while not reply.endswith(b"\r\n"):
@@ -69,18 +99,32 @@ def _simple_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
 class RedisServer:
     """One ``redis-server`` process without persistence, bound to 127.0.0.1."""
 
-    def __init__(self, executable: str, directory: Path, *, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        executable: str,
+        directory: Path,
+        *,
+        persistent: bool = False,
+        tls: TLSFiles | None = None,
+        password: str | None = None,
+    ) -> None:
         self.executable = executable
         self.directory = directory
         self.persistent = persistent
         """Keep the data across :meth:`stop` and :meth:`start` (an append-only file,
         fsynced on every write); without it a restart starts empty."""
+        self.password = password
+        """The password the server requires (``requirepass``), if any."""
         self.port = free_port()
         self.unix_socket = str(directory / "redis.sock")
         self.ca_file: str | None = None
         self.tls_port: int | None = None
+        self._tls = tls
         self._process: subprocess.Popen[bytes] | None = None
-        self._make_certificate()
+        if tls is None:
+            self._make_certificate()
+        else:
+            self.tls_port = free_port()
 
     def _make_certificate(self) -> None:
         """A self-signed certificate for 127.0.0.1, if ``openssl`` is there, for TLS."""
@@ -132,7 +176,7 @@ class RedisServer:
             return
         log = self.directory / "redis.log"
         options = {
-            "port": str(self.port),
+            "port": "0" if self._tls is not None else str(self.port),
             "bind": "127.0.0.1",
             "save": "",
             "appendonly": "yes" if self.persistent else "no",
@@ -143,7 +187,18 @@ class RedisServer:
             "daemonize": "no",
             "logfile": str(log),
         }
-        if self.tls_port is not None and self.ca_file is not None:
+        if self.password is not None:
+            options["requirepass"] = self.password
+        if self._tls is not None:
+            assert self.tls_port is not None
+            options |= {
+                "tls-port": str(self.tls_port),
+                "tls-cert-file": self._tls.cert,
+                "tls-key-file": self._tls.key,
+                "tls-ca-cert-file": self._tls.ca,
+                "tls-auth-clients": "no",
+            }
+        elif self.tls_port is not None and self.ca_file is not None:
             options |= {
                 "tls-port": str(self.tls_port),
                 "tls-cert-file": self.ca_file,
@@ -167,7 +222,10 @@ class RedisServer:
                 self._process = None
                 raise RuntimeError(f"redis-server exited at start:\n{tail}")
             try:
-                if _simple_command(self.port, "PING", timeout=0.5) == b"+PONG":
+                # Over the Unix socket (the only plain way into a TLS-only server); a
+                # server that wants a password answers NOAUTH, which is an answer too.
+                reply = _simple_command(self.unix_socket, "PING", timeout=0.5)
+                if reply == b"+PONG" or reply.startswith(b"-NOAUTH"):
                     return
             except OSError:
                 pass
@@ -201,7 +259,7 @@ class RedisServer:
 
     def flushall(self) -> None:
         """Delete every key in every database."""
-        reply = _simple_command(self.port, "FLUSHALL")
+        reply = _simple_command(self.unix_socket, "FLUSHALL")
         if reply != b"+OK":
             raise RuntimeError(f"FLUSHALL failed: {reply!r}")
 
@@ -209,6 +267,9 @@ class RedisServer:
         """A synchronous redis-py client for this server; close it (``with`` block)."""
         import redis
 
+        kwargs.setdefault("password", self.password)
+        if self._tls is not None:
+            return redis.Redis(unix_socket_path=self.unix_socket, **kwargs)
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
 

@@ -9,6 +9,10 @@ execute(*args)``, with two transports underneath:
   reader): used for a URL when running on trio, and usable on asyncio too.
 
 Both are imported lazily, so ``import anyoauth`` works without them installed.
+
+TLS (``rediss://``) is verified the same way on both: the certificate chain against the
+system's CAs (plus ``ca_file``) and the server's host name, whatever the redis-py
+version; a given client that would skip either check is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import inspect
 import logging
 import math
+import os
 import random
 import secrets
 import ssl
@@ -230,14 +235,14 @@ class _RedisPyTransport:
         except self._timeout_errors:
             raise StoreError(f"no answer from Redis at {self._where} in time") from None
         except self._errors as exc:
-            raise StoreError(f"cannot use Redis at {self._where} ({type(exc).__name__})") from None
+            raise StoreError(_failure(exc, self._where)) from None
 
     async def aclose(self) -> None:
         if self._owned:
             await self._client.aclose()
 
 
-def _redis_py_client(address: _Address, timeout: float) -> redis.asyncio.Redis:
+def _redis_py_client(address: _Address, timeout: float, ca_file: str | None) -> redis.asyncio.Redis:
     try:
         import redis.asyncio
         from redis.asyncio.retry import Retry
@@ -257,9 +262,85 @@ def _redis_py_client(address: _Address, timeout: float) -> redis.asyncio.Redis:
     }
     if address.scheme == "unix":
         return redis.asyncio.Redis(unix_socket_path=address.path, **common)
-    return redis.asyncio.Redis(
-        host=address.host, port=address.port, ssl=address.scheme == "rediss", **common
-    )
+    if address.scheme == "rediss":
+        # Every check spelled out: redis-py before 6.0 did not check the host name
+        # unless asked (ssl_check_hostname defaulted to False).
+        common |= {
+            "ssl": True,
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+            "ssl_ca_certs": ca_file,
+        }
+    return redis.asyncio.Redis(host=address.host, port=address.port, **common)
+
+
+def _unverified_tls(client: object) -> str | None:
+    """What a redis-py client's TLS connections would leave unchecked, or ``None``.
+
+    Asks redis-py itself: an ``SSLConnection`` (never connected) is made from the
+    client's ``ssl_*`` settings and the SSL context it would use is inspected, so each
+    redis-py version's own defaults count. A client without TLS gives ``None``.
+    """
+    try:
+        from redis.asyncio.connection import SSLConnection
+    except ImportError:  # pragma: no cover - the client came from redis-py
+        return None
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        connection_class = getattr(pool, "connection_class", None)
+        kwargs = getattr(pool, "connection_kwargs", None)
+    else:  # a cluster client keeps its nodes' connection settings itself
+        kwargs = getattr(client, "connection_kwargs", None)
+        connection_class = kwargs.get("connection_class") if isinstance(kwargs, dict) else None
+    if not (isinstance(connection_class, type) and issubclass(connection_class, SSLConnection)):
+        return None
+    settings = {
+        name: value
+        for name, value in (kwargs.items() if isinstance(kwargs, dict) else ())
+        if isinstance(name, str) and name.startswith("ssl_")
+    }
+    try:
+        context = SSLConnection(**settings).ssl_context.get()
+    except Exception as exc:  # any failure: it cannot be told safe
+        return f"its TLS settings cannot be used ({type(exc).__name__})"
+    if not isinstance(context, ssl.SSLContext):
+        return "its TLS settings cannot be read"
+    if context.verify_mode != ssl.CERT_REQUIRED:
+        return "it does not verify the server's certificate (ssl_cert_reqs='required' does)"
+    if not context.check_hostname:
+        return "it does not check the server's host name (ssl_check_hostname=True does)"
+    return None
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """The checks of a ``rediss://`` connection: chain (system CAs plus ``ca_file``) and
+    host name, the same as redis-py is told to make."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"RedisStore cannot load the CA certificates in ca_file ({type(exc).__name__})"
+            ) from None
+    return context
+
+
+def _failure(exc: BaseException, where: str) -> str:
+    """A StoreError's message for a failure to talk to Redis; names no secret.
+
+    A refused TLS certificate says why (OpenSSL's reason: host name or chain), found
+    anywhere in the chain of causes redis-py or anyio wrapped it in.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            reason = str(current.verify_message or "verification failed")
+            return f"the TLS certificate of Redis at {where} was refused: {reason}"
+        current = current.__cause__ or current.__context__
+    return f"cannot use Redis at {where} ({type(exc).__name__})"
 
 
 # -- transport 2: anyio streams, RESP2, hiredis' reader ----------------------------------
@@ -300,7 +381,14 @@ class _Connection:
 
 
 class _AnyioTransport:
-    def __init__(self, address: _Address, *, timeout: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        address: _Address,
+        *,
+        timeout: float,
+        max_connections: int,
+        tls: ssl.SSLContext | None,
+    ) -> None:
         try:
             import hiredis
         except ImportError:
@@ -309,6 +397,7 @@ class _AnyioTransport:
             ) from None
         self._hiredis = hiredis
         self._address = address
+        self._tls = tls
         self._timeout = timeout
         self._max_idle = max_connections
         self._limiter = anyio.CapacityLimiter(max_connections)
@@ -353,9 +442,7 @@ class _AnyioTransport:
                     # The server may have closed an idle connection (restart, timeout):
                     # try once more on a new one. Every command here is safe to repeat.
                     continue
-                raise StoreError(
-                    f"cannot use Redis at {self._address} ({type(exc).__name__})"
-                ) from None
+                raise StoreError(_failure(exc, str(self._address))) from None
             except BaseException:
                 # Cancelled (or failed) mid-command: the connection's state is unknown.
                 await self._discard(connection)
@@ -380,11 +467,12 @@ class _AnyioTransport:
         if address.scheme == "unix":
             stream = await anyio.connect_unix(address.path)
         elif address.scheme == "rediss":
+            assert self._tls is not None
             stream = await anyio.connect_tcp(
                 address.host,
                 address.port,
                 tls=True,
-                ssl_context=ssl.create_default_context(),
+                ssl_context=self._tls,
                 tls_hostname=address.host,
                 tls_standard_compatible=False,
             )
@@ -437,9 +525,11 @@ class RedisStore:
 
     Args:
         url_or_client: a URL (``redis://[[user]:password@]host[:port][/db]``,
-            ``rediss://...`` for TLS verified against the system's CAs, or
-            ``unix://[[user]:password@]/path/to.sock?db=N``), or a
-            ``redis.asyncio.Redis`` client (asyncio only), which the store never closes.
+            ``rediss://...`` for TLS, or ``unix://[[user]:password@]/path/to.sock?db=N``),
+            or a ``redis.asyncio.Redis`` client (asyncio only), which the store never
+            closes. A client that uses TLS must verify the server's certificate and
+            host name (``ssl_cert_reqs="required"``, ``ssl_check_hostname=True``), or
+            :class:`ConfigurationError` is raised.
         prefix: put in front of every key the store writes.
         clock: seconds since the epoch, the clock the client uses; for TTLs.
         lock_poll: the longest pause, in seconds, between attempts to take a held
@@ -448,6 +538,14 @@ class RedisStore:
         transport: ``"auto"`` uses redis-py's asyncio client on asyncio and an anyio
             RESP connection pool on trio; ``"redis-py"`` or ``"anyio"`` force one.
         max_connections: the most connections the anyio transport opens at once.
+        ca_file: a PEM file of CA certificates to trust, besides the system's, for a
+            ``rediss://`` URL (a private CA, or the server's self-signed certificate).
+
+    A ``rediss://`` URL is verified on every transport and redis-py version allowed: the
+    server's certificate must chain to a trusted CA (the system's, ``ca_file``'s, or
+    those ``SSL_CERT_FILE`` names) and be issued for the URL's host name or IP address.
+    Otherwise nothing is sent (no ``AUTH``) and :class:`StoreError` says the
+    certificate was refused. There is no option to turn these checks off.
 
     With a URL it needs ``pip install 'anyoauth[redis]'`` (redis-py and hiredis);
     connections open on first use, and are closed by :meth:`aclose` (or ``async
@@ -475,6 +573,7 @@ class RedisStore:
         timeout: float = 5.0,
         transport: TransportName = "auto",
         max_connections: int = 8,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string")
@@ -486,10 +585,21 @@ class RedisStore:
             raise ConfigurationError("max_connections must be at least 1")
         self._client: redis.asyncio.Redis | None = None
         self._address: _Address | None = None
+        self._ca_file = None if ca_file is None else os.fspath(ca_file)
+        self._tls: ssl.SSLContext | None = None
         if isinstance(url_or_client, str):
             self._address = _parse_url(url_or_client)
             self._where = str(self._address)
+            if self._address.scheme == "rediss":
+                self._tls = _tls_context(self._ca_file)
+            elif ca_file is not None:
+                raise ConfigurationError("ca_file needs a rediss:// URL (TLS)")
         else:
+            if ca_file is not None:
+                raise ConfigurationError(
+                    "ca_file applies to a rediss:// URL; give a client its CAs yourself "
+                    "(ssl_ca_certs)"
+                )
             execute = getattr(url_or_client, "execute_command", None)
             if not inspect.iscoroutinefunction(execute):
                 raise ConfigurationError(
@@ -499,6 +609,11 @@ class RedisStore:
                 raise ConfigurationError("transport='anyio' needs a URL, not a client")
             self._client = url_or_client
             self._where = _describe_client(url_or_client)
+            problem = _unverified_tls(url_or_client)
+            if problem is not None:
+                raise ConfigurationError(
+                    f"RedisStore refuses the Redis client {self._where} for TLS: {problem}"
+                )
         self.prefix = prefix
         self._clock = clock or time.time
         self._lock_poll = max(lock_poll, _FIRST_POLL)
@@ -687,10 +802,16 @@ class RedisStore:
                 raise ConfigurationError(
                     f"transport='redis-py' only runs on asyncio, not {backend}"
                 )
-            client = _redis_py_client(self._address, self._timeout)
+            client = _redis_py_client(self._address, self._timeout, self._ca_file)
+            problem = _unverified_tls(client)
+            if problem is not None:  # pragma: no cover - this redis-py ignored a setting
+                raise ConfigurationError(f"redis-py cannot make a verified connection: {problem}")
             return _RedisPyTransport(client, owned=True, where=self._where, timeout=self._timeout)
         return _AnyioTransport(
-            self._address, timeout=self._timeout, max_connections=self._max_connections
+            self._address,
+            timeout=self._timeout,
+            max_connections=self._max_connections,
+            tls=self._tls,
         )
 
 
