@@ -31,6 +31,7 @@ from ._core.errors import StateMismatch as StateMismatch
 from ._core.errors import StateMissing as StateMissing
 from ._core.errors import StoreError as StoreError
 from ._core.errors import TokenEndpointUnavailable as TokenEndpointUnavailable
+from ._core.errors import TokenExpiredOnArrival as TokenExpiredOnArrival
 from ._core.errors import TokenRequestError as TokenRequestError
 from ._core.machine import AuthorizationRequest as AuthorizationRequest
 from ._core.machine import PendingFlow as PendingFlow
@@ -102,6 +103,7 @@ __all__ = [
     "Strategy",
     "Token",
     "TokenEndpointUnavailable",
+    "TokenExpiredOnArrival",
     "TokenRequestError",
     "discover",
 ]

@@ -85,7 +85,7 @@ import attrs
 from . import providers
 from ._client import Client
 from ._core.device import DEVICE_GRANT_TYPE, DeviceAuthorization, DeviceCode
-from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError
+from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError, StoreError
 from ._core.metadata import STRATEGY_ENDPOINTS, ServerMetadata
 from ._core.strategy import (
     AuthorizationCode,
@@ -94,7 +94,7 @@ from ._core.strategy import (
     Strategy,
     is_loopback_host,
 )
-from ._core.token import Token
+from ._core.token import Token, is_token_text
 from ._discovery import discover
 from ._file_store import FileStore, _make_private_dir
 from ._store import MemoryStore
@@ -660,8 +660,17 @@ exit statuses:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, writing its help and usage errors through :func:`_write` (a usage
+    error quotes the arguments given, which may hold anything)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            _write(file or sys.stderr, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="anyoauth",
         description="Async OAuth 2.0 flows for Geni, Teamwork, Keycloak and any OAuth 2.0 / "
         "OpenID Connect server: log in once, then print valid access tokens for scripts.",
@@ -671,7 +680,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     names = sorted(PROVIDERS)
 
-    stored = argparse.ArgumentParser(add_help=False)
+    stored = _Parser(add_help=False)
     stored.add_argument(
         "--profile",
         type=_profile_name,
@@ -894,8 +903,49 @@ def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaves[0] if len(leaves) == 1 else group
 
 
+# -- output: every line the command writes goes through _write --------------------------
+
+_KEPT = frozenset("\n")
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (C0 and C1 controls, ESC,
+    DEL, bidi overrides and other non-printable characters; all but the newline) shown
+    as a ``\\xNN``/``\\uNNNN`` escape instead."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in _KEPT else _escape(c) for c in text)
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """The one way the command writes: provider text, URLs, profile names and error
+    messages reach the terminal only through :func:`_printable`."""
+    stream.write(_printable(text))
+    stream.flush()
+
+
+def _print_token(token: Token) -> None:
+    """``token``: the access token, exactly, on stdout; :class:`StoreError` if it is not
+    visible ASCII (escaping would print another token; a :class:`Token` never holds
+    such a character, this is the output path's own check)."""
+    if not is_token_text(token.access_token):
+        raise StoreError("the stored access token has unprintable characters")
+    _write(sys.stdout, token.access_token + "\n")
+
+
+def _out(line: str) -> None:
+    _write(sys.stdout, line + "\n")
+
+
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    _write(sys.stderr, line + "\n")
 
 
 def _clean(text: str, secrets_seen: Sequence[str]) -> str:
@@ -934,7 +984,7 @@ def _cmd_providers(args: argparse.Namespace) -> int:
             agent = "none (system with --redirect-uri)"
         elif p.name == "oauth":
             agent = "system for --flow code (none for device and client-credentials)"
-        print(f"{p.name:<9} {p.title}: {p.flow}; default agent: {agent}")
+        _out(f"{p.name:<9} {p.title}: {p.flow}; default agent: {agent}")
     _print_plugins()
     return EXIT_OK
 
@@ -947,10 +997,10 @@ def _print_plugins() -> None:
         rows = [info for info in plugins.describe() if not info.builtin and info.kind == kind]
         if not rows:
             continue
-        print(f"{kind} plugins (from Python: anyoauth.plugins.get_{kind}):")
+        _out(f"{kind} plugins (from Python: anyoauth.plugins.get_{kind}):")
         for info in rows:
             about = info.summary if info.status == "ok" else f"{info.status}: {info.error or ''}"
-            print(f"  {info.name:<9} {about} [{info.origin}]".rstrip())
+            _out(f"  {info.name:<9} {about} [{info.origin}]".rstrip())
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -995,8 +1045,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
         args.secrets_seen.append(profile.client_secret)
     strategy = PROVIDERS[profile.provider].build(profile)
     token = anyio.run(_token, config, profile, strategy)
-    sys.stdout.write(token.access_token + "\n")
-    sys.stdout.flush()
+    _print_token(token)
     return EXIT_OK
 
 
@@ -1308,7 +1357,7 @@ def _make_agent(
     if name == "manual":
         from .agents._loopback import ManualAgent
 
-        return ManualAgent(input=_read_pasted, **options)  # instructions go to stderr
+        return ManualAgent(input=_read_pasted, output=_say, **options)  # instructions: stderr
     if importlib.util.find_spec("playwright") is None:
         raise AgentError(
             "the embedded browser needs Playwright (pip install 'anyoauth[playwright]'); "
@@ -1379,8 +1428,7 @@ def _read_line(prompt: str) -> str:
     Read byte by byte from the descriptor, not through ``sys.stdin``: a thread blocked
     inside ``sys.stdin``'s buffer would abort the interpreter at exit after Ctrl-C.
     """
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
+    _write(sys.stderr, prompt)
     line = bytearray()
     try:
         while not line.endswith(b"\n"):
@@ -1394,8 +1442,7 @@ def _read_line(prompt: str) -> str:
                 raise AgentError("the pasted line is too long")
     finally:
         if not _is_terminal(sys.stdin):  # no echo of the line's end: end the prompt's line
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            _write(sys.stderr, "\n")
     return line.decode("utf-8", "replace")
 
 

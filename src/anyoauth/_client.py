@@ -33,7 +33,7 @@ from ._core.errors import (
 from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pending_key
 from ._core.revocation import Introspection, check_revocation_response
 from ._core.strategy import HttpRequest, Strategy
-from ._core.token import Token
+from ._core.token import RenewalPace, Token
 from ._retry import RetryPolicy, parse_retry_after
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
@@ -137,6 +137,8 @@ class Client:
         to itself (no store, no hold)."""
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
+        self._pace = RenewalPace()
+        """Paces renewals of a server that issues tokens already expired (the core decides)."""
         self._unsaved: tuple[Token | None, Token] | None = None
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -269,6 +271,11 @@ class Client:
         request. A token with unknown expiry is used until the server rejects it:
         pass that token as ``rejected`` to get a different one.
 
+        A server that issues tokens already expired (``expires_in: 0``) is not asked
+        again on every call: renewals pause (1 s, doubling to 60 s) and the token just
+        received is returned meanwhile; the third such token in a row, and every call
+        in the pause after it, raises :class:`TokenExpiredOnArrival`.
+
         Raises :class:`LoginRequired` when only an interactive login can help,
         and the token request's errors otherwise.
         """
@@ -287,10 +294,20 @@ class Client:
         elif held is not None and rejected is None:
             return held
         try:
+            paced = self._pace.check(self._clock(), held=held, rejected=rejected is not None)
+            if paced is not None:
+                return paced  # a born-expired token, while renewals pause
             return await self._obtain(rejected)
         except OAuthError as exc:
             _scrub(exc)
             raise
+
+    def _renewed(self, token: Token, *, early: bool) -> None:
+        """Tell the renewal pace what a renewal brought; raise once the server has
+        issued too many born-expired tokens in a row (the token is stored and held)."""
+        self._pace = self._pace.received(token, self._clock())
+        if self._pace.exhausted and not early:
+            raise self._pace.error()
 
     async def _obtain(self, rejected: Token | None) -> Token:
         """Join the running renewal, or lead one; retry once if its leader was cancelled."""
@@ -300,6 +317,7 @@ class Client:
                 call = self._inflight = _Call()
                 try:
                     call.token = await self._renew(rejected, early=False)
+                    self._renewed(call.token, early=False)
                 except BaseException as exc:
                     call.error = exc
                     raise
@@ -320,6 +338,8 @@ class Client:
         """Start (or run) one early refresh; callers meanwhile keep the valid token."""
         if self._inflight is not None or now < self._early_retry_at:
             return
+        if not self._pace.may_renew(now):
+            return
         if self._task_group is not None:
             call = _Call()
             self._task_group.start_soon(self._run_early, call)
@@ -331,6 +351,7 @@ class Client:
     async def _run_early(self, call: _Call) -> None:
         try:
             call.token = await self._renew(None, early=True)
+            self._renewed(call.token, early=True)
         except Exception as exc:
             # Callers whose token expired meanwhile joined this call: they see the error.
             call.error = exc
@@ -507,6 +528,7 @@ class Client:
         self._logouts += 1
         self._held = None
         self._unsaved = None
+        self._pace = RenewalPace()
         await self._delete_stored()
 
     async def _delete_stored(self) -> None:
@@ -528,6 +550,7 @@ class Client:
             with anyio.CancelScope(shield=True):
                 await self.store.set_token(self.token_key, token)
         self._held = token
+        self._pace = RenewalPace()  # a login starts afresh
 
     # -- httpx integration --------------------------------------------------------------
 

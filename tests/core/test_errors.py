@@ -32,6 +32,7 @@ from anyoauth._core.errors import (
     StateMissing,
     StoreError,
     TokenEndpointUnavailable,
+    TokenExpiredOnArrival,
     TokenRequestError,
 )
 
@@ -55,6 +56,7 @@ TREE: list[tuple[type[Exception], type[Exception]]] = [
     (TokenRequestError, ProviderError),
     (InvalidTokenResponse, FlowError),
     (InvalidIdToken, InvalidTokenResponse),
+    (TokenExpiredOnArrival, InvalidTokenResponse),
     (TokenEndpointUnavailable, FlowError),
     (LoginRequired, OAuthError),
     (AgentError, FlowError),

@@ -44,9 +44,11 @@ def test_token_type_defaults_to_bearer() -> None:
     assert token.authorization_header == f"Bearer {ACCESS}"
 
 
-def test_token_type_is_kept_when_given() -> None:
-    token = Token.from_response({"access_token": ACCESS, "token_type": "mac"}, received_at=NOW)
-    assert token.token_type == "mac"
+def test_an_accepted_token_type_is_kept_as_given() -> None:
+    token = Token.from_response(
+        {"access_token": ACCESS, "token_type": "MAC"}, received_at=NOW, token_types={"mac"}
+    )
+    assert token.token_type == "MAC"
 
 
 @pytest.mark.parametrize(

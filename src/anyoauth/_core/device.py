@@ -27,6 +27,15 @@ DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5.0
 """Seconds between polls when the server names no interval (RFC 8628 3.2)."""
 
+MIN_INTERVAL = 1.0
+"""Polls are never closer than this, whatever ``interval`` the server names.
+
+RFC 8628 sets no minimum: ``interval`` is the least time the client must wait, in
+whole seconds, and a client may always wait longer. A floor of one second leaves
+every whole-second interval a server can mean as it is and refuses only ``0`` and
+fractions, which would have the client poll as fast as the network allows (a
+server answering ``interval: 0`` got thousands of polls a second)."""
+
 MAX_INTERVAL = 600.0
 """A larger ``interval`` is a server bug; polling is capped at this."""
 
@@ -43,10 +52,10 @@ def _text(payload: dict[str, Any], name: str, *, required: bool = True) -> str |
     return value
 
 
-def _shown_text(payload: dict[str, Any], name: str) -> str | None:
-    """A required string shown to the user: no control or other non-printable characters
-    (a terminal would act on escape sequences; bidi overrides disguise the code)."""
-    value = _text(payload, name)
+def _shown_text(payload: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A string shown to the user: no control or other non-printable characters (a
+    terminal would act on escape sequences; bidi overrides disguise the code or URL)."""
+    value = _text(payload, name, required=required)
     if value is not None and not value.isprintable():
         raise ValueError(f"{name} has non-printable characters")
     return value
@@ -65,6 +74,11 @@ def _number(payload: dict[str, Any], name: str, default: float | None) -> float:
         raise ValueError(f"{name} is out of range") from None
 
 
+def _poll_interval(value: float) -> float:
+    """The one rule for polling intervals: within :data:`MIN_INTERVAL`..:data:`MAX_INTERVAL`."""
+    return min(max(float(value), MIN_INTERVAL), MAX_INTERVAL)
+
+
 @attrs.frozen(kw_only=True)
 class DeviceAuthorization:
     """What the device authorization endpoint answered: show ``user_code`` and
@@ -80,8 +94,9 @@ class DeviceAuthorization:
     """A URL that carries the user code too (for a QR code or a link), if given."""
     expires_at: float
     """When the device code stops working."""
-    interval: float = DEFAULT_INTERVAL
-    """Seconds between polls, as the server asked."""
+    interval: float = attrs.field(default=DEFAULT_INTERVAL, converter=_poll_interval)
+    """Seconds between polls: the server's ``interval`` (5 s without one), at least
+    :data:`MIN_INTERVAL` and at most :data:`MAX_INTERVAL`."""
 
     @classmethod
     def from_response(
@@ -97,9 +112,12 @@ class DeviceAuthorization:
 
         Raises :class:`TokenRequestError` for an OAuth error object and
         :class:`InvalidTokenResponse` for anything else that is not a device
-        authorization response, or whose ``user_code`` has non-printable characters
-        (it is shown to the user). ``allow_insecure`` lets the verification URIs use
-        plain HTTP, as the strategy's :attr:`~Strategy.allow_insecure` does.
+        authorization response, or whose ``user_code``, ``verification_uri`` or
+        ``verification_uri_complete`` has non-printable characters (they are shown to
+        the user: no escape sequence reaches a terminal). ``allow_insecure`` lets the
+        verification URIs use plain HTTP, as the strategy's
+        :attr:`~Strategy.allow_insecure` does. The polling ``interval`` is kept within
+        :data:`MIN_INTERVAL` and :data:`MAX_INTERVAL`.
         """
         try:
             payload = json.loads(body)
@@ -119,13 +137,13 @@ class DeviceAuthorization:
         try:
             device_code = _text(payload, "device_code")
             user_code = _shown_text(payload, "user_code")
-            uri = _text(payload, "verification_uri", required=False) or _text(
+            uri = _shown_text(payload, "verification_uri", required=False) or _shown_text(
                 payload,
                 "verification_url",  # Google's spelling
             )
-            complete = _text(payload, "verification_uri_complete", required=False)
+            complete = _shown_text(payload, "verification_uri_complete", required=False)
             expires_in = min(_number(payload, "expires_in", None), MAX_DEVICE_LIFETIME)
-            interval = min(_number(payload, "interval", DEFAULT_INTERVAL), MAX_INTERVAL)
+            interval = _number(payload, "interval", DEFAULT_INTERVAL)
             for name, url in (("verification_uri", uri), ("verification_uri_complete", complete)):
                 try:
                     _check_endpoint(name, url, allow_insecure=allow_insecure)

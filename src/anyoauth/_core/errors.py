@@ -17,7 +17,8 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   │   ├── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
     │   │   └── IssuerMismatch        ``iss`` (RFC 9207) missing or not the expected issuer
     │   ├── InvalidTokenResponse      the token endpoint answered something that is not a token
-    │   │   └── InvalidIdToken        the OpenID Connect id_token failed validation
+    │   │   ├── InvalidIdToken        the OpenID Connect id_token failed validation
+    │   │   └── TokenExpiredOnArrival the server keeps issuing tokens that are already expired
     │   ├── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
     │   └── AgentError                the user agent failed: no browser, window closed, deadline
     ├── ProviderError                 the provider answered with an OAuth error
@@ -56,6 +57,7 @@ __all__ = [
     "StateMissing",
     "StoreError",
     "TokenEndpointUnavailable",
+    "TokenExpiredOnArrival",
     "TokenRequestError",
 ]
 
@@ -231,6 +233,22 @@ class InvalidIdToken(InvalidTokenResponse):
         #: have rotated its keys, and fetching its key set again may help.
         self.unknown_key = unknown_key
         super().__init__(f"id_token rejected: {reason}", status_code=status_code)
+
+
+class TokenExpiredOnArrival(InvalidTokenResponse):
+    """The token endpoint keeps issuing tokens that are already expired when they arrive
+    (``expires_in`` 0 or under a second): ``count`` of them in a row. Renewals are paced
+    (the pause doubles from 1 s up to 60 s); none is sent before ``retry_at`` (seconds since
+    the epoch, by the client's clock). The last token is stored as usual."""
+
+    def __init__(self, *, count: int, retry_at: float, status_code: int = 200) -> None:
+        self.count = count
+        self.retry_at = retry_at
+        super().__init__(
+            f"{count} tokens in a row were already expired when they arrived; "
+            "the next renewal waits",
+            status_code=status_code,
+        )
 
 
 class TokenEndpointUnavailable(FlowError):

@@ -39,7 +39,7 @@ from .redirect import (
     redirect_of,
     split_url,
 )
-from .token import Token, parse_token_response
+from .token import BEARER, BEARER_TYPE, Token, parse_token_response
 
 if TYPE_CHECKING:
     from .machine import PendingFlow
@@ -354,6 +354,18 @@ class Strategy:
     """Allow http endpoints on any host (test set-ups only). Without it, http is allowed
     only on loopback hosts, and, when :attr:`issuer` is set, only if the issuer is on a
     loopback host too. Never turned on implicitly (not by :meth:`from_metadata` either)."""
+    missing_token_type: str | None = BEARER_TYPE
+    """The type of a token whose response has no ``token_type``. RFC 6749 5.1 requires
+    the field, but Geni's fragment and Teamwork's exchange leave it out and issue
+    bearer tokens; ``None`` refuses such a response (:class:`InvalidTokenResponse`).
+    It must be one of :attr:`token_types`."""
+
+    token_types: ClassVar[frozenset[str]] = BEARER
+    """The token types this strategy knows how to use, in lower case: only ``bearer``
+    (RFC 6750). A token response with another ``token_type`` (``DPoP``, ``N_A``,
+    ``Basic``, ...) is refused with :class:`InvalidTokenResponse` and nothing is stored;
+    a strategy that can use another type (a DPoP-bound token, a token exchange's
+    ``N_A``) declares it here."""
 
     has_direct_grant: ClassVar[bool] = False
     """Whether :meth:`direct_token_request` builds a grant without a user step (a
@@ -376,6 +388,13 @@ class Strategy:
             raise ConfigurationError("state_ttl must be positive")
         if self.require_iss and self.issuer is None:
             raise ConfigurationError("require_iss needs the issuer")
+        missing = self.missing_token_type
+        if missing is not None and (
+            not isinstance(missing, str) or missing.lower() not in self.token_types
+        ):
+            raise ConfigurationError(
+                f"missing_token_type must be one of {', '.join(sorted(self.token_types))}"
+            )
         self._check_client_auth()
         if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
             raise ConfigurationError(
@@ -579,7 +598,12 @@ class Strategy:
                     for k, v in redirect.params.items()
                     if k not in ("state", "iss", "id_token")
                 }
-                return Token.from_response(params, received_at=now)
+                return Token.from_response(
+                    params,
+                    received_at=now,
+                    token_types=self.token_types,
+                    missing_token_type=self.missing_token_type,
+                )
             except ValueError as exc:
                 raise MalformedRedirect(str(exc)) from None
         code = redirect.get("code")
@@ -771,8 +795,16 @@ class Strategy:
     def parse_token_response(
         self, status_code: int, content_type: str | None, body: bytes, now: float
     ) -> Token:
-        """Validate the token endpoint's answer (see :func:`parse_token_response`)."""
-        return parse_token_response(status_code, content_type, body, received_at=now)
+        """Validate the token endpoint's answer (see :func:`parse_token_response`): a
+        token of one of :attr:`token_types`, with visible ASCII token values."""
+        return parse_token_response(
+            status_code,
+            content_type,
+            body,
+            received_at=now,
+            token_types=self.token_types,
+            missing_token_type=self.missing_token_type,
+        )
 
 
 def _require(strategy: Strategy, *names: str) -> None:

@@ -4,18 +4,76 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
-from .errors import InvalidTokenResponse, TokenRequestError
+from .errors import InvalidTokenResponse, TokenExpiredOnArrival, TokenRequestError
 
-__all__ = ["Token", "parse_token_response"]
+__all__ = [
+    "BEARER",
+    "BEARER_TYPE",
+    "BORN_EXPIRED_LIMIT",
+    "MAX_RENEWAL_PAUSE",
+    "MIN_TOKEN_LIFETIME",
+    "RenewalPace",
+    "Token",
+    "is_token_text",
+    "parse_token_response",
+]
 
 # Twenty years: an expires_in beyond this is a provider bug, not a lifetime.
 MAX_EXPIRES_IN = 20 * 365 * 24 * 3600
+
+BEARER_TYPE = "Bearer"
+"""The ``token_type`` of a response that has none, unless a strategy says otherwise."""
+
+BEARER: frozenset[str] = frozenset({"bearer"})
+"""The token types every strategy knows how to use (RFC 6750), in lower case."""
+
+_TOKEN_TEXT = re.compile("[\x21-\x7e]+").fullmatch
+"""Visible ASCII without space: RFC 6749 appendix A's VSCHAR (%x20-7E) less the space.
+
+Every token value (access, refresh, id token) and ``token_type`` must match. The
+bearer header syntax (RFC 6750 2.1, ``b64token``) is narrower, but real access tokens
+use more of VSCHAR (Salesforce's carry ``!``), and a server is the judge of its own
+tokens; what is refused is what could change the meaning of a header, a form body
+or a shell command line: space, tab, CR, LF, NUL, ESC and every other control or
+non-ASCII character."""
+
+
+def is_token_text(value: object) -> bool:
+    """Whether ``value`` is a non-empty string of visible ASCII characters (``!`` to
+    ``~``): no space, no control character, nothing outside ASCII."""
+    return isinstance(value, str) and _TOKEN_TEXT(value) is not None
+
+
+def _token_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not is_token_text(value):
+        raise ValueError(f"{attribute.name} has whitespace, control or non-ASCII characters")
+
+
+def _extra_values(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    id_token = value.get("id_token") if isinstance(value, Mapping) else None
+    if isinstance(id_token, str) and not is_token_text(id_token):
+        raise ValueError("id_token has whitespace, control or non-ASCII characters")
+
+
+MIN_TOKEN_LIFETIME = 1.0
+"""A token that has less than this many seconds left when it arrives (``expires_in``
+0 or a fraction of a second) is *born expired*: :class:`RenewalPace` paces its renewal."""
+
+FIRST_RENEWAL_PAUSE = 1.0
+"""Seconds before a born-expired token may be renewed; doubles with each one in a row."""
+
+MAX_RENEWAL_PAUSE = 60.0
+"""The pause between renewals of born-expired tokens grows to this at most."""
+
+BORN_EXPIRED_LIMIT = 3
+"""This many born-expired tokens in a row raise :class:`TokenExpiredOnArrival`."""
 
 _STANDARD_FIELDS = frozenset(
     {"access_token", "token_type", "expires_in", "refresh_token", "scope", "expires_at"}
@@ -47,10 +105,12 @@ class Token:
     extra value, only which fields are present.
     """
 
-    access_token: str = attrs.field(repr=False)
-    """The bearer credential. Send it only in the ``Authorization`` header."""
+    access_token: str = attrs.field(repr=False, validator=_token_text)
+    """The bearer credential. Send it only in the ``Authorization`` header. Visible
+    ASCII only (see :func:`is_token_text`): a token with a space, a control or a
+    non-ASCII character is never built, so it never reaches a header or a terminal."""
 
-    token_type: str = "Bearer"
+    token_type: str = attrs.field(default="Bearer", validator=_token_text)
     """The token type; providers that omit it (Geni's desktop flow) issue bearer tokens."""
 
     issued_at: float
@@ -60,18 +120,19 @@ class Token:
     """Receipt time plus ``expires_in``; ``None`` when the provider gave no expiry
     (the token is then used until revoked or rejected)."""
 
-    refresh_token: str | None = attrs.field(default=None, repr=False)
-    """The refresh token, if the provider issued one."""
+    refresh_token: str | None = attrs.field(default=None, repr=False, validator=_token_text)
+    """The refresh token, if the provider issued one (visible ASCII only, like
+    :attr:`access_token`)."""
 
     scope: str | None = None
     """The granted scope, exactly as the provider wrote it."""
 
     extra: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_freeze, repr=_extra_repr, eq=False
+        factory=dict, converter=_freeze, repr=_extra_repr, eq=False, validator=_extra_values
     )
     """Every other field of the token response, kept verbatim (Teamwork's
     ``installation`` and ``user``, Keycloak's ``refresh_expires_in``,
-    ``not-before-policy``, ``app_id``...)."""
+    ``not-before-policy``, ``app_id``...). An ``id_token`` here is visible ASCII only."""
 
     id_token_claims: Mapping[str, Any] | None = attrs.field(
         default=None, converter=_freeze_optional, repr=_claims_repr, eq=False
@@ -101,22 +162,53 @@ class Token:
         scheme = "Bearer" if self.token_type.lower() == "bearer" else self.token_type
         return f"{scheme} {self.access_token}"
 
+    @property
+    def born_expired(self) -> bool:
+        """Whether the token was issued with less than :data:`MIN_TOKEN_LIFETIME` seconds
+        to live (``expires_in`` 0 or a fraction of a second, or an expiry before its
+        issue): it is expired, or nearly, when it arrives."""
+        return self.expires_at is not None and (
+            self.expires_at - self.issued_at < MIN_TOKEN_LIFETIME
+        )
+
     @classmethod
-    def from_response(cls, payload: Mapping[str, Any], *, received_at: float) -> Token:
+    def from_response(
+        cls,
+        payload: Mapping[str, Any],
+        *,
+        received_at: float,
+        token_types: Collection[str] = BEARER,
+        missing_token_type: str | None = BEARER_TYPE,
+    ) -> Token:
         """Build a token from a decoded token response (or redirect parameters).
 
-        Validates ``access_token`` (non-empty string), ``token_type`` (string,
-        bearer when missing), ``expires_in`` (a non-negative, finite number of
-        seconds, given as a number or a numeric string) and ``refresh_token`` and
-        ``scope`` (strings). Raises :class:`ValueError` naming the field otherwise;
+        Validates ``access_token`` and ``refresh_token`` (non-empty strings of visible
+        ASCII: no space, control or non-ASCII character; so is a string ``id_token``),
+        ``token_type`` (one of ``token_types``, compared without case; a response
+        without one carries ``missing_token_type``, and is refused when that is
+        ``None``), ``expires_in`` (a non-negative, finite number of seconds, given as
+        a number or a numeric string) and ``scope`` (a string). Raises
+        :class:`ValueError` naming the field otherwise (never showing a token);
         :func:`parse_token_response` turns that into :class:`InvalidTokenResponse`.
         """
         access_token = payload.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ValueError("access_token is missing or not a non-empty string")
-        token_type = payload.get("token_type") or "Bearer"
+        token_type = payload.get("token_type")
+        if token_type is None or token_type == "":
+            if missing_token_type is None:
+                raise ValueError("token_type is missing")
+            token_type = missing_token_type
         if not isinstance(token_type, str):
             raise ValueError("token_type is not a string")
+        if not (token_type.isascii() and token_type.lower() in token_types):
+            shown = (
+                f" {token_type!r}" if is_token_text(token_type) and len(token_type) <= 40 else ""
+            )
+            raise ValueError(
+                f"token_type{shown} is not one this client can use "
+                f"(it uses {', '.join(sorted(token_types))})"
+            )
         expires_at = None
         if payload.get("expires_in") not in (None, ""):
             expires_at = received_at + _seconds(payload["expires_in"])
@@ -154,7 +246,11 @@ class Token:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
-        """Rebuild a token saved with :meth:`to_dict`."""
+        """Rebuild a token saved with :meth:`to_dict`.
+
+        Raises :class:`ValueError` (or :class:`KeyError`, :class:`TypeError`) for data
+        that is not such a token, including a token value with a space, control or
+        non-ASCII character (stores report it as :class:`StoreError`)."""
         return cls(
             access_token=data["access_token"],
             token_type=data["token_type"],
@@ -165,6 +261,58 @@ class Token:
             extra=data.get("extra") or {},
             id_token_claims=data.get("id_token_claims"),
         )
+
+
+@attrs.frozen(kw_only=True)
+class RenewalPace:
+    """When a client may renew its token again, given the tokens it received (sans-IO).
+
+    A server that issues tokens already expired (``expires_in: 0``) would otherwise
+    be asked for a new one on every :meth:`Client.token` call. After each born-expired
+    token (:attr:`Token.born_expired`) renewals pause, 1 s after the first, doubling up
+    to :data:`MAX_RENEWAL_PAUSE`; meanwhile the token just received is handed out.
+    The :data:`BORN_EXPIRED_LIMIT`-th in a row, and every call during the pause that
+    follows it, raises :class:`TokenExpiredOnArrival`. A token with time left ends the
+    streak. The driver keeps the current value and asks it; it decides nothing itself.
+    """
+
+    born_expired: int = 0
+    """Born-expired tokens received in a row."""
+    not_before: float = -math.inf
+    """No renewal is sent before this time."""
+
+    def received(self, token: Token, now: float) -> RenewalPace:
+        """The pace after a renewal brought ``token`` (from the server, or from a
+        store a sibling renewed) at ``now``."""
+        if not token.born_expired:
+            return RenewalPace()
+        count = self.born_expired + 1
+        pause = min(FIRST_RENEWAL_PAUSE * 2.0 ** min(count - 1, 32), MAX_RENEWAL_PAUSE)
+        return RenewalPace(born_expired=count, not_before=now + pause)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the server issued :data:`BORN_EXPIRED_LIMIT` born-expired tokens in a row."""
+        return self.born_expired >= BORN_EXPIRED_LIMIT
+
+    def may_renew(self, now: float) -> bool:
+        """Whether a renewal may be sent at ``now``."""
+        return now >= self.not_before
+
+    def error(self) -> TokenExpiredOnArrival:
+        """The error for a caller that cannot be given a token now."""
+        return TokenExpiredOnArrival(count=self.born_expired, retry_at=self.not_before)
+
+    def check(self, now: float, *, held: Token | None, rejected: bool) -> Token | None:
+        """What a caller whose token is expired (or was ``rejected``) gets at ``now``:
+        ``None`` means renew; a token means hand that out (the born-expired token,
+        during the pause); :class:`TokenExpiredOnArrival` is raised once the limit is
+        reached, or for a rejected token during the pause."""
+        if self.may_renew(now):
+            return None
+        if self.exhausted or held is None or rejected:
+            raise self.error()
+        return held
 
 
 def _seconds(value: object) -> float:
@@ -204,14 +352,21 @@ def _provider_error(payload: Mapping[str, Any], status_code: int) -> TokenReques
 
 
 def parse_token_response(
-    status_code: int, content_type: str | None, body: bytes, *, received_at: float
+    status_code: int,
+    content_type: str | None,
+    body: bytes,
+    *,
+    received_at: float,
+    token_types: Collection[str] = BEARER,
+    missing_token_type: str | None = BEARER_TYPE,
 ) -> Token:
     """Validate a token endpoint answer and return the :class:`Token` it carries.
 
     Raises :class:`TokenRequestError` when the endpoint sent an OAuth error object
     and :class:`InvalidTokenResponse` for anything else that is not a token (HTML,
-    a JSON array, truncated JSON, a missing or empty ``access_token``, a bad
-    ``expires_in``).
+    a JSON array, truncated JSON, a missing or empty ``access_token``, a token with
+    a space, control or non-ASCII character, a ``token_type`` not in ``token_types``,
+    a bad ``expires_in``). See :meth:`Token.from_response`.
     """
     try:
         payload = json.loads(body)
@@ -233,6 +388,11 @@ def parse_token_response(
     if not 200 <= status_code < 300:
         raise InvalidTokenResponse("unexpected status", status_code=status_code)
     try:
-        return Token.from_response(payload, received_at=received_at)
+        return Token.from_response(
+            payload,
+            received_at=received_at,
+            token_types=token_types,
+            missing_token_type=missing_token_type,
+        )
     except ValueError as exc:
         raise InvalidTokenResponse(str(exc), status_code=status_code) from None
