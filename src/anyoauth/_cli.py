@@ -98,7 +98,7 @@ from ._core.strategy import (
 )
 from ._core.token import Token
 from ._discovery import discover
-from ._file_store import FileStore, _make_private_dir
+from ._file_store import FileStore, _make_private_dir, write_private_file
 from ._store import MemoryStore
 
 if TYPE_CHECKING:
@@ -596,7 +596,7 @@ def _private_dir(path: Path) -> None:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` the way FileStore writes: 0600 temp file, fsync, rename."""
-    FileStore._write_atomically(str(path.parent), path.name, f".{path.name}.tmp", data)
+    write_private_file(str(path.parent), path.name, f".{path.name}.tmp", data)
 
 
 # -- the command line ------------------------------------------------------------------
