@@ -590,7 +590,8 @@ class _Config:
 
 
 def _private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) mode 0700, or tighten it to 0700."""
+    """Create ``path`` (and missing parents) mode 0700, or tighten it to 0700;
+    :class:`StoreError` if it is a link, another user's, or writable by others."""
     _make_private_dir(str(path), parents=True)
 
 
