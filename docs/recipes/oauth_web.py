@@ -18,6 +18,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -219,13 +220,27 @@ class OAuth:
             await self.client(session_id).forget()
 
 
+def cookieless_jar() -> CookieJar:
+    """A cookie jar that keeps no cookie and sends none.
+
+    The worker's one HTTP client calls the API for every user. An API (or a proxy or
+    load balancer in front of it) that sets a session cookie would otherwise get
+    user A's cookie back with user B's calls, and could answer B with A's data: each
+    call must be authorized by its own bearer token only. The policy refuses every
+    cookie (no domain is allowed), so connection pooling stays shared and cookies
+    never are.
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 @asynccontextmanager
 async def open_oauth(settings: Settings | None = None) -> AsyncIterator[OAuth]:
-    """Per worker, at start-up: one HTTP client, the Redis store, the provider's
-    metadata (``discover``) and the ``AuthorizationCode`` strategy made from it."""
+    """Per worker, at start-up: one HTTP client (shared by every user's calls, so it
+    keeps no cookies), the Redis store, the provider's metadata (``discover``) and the
+    ``AuthorizationCode`` strategy made from it."""
     settings = settings or Settings.from_env()
     async with (
-        httpx.AsyncClient(timeout=30, follow_redirects=False) as http,
+        httpx.AsyncClient(timeout=30, follow_redirects=False, cookies=cookieless_jar()) as http,
         anyoauth.RedisStore(settings.redis_url) as store,
     ):
         metadata = await anyoauth.discover(settings.issuer, http=http)

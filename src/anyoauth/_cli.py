@@ -50,7 +50,9 @@ unattended. ``logout --forget-profile`` deletes it.
 
 Secrets come from ``--client-secret``, ``$ANYOAUTH_CLIENT_SECRET`` (prefer it,
 or the prompt: command-line arguments are visible to other local users), the
-saved profile, or a prompt that does not echo (only when stdin is a terminal).
+saved profile (only for the same client id and the same endpoints: issuer, token,
+device authorization, revocation and introspection endpoints; else the secret is
+asked for again), or a prompt that does not echo (only when stdin is a terminal).
 No secret (client secret, token, code) is ever printed, except the access token
 that ``token`` prints on stdout.
 
@@ -96,7 +98,7 @@ from ._core.strategy import (
 )
 from ._core.token import Token, is_token_text
 from ._discovery import discover
-from ._file_store import FileStore, _make_private_dir
+from ._file_store import FileStore, _make_private_dir, write_private_file
 from ._store import MemoryStore
 
 if TYPE_CHECKING:
@@ -588,13 +590,14 @@ class _Config:
 
 
 def _private_dir(path: Path) -> None:
-    """Create ``path`` (and missing parents) mode 0700, or tighten it to 0700."""
+    """Create ``path`` (and missing parents) mode 0700, or tighten it to 0700;
+    :class:`StoreError` if it is a link, another user's, or writable by others."""
     _make_private_dir(str(path), parents=True)
 
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` the way FileStore writes: 0600 temp file, fsync, rename."""
-    FileStore._write_atomically(str(path.parent), path.name, f".{path.name}.tmp", data)
+    write_private_file(str(path.parent), path.name, f".{path.name}.tmp", data)
 
 
 # -- the command line ------------------------------------------------------------------
@@ -1017,7 +1020,18 @@ def _cmd_login(args: argparse.Namespace) -> int:
     if profile.client_secret:
         args.secrets_seen.append(profile.client_secret)
     if provider.name == "oauth":
-        profile = _discovered(profile, anyio.run(_discover, profile))
+        metadata = anyio.run(_discover, profile)
+        discovered = _discovered(profile, metadata)
+        if _reused_saved_secret(args, saved, profile) and (
+            saved is None or _secret_endpoints(discovered) != _secret_endpoints(saved)
+        ):
+            # The server's metadata now names other endpoints than those the secret was
+            # saved for: the secret is asked for again, never sent there unasked.
+            profile = _login_profile(provider, args, saved, reuse_saved_secret=False)
+            if profile.client_secret:
+                args.secrets_seen.append(profile.client_secret)
+            discovered = _discovered(profile, metadata)
+        profile = discovered
     strategy = provider.build(profile)
     agent: UserAgent | None = None
     if strategy.interactive:
@@ -1121,10 +1135,22 @@ def _describe(token: Token) -> str:
 # -- login settings ----------------------------------------------------------------------
 
 
-def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile | None) -> Profile:
+def _login_profile(
+    provider: _Provider,
+    args: argparse.Namespace,
+    saved: Profile | None,
+    *,
+    reuse_saved_secret: bool = True,
+) -> Profile:
     """The profile ``login`` uses: its options, else the environment, else the saved
-    profile (the saved secret only for the same client id and issuer), else a prompt for
-    the secret. An oauth profile gets its server's endpoints from :func:`_discovered`."""
+    profile, else a prompt for the secret. An oauth profile gets its server's endpoints
+    from :func:`_discovered`.
+
+    The saved secret is reused only for the same client id and the same endpoints
+    (:func:`_secret_endpoints`; for oauth the same issuer here, and :func:`_cmd_login`
+    compares the discovered endpoints). A saved secret of the same client id that does
+    not apply (or ``reuse_saved_secret`` false) is asked for again, or without a
+    terminal is a usage error: it is never sent to other endpoints unasked."""
     given = {
         name
         for name in ("client_secret", "issuer", "flow", "redirect_uri", "scope", *_ENDPOINT_OPTIONS)
@@ -1173,18 +1199,34 @@ def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile
     if "client_secret" not in provider.options:
         return profile
     secret = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
-    if not secret and saved is not None and same:
-        secret = saved.client_secret
+    # A secret saved for this client id but for other endpoints must be given anew.
+    stale = False
+    if not secret and saved is not None and saved.client_secret and saved.client_id == client_id:
+        if reuse_saved_secret and same and _same_secret_endpoints(provider, saved, profile):
+            secret = saved.client_secret
+        else:
+            stale = True
     if profile.flow not in (None, "code"):
         if args.agent is not None or args.port is not None or args.redirect_uri is not None:
             raise _UsageError(
                 f"--agent, --port and --redirect-uri are for --flow code, not --flow {profile.flow}"
             )
         profile = attrs.evolve(profile, agent=None, port=None, redirect_uri=None)
-    if not provider.needs_secret and profile.flow != "client-credentials":
+    if not provider.needs_secret and profile.flow != "client-credentials" and not stale:
         return attrs.evolve(profile, client_secret=secret or None)  # a public client, maybe
     title = provider.title if issuer is None else issuer
+    if stale and not secret and _is_terminal(sys.stdin):
+        _say(
+            f"anyoauth: the client secret saved in profile {args.profile} was for other "
+            "endpoints; it is not sent to these"
+        )
     secret = secret or _ask_secret(title)
+    if not secret and stale:
+        raise _UsageError(
+            f"the client secret saved in profile {args.profile} was for other endpoints and "
+            f"is not sent to these: give this server's secret with {ENV_CLIENT_SECRET} or "
+            "--client-secret, or run in a terminal to be prompted"
+        )
     if not secret:
         what = provider.name if profile.flow is None else "--flow client-credentials"
         raise _UsageError(
@@ -1192,6 +1234,51 @@ def _login_profile(provider: _Provider, args: argparse.Namespace, saved: Profile
             "--client-secret, or run in a terminal to be prompted"
         )
     return attrs.evolve(profile, client_secret=secret)
+
+
+# Where a strategy sends the client secret (or an assertion made with it).
+_SECRET_ENDPOINTS = (
+    "issuer",
+    "token_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+)
+
+
+def _secret_endpoints(profile: Profile) -> tuple[str | None, ...] | None:
+    """The endpoints ``profile``'s strategy would send a client secret to (token, device
+    authorization, revocation, introspection) and its issuer (the audience of client
+    assertions), presets' overrides included; ``None`` when no strategy can be built
+    from it (an oauth profile before discovery, a preset missing a setting)."""
+    try:
+        strategy = PROVIDERS[profile.provider].build(
+            attrs.evolve(profile, client_secret=profile.client_secret or "-")
+        )
+    except (_UsageError, OAuthError):
+        return None
+    return tuple(getattr(strategy, name, None) for name in _SECRET_ENDPOINTS)
+
+
+def _same_secret_endpoints(provider: _Provider, saved: Profile, profile: Profile) -> bool:
+    """Whether ``saved``'s secret may go where ``profile`` sends it. An oauth profile's
+    endpoints are known after discovery only: here its issuer decides (the caller has
+    compared it), and :func:`_cmd_login` compares the discovered endpoints."""
+    if provider.name == "oauth":
+        return True
+    endpoints = _secret_endpoints(profile)
+    return endpoints is not None and endpoints == _secret_endpoints(saved)
+
+
+def _reused_saved_secret(args: argparse.Namespace, saved: Profile | None, profile: Profile) -> bool:
+    """Whether ``profile``'s secret is the saved one, not one given for this run."""
+    given = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
+    return (
+        not given
+        and saved is not None
+        and saved.client_secret is not None
+        and profile.client_secret == saved.client_secret
+    )
 
 
 def _ask_secret(title: str) -> str | None:

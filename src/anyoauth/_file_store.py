@@ -19,11 +19,20 @@ instant leaves the old or the new file, never a torn one.
 Locks are ``flock`` locks on a file opened anew for each acquisition (so two
 tasks of one process exclude each other like two processes do); the kernel
 drops them when their holder dies.
+
+The store trusts only what it owns: the directory and its subdirectories must
+belong to the effective user, not be symbolic links and not be writable by group
+or others; every file it opens must belong to the effective user, be a regular
+file (never followed through a link) and be open to no one else (0600). The
+directories are opened once (``O_NOFOLLOW``), checked on their descriptors, and
+every later operation is relative to those descriptors (``dir_fd=``), so a
+directory swapped in after the check is never used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import math
@@ -32,7 +41,8 @@ import random
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -96,6 +106,7 @@ _INLINE_READ_MAX = 64 * 1024
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 # Nanosecond timestamps are clamped to this range (an absurd clock must not
 # overflow utime; the kernel clamps further to what the file system can hold).
@@ -118,17 +129,9 @@ def _deadline_ns(seconds: float) -> int:
     return max(-_NS_LIMIT, min(_NS_LIMIT, int(seconds * 1e9)))
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(name: str, dir_fd: int) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _read_fd(fd: int) -> bytes:
@@ -140,10 +143,11 @@ def _read_fd(fd: int) -> bytes:
         chunks.append(chunk)
 
 
-def _read_file(path: str) -> bytes | None:
-    """The file's bytes, or ``None`` if it does not exist."""
+def _read_file(name: str, dir_fd: int, shown: str) -> bytes | None:
+    """The bytes of the file ``name`` in ``dir_fd`` (checked: :func:`_open_file`), or
+    ``None`` if it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+        fd = _open_file(name, dir_fd, shown, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:
@@ -158,10 +162,43 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _open_lock_file(path: str) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC, _FILE_MODE)
-    try:
+def _check_file(fd: int, shown: str) -> None:
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise _refused(shown, "it is not a regular file")
+    if st.st_uid != os.geteuid():
+        raise _refused(shown, f"it belongs to another user (uid {st.st_uid})")
+    if st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        raise _refused(shown, f"other users may use it (mode {mode:o}, not 600)")
+    if stat.S_IMODE(st.st_mode) != _FILE_MODE:  # 0400 from an odd umask
         os.fchmod(fd, _FILE_MODE)
+
+
+def _open_lock_file(name: str, dir_fd: int, shown: str) -> int:
+    return _open_file(name, dir_fd, shown, os.O_RDWR | os.O_CREAT)
+
+
+def _refused(shown: str, reason: str) -> StoreError:
+    return StoreError(f"FileStore refuses {shown!r}: {reason}")
+
+
+def _open_file(name: str, dir_fd: int, shown: str, flags: int) -> int:
+    """Open the file ``name`` in the directory ``dir_fd`` without following a link, and
+    check it: a regular file of the effective user, open to no one else (a file just
+    created is made 0600). :class:`StoreError` naming ``shown`` (its path) otherwise;
+    ``OSError`` when opening fails."""
+    try:
+        # O_NONBLOCK: a FIFO put in place of a file must not hang the open.
+        fd = os.open(
+            name, flags | _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK, _FILE_MODE, dir_fd=dir_fd
+        )
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and _is_link(name, dir_fd)):
+            raise _refused(shown, "it is a symbolic link") from None
+        raise
+    try:
+        _check_file(fd, shown)
     except BaseException:
         os.close(fd)
         raise
@@ -182,7 +219,12 @@ class FileStore:
 
     ``path`` is a directory the store owns; it is created if missing (missing parents
     too, all 0700). Its mode is set to 0700 (also when it already exists with a
-    laxer mode) and every file in it is created 0600, whatever the umask. Each key
+    laxer mode) and every file in it is created 0600, whatever the umask. A
+    directory (or subdirectory) that is a symbolic link, belongs to another user or
+    is writable by group or others is refused with :class:`StoreError`, and so is a
+    file in it that is a link, not a regular file, another user's, or not 0600: the
+    store never adopts what someone else made. The directories are held open from
+    here on; a directory renamed or replaced later is not followed. Each key
     is one file named by the SHA-256 of the key. Writes are atomic and durable
     (temporary file, ``fsync``, ``os.replace``, ``fsync`` of the directory), so a
     process killed at any instant leaves either the old or the new value. A
@@ -211,13 +253,24 @@ class FileStore:
         self._next_sweep = -math.inf
         root = os.fspath(self._path)
         self._dirs = {name: os.path.join(root, name) for name in _SUBDIRS}
+        # Descriptors of the checked directories: every operation is relative to them.
+        self._fds: dict[str, int] = {}
+        weakref.finalize(self, _close_all, self._fds)
         try:
-            self._prepare_directory(root)
+            root_fd = _open_private_dir(root, parents=True)
+            self._fds[""] = root_fd
+            for name in _SUBDIRS:
+                self._fds[name] = _open_private_subdir(root_fd, name, self._dirs[name])
             self._sweep_token_temporaries()
         except NotADirectoryError:
+            _close_all(self._fds)
             raise ConfigurationError(f"FileStore path {root!r} is not a directory") from None
         except OSError as exc:
+            _close_all(self._fds)
             raise StoreError(f"FileStore cannot use {root!r}: {exc.strerror or exc}") from exc
+        except BaseException:
+            _close_all(self._fds)
+            raise
 
     def __repr__(self) -> str:
         return f"<FileStore path={os.fspath(self._path)!r}>"
@@ -234,9 +287,10 @@ class FileStore:
 
         :class:`StoreError` if the file cannot be read or does not hold a token.
         """
-        path = os.path.join(self._dirs[_TOKENS], _digest(key))
+        digest = _digest(key)
+        shown = os.path.join(self._dirs[_TOKENS], digest)
         try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_CLOEXEC)
+            fd = _open_file(digest, self._fds[_TOKENS], shown, os.O_RDONLY)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -288,15 +342,15 @@ class FileStore:
 
     @asynccontextmanager
     async def _token_write_lock(self, digest: str) -> AsyncIterator[None]:
-        path = os.path.join(self._dirs[_TOKEN_LOCKS], digest)
-        async with self._flock(path, _WRITE_LOCK_WAIT, "token write lock"):
+        async with self._flock(_TOKEN_LOCKS, digest, _WRITE_LOCK_WAIT, "token write lock"):
             yield
 
     def _write_token_file(self, digest: str, data: bytes, expected: str | None) -> bool:
         """In a worker thread, holding the key's internal lock."""
-        directory = self._dirs[_TOKENS]
+        directory = self._fds[_TOKENS]
         if expected is not None:
-            current = _read_file(os.path.join(directory, digest))
+            shown = os.path.join(self._dirs[_TOKENS], digest)
+            current = _read_file(digest, directory, shown)
             stored = None if current is None else load_token(current)
             if token_fingerprint(stored) != expected:
                 return False
@@ -306,12 +360,12 @@ class FileStore:
         return True
 
     def _delete_token_file(self, digest: str) -> None:
-        directory = self._dirs[_TOKENS]
+        directory = self._fds[_TOKENS]
         try:
-            os.unlink(os.path.join(directory, digest))
+            os.unlink(digest, dir_fd=directory)
         except FileNotFoundError:
             return
-        _fsync_dir(directory)
+        os.fsync(directory)
 
     # -- pending flows ------------------------------------------------------------------
 
@@ -352,7 +406,7 @@ class FileStore:
     def _put_pending_file(
         self, digest: str, data: bytes, drop_at: float, sweep_now: float | None
     ) -> None:
-        directory = self._dirs[_PENDING]
+        directory = self._fds[_PENDING]
         temporary = f"{digest}.{secrets.token_hex(8)}{_TMP}"
         self._write_atomically(directory, digest, temporary, data, mtime=drop_at)
         if sweep_now is not None:
@@ -362,27 +416,27 @@ class FileStore:
                 logger.warning("FileStore could not sweep pending flows: %s", exc.strerror)
 
     def _take_pending_file(self, digest: str) -> bytes | None:
-        directory = self._dirs[_PENDING]
-        taken = os.path.join(directory, f"{digest}.{secrets.token_hex(8)}{_TAKEN}")
+        directory = self._fds[_PENDING]
+        taken = f"{digest}.{secrets.token_hex(8)}{_TAKEN}"
         try:
-            os.rename(os.path.join(directory, digest), taken)
+            os.rename(digest, taken, src_dir_fd=directory, dst_dir_fd=directory)
         except FileNotFoundError:
             return None
         try:
-            data = _read_file(taken)
+            data = _read_file(taken, directory, os.path.join(self._dirs[_PENDING], digest))
         finally:
-            _unlink_quietly(taken)
+            _unlink_quietly(taken, directory)
             # Durable before the flow is used: a power cut must not make a state reusable.
-            _fsync_dir(directory)
+            os.fsync(directory)
         return data
 
     def _sweep_pending(self, now: float) -> None:
         """Delete flows past ``expires_at + EXPIRED_GRACE`` (kept as the file's mtime) and
         temporary/taken files of processes that died."""
-        directory = self._dirs[_PENDING]
+        directory = self._fds[_PENDING]
         stale_before = time.time() - _STALE_AGE
         removed = False
-        with os.scandir(directory) as entries:
+        with _scandir(directory) as entries:
             for entry in entries:
                 name = entry.name
                 try:
@@ -393,28 +447,33 @@ class FileStore:
                     if st.st_mtime < now:
                         removed |= self._drop_expired(directory, name, now)
                 elif name.endswith((_TMP, _TAKEN)) and st.st_ctime < stale_before:
-                    _unlink_quietly(entry.path)
+                    _unlink_quietly(name, directory)
                     removed = True
         if removed:
-            _fsync_dir(directory)
+            os.fsync(directory)
 
     @staticmethod
-    def _drop_expired(directory: str, name: str, now: float) -> bool:
+    def _drop_expired(directory: int, name: str, now: float) -> bool:
         # Rename first (as take_pending does) so that exactly one of a sweeper and a
         # taker gets the file; then check it is the expired one we looked at, not a
         # fresh flow put under the same key meanwhile (restored if so, never clobbering).
-        path = os.path.join(directory, name)
-        taken = os.path.join(directory, f"{name}.{secrets.token_hex(8)}{_TAKEN}")
+        taken = f"{name}.{secrets.token_hex(8)}{_TAKEN}"
         try:
-            os.rename(path, taken)
+            os.rename(name, taken, src_dir_fd=directory, dst_dir_fd=directory)
         except FileNotFoundError:
             return False
         try:
-            if os.stat(taken).st_mtime >= now:
+            if os.stat(taken, dir_fd=directory, follow_symlinks=False).st_mtime >= now:
                 with contextlib.suppress(FileExistsError):
-                    os.link(taken, path)
+                    os.link(
+                        taken,
+                        name,
+                        src_dir_fd=directory,
+                        dst_dir_fd=directory,
+                        follow_symlinks=False,
+                    )
         finally:
-            _unlink_quietly(taken)
+            _unlink_quietly(taken, directory)
         return True
 
     # -- lock ---------------------------------------------------------------------------
@@ -432,13 +491,12 @@ class FileStore:
         locks). ``ttl`` cannot be enforced on a file lock: a holder that is alive but
         hung keeps the lock until it resumes or dies.
         """
-        path = os.path.join(self._dirs[_LOCKS], _digest(key))
-        return self._flock(path, wait, "lock")
+        return self._flock(_LOCKS, _digest(key), wait, "lock")
 
     @asynccontextmanager
-    async def _flock(self, path: str, wait: float, what: str) -> AsyncIterator[None]:
+    async def _flock(self, subdir: str, name: str, wait: float, what: str) -> AsyncIterator[None]:
         try:
-            fd = _open_lock_file(path)
+            fd = _open_lock_file(name, self._fds[subdir], os.path.join(self._dirs[subdir], name))
         except OSError as exc:
             raise self._error(f"open a {what} file", exc) from exc
         try:
@@ -458,38 +516,35 @@ class FileStore:
 
     # -- files --------------------------------------------------------------------------
 
-    def _prepare_directory(self, root: str) -> None:
-        _make_private_dir(root, parents=True)
-        for directory in self._dirs.values():
-            _make_private_dir(directory)
-
     def _sweep_token_temporaries(self) -> None:
         """Remove temporary token files of writers that died (only those whose
         internal lock is free, so never a write in progress)."""
-        tokens = self._dirs[_TOKENS]
-        with os.scandir(tokens) as entries:
+        tokens, locks = self._fds[_TOKENS], self._fds[_TOKEN_LOCKS]
+        with _scandir(tokens) as entries:
             leftovers = [e.name for e in entries if e.name.endswith(_TMP)]
         for name in leftovers:
             digest = name[: -len(_TMP)]
             if not _is_digest(digest):
                 continue
-            fd = _open_lock_file(os.path.join(self._dirs[_TOKEN_LOCKS], digest))
+            fd = _open_lock_file(digest, locks, os.path.join(self._dirs[_TOKEN_LOCKS], digest))
             try:
                 if _try_flock(fd):
-                    _unlink_quietly(os.path.join(tokens, name))
+                    _unlink_quietly(name, tokens)
             finally:
                 os.close(fd)
 
     @staticmethod
     def _write_atomically(
-        directory: str, name: str, temporary: str, data: bytes, mtime: float | None = None
+        directory: int, name: str, temporary: str, data: bytes, mtime: float | None = None
     ) -> None:
-        temporary_path = os.path.join(directory, temporary)
-        _unlink_quietly(temporary_path)
+        """Write ``data`` to ``name`` in the directory ``directory`` (a descriptor):
+        a new 0600 temporary file, ``fsync``, ``os.replace``, ``fsync`` of the directory."""
+        _unlink_quietly(temporary, directory)
         fd = os.open(
-            temporary_path,
+            temporary,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC,
             _FILE_MODE,
+            dir_fd=directory,
         )
         try:
             try:
@@ -501,38 +556,127 @@ class FileStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(temporary_path, os.path.join(directory, name))
+            os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
         except BaseException:
-            _unlink_quietly(temporary_path)
+            _unlink_quietly(temporary, directory)
             raise
-        _fsync_dir(directory)
+        os.fsync(directory)
 
     @staticmethod
     def _error(doing: str, exc: OSError) -> StoreError:
         return StoreError(f"FileStore could not {doing}: {exc.strerror or type(exc).__name__}")
 
 
-def _tighten(path: str) -> None:
-    """Make ``path`` mode 0700 if it is anything else (umask or an older, laxer mode)."""
-    if stat.S_IMODE(os.stat(path).st_mode) != _DIR_MODE:
-        os.chmod(path, _DIR_MODE)
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
-def _make_private_dir(path: str, *, parents: bool = False) -> None:
-    """Create ``path`` mode 0700 (with ``parents``, its missing ancestors too), or make
-    an existing directory 0700. A new directory is made durable in its parent."""
-    if os.path.isdir(path):
-        _tighten(path)
-        return
+@contextlib.contextmanager
+def _scandir(directory: int) -> Iterator[Iterator[os.DirEntry[str]]]:
+    """``os.scandir`` of a directory descriptor, through a descriptor of its own (the
+    scan's position is not shared with other users of ``directory``)."""
+    fd = os.open(".", os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC, dir_fd=directory)
+    try:
+        with os.scandir(fd) as entries:
+            yield entries
+    finally:
+        os.close(fd)
+
+
+def _open_dir(name: str, dir_fd: int | None, shown: str) -> int:
+    """Open the directory ``name`` (in ``dir_fd``) without following a link, and check it
+    (:func:`_check_dir`). :class:`StoreError` naming ``shown`` when it is refused,
+    :class:`ConfigurationError` when it is not a directory, ``OSError`` otherwise."""
+    try:
+        fd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        # Refused either way; the link is named as such (Linux says ENOTDIR for it).
+        if _is_link(name, dir_fd):
+            raise _refused(shown, "it is a symbolic link") from None
+        raise ConfigurationError(f"FileStore path {shown!r} is not a directory") from None
+    try:
+        _check_dir(fd, shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_link(name: str, dir_fd: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _check_dir(fd: int, shown: str) -> None:
+    """Refuse a directory of another user or one that group or others may write in;
+    tighten any other mode to 0700."""
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        raise _refused(shown, f"it belongs to another user (uid {st.st_uid})")
+    if st.st_mode & 0o022:
+        raise _refused(shown, f"other users may write in it (mode {stat.S_IMODE(st.st_mode):o})")
+    if stat.S_IMODE(st.st_mode) != _DIR_MODE:
+        os.fchmod(fd, _DIR_MODE)
+
+
+def _open_private_dir(path: str, *, parents: bool = False) -> int:
+    """A descriptor of the directory ``path``, checked (:func:`_open_dir`); created 0700
+    if missing (with ``parents``, its missing ancestors too) and made durable in its
+    parent."""
+    try:
+        return _open_dir(path, None, path)
+    except FileNotFoundError:
+        pass
     parent = os.path.dirname(os.path.abspath(path))
     if parents and parent != path and not os.path.lexists(parent):
         _make_private_dir(parent, parents=True)
     try:
         os.mkdir(path, _DIR_MODE)
     except FileExistsError:
-        if not os.path.isdir(path):  # a file, or a dangling symbolic link
-            raise ConfigurationError(f"FileStore path {path!r} is not a directory") from None
+        pass  # made meanwhile, by whoever: the checks decide
     else:
-        os.chmod(path, _DIR_MODE)  # the umask may have taken bits off
-        _fsync_dir(parent)
-    _tighten(path)
+        parent_fd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        try:
+            os.fsync(parent_fd)
+        finally:
+            os.close(parent_fd)
+    return _open_dir(path, None, path)
+
+
+def _open_private_subdir(root: int, name: str, shown: str) -> int:
+    """Like :func:`_open_private_dir` for the directory ``name`` in ``root``."""
+    try:
+        return _open_dir(name, root, shown)
+    except FileNotFoundError:
+        pass
+    try:
+        os.mkdir(name, _DIR_MODE, dir_fd=root)
+    except FileExistsError:
+        pass
+    else:
+        os.fsync(root)
+    return _open_dir(name, root, shown)
+
+
+def _make_private_dir(path: str, *, parents: bool = False) -> None:
+    """Create ``path`` mode 0700 (with ``parents``, its missing ancestors too), or check
+    an existing one (:func:`_open_dir`: refused if it is a link, another user's or
+    writable by others) and make it 0700."""
+    os.close(_open_private_dir(path, parents=parents))
+
+
+def write_private_file(directory: str, name: str, temporary: str, data: bytes) -> None:
+    """Write ``data`` to ``name`` in the private directory ``directory`` (checked like
+    the store's own) the way the store writes its files."""
+    fd = _open_dir(directory, None, directory)
+    try:
+        FileStore._write_atomically(fd, name, temporary, data)
+    finally:
+        os.close(fd)

@@ -85,15 +85,31 @@ async def test_modes_are_private_whatever_the_umask(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("umask_zero")
-def test_an_existing_open_directory_is_tightened(tmp_path: Path) -> None:
+def test_an_existing_readable_directory_is_tightened(tmp_path: Path) -> None:
     root = tmp_path / "store"
     root.mkdir()
-    root.chmod(0o777)
+    root.chmod(0o755)
     (root / "tokens").mkdir()
-    (root / "tokens").chmod(0o755)
+    (root / "tokens").chmod(0o711)
     FileStore(root)
     assert mode(root) == 0o700
     assert mode(root / "tokens") == 0o700
+
+
+@pytest.mark.usefixtures("umask_zero")
+@pytest.mark.parametrize("where", ["", "tokens"])
+@pytest.mark.parametrize("open_mode", [0o777, 0o775, 0o757, 0o1777])
+def test_a_directory_others_may_write_in_is_refused(
+    tmp_path: Path, where: str, open_mode: int
+) -> None:
+    root = tmp_path / "store"
+    root.mkdir(mode=0o700)
+    (root / "tokens").mkdir(mode=0o700)
+    (root / where).chmod(open_mode)
+    with pytest.raises(anyoauth.StoreError, match="other users may write") as caught:
+        FileStore(root)
+    assert str(root / where).rstrip("/") in str(caught.value)
+    assert mode(root / where) == open_mode  # left as it was
 
 
 @pytest.mark.usefixtures("umask_zero")
@@ -207,7 +223,7 @@ async def test_unreachable_files_are_store_errors(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "store")
     tokens = tmp_path / "store" / "tokens"
     (tokens / digest("k")).mkdir()  # opening it for reading fails with EISDIR
-    with pytest.raises(anyoauth.StoreError, match="could not read a token"):
+    with pytest.raises(anyoauth.StoreError, match="not a regular file"):
         await store.get_token("k")
     with pytest.raises(anyoauth.StoreError, match="could not write a token"):
         await store.set_token("k", make_token())
@@ -332,7 +348,7 @@ async def test_the_sweep_keeps_a_flow_put_again_under_an_expired_key(tmp_path: P
     fresh = make_pending("fresh", expires_at=clock.now + 10_000)
     clock.now += EXPIRED_GRACE + 1
     await store.put_pending("k", fresh)
-    assert FileStore._drop_expired(str(path.parent), path.name, clock.now) is True
+    assert FileStore._drop_expired(store._fds["pending"], path.name, clock.now) is True
     assert await store.take_pending("k") == fresh
     assert all_files(path.parent) == []
 
