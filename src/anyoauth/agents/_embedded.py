@@ -18,6 +18,7 @@ touch what the user types; prefer the loopback agent wherever the provider accep
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     # does not pay for it.
     import asyncio
 
-    from playwright.async_api import BrowserContext, Frame, Page, Playwright, Route
+    from playwright.async_api import BrowserContext, CDPSession, Frame, Page, Playwright
 
     from .._core.strategy import Strategy
     from ._base import AgentSession
@@ -57,6 +58,22 @@ _CLOSE_SECONDS = 10.0
 T = TypeVar("T")
 
 _NET_ERROR = re.compile(r"net::ERR_[A-Z0-9_]+")
+
+PLAYWRIGHT_MINIMUM = (1, 53)
+"""The oldest Playwright whose persistent contexts expose their browser (for the DevTools
+session that holds every request)."""
+
+_LANDING_HEADERS = (
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Content-Security-Policy", "default-src 'none'; base-uri 'none'; form-action 'none'"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+)
+"""The headers of the empty document shown in place of the success or failure page."""
+
+_PROFILE_PREFERENCES = {"net": {"network_prediction_options": 2}}
+"""Chromium preferences of the fresh profile: no prerendering or prefetching of pages
+(``2`` is "never"). Prerendered pages are fetched outside DevTools' request interception."""
 
 
 class _Waiter(NamedTuple):
@@ -189,6 +206,24 @@ def _require_playwright() -> None:
         raise ConfigurationError(
             "the embedded browser needs Playwright: pip install 'anyoauth[playwright]'"
         ) from None
+    version = _playwright_version()
+    if version is not None and version < PLAYWRIGHT_MINIMUM:
+        major, minor = PLAYWRIGHT_MINIMUM
+        raise ConfigurationError(
+            f"the embedded browser needs Playwright {major}.{minor} or newer: "
+            "pip install -U 'anyoauth[playwright]'"
+        )
+
+
+def _playwright_version() -> tuple[int, int] | None:
+    """The installed Playwright's major and minor version, ``None`` if unknown."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = re.match(r"(\d+)\.(\d+)", version("playwright"))
+    except PackageNotFoundError:  # pragma: no cover - importable without metadata
+        return None
+    return (int(found[1]), int(found[2])) if found else None
 
 
 SYSTEM_CHROMIUMS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -216,8 +251,11 @@ class EmbeddedBrowserAgent:
     Each login launches Chromium through Playwright with a fresh temporary profile
     (no cookies, history or saved passwords from anywhere), opens the authorization
     URL, and feeds every navigation of the window, fragment changes included, to a
-    :class:`UrlWatcher`. On the success or failure URL it blocks every further
-    request, closes Chromium, deletes the profile, and hands the URL to the client.
+    :class:`UrlWatcher`. Every request of the browser waits at Chromium's network
+    layer for the agent's verdict; the window's navigation to the success or failure
+    URL (redirects included) never reaches the network: Chromium shows an empty
+    document in its place, every later request fails, and the agent closes Chromium,
+    deletes the profile and hands the URL, fragment included, to the client.
 
     Args:
         executable_path: the Chromium or Chrome to run, e.g. ``"/usr/bin/chromium"``;
@@ -298,7 +336,7 @@ class _EmbeddedSession:
     async def authorize(self, url: str) -> str:
         """Show ``url`` in Chromium and return the success or failure URL it lands on."""
         watcher = UrlWatcher(self._strategy)
-        run = _BrowserRun(self._agent, url, watcher)
+        run = _BrowserRun(self._agent, url, watcher, self._strategy)
         result: str | None = None
         failure: AgentError | None = None
         async with anyio.create_task_group() as task_group:
@@ -322,10 +360,13 @@ class _BrowserRun:
     """Chromium for one login, driven by Playwright's async API on an asyncio event loop
     of its own in a worker thread; :meth:`stop` may be called from any thread."""
 
-    def __init__(self, agent: EmbeddedBrowserAgent, url: str, watcher: UrlWatcher) -> None:
+    def __init__(
+        self, agent: EmbeddedBrowserAgent, url: str, watcher: UrlWatcher, strategy: Strategy
+    ) -> None:
         self._agent = agent
         self._url = url
         self._watcher = watcher
+        self._strategy = strategy
         self._lock = threading.Lock()
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -367,6 +408,11 @@ class _BrowserRun:
             self._fail(exc, f"no temporary profile could be created ({exc.strerror or exc})")
             return
         try:
+            try:
+                _write_preferences(profile)
+            except OSError as exc:
+                self._fail(exc, f"no temporary profile could be created ({exc.strerror or exc})")
+                return
             asyncio.run(self._main(profile))
         finally:
             shutil.rmtree(profile, ignore_errors=True)
@@ -405,8 +451,9 @@ class _BrowserRun:
                 self._report(failure)
             finally:
                 with suppress(Exception):
-                    # Offline first: while closing, requests no longer pass the route
-                    # handler, and the page must not fetch anything more.
+                    # Offline too while closing: the gate fails every request once the
+                    # watch has ended, and Chromium must not fetch anything either if
+                    # the DevTools session goes away before the browser does.
                     await asyncio.wait_for(context.set_offline(True), _CLOSE_SECONDS)
                 with suppress(Exception):
                     await asyncio.wait_for(context.close(), _CLOSE_SECONDS)
@@ -429,6 +476,9 @@ class _BrowserRun:
                 args=list(self._agent.args),
                 chromium_sandbox=_sandboxed(),
                 ignore_default_args=["--enable-automation"],
+                # A service worker could answer the success URL from its cache, out of
+                # the gate's sight.
+                service_workers="block",
                 no_viewport=not self._agent.headless,
                 timeout=0,  # the login's own deadline applies
             )
@@ -446,6 +496,8 @@ class _BrowserRun:
         page = context.pages[0] if context.pages else await context.new_page()
 
         def navigated(frame: Frame) -> None:
+            # Same-document changes (history.pushState, fragments) load nothing: the
+            # gate never sees them.
             if frame == page.main_frame and watcher.feed(frame.url):
                 stop.set()
 
@@ -453,16 +505,10 @@ class _BrowserRun:
             if watcher.cancel(CLOSED_REASON):
                 stop.set()
 
-        async def route(route: Route) -> None:
-            # Once the flow has ended, nothing more is fetched (the success page's
-            # scripts and images included) while the browser closes.
-            with suppress(Exception):
-                await (route.abort() if watcher.done else route.continue_())
-
         page.on("framenavigated", navigated)
         page.on("close", closed)
         context.on("close", closed)
-        await context.route("**/*", route)
+        await _Gate.open(context, page, watcher, self._strategy, stop)
         try:
             await page.goto(self._url, wait_until="commit", timeout=0)
         except Exception as exc:
@@ -478,6 +524,112 @@ class _BrowserRun:
                 if not watcher.done:
                     raise _Failure(f"the automate hook failed ({type(exc).__name__})") from exc
         await stop.wait()
+
+
+def _write_preferences(profile: str) -> None:
+    """Write the fresh profile's Chromium preferences (:data:`_PROFILE_PREFERENCES`)."""
+    directory = os.path.join(profile, "Default")
+    os.mkdir(directory)
+    with open(os.path.join(directory, "Preferences"), "w", encoding="utf-8") as file:
+        json.dump(_PROFILE_PREFERENCES, file)
+
+
+class _Gate:
+    """Every request of the browser (pages, frames, popups, workers; each hop of a
+    redirect) waits here, at Chromium's network layer, for a verdict.
+
+    It uses the DevTools ``Fetch`` domain on the browser target, which sees each hop
+    of a redirect (Playwright's routes see only the first) together with its URL's
+    fragment. Until the watch ends every request goes on. The window's navigation
+    to the success or failure URL ends the watch with the URL, fragment included,
+    and is answered locally with an empty document that may load nothing; the
+    success and failure URLs are never fetched otherwise either. Once the watch has
+    ended (a match, the window closed, the deadline), every request fails.
+    """
+
+    def __init__(
+        self,
+        session: CDPSession,
+        watcher: UrlWatcher,
+        strategy: Strategy,
+        main_frame: str,
+        stop: asyncio.Event,
+    ) -> None:
+        self._session = session
+        self._watcher = watcher
+        self._strategy = strategy
+        self._main_frame = main_frame
+        self._stop = stop
+        self._answers: set[asyncio.Future[None]] = set()
+
+    @classmethod
+    async def open(
+        cls,
+        context: BrowserContext,
+        page: Page,
+        watcher: UrlWatcher,
+        strategy: Strategy,
+        stop: asyncio.Event,
+    ) -> _Gate:
+        """Hold every request of ``context``'s browser from now on; ``page`` is the window."""
+        browser = context.browser
+        if browser is None:  # pragma: no cover - Playwright < 1.53, refused before
+            raise _Failure("the embedded browser needs a newer Playwright")
+        page_session = await context.new_cdp_session(page)
+        try:
+            tree = await page_session.send("Page.getFrameTree")
+        finally:
+            with suppress(Exception):
+                await page_session.detach()
+        session = await browser.new_browser_cdp_session()
+        gate = cls(session, watcher, strategy, str(tree["frameTree"]["frame"]["id"]), stop)
+        session.on("Fetch.requestPaused", gate.paused)
+        await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+        return gate
+
+    def paused(self, event: dict[str, Any]) -> None:
+        """Decide on one held request. Called for each in the order Chromium holds
+        them: once a verdict ends the watch, every later request fails."""
+        request_id = event.get("requestId")
+        try:
+            request = event["request"]
+            url = f"{request['url']}{request.get('urlFragment') or ''}"
+            if self._watcher.done:
+                verdict = "fail"
+            elif self._strategy.is_redirect(url):
+                window = event.get("resourceType") == "Document" and (
+                    event.get("frameId") == self._main_frame
+                )
+                verdict = "land" if window and self._watcher.feed(url) else "fail"
+            else:
+                verdict = "continue"
+        except Exception:  # a malformed event: fail closed
+            verdict = "fail"
+        if verdict == "land":
+            self._stop.set()
+            headers = [{"name": name, "value": value} for name, value in _LANDING_HEADERS]
+            self._answer(
+                "Fetch.fulfillRequest",
+                {"requestId": request_id, "responseCode": 200, "responseHeaders": headers},
+            )
+        elif verdict == "continue":
+            self._answer("Fetch.continueRequest", {"requestId": request_id})
+        else:
+            self._answer(
+                "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+            )
+
+    def _answer(self, method: str, params: dict[str, Any]) -> None:
+        import asyncio
+
+        async def send() -> None:
+            # The request may be gone already (its page closed, the browser closing).
+            with suppress(Exception):
+                await self._session.send(method, params)
+
+        answer = asyncio.ensure_future(send())
+        self._answers.add(answer)
+        answer.add_done_callback(self._answers.discard)
 
 
 async def _start_playwright() -> Playwright:
