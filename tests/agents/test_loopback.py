@@ -118,8 +118,9 @@ async def raw(port: int, data: bytes) -> Raw:
     return Raw(received)
 
 
-def get(target: str, port: int, method: str = "GET") -> bytes:
-    return f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+def get(target: str, port: int, method: str = "GET", cookie: str | None = None) -> bytes:
+    extra = f"Cookie: {cookie}\r\n" if cookie else ""
+    return f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
 
 
 class Form(HTMLParser):
@@ -149,6 +150,9 @@ def relay_script(page: str, csp: str) -> str:
     return str(scripts[0])
 
 
+AUTHORIZATION_URL = "https://as.example/authorize?state=s"
+
+
 class Waiting:
     """``authorize()`` running in the background of a test."""
 
@@ -165,11 +169,32 @@ class Waiting:
 
     async def run(self) -> None:
         try:
-            self.url = await self.session.authorize("https://as.example/authorize?state=s")
+            self.url = await self.session.authorize(AUTHORIZATION_URL)
         except Exception as exc:
             self.error = exc
         finally:
             self.done.set()
+
+    @property
+    def start_url(self) -> str:
+        url = getattr(self.session, "start_url", None)
+        assert isinstance(url, str)
+        return url
+
+    async def open(self) -> str:
+        """Open the start address as the browser would; return its cookie (name=value)."""
+        start = urlsplit(self.start_url)
+        response = await raw(self.port, get(start.path, self.port))
+        assert response.status == 302
+        assert response.headers["Location"] == AUTHORIZATION_URL
+        assert_secure(response.headers)
+        cookie = response.headers["Set-Cookie"]
+        attributes = [part.strip() for part in cookie.split(";")]
+        assert "HttpOnly" in attributes
+        assert "SameSite=Lax" in attributes
+        assert f"Path={urlsplit(self.session.redirect_uri or '').path}" in attributes
+        assert attributes[0].startswith(f"anyoauth-login-{self.port}=")
+        return attributes[0]
 
     async def result(self) -> str:
         with anyio.fail_after(5):
@@ -254,20 +279,25 @@ async def test_teamwork_denied(emulator: ProviderEmulator, base_url: str, http_c
     await assert_closed(port)
 
 
-async def test_wrong_state_fails_and_closes_the_port(
+async def test_a_result_with_a_wrong_state_is_ignored_and_the_real_one_counts(
     emulator: ProviderEmulator, base_url: str, http_client: Any
 ) -> None:
     port = free_port()
+    ignored: list[Any] = []
 
     async def forging_browser(url: str) -> None:
         final = await browse(http_client, url)
-        await http_client.get(re.sub(r"state=[^&]*", "state=forged", final))
+        ignored.append(await http_client.get(re.sub(r"state=[^&]*", "state=forged", final)))
+        ignored.append(await http_client.get(re.sub(r"&?state=[^&]*", "", final)))
+        await http_client.get(final)
 
     agent = LoopbackAgent(port=port, open_browser=forging_browser)
     async with anyoauth.Client(teamwork(emulator, base_url, port), http=http_client) as client:
-        with pytest.raises(anyoauth.StateMismatch):
-            await client.login(agent)
-    assert emulator.calls["teamwork.token"] == 0
+        token = await client.login(agent)
+    assert emulator.is_valid_token(token.access_token)
+    assert [page.status_code for page in ignored] == [403, 403]
+    assert all("does not belong to the login" in page.text for page in ignored)
+    assert emulator.calls["teamwork.token"] == 1
     await assert_closed(port)
 
 
@@ -411,6 +441,11 @@ async def test_stray_requests_do_not_end_the_login(http_client: Any) -> None:
             if request.startswith(b"HEAD"):
                 assert response.body == b""
             assert not task.done.is_set(), name
+        # A result without the start address's cookie does not count.
+        response = await raw(port, get("/callback?code=c&state=s", port))
+        assert response.status == 403
+        assert not task.done.is_set()
+        await http_client.get(task.start_url)  # the client keeps the cookie
         # A connection that never finishes its request, and one that sends nothing,
         # do not hold up the result.
         async with (
@@ -434,7 +469,8 @@ async def test_slow_connections_are_closed_at_the_read_deadline() -> None:
             with anyio.fail_after(2), pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
                 await slow.receive()
         assert not task.done.is_set()
-        response = await raw(task.port, get("/callback?code=c&state=s", task.port))
+        cookie = await task.open()
+        response = await raw(task.port, get("/callback?code=c&state=s", task.port, cookie=cookie))
         assert response.status == 200
         await task.result()
 
@@ -448,7 +484,7 @@ async def test_reflected_values_are_escaped() -> None:
         assert "<script>alert(2)" not in relay.text
         assert "&quot;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in relay.text
         target = f"/callback?error=access_denied&error_description={quote(description)}&state=s"
-        page = await raw(port, get(target, port))
+        page = await raw(port, get(target, port, cookie=await task.open()))
         assert page.status == 200
         assert_secure(page.headers)
         assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page.text
@@ -470,7 +506,7 @@ async def test_fragment_post_builds_the_redirect_url() -> None:
             for k, v in {**form.fields, "fragment": "#access_token=t&state=s"}.items()
         )
         post = (
-            f"POST /cb HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"POST /cb HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {await task.open()}\r\n"
             "Content-Type: application/x-www-form-urlencoded\r\n"
             f"Content-Length: {len(body)}\r\n\r\n{body}"
         )
@@ -484,10 +520,40 @@ async def test_fragment_post_builds_the_redirect_url() -> None:
 
 async def test_a_session_serves_one_login() -> None:
     async with waiting(LoopbackAgent()) as task:
-        await raw(task.port, get("/callback?code=c&state=s", task.port))
+        cookie = await task.open()
+        await raw(task.port, get("/callback?code=c&state=s", task.port, cookie=cookie))
         await task.result()
         with pytest.raises(anyoauth.AgentError, match="one login"):
             await task.session.authorize("https://as.example/authorize")
+
+
+async def test_the_start_url_works_once_and_a_second_use_stops_the_login() -> None:
+    async with waiting(LoopbackAgent()) as task:
+        await task.open()
+        start = urlsplit(task.start_url).path
+        wrong = start[:-1] + ("A" if start[-1] != "A" else "B")
+        assert (await raw(task.port, get(wrong, task.port))).status == 404
+        assert (await raw(task.port, get(start, task.port, "HEAD"))).status == 405
+        assert not task.done.is_set()
+        again = await raw(task.port, get(start, task.port))
+        assert again.status == 403
+        assert "Location" not in again.headers
+        assert "Set-Cookie" not in again.headers
+        with pytest.raises(anyoauth.AgentError, match="opened a second time"):
+            await task.result()
+    await assert_closed(task.port)
+
+
+async def test_an_unsafe_authorization_url_or_one_without_a_single_state_is_refused() -> None:
+    for url in (
+        "https://as.example/authorize",
+        "https://as.example/authorize?state=a&state=b",
+        "https://as.example/authorize?state=s\r\nSet-Cookie: x=y",
+        "javascript:alert(1)//?state=s",
+    ):
+        async with LoopbackAgent().session(PLAIN) as session:
+            with pytest.raises(anyoauth.ConfigurationError, match=r"one state|http\(s\) URL"):
+                await session.authorize(url)
 
 
 async def test_ipv6_loopback() -> None:
@@ -500,9 +566,20 @@ async def test_ipv6_loopback() -> None:
     async with waiting(LoopbackAgent(host="::1")) as task:
         assert task.session.redirect_uri is not None
         assert task.session.redirect_uri.startswith("http://[::1]:")
+        assert task.start_url.startswith(f"http://[::1]:{task.port}/start/")
+        start = urlsplit(task.start_url).path
+        async with await anyio.connect_tcp("::1", task.port) as stream:
+            await stream.send(f"GET {start} HTTP/1.1\r\nHost: [::1]:{task.port}\r\n\r\n".encode())
+            answer = await stream.receive()
+        assert answer.startswith(b"HTTP/1.1 302 ")
+        cookie = re.search(rb"Set-Cookie: ([^;]+);", answer)
+        assert cookie is not None
         async with await anyio.connect_tcp("::1", task.port) as stream:
             await stream.send(
-                f"GET /callback?code=c&state=s HTTP/1.1\r\nHost: [::1]:{task.port}\r\n\r\n".encode()
+                f"GET /callback?code=c&state=s HTTP/1.1\r\nHost: [::1]:{task.port}\r\n".encode()
+                + b"Cookie: "
+                + cookie[1]
+                + b"\r\n\r\n"
             )
             assert (await stream.receive()).startswith(b"HTTP/1.1 200 ")
         assert await task.result() == f"http://[::1]:{task.port}/callback?code=c&state=s"

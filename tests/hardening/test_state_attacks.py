@@ -195,9 +195,10 @@ HOSTILE = "<script>alert(document.cookie)</script>\"'><img src=x onerror=alert(1
 async def test_the_loopback_page_escapes_a_hostile_error_description(http_client: Any) -> None:
     pages: list[Any] = []
 
-    async def hostile_provider(authorization_url: str) -> None:
+    async def hostile_provider(start_url: str) -> None:
         """The "provider" sends the browser back with a scripted error_description."""
-        query = parse_qs(urlsplit(authorization_url).query)
+        start = await http_client.get(start_url)  # the client keeps the listener's cookie
+        query = parse_qs(urlsplit(start.headers["location"]).query)
         back = (
             f"{query['redirect_uri'][0]}?error=access_denied"
             f"&error_description={quote(HOSTILE)}&state={query['state'][0]}"

@@ -384,7 +384,9 @@ async def test_unknown_client_shows_an_error_page(
 ) -> None:
     app = DotApp("nobody", "no-such-client", None, "public", "authorization-code", ())
     with pytest.raises(anyoauth.AgentError) as caught:
-        await browser_login(chromium_path, dot_server, app, {"response_type": "code"})
+        await browser_login(
+            chromium_path, dot_server, app, {"response_type": "code", "state": "s4"}
+        )
     assert isinstance(caught.value.__cause__, BrowserFlowError)
     assert "Invalid client_id parameter value" in str(caught.value.__cause__)
 

@@ -23,8 +23,9 @@ class AgentSession(Protocol):
 
     async def authorize(self, url: str) -> str:
         """Show ``url`` to the user and return the URL the flow ended on: the redirect,
-        or the provider's success or failure URL. Raises :class:`AgentError` when the
-        user agent fails or its deadline passes."""
+        or the provider's success or failure URL. (The loopback listener sends the
+        browser to ``url`` through a one-time start address of its own.) Raises
+        :class:`AgentError` when the user agent fails or its deadline passes."""
         ...
 
 

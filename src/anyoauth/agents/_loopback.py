@@ -2,7 +2,10 @@
 
 :class:`LoopbackAgent` binds 127.0.0.1 (or ::1) for one login only, serves the
 redirect with a few small pages, and closes after one result, on cancellation or
-at its deadline. Results in the query string end the flow as soon as they arrive;
+at its deadline. The browser is bound to the login: it opens a one-time start
+address on the listener, which sets a cookie and redirects to the authorization URL;
+a result counts only with that cookie and the login's ``state``, and anything else
+is ignored. Results in the query string end the flow as soon as they arrive;
 results in the fragment (which browsers never send) are relayed by a tiny inline
 script on the redirect page, which posts the fragment back to the listener.
 """
@@ -15,6 +18,7 @@ import hashlib
 import html
 import inspect
 import logging
+import math
 import re
 import secrets
 import sys
@@ -23,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import anyio.abc
@@ -41,13 +45,15 @@ __all__ = ["BrowserOpener", "LoopbackAgent", "ManualAgent", "SystemBrowserAgent"
 logger = logging.getLogger("anyoauth")
 
 BrowserOpener = Callable[[str], Awaitable[object]]
-"""An async callable that shows the authorization URL to the user (opens a browser)."""
+"""An async callable that opens a URL in the user's browser (for the loopback listener:
+its one-time start address, which redirects to the authorization URL)."""
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Requests to the listener larger than this (head and body) are refused."""
 
 MAX_CONNECTIONS = 64
-"""Connections the listener serves at once; more are closed straight away."""
+"""Connections the listener holds at once. A new connection past this is still served:
+the oldest connection that has not finished sending its request is closed for it."""
 
 OPENER_GRACE = 1.0
 """Seconds ``open_browser`` may still run after the result arrived before it is cancelled."""
@@ -61,6 +67,20 @@ _RESULT_KEYS = frozenset({"code", "error", "access_token", "state"})
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 _SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+"
 _PATH = re.compile(rf"/|(?:/{_SEGMENT})+/?")
+_START_PREFIX = "/start/"
+_START_URL = re.compile(r"http://(?:127\.0\.0\.1|\[::1\]):[0-9]{1,5}/start/[A-Za-z0-9_-]{43}")
+_COOKIE_PREFIX = "anyoauth-login-"
+_UNSAFE_URL = re.compile(r"[^\x21-\x7e]")
+
+
+def is_start_url(url: str) -> bool:
+    """Whether ``url`` has the shape of a loopback listener's one-time start address.
+
+    :func:`anyoauth.testing.browse` uses it to follow that address (and keep its
+    cookie) before it reads the provider's pages.
+    """
+    return _START_URL.fullmatch(url) is not None
+
 
 # -- pages ---------------------------------------------------------------------------------
 
@@ -128,6 +148,10 @@ class _Reply:
     result: str | None = None
     """The final redirect URL, when this request carried the login result."""
     allow: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    """More response headers (the start address's ``Location`` and ``Set-Cookie``)."""
+    abort: AgentError | None = None
+    """Ends the login with this error once the reply is sent."""
 
     def encode(self, *, head: bool = False) -> bytes:
         page = (
@@ -139,6 +163,7 @@ class _Reply:
         headers = [*_SECURITY_HEADERS, ("Content-Length", str(len(page))), ("Connection", "close")]
         if self.allow is not None:
             headers.append(("Allow", self.allow))
+        headers += self.headers
         phrase = HTTPStatus(self.status).phrase
         lines = [f"HTTP/1.1 {self.status} {phrase}", *(f"{k}: {v}" for k, v in headers)]
         return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (b"" if head else page)
@@ -235,16 +260,31 @@ class LoopbackAgent:
     Each :meth:`session` binds ``host`` on ``port`` (0: a free port the system picks)
     for one login, and its ``redirect_uri`` is ``http://127.0.0.1:{port}{path}`` (or
     ``http://[::1]:{port}{path}``). The session's ``authorize(url)`` calls
-    ``open_browser(url)`` (when given) and waits for the redirect; it returns the
-    whole redirect URL once one arrives and closes the listener.
+    ``open_browser`` (when given) with the session's one-time start address
+    ``http://127.0.0.1:{port}/start/{random}``, not with ``url``, and waits for the
+    redirect; it returns the whole redirect URL once one arrives and closes the
+    listener. The authorization URL never appears on a command line.
 
-    A request to ``path`` whose query carries ``code``, ``error``, ``access_token``
-    or ``state`` is the result. Without those, the result may be in the fragment,
-    which browsers never send: the listener answers a page whose inline script posts
-    the fragment back. Anything else (``/favicon.ico``, other paths or methods,
-    malformed or oversized requests) is answered with an error page and does not end
-    the login. Every page escapes what it reflects and forbids caching, referrers,
-    framing and any script but its own.
+    The first ``GET`` of the start address sets an ``HttpOnly``, ``SameSite=Lax``
+    cookie with a fresh random value, scoped to ``path``, and redirects to the
+    authorization URL; a second one stops the login with :class:`AgentError` (another
+    program read the address), so the login is never handed to whichever browser
+    came first without the user noticing.
+
+    A request to ``path`` whose query (or relayed fragment) carries ``code``,
+    ``error``, ``access_token`` or ``state`` is the result only when it carries the
+    authorization URL's ``state`` and the start address's cookie; one without them
+    (a forged or stray callback, another account's code, an error made up by another
+    program) is logged, answered with a harmless page, and the listener keeps
+    waiting. Without those keys, the result may be in the fragment, which browsers
+    never send: the listener answers a page whose inline script posts the fragment
+    back. Anything else (``/favicon.ico``, other paths or methods, malformed or
+    oversized requests) is answered with an error page and does not end the login.
+    Every page escapes what it reflects and forbids caching, referrers, framing and
+    any script but its own. Connections are served concurrently, each with a read
+    deadline; past :data:`MAX_CONNECTIONS` a new connection closes the oldest one
+    still sending its request, so idle or slow connections cannot keep the real
+    redirect out.
 
     Args:
         host: ``"127.0.0.1"`` or ``"::1"``; ``localhost`` and other interfaces are
@@ -252,10 +292,11 @@ class LoopbackAgent:
         port: the port to bind; 0 picks a free one. Providers that need every
             redirect URI registered exactly need a fixed port.
         path: the redirect URI's path.
-        open_browser: an async callable given the authorization URL; ``None`` opens
-            nothing (show the URL yourself). It runs while the listener waits and is
-            cancelled shortly after the result arrives or the deadline passes; an
-            exception it raises ends the login with :class:`AgentError`.
+        open_browser: an async callable given the one-time start address, which
+            sends the browser on to the authorization URL; ``None`` opens nothing
+            (show the session's ``start_url`` yourself). It runs while the listener
+            waits and is cancelled shortly after the result arrives or the deadline
+            passes; an exception it raises ends the login with :class:`AgentError`.
         timeout: seconds ``authorize`` waits for the result before raising
             :class:`AgentError`.
         read_timeout: seconds one connection may take to send its request; a slow
@@ -269,7 +310,7 @@ class LoopbackAgent:
     path: str = attrs.field(default="/callback", validator=_check_path)
     """The path of the redirect URI."""
     open_browser: BrowserOpener | None = attrs.field(default=None, validator=_check_callable)
-    """Shows the authorization URL to the user; ``None`` shows nothing."""
+    """Opens the one-time start address in the user's browser; ``None`` shows nothing."""
     timeout: float = attrs.field(default=300.0, validator=_check_positive)
     """Seconds to wait for the redirect."""
     read_timeout: float = attrs.field(default=10.0, validator=_check_positive)
@@ -305,6 +346,16 @@ class LoopbackAgent:
                 await multi.aclose()
 
 
+class _Connection:
+    """One accepted connection: its cancel scope, and whether it still reads its request."""
+
+    __slots__ = ("reading", "scope")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.reading = True
+
+
 class _LoopbackSession:
     """One login on a bound loopback listener."""
 
@@ -316,17 +367,37 @@ class _LoopbackSession:
         self._hosts = {self._authority} | ({_HOSTS[agent.host]} if port == 80 else set())
         self._redirect_uri = f"http://{self._authority}{agent.path}"
         self._relay_token = secrets.token_urlsafe(24)
+        self._start_token = secrets.token_urlsafe(32)
+        self._start_url = f"http://{self._authority}{_START_PREFIX}{self._start_token}"
+        # Cookies are not kept apart by port: the name carries it, so that logins on
+        # two ports in one browser never overwrite each other's cookie.
+        self._cookie_name = f"{_COOKIE_PREFIX}{port}"
+        self._cookie_value = secrets.token_urlsafe(32)
+        self._authorization_url: str | None = None
+        self._state: bytes | None = None
+        self._started = False
         self._result: str | None = None
         self._failure: BaseException | None = None
         self._done = anyio.Event()
         self._opener_done = anyio.Event()
-        self._connections = 0
+        self._connections: dict[int, _Connection] = {}
+        self._next_connection = 0
         self._used = False
 
     @property
     def redirect_uri(self) -> str:
         """``http://127.0.0.1:{port}{path}`` (or ``http://[::1]:{port}{path}``)."""
         return self._redirect_uri
+
+    @property
+    def start_url(self) -> str:
+        """The one-time address the browser opens: ``http://127.0.0.1:{port}/start/…``.
+
+        While :meth:`authorize` waits, its first ``GET`` sets the login's cookie and
+        redirects to the authorization URL; a second one stops the login with
+        :class:`AgentError`. ``open_browser`` is given this address.
+        """
+        return self._start_url
 
     def check(self, strategy: Strategy) -> None:
         """Refuse strategies whose flow does not end on the redirect URI."""
@@ -338,21 +409,41 @@ class _LoopbackSession:
             )
 
     async def authorize(self, url: str) -> str:
-        """Open ``url`` with ``open_browser`` and return the redirect URL that arrives.
+        """Open :attr:`start_url` with ``open_browser`` and return the redirect URL
+        that arrives.
 
-        The listener is closed when this returns or raises. Raises
-        :class:`AgentError` at the agent's deadline or when ``open_browser`` fails.
+        The start address sends the browser on to ``url``, the authorization URL,
+        whose ``state`` the result must carry back. The listener is closed when this
+        returns or raises. Raises :class:`ConfigurationError` when ``url`` is not an
+        http(s) URL or carries no single ``state``, and :class:`AgentError` at the
+        agent's deadline, when ``open_browser`` fails, or when the start address is
+        opened a second time.
         """
         if self._used:
             raise AgentError("a loopback session serves one login; open a new session")
         self._used = True
+        if _UNSAFE_URL.search(url) or urlsplit(url).scheme.lower() not in ("https", "http"):
+            raise ConfigurationError(
+                "the authorization URL must be an http(s) URL of printable ASCII "
+                "characters without spaces"
+            )
+        states = [
+            v for k, v in parse_qsl(urlsplit(url).query, keep_blank_values=True) if k == "state"
+        ]
+        if len(states) != 1 or not states[0]:
+            raise ConfigurationError(
+                "the authorization URL must carry one state parameter: the loopback "
+                "listener accepts only the result that returns it"
+            )
+        self._state = states[0].encode("utf-8", "surrogatepass")
+        self._authorization_url = url
         opener = self._agent._opener()
         try:
             with anyio.move_on_after(self._agent.timeout):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._accept, tg)
                     if opener is not None:
-                        tg.start_soon(self._open, opener, url)
+                        tg.start_soon(self._open, opener, self._start_url)
                     else:
                         self._opener_done.set()
                     await self._done.wait()
@@ -360,6 +451,7 @@ class _LoopbackSession:
                         await self._opener_done.wait()
                     tg.cancel_scope.cancel()
         finally:
+            self._authorization_url = None
             with anyio.CancelScope(shield=True):
                 await self._listener.aclose()
         if self._result is not None:
@@ -397,29 +489,41 @@ class _LoopbackSession:
                 logger.debug("loopback accept failed: %s", type(exc).__name__)
                 await anyio.sleep(0.05)
                 continue
-            if self._connections >= MAX_CONNECTIONS:
-                with anyio.CancelScope(shield=True):
-                    await stream.aclose()
-                continue
-            self._connections += 1
-            tg.start_soon(self._connection, stream)
+            if len(self._connections) >= MAX_CONNECTIONS:
+                self._evict()
+            key = self._next_connection
+            self._next_connection += 1
+            connection = self._connections[key] = _Connection()
+            tg.start_soon(self._connection, stream, key, connection)
 
-    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+    def _evict(self) -> None:
+        """Close the oldest connection still reading its request (else the oldest)."""
+        connections = self._connections
+        key = next((k for k, c in connections.items() if c.reading), next(iter(connections)))
+        connections.pop(key).scope.cancel()
+        logger.debug("loopback listener: too many connections, closed the oldest idle one")
+
+    async def _connection(
+        self, stream: anyio.abc.SocketStream, key: int, connection: _Connection
+    ) -> None:
         result: str | None = None
+        abort: AgentError | None = None
         try:
-            async with stream:
-                with anyio.fail_after(self._agent.read_timeout):
-                    reply, head, drain = await self._read(stream)
-                    if reply is None:
-                        return
-                    if reply.result is not None:
-                        if self._result is None and self._failure is None:
-                            result = self._result = reply.result
-                        else:
-                            reply = _Reply(200, "Login received", _text(_FINISHED))
-                    await stream.send(reply.encode(head=head))
-                    if drain:
-                        await _drain(stream)
+            with connection.scope:
+                async with stream:
+                    with anyio.fail_after(self._agent.read_timeout):
+                        reply, head, drain = await self._read(stream, connection)
+                        if reply is None:
+                            return
+                        if reply.result is not None:
+                            if self._result is None and self._failure is None:
+                                result = self._result = reply.result
+                            else:
+                                reply = _Reply(200, "Login received", _text(_FINISHED))
+                        abort = reply.abort
+                        await stream.send(reply.encode(head=head))
+                        if drain:
+                            await _drain(stream)
         except TimeoutError:
             logger.debug("loopback connection closed: no complete request in time")
         except _STREAM_ERRORS:
@@ -427,11 +531,15 @@ class _LoopbackSession:
         except Exception:
             logger.exception("loopback connection failed")
         finally:
-            self._connections -= 1
+            self._connections.pop(key, None)
             if result is not None:
                 self._done.set()
+            elif abort is not None:
+                self._fail(abort)
 
-    async def _read(self, stream: anyio.abc.SocketStream) -> tuple[_Reply | None, bool, bool]:
+    async def _read(
+        self, stream: anyio.abc.SocketStream, connection: _Connection
+    ) -> tuple[_Reply | None, bool, bool]:
         """Read one request; return its reply, whether it was HEAD, and whether to drain."""
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_BYTES)
         request: h11.Request | None = None
@@ -447,21 +555,25 @@ class _LoopbackSession:
                         data = b""
                     received += len(data)
                     if received > MAX_REQUEST_BYTES:
+                        connection.reading = False
                         return _problem(413, "The request is too large."), False, True
                     conn.receive_data(data)
                 elif isinstance(event, h11.Request):
                     request = event
                     length = dict(event.headers).get(b"content-length")
                     if length is not None and int(length) > MAX_REQUEST_BYTES:
+                        connection.reading = False
                         return _problem(413, "The request is too large."), False, True
                 elif isinstance(event, h11.Data):
                     body += event.data
                 elif isinstance(event, h11.EndOfMessage) and request is not None:
+                    connection.reading = False
                     head = request.method == b"HEAD"
                     return self._route(request, bytes(body)), head, False
                 else:  # the client closed the connection between requests
                     return None, False, False
         except h11.RemoteProtocolError as exc:
+            connection.reading = False
             status = exc.error_status_hint if 400 <= exc.error_status_hint < 500 else 400
             return _problem(status, "The request is malformed."), False, True
 
@@ -476,23 +588,92 @@ class _LoopbackSession:
         if host not in self._hosts or not target.startswith("/"):
             return _problem(400, "This listener answers only its own address.")
         path, _, query = target.partition("?")
-        if path != self._agent.path:
-            logger.debug("loopback listener: %s to another path", method)
-            return _problem(404, "There is nothing here.")
-        if method == "GET":
-            return self._get(query.partition("#")[0])
-        if method == "POST":
-            return self._post(headers.get("content-type", b""), body)
-        return _problem(405, "Use the link from the login page.", allow="GET, POST")
+        cookies = [v for k, v in request.headers if k.lower() == b"cookie"]
+        if path == self._agent.path:
+            if method == "GET":
+                return self._get(query.partition("#")[0], cookies)
+            if method == "POST":
+                return self._post(headers.get("content-type", b""), body, cookies)
+            return _problem(405, "Use the link from the login page.", allow="GET, POST")
+        if path.startswith(_START_PREFIX) and secrets.compare_digest(
+            path.removeprefix(_START_PREFIX).encode(), self._start_token.encode()
+        ):
+            if method == "GET":
+                return self._start()
+            return _problem(405, "Use the link from the application.", allow="GET")
+        logger.debug("loopback listener: %s to another path", method)
+        return _problem(404, "There is nothing here.")
 
-    def _get(self, query: str) -> _Reply:
+    def _start(self) -> _Reply:
+        """The start address: the first visit gets the cookie and goes on to the provider."""
+        if self._result is not None or self._failure is not None:
+            return _Reply(200, "Login finished", _text(_FINISHED))
+        if self._started or self._authorization_url is None:
+            logger.warning(
+                "loopback listener: the login's start address was opened a second time; "
+                "stopping the login"
+            )
+            return _Reply(
+                403,
+                "Login stopped",
+                _text(
+                    "This login address was already used. Another program may have read "
+                    "it, so the login was stopped for your safety.",
+                    "Close this window and start the login again from the application.",
+                ),
+                abort=AgentError(
+                    "the login's one-time start address was opened a second time (another "
+                    "program may have read it); the login was stopped: start it again"
+                ),
+            )
+        self._started = True
+        cookie = (
+            f"{self._cookie_name}={self._cookie_value}; Path={_cookie_path(self._agent.path)}; "
+            f"Max-Age={math.ceil(self._agent.timeout)}; HttpOnly; SameSite=Lax"
+        )
+        return _Reply(
+            302,
+            "Opening the login page",
+            _text("Opening the login page\u2026"),
+            headers=(("Location", self._authorization_url), ("Set-Cookie", cookie)),
+        )
+
+    def _belongs(self, states: list[str], cookies: list[bytes]) -> bool:
+        """Whether a result carries this login's state and the browser's cookie."""
+        expected = self._state
+        state_ok = (
+            expected is not None
+            and bool(states)
+            and all(
+                secrets.compare_digest(s.encode("utf-8", "surrogatepass"), expected) for s in states
+            )
+        )
+        cookie_ok = any(
+            secrets.compare_digest(value, self._cookie_value.encode())
+            for value in _cookie_values(cookies, self._cookie_name)
+        )
+        if state_ok and cookie_ok:
+            return True
+        missing = " and ".join(
+            what for what, ok in (("state", state_ok), ("browser cookie", cookie_ok)) if not ok
+        )
+        logger.warning(
+            "loopback listener: ignored a login result without this login's %s; "
+            "still waiting for the browser that started the login",
+            missing,
+        )
+        return False
+
+    def _get(self, query: str, cookies: list[bytes]) -> _Reply:
         params = _params(query)
         if _RESULT_KEYS.isdisjoint(params):
             return _relay_page(self._agent.path, self._relay_token, query)
+        if not self._belongs(_states(query), cookies):
+            return _IGNORED
         reply = _result_page(params)
         return attrs.evolve(reply, result=f"{self._redirect_uri}?{query}")
 
-    def _post(self, content_type: bytes, body: bytes) -> _Reply:
+    def _post(self, content_type: bytes, body: bytes, cookies: list[bytes]) -> _Reply:
         media_type = content_type.partition(b";")[0].strip().lower()
         if media_type != b"application/x-www-form-urlencoded":
             return _problem(400, "The request is malformed.")
@@ -515,11 +696,48 @@ class _LoopbackSession:
                 ),
             )
         query = form.get("query", "")
+        if not self._belongs(_states(query) + _states(fragment), cookies):
+            return _IGNORED
         url = self._redirect_uri + (f"?{query}" if query else "") + f"#{fragment}"
         return attrs.evolve(_result_page(params), result=url)
 
 
 _FINISHED = "This login has already finished; you can close this window."
+_IGNORED = _Reply(
+    403,
+    "Not this login",
+    _text(
+        "This address does not belong to the login in progress and was ignored.",
+        "If you are logging in, finish in the browser window the application opened.",
+    ),
+)
+
+
+def _states(text: str) -> list[str]:
+    """Every ``state`` value in a query or fragment (read like :func:`_params`)."""
+    if "=" not in text and "%3d" in text.lower():
+        text = unquote(text)
+    return [v for k, v in parse_qsl(text, keep_blank_values=True) if k == "state"]
+
+
+def _cookie_values(headers: list[bytes], name: str) -> list[bytes]:
+    """The values of every cookie called ``name`` in ``Cookie`` headers."""
+    wanted = name.encode("ascii")
+    values = []
+    for header in headers:
+        for pair in header.split(b";"):
+            key, sep, value = pair.strip().partition(b"=")
+            if sep and key.strip() == wanted:
+                values.append(value.strip().strip(b'"'))
+    return values
+
+
+def _cookie_path(path: str) -> str:
+    """The cookie ``Path`` covering the redirect path (``;`` cannot appear in it)."""
+    cut = path.find(";")
+    if cut < 0:
+        return path
+    return path[: path.rfind("/", 0, cut) + 1] or "/"
 
 
 async def _drain(stream: anyio.abc.SocketStream) -> None:

@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+from ..agents._loopback import is_start_url
+
 __all__ = ["BrowseError", "browse"]
 
 MAX_HOPS = 10
@@ -105,7 +107,22 @@ async def browse(
     elsewhere (the app's ``redirect_uri``, a custom scheme) is returned without being
     requested. Error redirects are returned too; :class:`BrowseError` is raised when
     there is no consent form or a page fails.
+
+    ``authorization_url`` may also be the one-time start address a
+    :class:`~anyoauth.agents.LoopbackAgent` gives its ``open_browser``: it is opened
+    first, and its redirect to the authorization URL followed, like a browser would.
+    ``http`` must keep the cookie that address sets (httpx clients do) and send it
+    with the request to the listener.
     """
+    if is_start_url(authorization_url):
+        start = await http.request("GET", authorization_url, follow_redirects=False)
+        location = start.headers.get("location")
+        if start.status_code not in _REDIRECTS or location is None:
+            detail = _problem(start)
+            raise BrowseError(
+                f"HTTP {start.status_code} at the loopback start address: {detail}".rstrip(": ")
+            )
+        authorization_url = urljoin(authorization_url, location)
     origin = _origin(authorization_url)
     url = authorization_url
     response = await http.request("GET", url.partition("#")[0], follow_redirects=False)
