@@ -29,8 +29,10 @@ from ._core.errors import (
     StoreError,
     TokenEndpointUnavailable,
     TokenRequestError,
+    drop_hidden_contexts,
 )
 from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pending_key
+from ._core.redaction import redacting
 from ._core.revocation import Introspection, check_revocation_response
 from ._core.strategy import HttpRequest, Strategy
 from ._core.token import RenewalPace, Token
@@ -201,7 +203,9 @@ class Client:
         try:
             return await self._complete(self.strategy, url)
         except OAuthError as exc:
-            del url  # it carries the code (or the token): keep it out of tracebacks
+            # The URL carries the code (or the token), the client its tokens: this frame,
+            # the one _scrub cannot clear, keeps neither (see _scrub).
+            del self, url
             _scrub(exc)
             raise
 
@@ -220,6 +224,7 @@ class Client:
         try:
             return await self._login(agent)
         except OAuthError as exc:
+            del self, agent  # as in complete()
             _scrub(exc)
             raise
 
@@ -287,10 +292,10 @@ class Client:
             if now < held.expires_at:
                 if held.refresh_token or self._direct_grant:
                     await self._refresh_early(now)
-                current = self._held or held
+                held = self._held or held
                 # The early refresh may have taken longer than the token had left.
-                if current.expires_at is None or self._clock() < current.expires_at:
-                    return current
+                if held.expires_at is None or self._clock() < held.expires_at:
+                    return held
         elif held is not None and rejected is None:
             return held
         try:
@@ -299,6 +304,7 @@ class Client:
                 return paced  # a born-expired token, while renewals pause
             return await self._obtain(rejected)
         except OAuthError as exc:
+            del self, rejected, held  # as in complete()
             _scrub(exc)
             raise
 
@@ -634,6 +640,7 @@ class Client:
         try:
             return await self._device_login(show)
         except OAuthError as exc:
+            del self, show  # as in complete()
             _scrub(exc)
             raise
 
@@ -690,6 +697,7 @@ class Client:
         try:
             await self._revoke()
         except OAuthError as exc:
+            del self  # as in complete()
             _scrub(exc)
             raise
 
@@ -717,8 +725,10 @@ class Client:
             request = self.strategy.revocation_request(
                 value, token_type_hint=hint, now=self._clock()
             )
+            answer = await self._send(request)
             try:
-                check_revocation_response(*await self._send(request))
+                with redacting(request):
+                    check_revocation_response(*answer)
             except TokenRequestError as exc:
                 # RFC 7009 2.2.1: a server that cannot revoke access tokens says so.
                 if not (hint == "access_token" and exc.error == "unsupported_token_type"):
@@ -736,7 +746,7 @@ class Client:
         try:
             return await self._introspect(token)
         except OAuthError as exc:
-            del token  # it may be the token itself, as a string
+            del self, token  # it may be the token itself, as a string; see complete()
             _scrub(exc)
             raise
 
@@ -752,7 +762,9 @@ class Client:
         request = self.strategy.introspection_request(
             value, token_type_hint=hint, now=self._clock()
         )
-        return Introspection.from_response(*await self._send(request))
+        answer = await self._send(request)
+        with redacting(request):
+            return Introspection.from_response(*answer)
 
     def _client(self) -> Any:
         if self._http is None:
@@ -812,14 +824,17 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 def _scrub(error: BaseException) -> None:
     """Forget the local variables of anyoauth's own finished frames that ``error`` (and
-    every error chained to it) passed through.
+    every error chained to it) passed through, and drop the exceptions they only hide
+    (:func:`drop_hidden_contexts`).
 
     A traceback rendered with its frames' locals (``traceback.TracebackException(...,
     capture_locals=True)``, error trackers, ``pytest --showlocals``) would otherwise
     show what those frames held: a redirect URL with its code, a response body with a
     token, a refresh token about to be revoked. Called where an error leaves the
-    public API; frames still running (the caller's) are left alone.
+    public API; frames still running cannot be cleared: the public method itself
+    deletes its own locals (the client, which holds the tokens, and its arguments).
     """
+    drop_hidden_contexts(error)
     seen: set[int] = set()
     pending = [error]
     while pending:

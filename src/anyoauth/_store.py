@@ -69,7 +69,10 @@ def load_token(data: bytes | str) -> Token:
     try:
         return Token.from_dict(json.loads(data))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-        raise StoreError("the stored token is unreadable") from None
+        pass
+    # Raised outside the except clause: the decoder's error, whose ``doc`` is the stored
+    # data (tokens), is no context of it.
+    raise StoreError("the stored token is unreadable")
 
 
 def dump_pending(pending: PendingFlow) -> bytes:
@@ -82,7 +85,8 @@ def load_pending(data: bytes | str) -> PendingFlow:
     try:
         return PendingFlow.from_dict(json.loads(data))
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-        raise StoreError("the stored pending flow is unreadable") from None
+        pass
+    raise StoreError("the stored pending flow is unreadable")  # no context, as above
 
 
 @runtime_checkable

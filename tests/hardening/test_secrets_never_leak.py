@@ -13,7 +13,9 @@ Basic credentials). None may appear in:
 - any raised error: its ``str``, its ``repr``, and
   ``traceback.TracebackException(exc, capture_locals=True)`` formatted: the locals of
   every frame the error passed through (the test's own frames excepted: a caller's
-  locals are the caller's business).
+  locals are the caller's business);
+- anything reachable from a raised error (``reachable.find_secrets``: its cause and
+  context, shown or hidden, its arguments and attributes, its frames' locals...).
 
 The fake browser's own HTTP logs are left out (``BROWSER``): it plays the user's browser,
 which sees the code by design.
@@ -44,6 +46,7 @@ from anyoauth.testing import ProviderEmulator, browse
 from . import faultserver as fs
 from .catalogue import CASES, IDS, Case, Endpoint, wire_fault
 from .common import FRESH, ORIGINAL, SECRET, Clock, Waits, strategy
+from .reachable import find_secrets
 
 pytestmark = pytest.mark.anyio
 
@@ -81,6 +84,7 @@ class Evidence(logging.Handler):
         self.texts: list[tuple[str, str]] = []
         self.records: list[logging.LogRecord] = []
         self.errors = 0
+        self.raised: list[BaseException] = []
 
     # -- secrets --------------------------------------------------------------------
 
@@ -142,6 +146,7 @@ class Evidence(logging.Handler):
 
     def error(self, exc: BaseException) -> None:
         self.errors += 1
+        self.raised.append(exc)
         name = type(exc).__name__
         self.texts += [(f"str({name})", str(exc)), (f"repr({name})", repr(exc))]
         rendered = traceback.TracebackException.from_exception(exc, capture_locals=True)
@@ -171,6 +176,9 @@ class Evidence(logging.Handler):
                 # A secret, or the first half of one (a body cut short shows a prefix).
                 for piece in {secret, secret[: max(12, len(secret) // 2)]}:
                     assert piece not in text, f"{where} shows a secret:\n{text}"
+        for error in self.raised:
+            findings = find_secrets(error, self.secrets)
+            assert not findings, f"a secret is reachable from {error!r}: {findings}"
 
 
 def _drop_test_frames(rendered: traceback.TracebackException) -> None:

@@ -10,14 +10,13 @@ flow's polling rules live in :mod:`anyoauth._core.machine`.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any, ClassVar
 
 import attrs
 
 from .errors import ConfigurationError, InvalidTokenResponse
 from .strategy import HttpRequest, Strategy, _check_endpoint, _require
-from .token import _provider_error
+from .token import _NESTED_TOO_DEEPLY, _NOT_JSON, _json_document, _provider_error
 
 __all__ = ["DEVICE_GRANT_TYPE", "DeviceAuthorization", "DeviceCode"]
 
@@ -119,12 +118,9 @@ class DeviceAuthorization:
         :attr:`~Strategy.allow_insecure` does. The polling ``interval`` is kept within
         :data:`MIN_INTERVAL` and :data:`MAX_INTERVAL`.
         """
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise InvalidTokenResponse(
-                "device authorization is not JSON", status_code=status_code
-            ) from None
+        payload = _json_document(body)
+        if payload is _NOT_JSON or payload is _NESTED_TOO_DEEPLY:
+            raise InvalidTokenResponse("device authorization is not JSON", status_code=status_code)
         if not isinstance(payload, dict):
             raise InvalidTokenResponse(
                 "device authorization is not a JSON object", status_code=status_code
@@ -150,15 +146,18 @@ class DeviceAuthorization:
                 except ConfigurationError as exc:
                     raise ValueError(str(exc)) from None
         except ValueError as exc:
-            raise InvalidTokenResponse(str(exc), status_code=status_code) from None
-        return cls(
-            device_code=str(device_code),
-            user_code=str(user_code),
-            verification_uri=str(uri),
-            verification_uri_complete=complete,
-            expires_at=received_at + expires_in,
-            interval=interval,
-        )
+            reason = str(exc)
+        else:
+            return cls(
+                device_code=str(device_code),
+                user_code=str(user_code),
+                verification_uri=str(uri),
+                verification_uri_complete=complete,
+                expires_at=received_at + expires_in,
+                interval=interval,
+            )
+        # Raised outside the except clause: the ValueError is no context of it.
+        raise InvalidTokenResponse(reason, status_code=status_code)
 
 
 @attrs.frozen(kw_only=True)

@@ -34,6 +34,10 @@ No error message ever contains a secret (client secret, code, token, verifier).
 
 from __future__ import annotations
 
+import re
+
+from .redaction import MARK, current_redaction, redacted
+
 __all__ = [
     "AgentError",
     "AuthorizationDenied",
@@ -65,19 +69,81 @@ __all__ = [
 # cannot flood logs through an error message.
 _MAX_PROVIDER_TEXT = 500
 
+_TOKEN_CHARACTER = re.compile("[A-Za-z0-9._~+/=%-]")
+"""The characters of tokens, codes and their encodings: a clip never ends inside a run
+of them."""
+
 
 def _clip(value: object) -> str | None:
+    """Provider text made fit for an error: redacted of the secrets of the request it
+    answers (see :func:`~anyoauth._core.redaction.redacting`), printable, and at most
+    500 characters. A clip never ends inside a run of token characters or a
+    ``<redacted>`` mark: no piece of a token is shown cut off."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
+    redaction = current_redaction()
+    if redaction is not None:
+        text = redaction(text, keep=_MAX_PROVIDER_TEXT)
     text = "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
     if len(text) > _MAX_PROVIDER_TEXT:
-        text = text[:_MAX_PROVIDER_TEXT] + "…"
+        text = _cut(text, _MAX_PROVIDER_TEXT) + "…"
     return text
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, never inside a ``<redacted>`` mark
+    nor inside a run of token characters (a code or token the redaction did not know):
+    the cut moves back to the start of that run, unless the run is the whole text."""
+    cut = limit
+    mark = text.rfind(MARK, max(0, cut - len(MARK) + 1), cut + len(MARK) - 1)
+    if 0 <= mark < cut < mark + len(MARK):
+        return text[:mark]
+    if _TOKEN_CHARACTER.match(text, cut) and _TOKEN_CHARACTER.match(text, cut - 1):
+        start = cut - 1
+        while start > 0 and _TOKEN_CHARACTER.match(text, start - 1):
+            start -= 1
+        if start > 0:
+            cut = start
+    return text[:cut]
+
+
+def drop_hidden_contexts(error: BaseException) -> None:
+    """Detach what ``raise ... from None`` only hides: for ``error`` and every error
+    chained to it, an exception context that is not shown (``__suppress_context__``)
+    is dropped.
+
+    Such a context is whatever was being handled when the error was raised: a
+    ``JSONDecodeError`` whose ``doc`` is the whole response body (an echoed request,
+    freshly issued tokens), a ``ValueError`` about a redirect URL with its code. It
+    would stay reachable from the error (debuggers, error trackers) though no
+    traceback prints it.
+    """
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if current.__suppress_context__:
+            current.__context__ = None
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
+
+
 class OAuthError(Exception):
-    """Base class of every error raised by anyoauth."""
+    """Base class of every error raised by anyoauth.
+
+    Built within :func:`~anyoauth._core.redaction.redacting`, its message has the secrets
+    of that request taken out.
+    """
+
+    def __init__(self, *args: object) -> None:
+        if current_redaction() is not None:
+            args = tuple(redacted(arg) if isinstance(arg, str) else arg for arg in args)
+        super().__init__(*args)
 
 
 class ConfigurationError(OAuthError, ValueError):
@@ -219,6 +285,7 @@ class InvalidTokenResponse(FlowError):
     """
 
     def __init__(self, reason: str, *, status_code: int) -> None:
+        reason = redacted(reason)
         self.reason = reason
         self.status_code = status_code
         super().__init__(f"invalid token response (HTTP {status_code}): {reason}")

@@ -35,7 +35,9 @@ from .errors import (
     StateMismatch,
     StateMissing,
     TokenRequestError,
+    drop_hidden_contexts,
 )
+from .redaction import RedactionScope, redacting
 from .redirect import Redirect
 from .strategy import HttpRequest
 from .token import Token
@@ -283,6 +285,7 @@ class Flow:
         self.keys: Mapping[str, Any] | None = None
         """The key set the last id_token was validated with (cache it for the next flow)."""
         self._unverified: Token | None = None
+        self._sent: HttpRequest | None = None
 
     def __repr__(self) -> str:
         return f"<Flow {self.strategy.binding} {self._state}>"
@@ -317,7 +320,20 @@ class Flow:
         with contextlib.suppress(InvalidTransition):
             self.handle(event)
         self._state = State.FAILED
+        drop_hidden_contexts(error)
         raise error
+
+    # -- the requests sent, and reading their answers ---------------------------------
+
+    def _sending(self, request: HttpRequest) -> HttpRequest:
+        """Remember ``request`` as the one whose answer comes next."""
+        self._sent = request
+        return request
+
+    def _reading(self) -> RedactionScope:
+        """The scope in which an answer is read: errors built in it never show a secret
+        of the request it answers (a server may echo the request in its error)."""
+        return redacting(self._sent)
 
     # -- interactive flows ----------------------------------------------------------
 
@@ -401,7 +417,7 @@ class Flow:
         if isinstance(result, Token):
             return self._hold(result)
         self.handle(Event.CODE_RECEIVED)
-        return result
+        return self._sending(result)
 
     # -- grants without a user step, and refresh --------------------------------------
 
@@ -414,7 +430,7 @@ class Flow:
                 Event.TOKEN_REQUESTED,
             )
         self.handle(Event.TOKEN_REQUESTED)
-        return request
+        return self._sending(request)
 
     def check_expiry(self, now: float, leeway: float = 0.0) -> State:
         """Move a held token to EXPIRED once it is within ``leeway`` of its expiry."""
@@ -442,7 +458,7 @@ class Flow:
                 Event.REFRESH_STARTED,
             )
         self.handle(Event.REFRESH_STARTED)
-        return request
+        return self._sending(request)
 
     def receive_token_response(
         self,
@@ -467,11 +483,12 @@ class Flow:
             self._fail(
                 InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_REQUEST_FAILED
             )
-        try:
-            token = self.strategy.parse_token_response(status_code, content_type, body, now)
-        except FlowError as exc:
-            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
-        return self._accept(token, now, keys)
+        with self._reading():
+            try:
+                token = self.strategy.parse_token_response(status_code, content_type, body, now)
+            except FlowError as exc:
+                self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+            return self._accept(token, now, keys)
 
     def _accept(
         self, token: Token, now: float, keys: Mapping[str, Any] | None
@@ -552,16 +569,18 @@ class Flow:
         token = self._unverified
         if self._state is not State.VERIFYING or token is None:
             self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
+        unusable: InvalidIdToken | None = None
         try:
             keys = jwks_from_response(status_code, content_type, body)
         except (IdTokenInvalid, ValueError) as exc:
-            self._fail(
-                InvalidIdToken(f"the key set is unusable ({exc})"), Event.TOKEN_REQUEST_FAILED
-            )
-        try:
-            token = self._verify(token, keys, now)
-        except OAuthError as exc:
-            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+            unusable = InvalidIdToken(f"the key set is unusable ({exc})")
+        if unusable is not None:  # raised here: the key set error is no context of it
+            self._fail(unusable, Event.TOKEN_REQUEST_FAILED)
+        with self._reading():
+            try:
+                token = self._verify(token, keys, now)
+            except OAuthError as exc:
+                self._fail(exc, Event.TOKEN_REQUEST_FAILED)
         self._unverified = None
         self.keys = keys
         return self._hold(token)
@@ -596,7 +615,7 @@ class Flow:
                 Event.DEVICE_CODE_REQUESTED,
             )
         self.handle(Event.DEVICE_CODE_REQUESTED)
-        return strategy.device_authorization_request(now=now)
+        return self._sending(strategy.device_authorization_request(now=now))
 
     def receive_device_code(
         self, status_code: int, content_type: str | None, body: bytes, now: float
@@ -608,10 +627,11 @@ class Flow:
                 InvalidTransition(self._state, Event.DEVICE_CODE_RECEIVED),
                 Event.DEVICE_CODE_RECEIVED,
             )
-        try:
-            device = strategy.read_device_authorization(status_code, content_type, body, now)
-        except FlowError as exc:
-            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        with self._reading():
+            try:
+                device = strategy.read_device_authorization(status_code, content_type, body, now)
+            except FlowError as exc:
+                self._fail(exc, Event.TOKEN_REQUEST_FAILED)
         self.handle(Event.DEVICE_CODE_RECEIVED)
         self.device = device
         self.next_poll_at = now + device.interval
@@ -626,7 +646,7 @@ class Flow:
             self._fail(FlowExpired("the device code expired; start again"), Event.FLOW_EXPIRED)
         assert isinstance(strategy, DeviceCode)
         self.handle(Event.POLL_SENT)
-        return strategy.device_token_request(device.device_code, now=now)
+        return self._sending(strategy.device_token_request(device.device_code, now=now))
 
     def receive_poll_response(
         self,
@@ -647,29 +667,32 @@ class Flow:
         device = self.device
         if self._state is not State.POLLING or device is None:
             self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
-        try:
-            token = self.strategy.parse_token_response(status_code, content_type, body, now)
-        except TokenRequestError as exc:
-            if exc.error in ("authorization_pending", "slow_down"):
-                if exc.error == "slow_down":
-                    interval = min(device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
-                    self.device = device = attrs.evolve(device, interval=interval)
-                self.handle(Event.APPROVAL_PENDING)
-                self.next_poll_at = now + device.interval
-                return None
-            if exc.error == "expired_token":
-                self._fail(
-                    FlowExpired("the device code expired; start again"), Event.TOKEN_REQUEST_FAILED
+        with self._reading():
+            try:
+                token = self.strategy.parse_token_response(status_code, content_type, body, now)
+            except TokenRequestError as exc:
+                refusal = exc
+            except FlowError as exc:
+                self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+            else:
+                return self._accept(token, now, keys)
+        # Handled outside the except clause: an error raised for the refusal does not
+        # carry it as its context.
+        if refusal.error not in ("authorization_pending", "slow_down"):
+            failure: OAuthError = refusal
+            if refusal.error == "expired_token":
+                failure = FlowExpired("the device code expired; start again")
+            elif refusal.error == "access_denied":
+                failure = AuthorizationDenied(
+                    refusal.error, refusal.error_description, refusal.error_uri
                 )
-            if exc.error == "access_denied":
-                self._fail(
-                    AuthorizationDenied(exc.error, exc.error_description, exc.error_uri),
-                    Event.TOKEN_REQUEST_FAILED,
-                )
-            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
-        except FlowError as exc:
-            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
-        return self._accept(token, now, keys)
+            self._fail(failure, Event.TOKEN_REQUEST_FAILED)
+        if refusal.error == "slow_down":
+            interval = min(device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
+            self.device = device = attrs.evolve(device, interval=interval)
+        self.handle(Event.APPROVAL_PENDING)
+        self.next_poll_at = now + device.interval
+        return None
 
     def transport_failed(self, error: OAuthError) -> NoReturn:
         """Report that the token request could not be completed; raises ``error``."""

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
-from urllib.parse import SplitResult, quote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import attrs
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASSERTION_TYPE",
     "DEFAULT_ID_TOKEN_ALGORITHMS",
+    "SECRET_PARAMETERS",
     "AssertionAudience",
     "AuthorizationCode",
     "ClientAuth",
@@ -83,7 +84,26 @@ AssertionAudience = Literal["issuer", "endpoint"]
 """
 
 
-_SECRET_HEADERS = frozenset({"authorization", "cookie"})
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "dpop"})
+
+SECRET_PARAMETERS = frozenset(
+    {
+        "access_token",
+        "actor_token",
+        "assertion",
+        "client_assertion",
+        "client_secret",
+        "code",
+        "code_verifier",
+        "device_code",
+        "password",
+        "refresh_token",
+        "subject_token",
+        "token",
+    }
+)
+"""Request parameters (form, JSON or query) whose value is a secret: the client secret
+and assertion, codes, the PKCE verifier, tokens, passwords."""
 
 
 def _headers_repr(headers: tuple[tuple[str, str], ...]) -> str:
@@ -91,9 +111,37 @@ def _headers_repr(headers: tuple[tuple[str, str], ...]) -> str:
     return repr(tuple(shown))
 
 
+def _credential_secrets(value: str) -> set[str]:
+    """The secrets of a credential header: the whole value, the credential after the
+    scheme and, for ``Basic``, the secret of the decoded ``id:secret`` pair as sent
+    (form-encoded or not) and as decoded. The client id is no secret."""
+    found = {value}
+    scheme, _, credential = value.strip().partition(" ")
+    credential = credential.strip()
+    if not credential:
+        return found
+    found.add(credential)
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(credential, validate=True).decode("utf-8")
+        except ValueError:
+            return found
+        secret = pair.partition(":")[2]
+        found |= {secret, unquote_plus(secret)}
+    return found
+
+
+def _parameter_secrets(pairs: Iterable[tuple[str, Any]]) -> set[str]:
+    return {v for k, v in pairs if k in SECRET_PARAMETERS and isinstance(v, str)}
+
+
 @attrs.frozen(kw_only=True)
 class HttpRequest:
-    """An HTTP request for the driver to send. Its repr hides credentials and the body."""
+    """An HTTP request for the driver to send. Its repr hides credentials and the body.
+
+    It knows the secrets it carries (:attr:`secrets`): an error built while its answer
+    is read never shows them (see :func:`anyoauth._core.redaction.redacting`).
+    """
 
     method: str
     """The HTTP method."""
@@ -103,6 +151,36 @@ class HttpRequest:
     """Header name/value pairs."""
     content: bytes = attrs.field(default=b"", repr=False)
     """The encoded body."""
+    extra_secrets: frozenset[str] = attrs.field(
+        default=frozenset(), converter=frozenset, repr=False, eq=False
+    )
+    """Secret values sent under names :data:`SECRET_PARAMETERS` does not list (a
+    strategy's own parameters); :attr:`secrets` finds the standard ones itself."""
+
+    @functools.cached_property
+    def secrets(self) -> frozenset[str]:
+        """Every secret this request carries: the values of credential headers
+        (``Authorization``; for ``Basic`` also the decoded pair and secret), of the
+        :data:`SECRET_PARAMETERS` in its form or JSON body and in its query, and
+        :attr:`extra_secrets`. Worked out from the request as built, when first asked
+        for (only an error needs it)."""
+        found: set[str] = set(self.extra_secrets)
+        for name, value in self.headers:
+            if name.lower() in _SECRET_HEADERS:
+                found |= _credential_secrets(value)
+        found |= _parameter_secrets(parse_qsl(urlsplit(self.url).query, keep_blank_values=True))
+        text = self.content.decode("utf-8", "replace")
+        payload: object = None
+        if text.lstrip().startswith("{"):
+            try:
+                payload = json.loads(text)
+            except (ValueError, RecursionError):
+                payload = None
+        if isinstance(payload, dict):
+            found |= _parameter_secrets(payload.items())
+        else:
+            found |= _parameter_secrets(parse_qsl(text, keep_blank_values=True))
+        return frozenset(value for value in found if value)
 
 
 def basic_credentials(client_id: str, client_secret: str, *, form_encode: bool = True) -> str:

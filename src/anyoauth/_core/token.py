@@ -334,6 +334,25 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
+_NOT_JSON = object()
+_NESTED_TOO_DEEPLY = object()
+
+
+def _json_document(body: bytes) -> Any:
+    """``body`` decoded as JSON; ``_NOT_JSON`` or ``_NESTED_TOO_DEEPLY`` when it cannot be.
+
+    An error about the body is raised by the caller, outside this except clause: the
+    decoder's exception (whose ``doc`` is the whole body: an echoed request, freshly
+    issued tokens) never becomes its ``__context__``.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        return _NESTED_TOO_DEEPLY
+    except (ValueError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
 def _provider_error(payload: Mapping[str, Any], status_code: int) -> TokenRequestError | None:
     error = payload.get("error")
     if error is None and status_code < 400:
@@ -368,16 +387,15 @@ def parse_token_response(
     a space, control or non-ASCII character, a ``token_type`` not in ``token_types``,
     a bad ``expires_in``). See :meth:`Token.from_response`.
     """
-    try:
-        payload = json.loads(body)
-    except RecursionError:
-        raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code) from None
-    except (ValueError, UnicodeDecodeError):
+    payload = _json_document(body)
+    if payload is _NESTED_TOO_DEEPLY:
+        raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code)
+    if payload is _NOT_JSON:
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
         kind = "HTML" if media_type == "text/html" or body.lstrip()[:1] == b"<" else "non-JSON"
         raise InvalidTokenResponse(
             f"{kind} body ({media_type or 'no content type'})", status_code=status_code
-        ) from None
+        )
     if not isinstance(payload, dict):
         raise InvalidTokenResponse(
             f"JSON {type(payload).__name__} instead of an object", status_code=status_code
@@ -395,4 +413,5 @@ def parse_token_response(
             missing_token_type=missing_token_type,
         )
     except ValueError as exc:
-        raise InvalidTokenResponse(str(exc), status_code=status_code) from None
+        reason = str(exc)
+    raise InvalidTokenResponse(reason, status_code=status_code)
