@@ -1,8 +1,8 @@
 """Development sessions. Versions and dependency groups come from pyproject.toml.
 
-nox -s tests       the whole suite, once with httpx and once with httpx2 clients; the
-                   httpx2 run also installs the lowest redis-py and hiredis that the
-                   `redis` extra allows, the httpx run the newest
+nox -s tests       the whole suite with httpx clients and the newest redis-py, then the
+                   tests that use the HTTP clients or Redis again with httpx2 and the
+                   lowest redis-py and hiredis the `redis` extra allows
 nox -s lint        ruff check and ruff format --check
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every flow end to end against the built-in emulator
@@ -58,11 +58,13 @@ def tests(session: nox.Session, http: str) -> None:
     session.run(
         "python", "-c", "import redis, hiredis; print(redis.__version__, hiredis.__version__)"
     )
-    session.run(
-        "pytest",
-        *session.posargs,
-        env={"ANYOAUTH_TEST_HTTP": http},
-    )
+    env = {"ANYOAUTH_TEST_HTTP": http}
+    if http == "httpx2":
+        # The second run collects only the tests whose code differs from the first
+        # run's: those using the HTTP package's clients or redis-server (tests/conftest.py).
+        env["ANYOAUTH_TEST_STACK_ONLY"] = "1"
+    # One pytest worker per core (pytest-xdist); `-- -n 0` runs in one process.
+    session.run("pytest", "-n", "auto", *session.posargs, env=env)
 
 
 @nox.session

@@ -592,6 +592,6 @@ async def test_a_redirect_with_a_wrong_state_is_ignored(chromium_path: str) -> N
         )
         async with anyoauth.Client(strategy) as client:
             with pytest.raises(anyoauth.AgentError, match="no login result"):
-                await client.login(LoopbackAgent(port=port, open_browser=forged, timeout=15))
+                await client.login(LoopbackAgent(port=port, open_browser=forged, timeout=5))
     assert emulator.calls["teamwork.token"] == 0
     await assert_port_closed(port)

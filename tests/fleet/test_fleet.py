@@ -22,7 +22,7 @@ from anyoauth.testing import ProviderEmulator
 
 from .worker import CLIENT_ID, CLIENT_SECRET, REALM
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.stack]
 
 WORKER = Path(__file__).with_name("worker.py")
 PROCESSES = 8

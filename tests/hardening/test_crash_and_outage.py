@@ -116,6 +116,7 @@ async def endpoint_http(http_module: ModuleType) -> AsyncIterator[tuple[Rotating
         yield endpoint, http
 
 
+@pytest.mark.stack
 async def test_redis_restarted_during_a_refresh_storm_loses_no_token(
     persistent_redis: RedisServer,
     endpoint_http: tuple[RotatingEndpoint, Any],

@@ -32,7 +32,7 @@ from anyoauth._redis_store import RedisStore, TransportName
 from redis_server import RedisServer, TLSFiles, redis_executable
 from stores.contract import make_token
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.stack]
 
 PASSWORD = "PASSWORD-SENTINEL-5d1e"
 
