@@ -28,7 +28,14 @@ Security decisions:
 * A key set costs bounded work: at most :data:`MAX_JWKS_KEYS` entries, each key
   imported once per process (imports are cached by the key's JSON), and an ID token
   is checked only against the entries with its ``kid`` (without one, the entries of
-  the right type, curve and ``alg``).
+  the right type, curve and ``alg``), and against at most
+  :data:`MAX_KEYS_TRIED` of them. The key that verified is remembered for the key
+  set and ``kid``, so a later token signed with it costs one verification.
+* RSA keys must have an odd public exponent from 3 to 2**32 - 1 and at most 8192
+  bits: RFC 8017 allows any exponent below the modulus, but a large one makes every
+  verification as slow as a private-key operation (real JWKS keys use 65537), and a
+  16384-bit key costs milliseconds per verification. EC keys must be on P-256,
+  P-384 or P-521 (the curves of ES256/ES384/ES512). Other keys are skipped.
 * Error messages name the failed check, the expected issuer or an algorithm,
   never a token, a nonce, a secret or key material.
 
@@ -41,12 +48,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
 import math
 import secrets
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
@@ -59,6 +68,7 @@ __all__ = [
     "DEFAULT_ID_TOKEN_ALGORITHMS",
     "ID_TOKEN_ALGORITHMS",
     "MAX_JWKS_KEYS",
+    "MAX_KEYS_TRIED",
     "PRIVATE_KEY_JWT_ALGORITHMS",
     "ClientKey",
     "IdTokenInvalid",
@@ -98,6 +108,14 @@ MAX_JWKS_KEYS = 100
 """The most entries a JWKS document may hold. Providers publish a handful of keys;
 a larger set is refused (:class:`IdTokenInvalid`) rather than parsed and imported."""
 
+MAX_KEYS_TRIED = 3
+"""The most JWKS keys one ID token check imports and verifies the signature with.
+
+OpenID Connect Core 10.1 asks for a ``kid`` whenever a key set holds several keys,
+so a token names its key; several entries with one ``kid`` (a rotation published
+twice) are rare. Only the first candidates in key-set order are tried, the key
+that last verified for the same key set and ``kid`` first."""
+
 ClientKey: TypeAlias = "Mapping[str, Any] | str | bytes | Key"
 """A client's signing key: a private JWK (dict), PEM bytes or text of a private
 RSA, EC or Ed25519/Ed448 key, a joserfc key, or, for ``client_secret_jwt``, the
@@ -106,7 +124,10 @@ client secret (text or bytes)."""
 # Members that only a private or symmetric JWK has.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048
-_MAX_RSA_BITS = 16384
+_MAX_RSA_BITS = 8192
+# Public exponents allowed in JWKS keys: odd, from 3 to 2**32 - 1 (65537 in practice).
+_MAX_RSA_EXPONENT = 2**32
+_JWKS_CURVES = frozenset(_EC_CURVES.values())
 # An ID token is a few kilobytes; anything this large is not one.
 _MAX_TOKEN_CHARS = 64 * 1024
 # Things that look like asymmetric keys must never be used as HMAC secrets.
@@ -216,6 +237,21 @@ def _rsa_bits(modulus: object) -> int:
     if not isinstance(modulus, str):
         raise ValueError("RSA modulus is not a string")
     return int.from_bytes(_b64url_decode(modulus), "big").bit_length()
+
+
+def _rsa_public_ok(entry: Mapping[str, Any]) -> bool:
+    """Whether an RSA JWK's modulus and exponent are of a size that verifies cheaply:
+    2048 to 8192 bits, and an odd exponent from 3 to 2**32 - 1."""
+    exponent = entry.get("e")
+    # 2**32 - 1 is 6 base64url characters; 8 allow leading zero bytes, no more is decoded.
+    if not isinstance(exponent, str) or len(exponent) > 8:
+        return False
+    e = int.from_bytes(_b64url_decode(exponent), "big")
+    return (
+        3 <= e < _MAX_RSA_EXPONENT
+        and e % 2 == 1
+        and (_MIN_RSA_BITS <= _rsa_bits(entry.get("n")) <= _MAX_RSA_BITS)
+    )
 
 
 # -- client authentication assertions ------------------------------------------------
@@ -433,19 +469,24 @@ def client_assertion(
 # -- JWKS ----------------------------------------------------------------------------
 
 
+def _canonical(entry: object) -> str | None:
+    """A JWKS entry's canonical JSON (the key of the import cache), or ``None``."""
+    if not isinstance(entry, dict) or not all(isinstance(name, str) for name in entry):
+        return None
+    try:
+        return json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def _public_key(entry: object) -> Key | None:
     """Import one JWKS entry as a signature verification key, or ``None`` to skip it.
 
     Imports are cached by the entry's canonical JSON: an unchanged key is imported
     once, however often its key set is fetched or used.
     """
-    if not isinstance(entry, dict) or not all(isinstance(name, str) for name in entry):
-        return None
-    try:
-        canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return None
-    return _imported_key(canonical)
+    canonical = _canonical(entry)
+    return None if canonical is None else _imported_key(canonical)
 
 
 @functools.lru_cache(maxsize=2 * MAX_JWKS_KEYS + 56)
@@ -468,8 +509,10 @@ def _imported_key(canonical: str) -> Key | None:
         return None
     if kty == "OKP" and entry.get("crv") not in ("Ed25519", "Ed448"):
         return None  # X25519/X448 are key agreement keys
+    if kty == "EC" and entry.get("crv") not in _JWKS_CURVES:
+        return None  # no allowed algorithm uses another curve
     try:
-        if kty == "RSA" and not _MIN_RSA_BITS <= _rsa_bits(entry.get("n")) <= _MAX_RSA_BITS:
+        if kty == "RSA" and not _rsa_public_ok(entry):
             return None
         key = JWKRegistry.import_key(entry, str(kty))
     except (JoseError, ValueError, TypeError, KeyError, AttributeError, UnsupportedAlgorithm):
@@ -513,8 +556,10 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
 
     Entries that cannot verify ID token signatures are dropped, as RFC 7517
     section 5 allows: unknown or symmetric key types, ``use`` other than ``"sig"``,
-    ``key_ops`` without ``"verify"``, malformed keys, RSA keys under 2048 bits,
-    X25519/X448 keys, and keys carrying private members. The returned document is
+    ``key_ops`` without ``"verify"``, malformed keys, RSA keys under 2048 or over
+    8192 bits or with a public exponent that is even, below 3 or at least 2**32, EC
+    keys on curves other than P-256, P-384 and P-521, X25519/X448 keys, and keys
+    carrying private members. The returned document is
     ``{"keys": [...]}`` with the kept entries, as given.
 
     Raises :class:`IdTokenInvalid` for an error status, a body that is not such a
@@ -566,47 +611,84 @@ def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]
     return header, signing_input, payload, signature
 
 
-def _select_keys(header: Mapping[str, Any], jwks: Mapping[str, Any], algorithm: str) -> list[Key]:
-    """The keys of ``jwks`` that may have signed a token with this header: only the
-    entries with its ``kid`` (or, without one, of the algorithm's type) are imported."""
+# (algorithm, kid, digest of the candidate entries) -> canonical JSON of the entry whose
+# key last verified a token for them: a later token with that kid is verified once.
+_chosen: OrderedDict[tuple[str, str | None, bytes], str] = OrderedDict()
+_MAX_CHOSEN = 256
+
+
+def _candidates(
+    header: Mapping[str, Any], jwks: Mapping[str, Any], algorithm: str
+) -> tuple[str | None, list[str]]:
+    """The ``kid`` of the header and the canonical JSON of the ``jwks`` entries that
+    may have signed a token with it, in key-set order: the entries with its ``kid``
+    (or, without one, all) whose type, curve and ``alg`` allow ``algorithm``. Nothing
+    is imported here."""
     entries = _entries(jwks)
+    kid: str | None = None
     if "kid" in header:
         kid = header["kid"]
         if not isinstance(kid, str):
             raise IdTokenInvalid("id_token header kid is not a string")
-        same_kid = [
-            key
-            for key in map(_public_key, [e for e in entries if _kid_of(e) == kid])
-            if key is not None
-        ]
-        if not same_kid:
+        entries = [entry for entry in entries if _kid_of(entry) == kid]
+        if not entries:
             raise UnknownSigningKey(f"no JWKS key has the id_token's kid {_clip(kid)}")
-        fitting = [key for key in same_kid if _key_fits(key, algorithm)]
+        fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
         if not fitting:
             raise IdTokenInvalid(f"the JWKS key with the id_token's kid does not fit {algorithm}")
-        return fitting
-    candidates = map(_public_key, [e for e in entries if _may_fit(e, algorithm)])
-    fitting = [key for key in candidates if key is not None and _key_fits(key, algorithm)]
-    if not fitting:
-        raise UnknownSigningKey(f"no JWKS key fits the id_token's algorithm {algorithm}")
-    return fitting
+    else:
+        fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
+    return kid, [canonical for canonical in map(_canonical, fitting) if canonical is not None]
 
 
 def _kid_of(entry: object) -> object:
     return entry.get("kid") if isinstance(entry, dict) else None
 
 
-def _verify(algorithm: str, signing_input: bytes, signature: bytes, keys: list[Key]) -> Key:
+def _verify(
+    algorithm: str,
+    signing_input: bytes,
+    signature: bytes,
+    header: Mapping[str, Any],
+    jwks: Mapping[str, Any],
+) -> Key:
+    """Verify the signature with at most :data:`MAX_KEYS_TRIED` keys of ``jwks``:
+    the key that verified last for the same candidates first, then the others in
+    key-set order. Entries that cannot be used are skipped and not counted."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from joserfc.errors import JoseError
 
+    kid, candidates = _candidates(header, jwks, algorithm)
+    digest = hashlib.sha256("\n".join(candidates).encode("utf-8", "surrogatepass")).digest()
+    choice = (algorithm, kid, digest)
+    chosen = _chosen.get(choice)
+    if chosen is not None and chosen in candidates:
+        candidates.remove(chosen)
+        candidates.insert(0, chosen)
     model = _alg_model(algorithm)
-    for key in keys:
+    tried = 0
+    for canonical in candidates:
+        if tried == MAX_KEYS_TRIED:
+            break
+        key = _imported_key(canonical)
+        if key is None or not _key_fits(key, algorithm):
+            continue
+        tried += 1
         try:
-            if model.verify(signing_input, signature, key):
-                return key
+            verified = model.verify(signing_input, signature, key)
         except (JoseError, ValueError, TypeError, UnsupportedAlgorithm):
             continue
+        if verified:
+            _chosen[choice] = canonical
+            _chosen.move_to_end(choice)
+            if len(_chosen) > _MAX_CHOSEN:
+                with contextlib.suppress(KeyError):
+                    _chosen.popitem(last=False)
+            return key
+    if tried == 0 and kid is not None:
+        raise UnknownSigningKey(f"no usable JWKS key has the id_token's kid {_clip(kid)}")
+    if tried == 0:
+        raise UnknownSigningKey(f"no JWKS key fits the id_token's algorithm {algorithm}")
     raise IdTokenInvalid("id_token signature verification failed")
 
 
@@ -716,8 +798,10 @@ def validate_id_token(
     2. the signature verifies with a key of ``jwks`` (a JWKS document,
        ``{"keys": [...]}``), and only with those: keys embedded in or referenced by
        the token header (``jwk``, ``jku``, ``x5c``, ``x5u``) are ignored. With a
-       ``kid`` in the header only keys with that ``kid`` are tried, otherwise every
-       key of the right type and curve. Keys are filtered as described in
+       ``kid`` in the header only keys with that ``kid`` are tried, otherwise the
+       keys of the right type and curve, and at most :data:`MAX_KEYS_TRIED` of
+       them, in key-set order; the key that verified the last token with the same
+       ``kid`` and key set is tried first. Keys are filtered as described in
        :func:`jwks_from_response`; a ``jwks`` of more than :data:`MAX_JWKS_KEYS`
        entries is refused, and only the entries tried are imported (once per
        process, so a second check against the same key set imports nothing);
@@ -759,7 +843,7 @@ def validate_id_token(
     if "crit" in header or "b64" in header:
         raise IdTokenInvalid("id_token uses critical header extensions, which are not supported")
 
-    key = _verify(algorithm, signing_input, signature, _select_keys(header, jwks, algorithm))
+    key = _verify(algorithm, signing_input, signature, header, jwks)
 
     try:
         claims = _json_object(payload)
