@@ -69,6 +69,7 @@ import argparse
 import getpass
 import importlib.util
 import json
+import logging
 import os
 import re
 import sys
@@ -96,6 +97,7 @@ from ._core.strategy import (
     Strategy,
     is_loopback_host,
 )
+from ._core.text import printable
 from ._core.token import Token, is_token_text
 from ._discovery import discover
 from ._file_store import FileStore, _make_private_dir, write_private_file
@@ -871,6 +873,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = (getattr(args, "client_secret", None), os.environ.get(ENV_CLIENT_SECRET))
     secrets_seen: list[str] = [secret for secret in given if secret]
     args.secrets_seen = secrets_seen
+    log = _LogToTerminal(secrets_seen)
+    logging.getLogger("anyoauth").addHandler(log)
     try:
         try:
             return handler(args)
@@ -891,6 +895,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         _say(f"anyoauth: {exc.strerror or type(exc).__name__}{where}")
         return EXIT_ERROR
+    finally:
+        logging.getLogger("anyoauth").removeHandler(log)
 
 
 def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -908,30 +914,30 @@ def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 # -- output: every line the command writes goes through _write --------------------------
 
-_KEPT = frozenset("\n")
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
-def _printable(text: str) -> str:
-    """``text`` with every character a terminal could act on (C0 and C1 controls, ESC,
-    DEL, bidi overrides and other non-printable characters; all but the newline) shown
-    as a ``\\xNN``/``\\uNNNN`` escape instead."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c in _KEPT else _escape(c) for c in text)
-
 
 def _write(stream: TextIO, text: str) -> None:
     """The one way the command writes: provider text, URLs, profile names and error
-    messages reach the terminal only through :func:`_printable`."""
-    stream.write(_printable(text))
+    messages reach the terminal only through :func:`~anyoauth._core.text.printable`
+    (every character a terminal acts on, the newline apart, shown escaped)."""
+    stream.write(printable(text))
     stream.flush()
+
+
+class _LogToTerminal(logging.Handler):
+    """Writes the ``anyoauth`` logger's warnings (and worse) through :func:`_write`, so
+    a library message never reaches the terminal unescaped (without a handler, Python's
+    last-resort one would write it raw)."""
+
+    def __init__(self, secrets_seen: Sequence[str]) -> None:
+        super().__init__(logging.WARNING)
+        self._secrets_seen = secrets_seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = _clean(record.getMessage(), self._secrets_seen)
+            _write(sys.stderr, f"anyoauth: {record.levelname.lower()}: {message}\n")
+        except Exception:  # logging's own contract: report, never raise
+            self.handleError(record)
 
 
 def _print_token(token: Token) -> None:

@@ -35,6 +35,7 @@ from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pendin
 from ._core.redaction import redacting
 from ._core.revocation import Introspection, check_revocation_response
 from ._core.strategy import HttpRequest, Strategy
+from ._core.text import printable
 from ._core.token import RenewalPace, Token
 from ._retry import RetryPolicy, parse_retry_after
 from ._store import MemoryStore, Store
@@ -619,7 +620,9 @@ class Client:
             self._jwks = jwks_from_response(*await self._send(request))
         except (OAuthError, ValueError) as exc:
             # The flow fetches the keys again when it needs them, and fails there.
-            logger.warning("could not fetch the key set of %s (%s)", jwks_uri, type(exc).__name__)
+            logger.warning(
+                "could not fetch the key set of %s (%s)", printable(jwks_uri), type(exc).__name__
+            )
 
     # -- the device grant -----------------------------------------------------------------
 
@@ -630,7 +633,8 @@ class Client:
 
         Asks for a device code, calls ``show`` (sync or async) with the
         :class:`DeviceAuthorization` so the user can be told the ``user_code`` and the
-        ``verification_uri`` (by default both are written to standard error), then
+        ``verification_uri`` (by default both are written to standard error, any
+        control character escaped), then
         polls the token endpoint at the server's interval until the user approves.
 
         Raises :class:`AuthorizationDenied` when the user declines,
@@ -857,7 +861,7 @@ def _scrub(error: BaseException) -> None:
 def _show_device_code(device: DeviceAuthorization) -> None:
     where = device.verification_uri_complete or device.verification_uri
     print(
-        f"To sign in, open {where} and enter the code {device.user_code}",
+        printable(f"To sign in, open {where} and enter the code {device.user_code}"),
         file=sys.stderr,
         flush=True,
     )

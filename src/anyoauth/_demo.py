@@ -30,6 +30,7 @@ from . import (
     Token,
     discover,
 )
+from ._core.text import printable
 from .providers import BankOfGeorgia, Geni, Teamwork
 from .testing import ProviderEmulator, browse
 
@@ -39,6 +40,12 @@ TEAMWORK_REDIRECT = "anyoauth-demo://callback"
 BOG_REDIRECT = "https://app.example/bog/callback"
 APP_REDIRECT = "http://127.0.0.1:8765/callback"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def _say(out: TextIO, line: str) -> None:
+    """Write ``line`` with any character a terminal acts on escaped (emulator and
+    provider text included)."""
+    out.write(printable(line) + "\n")
 
 
 def _describe(outcome: Token | OAuthError) -> str:
@@ -84,7 +91,7 @@ class _Report:
         self.failures += not ok
         self.total += 1
         mark = "ok  " if ok else "FAIL"
-        print(f"[{mark}] {title}\n       -> {_describe(outcome)}{note}", file=self.out)
+        _say(self.out, f"[{mark}] {title}\n       -> {_describe(outcome)}{note}")
 
 
 def _service_key() -> Any:
@@ -123,7 +130,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     report = _Report(out)
 
     async with emulator.serve() as base_url, httpx.AsyncClient() as browser:
-        print(f"anyoauth demo: provider emulator on {base_url}\n", file=out)
+        _say(out, f"anyoauth demo: provider emulator on {base_url}\n")
         geni = Geni(geni_id, scope=["basic", "family"], **emulator.endpoints_geni(base_url))
         teamwork = Teamwork(
             tw_id, tw_secret, TEAMWORK_REDIRECT, **emulator.endpoints_teamwork(base_url)
@@ -193,7 +200,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             await report.check("Bank of Georgia with a wrong client secret", OAuthError, c.token)
 
         metadata = await discover(base_url, http=browser)
-        print(f"\ndiscovered {metadata.issuer} (RFC 8414 metadata)\n", file=out)
+        _say(out, f"\ndiscovered {metadata.issuer} (RFC 8414 metadata)\n")
         web = AuthorizationCode.from_metadata(
             metadata,
             client_id="demo-web-app",
@@ -222,7 +229,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             await report.check("Revoked (RFC 7009), then asked for a token", OAuthError, revoke)
 
         def approve(device: DeviceAuthorization) -> None:
-            print(f"       (user enters {device.user_code} at {device.verification_uri})", file=out)
+            _say(out, f"       (user enters {device.user_code} at {device.verification_uri})")
             emulator.approve_device(device.user_code)
 
         tv = DeviceCode.from_metadata(metadata, client_id="demo-tv-app")
@@ -249,5 +256,5 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             )
 
     passed = report.total - report.failures
-    print(f"\n{passed} of {report.total} outcomes as expected", file=out)
+    _say(out, f"\n{passed} of {report.total} outcomes as expected")
     return 0 if report.failures == 0 else 1

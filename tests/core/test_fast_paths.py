@@ -96,7 +96,7 @@ def test_authorization_url_is_built_as_with_urlencode(
         client_id=client_id,
         authorization_endpoint=endpoint,
         token_endpoint=TOKEN_URL,
-        redirect_uri=REDIRECT_URI + "?a=b c",
+        redirect_uri=REDIRECT_URI + "?a=b%20c&d=e+f",
         scope=scope,
         extra_authorization_params=extra,
     )

@@ -3,9 +3,14 @@
 - The device grant's ``verification_uri`` and ``verification_uri_complete`` must be
   printable, as ``user_code`` must: an answer with a terminal escape sequence is refused
   with :class:`InvalidTokenResponse` before anything is shown.
+- Every URL anyoauth takes from server metadata or configuration is visible ASCII:
+  one with whitespace, a control (ESC, C1) or bidi character is refused with
+  :class:`DiscoveryError` or :class:`ConfigurationError`.
 - The ``anyoauth`` command writes everything through one output path: ``token`` prints
   a token exactly or refuses; every other line (provider text, URLs, paths, profile
-  names, errors) has its control characters escaped.
+  names, errors, the library's log warnings) has its control characters escaped.
+- What the library itself writes for a person (:class:`ManualAgent`'s and the device
+  grant's default output) has its control characters escaped.
 
 The command runs as a real subprocess, as in ``tests/cli``.
 """
@@ -13,6 +18,8 @@ The command runs as a real subprocess, as in ``tests/cli``.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,10 +27,13 @@ from typing import Any
 import pytest
 
 import anyoauth
-from anyoauth import _cli
+from anyoauth import _cli, _client
 from anyoauth._core.device import DeviceAuthorization
+from anyoauth._core.metadata import ENDPOINT_FIELDS, ServerMetadata
+from anyoauth._core.text import printable
 from anyoauth._file_store import _digest
 from anyoauth._store import dump_token
+from anyoauth.agents import ManualAgent
 from anyoauth.providers import Keycloak
 from anyoauth.testing import ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, Cli
@@ -42,6 +52,9 @@ ESCAPES = {
     "nul": "\x00",
     "bidi": "\u202e",
 }
+# What a URL must not carry: the above, a space, a tab, and a printable non-ASCII letter
+# (an IRI is taken percent-encoded only).
+URL_HAZARDS = {**ESCAPES, "space": " ", "tab": "\t", "del": "\x7f", "non-ascii": "\u00e9"}
 
 
 def only_printable_lines(text: str) -> bool:
@@ -102,11 +115,11 @@ async def test_a_device_login_shows_nothing_when_the_verification_uri_is_unprint
 
 @pytest.mark.parametrize("escape", list(ESCAPES.values()), ids=list(ESCAPES))
 def test_the_command_escapes_every_control_character_it_would_print(escape: str) -> None:
-    shown = _cli._printable(f"before {escape} after\nnext line")
+    shown = printable(f"before {escape} after\nnext line")
     assert only_printable_lines(shown)
     assert shown.startswith("before \\")
     assert shown.endswith(" after\nnext line")
-    assert _cli._printable("plain text: https://as.example/x?y=1\n") == (
+    assert printable("plain text: https://as.example/x?y=1\n") == (
         "plain text: https://as.example/x?y=1\n"
     )
 
@@ -194,3 +207,187 @@ async def test_a_path_given_on_the_command_line_is_shown_escaped(
     assert "saved in" in login.stderr
     assert "conf\\x1b[2J\\x1b]0;owned\\x07" in login.stderr
     assert only_printable_lines(login.stdout + login.stderr)
+
+
+# -- URLs from server metadata and configuration -----------------------------------------------
+
+URL_REFUSED = "has whitespace, control or non-ASCII characters"
+METADATA_URL_FIELDS = ["issuer", *ENDPOINT_FIELDS, "mtls_endpoint_aliases"]
+
+
+def metadata_with(field: str, hazard: str) -> tuple[dict[str, Any], str]:
+    """A metadata document whose ``field`` holds a URL with ``hazard``, and its issuer."""
+    issuer = "https://as.example"
+    document: dict[str, Any] = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+    }
+    bad = f"{issuer}/x{hazard}y"
+    if field == "issuer":
+        issuer = document["issuer"] = bad
+    elif field == "mtls_endpoint_aliases":
+        document[field] = {"token_endpoint": bad}
+    else:
+        document[field] = bad
+    return document, issuer
+
+
+@pytest.mark.parametrize("hazard", list(URL_HAZARDS.values()), ids=list(URL_HAZARDS))
+@pytest.mark.parametrize("field", METADATA_URL_FIELDS)
+def test_metadata_with_a_url_that_is_not_visible_ascii_is_refused(field: str, hazard: str) -> None:
+    document, issuer = metadata_with(field, hazard)
+    with pytest.raises(anyoauth.DiscoveryError, match=re.escape(f"{field} {URL_REFUSED}")):
+        ServerMetadata.from_dict(document, issuer=issuer, allow_insecure=True)
+
+
+def test_metadata_with_visible_ascii_urls_is_accepted() -> None:
+    document, issuer = metadata_with("jwks_uri", "%E2%80%AE")  # U+202E, percent-encoded
+    assert ServerMetadata.from_dict(document, issuer=issuer).jwks_uri == (
+        "https://as.example/x%E2%80%AEy"
+    )
+
+
+@pytest.mark.parametrize("hazard", list(URL_HAZARDS.values()), ids=list(URL_HAZARDS))
+async def test_discovery_for_an_issuer_that_is_not_visible_ascii_sends_nothing(
+    hazard: str,
+) -> None:
+    async with fs.fault_server(default=fs.json_answer(404, {})) as server:
+        with pytest.raises(anyoauth.DiscoveryError, match=re.escape(f"issuer {URL_REFUSED}")):
+            await anyoauth.discover(f"{server.url}/x{hazard}y")
+    assert server.requests == []
+
+
+def configured(field: str, url: str) -> anyoauth.Strategy:
+    """A strategy with ``url`` as its ``field``."""
+    settings: dict[str, Any]
+    if field == "device_authorization_endpoint":
+        settings = {"token_endpoint": "https://as.example/token", field: url}
+        return anyoauth.DeviceCode(client_id="c", **settings)
+    if field in ("success_url", "failure_url"):
+        settings = {
+            "authorization_endpoint": "https://as.example/authorize",
+            "success_url": "https://as.example/ok",
+            "failure_url": "https://as.example/no",
+            field: url,
+        }
+        return anyoauth.ImplicitDesktop(client_id="c", **settings)
+    settings = {
+        "authorization_endpoint": "https://as.example/authorize",
+        "token_endpoint": "https://as.example/token",
+        "redirect_uri": "http://127.0.0.1:9/cb",
+        field: url,
+    }
+    return anyoauth.AuthorizationCode(client_id="c", **settings)
+
+
+CONFIGURED_URL_FIELDS = [
+    "authorization_endpoint",
+    "token_endpoint",
+    "redirect_uri",
+    "issuer",
+    "jwks_uri",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "device_authorization_endpoint",
+    "success_url",
+    "failure_url",
+]
+
+
+@pytest.mark.parametrize("hazard", list(URL_HAZARDS.values()), ids=list(URL_HAZARDS))
+@pytest.mark.parametrize("field", CONFIGURED_URL_FIELDS)
+def test_a_configured_url_that_is_not_visible_ascii_is_refused(field: str, hazard: str) -> None:
+    url = f"https://as.example/x{hazard}y" if field != "redirect_uri" else f"myapp://x{hazard}y"
+    with pytest.raises(anyoauth.ConfigurationError, match=re.escape(f"{field} {URL_REFUSED}")):
+        configured(field, url)
+
+
+@pytest.mark.parametrize("field", CONFIGURED_URL_FIELDS)
+def test_a_configured_percent_encoded_iri_is_accepted(field: str) -> None:
+    url = "https://as.example/caf%C3%A9" if field != "redirect_uri" else "myapp://caf%C3%A9"
+    assert getattr(configured(field, url), field) == url
+
+
+C1_AND_BIDI = "\x9b2J\x9b31mFAKE PROMPT\u202e"
+
+
+async def test_a_login_against_metadata_with_a_hostile_jwks_uri_prints_no_control_character(
+    tmp_path: Path,
+) -> None:
+    cli = Cli(tmp_path / "config")
+    async with fs.fault_server(default=fs.json_answer(500, {"error": "server_error"})) as server:
+        base = server.url
+        metadata = {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token",
+            "jwks_uri": f"{base}/jwks/{C1_AND_BIDI}",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        }
+        server.next_at("/.well-known/oauth-authorization-server", fs.json_answer(200, metadata))
+        token = {"access_token": "AT-123", "token_type": "Bearer", "expires_in": 3600}
+        server.next_at("/token", fs.json_answer(200, token))
+        login = await cli.open(
+            *("login", "oauth", "--issuer", base, "--flow", "code", "--agent", "manual"),
+            *("--scope", "openid", "--redirect-uri", "http://127.0.0.1:9/cb"),
+            env={"ANYOAUTH_CLIENT_ID": "cid", "ANYOAUTH_CLIENT_SECRET": "s3cret-value-xyz"},
+        )
+        asked = await login.wait_for(r"state=([A-Za-z0-9_-]+)|DiscoveryError")
+        if asked.group(1) is not None:  # the metadata was taken: finish the login
+            await login.type(f"http://127.0.0.1:9/cb?code=abc&state={asked.group(1)}")
+        result = await login.finish()
+    assert only_printable_lines(result.stdout + result.stderr)
+    assert result.returncode == EXIT_ERROR
+    assert f"jwks_uri {URL_REFUSED}" in result.stderr
+    assert [r.target for r in server.requests] == ["/.well-known/oauth-authorization-server"]
+
+
+def test_the_command_writes_library_warnings_escaped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def warn(_args: object) -> int:
+        logging.getLogger("anyoauth.client").warning("key set of %s failed", C1_AND_BIDI)
+        return EXIT_OK
+
+    monkeypatch.setattr(_cli, "_cmd_providers", warn)
+    assert _cli.main(["providers"]) == EXIT_OK
+    shown = capsys.readouterr()
+    assert only_printable_lines(shown.out + shown.err)
+    assert shown.err == "anyoauth: warning: key set of \\x9b2J\\x9b31mFAKE PROMPT\\u202e failed\n"
+    assert logging.getLogger("anyoauth").handlers == []  # the command's handler is gone
+
+
+# -- what the library writes for a person ------------------------------------------------------
+
+HOSTILE_URL = "https://as.example/authorize\x1b]0;owned\x07\x1b[2J\x9b31m\u202e?state=s"
+
+
+async def test_the_manual_agent_shows_a_hostile_url_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def end_of_input(_prompt: str) -> str:
+        raise EOFError
+
+    strategy = configured("authorization_endpoint", "https://as.example/authorize")
+    async with ManualAgent(input=end_of_input).session(strategy) as session:
+        with pytest.raises(anyoauth.AgentError, match="input ended"):
+            await session.authorize(HOSTILE_URL)
+    shown = capsys.readouterr()
+    assert only_printable_lines(shown.out + shown.err)
+    assert "authorize\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e?state=s" in shown.err
+
+
+def test_the_default_device_code_output_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    device = DeviceAuthorization(
+        device_code="dc",
+        user_code="AB\x1b[2JCD",
+        verification_uri=HOSTILE_URL,
+        expires_at=NOW + 600,
+        interval=5,
+    )
+    _client._show_device_code(device)
+    shown = capsys.readouterr()
+    assert only_printable_lines(shown.out + shown.err)
+    assert "enter the code AB\\x1b[2JCD" in shown.err

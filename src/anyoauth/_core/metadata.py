@@ -20,6 +20,7 @@ import attrs
 
 from .errors import DiscoveryError
 from .strategy import http_allowed, is_loopback_host
+from .text import URL_NOT_VISIBLE_ASCII, is_visible_ascii
 
 __all__ = ["ENDPOINT_FIELDS", "STRATEGY_ENDPOINTS", "ServerMetadata", "metadata_urls"]
 
@@ -67,6 +68,8 @@ def metadata_urls(issuer: str) -> tuple[str, ...]:
     issuer's path, then OpenID Connect's ``{issuer}/.well-known/openid-configuration``
     (and, for an issuer with a path, RFC 8414's form of that one).
     """
+    if not is_visible_ascii(issuer):
+        raise DiscoveryError(f"the issuer {URL_NOT_VISIBLE_ASCII}")
     try:
         parts = urlsplit(issuer)
         parts.port  # noqa: B018 - validates the port
@@ -102,6 +105,8 @@ def _check_url(name: str, value: object, allow_insecure: bool, issuer: str | Non
     ``issuer`` (the issuer's own URL is checked with ``issuer=None``)."""
     if not isinstance(value, str) or not value:
         raise DiscoveryError(f"metadata {name} is not a URL")
+    if not is_visible_ascii(value):
+        raise DiscoveryError(f"metadata {name} {URL_NOT_VISIBLE_ASCII}")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - validates the port
@@ -179,7 +184,9 @@ class ServerMetadata:
         """Validate a decoded metadata document for ``issuer``.
 
         Raises :class:`DiscoveryError` when the document names another issuer, an
-        endpoint is not an https URL, or a field has the wrong type. http is accepted
+        endpoint is not an https URL, a URL is not visible ASCII (whitespace, control,
+        bidi or other non-ASCII characters; an IRI must come percent-encoded), or a
+        field has the wrong type. http is accepted
         anywhere with ``allow_insecure``; without it only on loopback hosts, and only
         when the issuer is on a loopback host too (a remote server's endpoint at
         ``http://127.0.0.1:...`` or ``http://x.localhost`` is refused).

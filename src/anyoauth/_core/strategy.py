@@ -39,6 +39,7 @@ from .redirect import (
     redirect_of,
     split_url,
 )
+from .text import URL_NOT_VISIBLE_ASCII, is_visible_ascii
 from .token import BEARER, BEARER_TYPE, Token, parse_token_response
 
 if TYPE_CHECKING:
@@ -288,6 +289,9 @@ def _add_query(
 
 
 def _split_configured(name: str, url: str) -> SplitResult:
+    if not is_visible_ascii(url):
+        # Also what urlsplit would silently strip (spaces) or drop (tab, CR, LF).
+        raise ConfigurationError(f"{name} {URL_NOT_VISIBLE_ASCII}")
     try:
         parts = urlsplit(url)
         # Validates the port: a bad one would fail at send time (endpoints) or on every
@@ -323,9 +327,9 @@ def is_loopback_url(url: str) -> bool:
 def _check_endpoint(
     name: str, url: str | None, allow_insecure: bool, issuer: str | None = None
 ) -> None:
-    """Refuse a configured endpoint that is no absolute http(s) URL, carries
-    credentials, or is http where :func:`http_allowed` says no (``issuer``: the
-    server's issuer, when known)."""
+    """Refuse a configured endpoint that is not visible ASCII, is no absolute http(s)
+    URL, carries credentials, or is http where :func:`http_allowed` says no
+    (``issuer``: the server's issuer, when known)."""
     if url is None:
         return
     parts = _split_configured(name, url)
@@ -952,6 +956,13 @@ class ImplicitDesktop(Strategy):
     """The special URL the browser lands on when the user declines."""
     scope_separator: str = ","
     """Joins scopes in the ``scope`` parameter."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        for name in ("success_url", "failure_url"):
+            url = getattr(self, name)
+            if url is not None:
+                _split_configured(name, url)
 
     def scope_param(self) -> str:
         """Scopes joined with :attr:`scope_separator`."""

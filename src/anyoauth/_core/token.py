@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import attrs
 
 from .errors import InvalidTokenResponse, TokenExpiredOnArrival, TokenRequestError
+from .text import is_visible_ascii
 
 __all__ = [
     "BEARER",
@@ -34,21 +34,19 @@ BEARER_TYPE = "Bearer"
 BEARER: frozenset[str] = frozenset({"bearer"})
 """The token types every strategy knows how to use (RFC 6750), in lower case."""
 
-_TOKEN_TEXT = re.compile("[\x21-\x7e]+").fullmatch
-"""Visible ASCII without space: RFC 6749 appendix A's VSCHAR (%x20-7E) less the space.
-
-Every token value (access, refresh, id token) and ``token_type`` must match. The
-bearer header syntax (RFC 6750 2.1, ``b64token``) is narrower, but real access tokens
-use more of VSCHAR (Salesforce's carry ``!``), and a server is the judge of its own
-tokens; what is refused is what could change the meaning of a header, a form body
-or a shell command line: space, tab, CR, LF, NUL, ESC and every other control or
-non-ASCII character."""
+# Token text is visible ASCII without space (text.is_visible_ascii): RFC 6749 appendix
+# A's VSCHAR (%x20-7E) less the space. Every token value (access, refresh, id token) and
+# token_type must be. The bearer header syntax (RFC 6750 2.1, b64token) is narrower, but
+# real access tokens use more of VSCHAR (Salesforce's carry "!"), and a server is the
+# judge of its own tokens; what is refused is what could change the meaning of a
+# header, a form body or a shell command line: space, tab, CR, LF, NUL, ESC and every
+# other control or non-ASCII character.
 
 
 def is_token_text(value: object) -> bool:
     """Whether ``value`` is a non-empty string of visible ASCII characters (``!`` to
     ``~``): no space, no control character, nothing outside ASCII."""
-    return isinstance(value, str) and _TOKEN_TEXT(value) is not None
+    return is_visible_ascii(value)
 
 
 def _token_text(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

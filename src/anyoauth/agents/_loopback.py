@@ -36,6 +36,7 @@ import attrs
 import h11
 
 from .._core.errors import AgentError, ConfigurationError, OAuthError
+from .._core.text import is_visible_ascii, printable
 
 if TYPE_CHECKING:
     from .._core.strategy import Strategy
@@ -70,7 +71,6 @@ _PATH = re.compile(rf"/|(?:/{_SEGMENT})+/?")
 _START_PREFIX = "/start/"
 _START_URL = re.compile(r"http://(?:127\.0\.0\.1|\[::1\]):[0-9]{1,5}/start/[A-Za-z0-9_-]{43}")
 _COOKIE_PREFIX = "anyoauth-login-"
-_UNSAFE_URL = re.compile(r"[^\x21-\x7e]")
 
 
 def is_start_url(url: str) -> bool:
@@ -422,7 +422,7 @@ class _LoopbackSession:
         if self._used:
             raise AgentError("a loopback session serves one login; open a new session")
         self._used = True
-        if _UNSAFE_URL.search(url) or urlsplit(url).scheme.lower() not in ("https", "http"):
+        if not is_visible_ascii(url) or urlsplit(url).scheme.lower() not in ("https", "http"):
             raise ConfigurationError(
                 "the authorization URL must be an http(s) URL of printable ASCII "
                 "characters without spaces"
@@ -798,11 +798,12 @@ _PROMPT = "Address the browser ended on: "
 
 
 def _print_to_stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """The default output: ``text`` on stderr, any character a terminal acts on escaped."""
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 def _read_line(prompt: str) -> str:
-    sys.stderr.write(prompt)
+    sys.stderr.write(printable(prompt))
     sys.stderr.flush()
     return builtins.input()
 
@@ -823,7 +824,7 @@ class ManualAgent:
         input: an async callable given a prompt, returning the pasted line; by
             default the builtin :func:`input` in a worker thread (on stdin).
         output: a callable (plain or async) given the instructions with the URL; by
-            default they are printed to stderr.
+            default they are printed to stderr, any control character escaped.
         timeout: seconds to wait for the paste before raising :class:`AgentError`.
     """
 
