@@ -140,8 +140,6 @@ class Client:
         to itself (no store, no hold)."""
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
-        self._pace = RenewalPace()
-        """Paces renewals of a server that issues tokens already expired (the core decides)."""
         self._unsaved: tuple[Token | None, Token] | None = None
         self._task_group: TaskGroup | None = None
         self._exit_stack: AsyncExitStack | None = None
@@ -277,10 +275,13 @@ class Client:
         request. A token with unknown expiry is used until the server rejects it:
         pass that token as ``rejected`` to get a different one.
 
-        A server that issues tokens already expired (``expires_in: 0``) is not asked
-        again on every call: renewals pause (1 s, doubling to 60 s) and the token just
-        received is returned meanwhile; the third such token in a row, and every call
-        in the pause after it, raises :class:`TokenExpiredOnArrival`.
+        A server that issues short-lived tokens (under 10 s: ``expires_in`` 0, 1...)
+        is not asked again on every call: after each, renewals pause (1 s, doubling to
+        60 s; the pause is stored with the token, so every client sharing the store
+        keeps it) and the token is returned meanwhile; from the third such token in a
+        row, a call whose token has expired during the pause raises
+        :class:`TokenExpiredOnArrival`. A stored token of a type the strategy cannot
+        use (:meth:`Strategy.can_use`) is never handed out: it counts as no token.
 
         Raises :class:`LoginRequired` when only an interactive login can help,
         and the token request's errors otherwise.
@@ -300,21 +301,18 @@ class Client:
         elif held is not None and rejected is None:
             return held
         try:
-            paced = self._pace.check(self._clock(), held=held, rejected=rejected is not None)
-            if paced is not None:
-                return paced  # a born-expired token, while renewals pause
             return await self._obtain(rejected)
         except OAuthError as exc:
             del self, rejected, held  # as in complete()
             _scrub(exc)
             raise
 
-    def _renewed(self, token: Token, *, early: bool) -> None:
-        """Tell the renewal pace what a renewal brought; raise once the server has
-        issued too many born-expired tokens in a row (the token is stored and held)."""
-        self._pace = self._pace.received(token, self._clock())
-        if self._pace.exhausted and not early:
-            raise self._pace.error()
+    def _arrived(self, token: Token) -> None:
+        """Raise :class:`TokenExpiredOnArrival` if a renewal brought a token that has
+        expired while renewals pause, once the streak reached the limit (the core
+        decides; the token is stored and held all the same)."""
+        if not self._usable(token, None, early=False):
+            RenewalPace.of(token).check(self._clock(), held=token, rejected=False)
 
     async def _obtain(self, rejected: Token | None) -> Token:
         """Join the running renewal, or lead one; retry once if its leader was cancelled."""
@@ -323,8 +321,9 @@ class Client:
             if call is None:
                 call = self._inflight = _Call()
                 try:
-                    call.token = await self._renew(rejected, early=False)
-                    self._renewed(call.token, early=False)
+                    token = await self._renew(rejected, early=False)
+                    self._arrived(token)
+                    call.token = token
                 except BaseException as exc:
                     call.error = exc
                     raise
@@ -345,7 +344,8 @@ class Client:
         """Start (or run) one early refresh; callers meanwhile keep the valid token."""
         if self._inflight is not None or now < self._early_retry_at:
             return
-        if not self._pace.may_renew(now):
+        held = self._held
+        if held is not None and not RenewalPace.of(held).may_renew(now):
             return
         if self._task_group is not None:
             call = _Call()
@@ -358,7 +358,6 @@ class Client:
     async def _run_early(self, call: _Call) -> None:
         try:
             call.token = await self._renew(None, early=True)
-            self._renewed(call.token, early=True)
         except Exception as exc:
             # Callers whose token expired meanwhile joined this call: they see the error.
             call.error = exc
@@ -377,21 +376,36 @@ class Client:
         logouts = self._logouts
         if self._unsaved is not None:
             await self._save_unsaved()
-        stored = await self.store.get_token(self.token_key)
-        if stored is not None and self._usable(stored, rejected, early=early):
-            return self._hold(stored, logouts)
+        found = self._found(await self.store.get_token(self.token_key), rejected, early=early)
+        if found is not None:
+            return self._hold(found, logouts)
         ttl = self._lock_ttl()
         async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
             stored = await self.store.get_token(self.token_key)
-            if stored is not None and self._usable(stored, rejected, early=early):
-                return self._hold(stored, logouts)
+            found = self._found(stored, rejected, early=early)
+            if found is not None:
+                return self._hold(found, logouts)
             return self._hold(await self._refresh_locked(stored, rejected, logouts), logouts)
+
+    def _found(self, stored: Token | None, rejected: Token | None, *, early: bool) -> Token | None:
+        """The stored token to hand out instead of renewing: one that is usable, or one
+        whose renewal pace says wait (:meth:`RenewalPace.check`, which raises
+        :class:`TokenExpiredOnArrival` when it cannot be handed out either); ``None``
+        means renew. A token of a type the strategy cannot use counts as none."""
+        if stored is None or not self.strategy.can_use(stored):
+            return None
+        if self._usable(stored, rejected, early=early):
+            return stored
+        is_rejected = rejected is not None and _fingerprint(stored) == _fingerprint(rejected)
+        return RenewalPace.of(stored).check(self._clock(), held=stored, rejected=is_rejected)
 
     def _lock_ttl(self) -> float:
         """The store lock's ttl: a renewal's requests (each within ``timeout``) and a margin."""
         return LOCK_SENDS * self.timeout + LOCK_TTL_MARGIN
 
     def _usable(self, token: Token, rejected: Token | None, *, early: bool) -> bool:
+        if not self.strategy.can_use(token):
+            return False
         if rejected is not None and _fingerprint(token) == _fingerprint(rejected):
             return False
         if token.expires_at is None:
@@ -410,12 +424,17 @@ class Client:
         self, stored: Token | None, rejected: Token | None, logouts: int
     ) -> Token:
         """Refresh while holding the store's lock; persist before handing anything out
-        (unless a logout happened since the renewal began: then nothing is stored)."""
-        if stored is None:
+        (unless a logout happened since the renewal began: then nothing is stored).
+
+        A stored token of a type the strategy cannot use is not refreshed (it counts as
+        none) but is what the new token replaces. The new token carries its renewal
+        streak (:meth:`RenewalPace.stamp`), so the pace is stored with it."""
+        base = stored if stored is not None and self.strategy.can_use(stored) else None
+        if base is None:
             flow = Flow(self.strategy)
             request = flow.request_token(self._clock())
         else:
-            flow = Flow.holding(self.strategy, stored)
+            flow = Flow.holding(self.strategy, base)
             flow.check_expiry(self._clock(), self.leeway)
             try:
                 request = flow.refresh(self._clock())
@@ -423,12 +442,12 @@ class Client:
                 if rejected is not None:
                     await self._drop(rejected)
                 raise
-        rotating = stored is not None and bool(stored.refresh_token)
+        rotating = base is not None and bool(base.refresh_token)
         try:
             # A refresh that reached the server may have rotated the refresh token: finish
             # it and persist the result even if the caller is cancelled meanwhile.
             with anyio.CancelScope(shield=rotating):
-                token = await self._exchange(flow, request)
+                token = RenewalPace.stamp(await self._exchange(flow, request), stored)
         except TokenRequestError as exc:
             if exc.error != "invalid_grant":
                 raise
@@ -444,11 +463,12 @@ class Client:
                 # A spent refresh token of a client credentials grant: start afresh.
                 flow = Flow(self.strategy)
                 token = await self._exchange(flow, flow.request_token(self._clock()))
+                token = RenewalPace.stamp(token, stored)
                 with anyio.CancelScope(shield=True):
                     saved = await self._persist_or_keep(current, token, logouts)
                 return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
-            if stored is not None:
-                await self._drop(stored)
+            if base is not None:
+                await self._drop(base)
             raise LoginRequired(
                 f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
             ) from exc
@@ -535,7 +555,6 @@ class Client:
         self._logouts += 1
         self._held = None
         self._unsaved = None
-        self._pace = RenewalPace()
         await self._delete_stored()
 
     async def _delete_stored(self) -> None:
@@ -549,6 +568,8 @@ class Client:
             await self.store.delete_token(self.token_key)
 
     async def _save(self, token: Token) -> None:
+        if token.renewal_streak:
+            token = attrs.evolve(token, renewal_streak=0)  # a login starts a fresh streak
         # A token the provider issued must not be lost to a cancellation. MemoryStore's
         # set_token never suspends, so no cancellation can reach it: it needs no shield.
         if type(self.store) is MemoryStore:
@@ -557,7 +578,6 @@ class Client:
             with anyio.CancelScope(shield=True):
                 await self.store.set_token(self.token_key, token)
         self._held = token
-        self._pace = RenewalPace()  # a login starts afresh
 
     # -- httpx integration --------------------------------------------------------------
 
@@ -712,6 +732,8 @@ class Client:
         # here, if different, is revoked too.
         held = self._held
         stored = await self.store.get_token(self.token_key)
+        if stored is not None and not self.strategy.can_use(stored):
+            stored = None  # never sent anywhere, not even to be revoked
         await self.forget()
         tokens = [t for t in (stored, held) if t is not None]
         if len(tokens) == 2 and _fingerprint(tokens[0]) == _fingerprint(tokens[1]):
@@ -759,6 +781,8 @@ class Client:
             raise ConfigurationError(f"{self.strategy.name} has no introspection endpoint")
         if token is None:
             token = self._held or await self.store.get_token(self.token_key)
+            if token is not None and not self.strategy.can_use(token):
+                token = None  # never sent (see Strategy.can_use)
             if token is None:
                 raise LoginRequired("no token to introspect")
         value = token.access_token if isinstance(token, Token) else token

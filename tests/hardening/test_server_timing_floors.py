@@ -3,19 +3,28 @@ anyoauth flood it.
 
 - A device authorization answer's ``interval`` is kept at or above one second (RFC 8628
   sets no minimum; ``0`` made the client poll thousands of times a second).
-- Tokens that arrive already expired (``expires_in: 0``) are not renewed on every
-  ``token()`` call: renewals pause, 1 s doubling to 60 s, and the third such token in a
-  row raises :class:`TokenExpiredOnArrival`; every token the server issued is stored.
+- Short-lived tokens (under 10 s: ``expires_in`` 0, 1, a few seconds) are not renewed
+  on every ``token()`` call, nor twice a second: renewals pause, 1 s doubling to 60 s,
+  and from the third such token in a row a caller whose token has expired gets
+  :class:`TokenExpiredOnArrival`; every token the server issued is stored. The pace is
+  stored with the token: several clients sharing a store (MemoryStore, FileStore,
+  RedisStore), a new client per call, and ``anyoauth token`` run again and again all
+  keep it.
 
 Time is a fake clock moved by the tests (and by a fake ``anyio.sleep`` for the device
-grant's waits), so counts, not timings, are asserted.
+grant's waits), so counts, not timings, are asserted, except for the command, which
+runs as real processes against a real loopback server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +35,9 @@ import pytest
 
 import anyoauth
 from anyoauth._core.device import DeviceAuthorization
+from anyoauth.testing import ProviderEmulator
+from cli.helpers import EXIT_ERROR, EXIT_OK, SVC_ID, SVC_SECRET, Cli
+from redis_server import RedisServer
 
 from .common import NOW, SECRET, Clock
 
@@ -125,17 +137,21 @@ async def test_a_zero_interval_cannot_make_the_device_grant_poll_faster_than_the
 def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
     from anyoauth._core.token import MAX_RENEWAL_PAUSE, RenewalPace
 
-    born_expired = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW)
-    pace, pauses = RenewalPace(), []
-    for _ in range(10):
-        pace = pace.received(born_expired, NOW)
-        pauses.append(pace.not_before - NOW)
+    previous, pauses = None, []
+    for n in range(10):
+        issued = NOW + 100 * n
+        token = RenewalPace.stamp(
+            anyoauth.Token(access_token="AT", issued_at=issued, expires_at=issued), previous
+        )
+        pauses.append(RenewalPace.of(token).not_before - issued)
+        previous = token
     assert pauses == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
     assert MAX_RENEWAL_PAUSE == 60
-    assert pace.exhausted
+    assert previous is not None
+    assert RenewalPace.of(previous).exhausted
     good = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW + 300)
-    assert pace.received(good, NOW) == RenewalPace()
-    assert not RenewalPace().received(good, NOW).exhausted
+    assert RenewalPace.of(RenewalPace.stamp(good, previous)) == RenewalPace()
+    assert RenewalPace.stamp(good, previous).renewal_streak == 0
 
 
 @attrs.define
@@ -146,9 +162,13 @@ class Endpoint:
     lifetimes: Callable[[int], Any]
     requests: int = 0
     rotating: bool = False
+    clock: Clock | None = None
+    times: list[float] = attrs.field(factory=list)
 
     def __call__(self, request: Any) -> Any:
         self.requests += 1
+        if self.clock is not None:
+            self.times.append(self.clock.now)
         payload: dict[str, Any] = {
             "access_token": f"AT-{self.requests}",
             "token_type": "Bearer",
@@ -277,3 +297,151 @@ async def test_a_login_starts_a_fresh_streak(http_module: ModuleType) -> None:
             anyoauth.Token(access_token="AT-login", issued_at=clock.now, expires_at=clock.now)
         )
         assert (await client.token()).access_token == "AT-2"  # renewed at once
+
+
+# -- the pace is stored with the token ---------------------------------------------------------
+
+# Requests at 0, 1, 3, 7, 15, 31 and 63 s: what one client sends in 100 s.
+REQUESTS_IN_100_S = 7
+
+
+async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Store]) -> None:
+    """One client per store (all on the same data), taking turns for 100 s against a
+    server that issues tokens with ``expires_in: 0``: together they send what one
+    client would."""
+    clock = Clock()
+    endpoint = Endpoint(http_module, lambda n: 0, clock=clock)
+    async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
+        clients = [
+            anyoauth.Client(credentials(), store, http=http, clock=clock) for store in stores
+        ]
+        late: list[float] = []
+        for turn in range(1000):
+            try:
+                await clients[turn % len(clients)].token()
+            except anyoauth.TokenExpiredOnArrival as exc:
+                late.append(exc.retry_at - clock.now)
+            clock.now += 0.1
+        stored = await stores[0].get_token(clients[0].token_key)
+    assert endpoint.requests == REQUESTS_IN_100_S
+    assert late
+    assert all(wait > 0 for wait in late)
+    assert stored is not None
+    assert stored.access_token == f"AT-{endpoint.requests}"
+    assert stored.renewal_streak == endpoint.requests
+
+
+async def test_clients_sharing_a_memory_store_keep_one_renewal_pace(
+    http_module: ModuleType,
+) -> None:
+    store = anyoauth.MemoryStore()
+    await share_one_pace(http_module, [store] * 4)
+
+
+async def test_clients_sharing_a_file_store_keep_one_renewal_pace(
+    http_module: ModuleType, tmp_path: Path
+) -> None:
+    # One FileStore object per client, as separate processes would have.
+    await share_one_pace(http_module, [anyoauth.FileStore(tmp_path / "store") for _ in range(4)])
+
+
+async def test_clients_sharing_a_redis_store_keep_one_renewal_pace(
+    http_module: ModuleType, fresh_redis: RedisServer
+) -> None:
+    stores = [anyoauth.RedisStore(fresh_redis.url) for _ in range(4)]
+    try:
+        await share_one_pace(http_module, stores)
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
+async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: ModuleType) -> None:
+    clock = Clock()
+    endpoint = Endpoint(http_module, lambda n: 0)
+    store = anyoauth.MemoryStore()
+    async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
+        for _ in range(1000):
+            client = anyoauth.Client(credentials(), store, http=http, clock=clock)
+            with contextlib.suppress(anyoauth.TokenExpiredOnArrival):
+                await client.token()
+            clock.now += 0.1
+    assert endpoint.requests == REQUESTS_IN_100_S
+
+
+@pytest.mark.parametrize("expires_in", [1, "1", 2, 5, 9.5])
+async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_end(
+    http_module: ModuleType, expires_in: Any
+) -> None:
+    clock = Clock()
+    endpoint = Endpoint(http_module, lambda n: expires_in, clock=clock)
+    lifetime = float(expires_in)
+    handed_out: list[tuple[float, anyoauth.Token]] = []
+    errors: list[tuple[float, anyoauth.TokenExpiredOnArrival]] = []
+    async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
+        client = anyoauth.Client(credentials(), http=http, clock=clock)
+        for _ in range(2400):  # 10 minutes, 4 calls a second
+            try:
+                handed_out.append((clock.now, await client.token()))
+            except anyoauth.TokenExpiredOnArrival as exc:
+                errors.append((clock.now, exc))
+            clock.now += 0.25
+    times = endpoint.times
+    # The pause after each doubles from 1 s to 60 s: 7 requests in the first 64 s (or
+    # 70 s: early renewals at half a lifetime come first), then one a minute.
+    assert len(times) <= REQUESTS_IN_100_S + math.ceil((600 - 63) / 60)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 60 for gap in gaps[REQUESTS_IN_100_S - 1 :])
+    assert all(gap >= min(lifetime / 2, 1) for gap in gaps)
+    # The newest token is handed out: with time left, or expired early in a streak.
+    for now, token in handed_out:
+        assert token.access_token == f"AT-{sum(t <= now for t in times)}"
+        assert not token.is_expired(now) or token.renewal_streak < BORN_EXPIRED_LIMIT
+    assert errors
+    assert all(exc.count >= BORN_EXPIRED_LIMIT and exc.retry_at > now for now, exc in errors)
+
+
+async def test_a_token_of_ten_seconds_or_more_is_renewed_at_half_its_lifetime_without_pause(
+    http_module: ModuleType,
+) -> None:
+    clock = Clock()
+    endpoint = Endpoint(http_module, lambda n: 10, clock=clock)
+    async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
+        client = anyoauth.Client(credentials(), http=http, clock=clock)
+        for _ in range(400):  # 100 s
+            token = await client.token()  # never raises
+            assert not token.is_expired(clock.now)
+            clock.now += 0.25
+    gaps = [b - a for a, b in itertools.pairwise(endpoint.times)]
+    assert gaps == [5.0] * len(gaps)
+    assert len(endpoint.times) == 20
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the command's processes do the work
+async def test_anyoauth_token_run_again_and_again_keeps_the_renewal_pace(tmp_path: Path) -> None:
+    emulator = ProviderEmulator(oauth_expires_in=0)
+    emulator.add_oauth_client(SVC_ID, client_secret=SVC_SECRET, grant_types=["client_credentials"])
+    cli = Cli(tmp_path / "config")
+    runs = 8
+    async with emulator.serve() as base:
+        login = await cli.run(
+            "login", "oauth", "--issuer", base, "--client-id", SVC_ID,
+            "--flow", "client-credentials", env={"ANYOAUTH_CLIENT_SECRET": SVC_SECRET},
+        )  # fmt: skip
+        assert login.returncode == EXIT_OK, login.stderr
+        assert emulator.calls["oauth.token"] == 1
+        started = time.monotonic()
+        results = [await cli.run("token", "oauth") for _ in range(runs)]
+        elapsed = time.monotonic() - started
+    for result in results:
+        if result.returncode == EXIT_OK:
+            assert result.stdout.count("\n") == 1
+        else:
+            assert result.returncode == EXIT_ERROR
+            assert "TokenExpiredOnArrival" in result.stderr
+            assert "Traceback" not in result.stderr
+    # The login's token starts no streak: the first run renews it; then renewals pause
+    # 1, 2, 4... s from each token's issue, whichever process reads it.
+    bound = 2 + math.floor(math.log2(elapsed + 1))
+    assert bound < 1 + runs  # (one request per run would break it)
+    assert emulator.calls["oauth.token"] <= bound

@@ -4,7 +4,9 @@ A token with a space, a control or a non-ASCII character (CR/LF would add header
 ``Authorization: Bearer …``, ESC would drive a terminal, NUL would cut a C string) is
 refused with a typed error in every flow, and nothing stored changes. Only ``Bearer``
 tokens are used unless a strategy declares another type it knows how to use. A token
-an older version stored with such characters is never handed out.
+an older version stored with such characters is never handed out, nor is one it stored
+with a type the strategy cannot use (``Basic``, ``DPoP``, ``N_A``): that one counts as
+no token, and is never sent anywhere.
 """
 
 from __future__ import annotations
@@ -418,3 +420,118 @@ async def test_a_redis_store_written_by_an_older_version_never_hands_out_such_a_
 
     async with anyoauth.RedisStore(fresh_redis.url) as store:
         await check_legacy_store(http_module, store, plant)
+
+
+# -- stored tokens of a type the strategy cannot use ---------------------------------------------
+
+STORED_TYPES = ["Basic", "DPoP", "N_A", "mac"]
+
+
+def typed_record(token_type: str) -> bytes:
+    """What an older anyoauth stored from a server answering ``token_type``: valid values,
+    time left."""
+    data = json.loads(dump_token(ORIGINAL))
+    data.update(token_type=token_type, expires_at=NOW + 3600)
+    return json.dumps(data).encode()
+
+
+async def check_stored_type(
+    http_module: ModuleType,
+    store: anyoauth.Store,
+    plant: Callable[[str, bytes], Awaitable[None]],
+    token_type: str,
+) -> None:
+    sent: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        sent.append(request)
+        if request.url.host == "as.example":
+            return respond(http_module, GOOD)
+        return http_module.Response(200)
+
+    service = anyoauth.ClientCredentials(
+        client_id="svc", client_secret=SECRET, token_endpoint=TOKEN_URL
+    )
+    web = anyoauth.AuthorizationCode(
+        client_id="web",
+        client_secret=SECRET,
+        authorization_endpoint="https://as.example/authorize",
+        token_endpoint=TOKEN_URL,
+        redirect_uri=REDIRECT,
+    )
+    async with http_module.AsyncClient(transport=http_module.MockTransport(handler)) as http:
+        client = anyoauth.Client(service, store, http=http, clock=Clock())
+        user = anyoauth.Client(web, store, http=http, clock=Clock())
+        neighbour = anyoauth.Client(service, store, http=http, clock=Clock(), account="other")
+        kept = attrs.evolve(ORIGINAL, access_token="AT-neighbour", expires_at=NOW + 3600)
+        await neighbour.set_token(kept)
+        await plant(client.token_key, typed_record(token_type))
+        await plant(user.token_key, typed_record(token_type))
+
+        # A flow that needs a login: no token to use, and its refresh token is not sent.
+        with pytest.raises(anyoauth.LoginRequired):
+            await user.token()
+        assert sent == []
+        left = await store.get_token(user.token_key)
+        assert left is not None
+        assert left.token_type == token_type  # not deleted either: a login replaces it
+
+        # Client credentials: a new Bearer token, which replaces the stored one.
+        async with http_module.AsyncClient(
+            transport=http_module.MockTransport(handler), auth=client.auth()
+        ) as api:
+            await api.get("https://api.example/me")
+        assert [r.headers.get("authorization") for r in sent if r.url.host == "api.example"] == [
+            f"Bearer {GOOD['access_token']}"
+        ]
+        renewed = await store.get_token(client.token_key)
+        assert renewed is not None
+        assert (renewed.token_type, renewed.access_token) == ("Bearer", GOOD["access_token"])
+        assert await neighbour.token() == kept  # nothing else stored is lost
+    for request in sent:  # the stored token went nowhere
+        seen = str(request.url) + str(request.headers) + request.content.decode()
+        assert ORIGINAL.access_token not in seen
+        assert str(ORIGINAL.refresh_token) not in seen
+
+
+@pytest.mark.parametrize("token_type", STORED_TYPES)
+async def test_a_stored_token_of_a_type_the_strategy_cannot_use_is_never_sent(
+    http_module: ModuleType, token_type: str
+) -> None:
+    store = anyoauth.MemoryStore()
+
+    async def plant(key: str, record: bytes) -> None:
+        await store.set_token(key, load_token(record))
+
+    await check_stored_type(http_module, store, plant, token_type)
+
+
+@pytest.mark.parametrize("token_type", STORED_TYPES)
+async def test_a_file_store_token_of_a_type_the_strategy_cannot_use_is_never_sent(
+    http_module: ModuleType, tmp_path: Path, token_type: str
+) -> None:
+    store = anyoauth.FileStore(tmp_path / "store")
+
+    async def plant(key: str, record: bytes) -> None:
+        path = tmp_path / "store" / "tokens" / _digest(key)
+        path.write_bytes(record)
+        os.chmod(path, 0o600)
+
+    await check_stored_type(http_module, store, plant, token_type)
+
+
+@pytest.mark.parametrize("token_type", STORED_TYPES)
+async def test_a_redis_store_token_of_a_type_the_strategy_cannot_use_is_never_sent(
+    http_module: ModuleType, fresh_redis: RedisServer, token_type: str
+) -> None:
+    import redis
+
+    async def plant(key: str, record: bytes) -> None:
+        direct = redis.Redis(host="127.0.0.1", port=fresh_redis.port)
+        try:
+            direct.hset("anyoauth:" + key, mapping={"v": record, "fp": "legacy"})
+        finally:
+            direct.close()
+
+    async with anyoauth.RedisStore(fresh_redis.url) as store:
+        await check_stored_type(http_module, store, plant, token_type)

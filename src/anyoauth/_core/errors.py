@@ -303,17 +303,17 @@ class InvalidIdToken(InvalidTokenResponse):
 
 
 class TokenExpiredOnArrival(InvalidTokenResponse):
-    """The token endpoint keeps issuing tokens that are already expired when they arrive
-    (``expires_in`` 0 or under a second): ``count`` of them in a row. Renewals are paced
-    (the pause doubles from 1 s up to 60 s); none is sent before ``retry_at`` (seconds since
-    the epoch, by the client's clock). The last token is stored as usual."""
+    """The token endpoint keeps issuing tokens that expire at once or within seconds
+    (``expires_in`` 0, 1, under 10 s): ``count`` of them in a row. Renewals are paced
+    (the pause after each doubles from 1 s up to 60 s); none is sent before ``retry_at``
+    (seconds since the epoch, by the client's clock), and a caller whose token has
+    expired meanwhile gets this error. The last token is stored as usual."""
 
     def __init__(self, *, count: int, retry_at: float, status_code: int = 200) -> None:
         self.count = count
         self.retry_at = retry_at
         super().__init__(
-            f"{count} tokens in a row were already expired when they arrived; "
-            "the next renewal waits",
+            f"{count} tokens in a row were issued with under 10 s to live; the next renewal waits",
             status_code=status_code,
         )
 

@@ -888,6 +888,13 @@ class Strategy:
             missing_token_type=self.missing_token_type,
         )
 
+    def can_use(self, token: Token) -> bool:
+        """Whether ``token`` is of a type this strategy knows how to use (one of
+        :attr:`token_types`, compared without case). The client never holds or sends a
+        stored token that is not: an older version may have stored a ``Basic``,
+        ``DPoP`` or ``N_A`` token before such responses were refused."""
+        return token.token_type.lower() in self.token_types
+
 
 def _require(strategy: Strategy, *names: str) -> None:
     for name in names:

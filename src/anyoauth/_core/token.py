@@ -54,24 +54,33 @@ def _token_text(_instance: object, attribute: attrs.Attribute[Any], value: objec
         raise ValueError(f"{attribute.name} has whitespace, control or non-ASCII characters")
 
 
+def _streak(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{attribute.name} is not a non-negative integer")
+
+
 def _extra_values(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     id_token = value.get("id_token") if isinstance(value, Mapping) else None
     if isinstance(id_token, str) and not is_token_text(id_token):
         raise ValueError("id_token has whitespace, control or non-ASCII characters")
 
 
-MIN_TOKEN_LIFETIME = 1.0
-"""A token that has less than this many seconds left when it arrives (``expires_in``
-0 or a fraction of a second) is *born expired*: :class:`RenewalPace` paces its renewal."""
+MIN_TOKEN_LIFETIME = 10.0
+"""A token issued with less than this many seconds to live (``expires_in`` 0, 1, 9.5)
+is *short-lived* (:attr:`Token.short_lived`): :class:`RenewalPace` paces the renewals
+after it. Longer-lived tokens are renewed at half their lifetime at the earliest, so
+at most every 5 s."""
 
 FIRST_RENEWAL_PAUSE = 1.0
-"""Seconds before a born-expired token may be renewed; doubles with each one in a row."""
+"""Seconds after a short-lived token is issued before it may be renewed; doubles with
+each one in a row."""
 
 MAX_RENEWAL_PAUSE = 60.0
-"""The pause between renewals of born-expired tokens grows to this at most."""
+"""The pause between renewals of short-lived tokens grows to this at most."""
 
 BORN_EXPIRED_LIMIT = 3
-"""This many born-expired tokens in a row raise :class:`TokenExpiredOnArrival`."""
+"""From this many short-lived tokens in a row on, a caller whose token has expired gets
+:class:`TokenExpiredOnArrival` until the pause ends."""
 
 _STANDARD_FIELDS = frozenset(
     {"access_token", "token_type", "expires_in", "refresh_token", "scope", "expires_at"}
@@ -138,6 +147,12 @@ class Token:
     """The claims of the OpenID Connect id_token (``extra["id_token"]``) once validated
     against the server's keys; ``None`` when there was no id_token to validate."""
 
+    renewal_streak: int = attrs.field(default=0, eq=False, validator=_streak)
+    """How many short-lived tokens (:attr:`short_lived`) the server issued in a row,
+    this one included, each renewing the one before; 0 for a token with a normal
+    lifetime and for one a login brought. Stored with the token, so every client and
+    process sharing the store paces its renewal alike (:class:`RenewalPace`)."""
+
     @property
     def has_refresh_token(self) -> bool:
         """Whether a refresh token is held."""
@@ -161,10 +176,9 @@ class Token:
         return f"{scheme} {self.access_token}"
 
     @property
-    def born_expired(self) -> bool:
+    def short_lived(self) -> bool:
         """Whether the token was issued with less than :data:`MIN_TOKEN_LIFETIME` seconds
-        to live (``expires_in`` 0 or a fraction of a second, or an expiry before its
-        issue): it is expired, or nearly, when it arrives."""
+        to live (``expires_in`` 0, a few seconds, or an expiry before its issue)."""
         return self.expires_at is not None and (
             self.expires_at - self.issued_at < MIN_TOKEN_LIFETIME
         )
@@ -240,6 +254,7 @@ class Token:
             "scope": self.scope,
             "extra": dict(self.extra),
             "id_token_claims": None if self.id_token_claims is None else dict(self.id_token_claims),
+            "renewal_streak": self.renewal_streak,
         }
 
     @classmethod
@@ -248,7 +263,8 @@ class Token:
 
         Raises :class:`ValueError` (or :class:`KeyError`, :class:`TypeError`) for data
         that is not such a token, including a token value with a space, control or
-        non-ASCII character (stores report it as :class:`StoreError`)."""
+        non-ASCII character (stores report it as :class:`StoreError`). Data without
+        ``renewal_streak`` (written by an older version) reads as 0."""
         return cls(
             access_token=data["access_token"],
             token_type=data["token_type"],
@@ -258,40 +274,55 @@ class Token:
             scope=data.get("scope"),
             extra=data.get("extra") or {},
             id_token_claims=data.get("id_token_claims"),
+            renewal_streak=data.get("renewal_streak", 0),
         )
 
 
 @attrs.frozen(kw_only=True)
 class RenewalPace:
-    """When a client may renew its token again, given the tokens it received (sans-IO).
+    """When a token may be renewed again, from the token itself (sans-IO).
 
-    A server that issues tokens already expired (``expires_in: 0``) would otherwise
-    be asked for a new one on every :meth:`Client.token` call. After each born-expired
-    token (:attr:`Token.born_expired`) renewals pause, 1 s after the first, doubling up
-    to :data:`MAX_RENEWAL_PAUSE`; meanwhile the token just received is handed out.
-    The :data:`BORN_EXPIRED_LIMIT`-th in a row, and every call during the pause that
-    follows it, raises :class:`TokenExpiredOnArrival`. A token with time left ends the
-    streak. The driver keeps the current value and asks it; it decides nothing itself.
+    A server that issues short-lived tokens (:attr:`Token.short_lived`: ``expires_in``
+    0, 1 or a few seconds) would otherwise be asked for a new one on every
+    :meth:`Client.token` call, or twice a second. Each renewal that brings one stamps
+    it (:meth:`stamp`) with the streak of such tokens in a row; no renewal is sent
+    sooner than 1 s after the first was issued, doubling with each one up to
+    :data:`MAX_RENEWAL_PAUSE`. The streak travels with the stored token, so every
+    client and process sharing the store keeps the same pace. During the pause the
+    token is handed out; once :data:`BORN_EXPIRED_LIMIT` are in a row, a caller whose
+    token has expired gets :class:`TokenExpiredOnArrival` instead, and so does one
+    whose token was rejected. A token with a normal lifetime ends the streak. The
+    driver persists the stamped token and asks :meth:`of` it; it decides nothing itself.
     """
 
-    born_expired: int = 0
-    """Born-expired tokens received in a row."""
+    streak: int = 0
+    """Short-lived tokens received in a row."""
     not_before: float = -math.inf
     """No renewal is sent before this time."""
 
-    def received(self, token: Token, now: float) -> RenewalPace:
-        """The pace after a renewal brought ``token`` (from the server, or from a
-        store a sibling renewed) at ``now``."""
-        if not token.born_expired:
-            return RenewalPace()
-        count = self.born_expired + 1
+    @classmethod
+    def of(cls, token: Token) -> RenewalPace:
+        """The pace ``token`` sets: no renewal before its issue plus the pause of its
+        :attr:`~Token.renewal_streak` (none for a streak of 0)."""
+        count = token.renewal_streak
+        if count == 0:
+            return cls()
         pause = min(FIRST_RENEWAL_PAUSE * 2.0 ** min(count - 1, 32), MAX_RENEWAL_PAUSE)
-        return RenewalPace(born_expired=count, not_before=now + pause)
+        return cls(streak=count, not_before=token.issued_at + pause)
+
+    @staticmethod
+    def stamp(token: Token, previous: Token | None) -> Token:
+        """``token``, which a renewal of ``previous`` (``None``: nothing was stored)
+        just brought, with its :attr:`~Token.renewal_streak`: one more than
+        ``previous``'s if it is short-lived, else 0."""
+        count = (previous.renewal_streak if previous is not None else 0) + 1
+        count = count if token.short_lived else 0
+        return token if count == token.renewal_streak else attrs.evolve(token, renewal_streak=count)
 
     @property
     def exhausted(self) -> bool:
-        """Whether the server issued :data:`BORN_EXPIRED_LIMIT` born-expired tokens in a row."""
-        return self.born_expired >= BORN_EXPIRED_LIMIT
+        """Whether the server issued :data:`BORN_EXPIRED_LIMIT` short-lived tokens in a row."""
+        return self.streak >= BORN_EXPIRED_LIMIT
 
     def may_renew(self, now: float) -> bool:
         """Whether a renewal may be sent at ``now``."""
@@ -299,16 +330,17 @@ class RenewalPace:
 
     def error(self) -> TokenExpiredOnArrival:
         """The error for a caller that cannot be given a token now."""
-        return TokenExpiredOnArrival(count=self.born_expired, retry_at=self.not_before)
+        return TokenExpiredOnArrival(count=self.streak, retry_at=self.not_before)
 
-    def check(self, now: float, *, held: Token | None, rejected: bool) -> Token | None:
-        """What a caller whose token is expired (or was ``rejected``) gets at ``now``:
-        ``None`` means renew; a token means hand that out (the born-expired token,
-        during the pause); :class:`TokenExpiredOnArrival` is raised once the limit is
-        reached, or for a rejected token during the pause."""
+    def check(self, now: float, *, held: Token, rejected: bool) -> Token | None:
+        """What a caller whose token ``held`` needs renewing (it is expired, inside the
+        client's leeway, or was ``rejected``) gets at ``now``: ``None`` means renew;
+        ``held`` means hand it out (during the pause); :class:`TokenExpiredOnArrival`
+        is raised during the pause for a rejected token, and for an expired one once
+        the streak reached the limit."""
         if self.may_renew(now):
             return None
-        if self.exhausted or held is None or rejected:
+        if rejected or (self.exhausted and held.is_expired(now)):
             raise self.error()
         return held
 
