@@ -1558,8 +1558,15 @@ async def _show_url(url: str) -> None:
 
 
 async def _open_browser(url: str) -> None:
-    """``--agent system``: open the login page with :mod:`webbrowser` (``$BROWSER``)."""
-    _say(f"Opening the login page in your web browser. If it does not open, visit:\n\n    {url}\n")
+    """``--agent system``: open the login page with :mod:`webbrowser` (``$BROWSER``).
+
+    ``url`` is the ``file://`` URL of the private launch page :class:`SystemBrowserAgent`
+    writes, so the one-time start address never appears on the browser's command line.
+    """
+    _say(
+        "Opening the login page in your web browser. If it does not open, open this "
+        f"address in a web browser on this machine:\n\n    {url}\n"
+    )
     opened = await _in_daemon_thread(webbrowser.open, url)
     if not opened:
         raise AgentError(

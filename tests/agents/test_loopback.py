@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import html
 import re
 import socket
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import anyio
 import anyio.abc
@@ -648,7 +650,12 @@ async def test_system_browser_login(
 
     async def user() -> None:
         await launched.wait()
-        final = await browse(http_client, opened[0])
+        # The browser is started with a private launch page, which forwards it to
+        # the listener's one-time start address.
+        page = Path(unquote(urlsplit(opened[0]).path)).read_text()  # noqa: ASYNC240
+        start = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', page)
+        assert start is not None
+        final = await browse(http_client, html.unescape(start[1]))
         await http_client.get(final)
 
     monkeypatch.setattr(webbrowser, "open", fake_open)
@@ -659,7 +666,10 @@ async def test_system_browser_login(
         tg.start_soon(user)
         token = await client.login(SystemBrowserAgent(port=port))
     assert emulator.is_valid_token(token.access_token)
-    assert len(opened) == 1
+    (url,) = opened
+    assert url.startswith("file:///")
+    assert "/start/" not in url
+    assert not Path(unquote(urlsplit(url).path)).parent.exists()
     await assert_closed(port)
 
 

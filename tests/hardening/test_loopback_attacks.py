@@ -10,18 +10,32 @@ the browser's cookie, a made-up error, a flood of idle and slow connections, and
 one-time start address itself. The victim gets their own token every time, or, when
 the start address was used by someone else, an :class:`AgentError`; never the
 attacker's token and never the attacker's error.
+
+The system browser is also started as :mod:`webbrowser` starts it (``$BROWSER``, a real
+Chromium) while an attacker polls every process's command line for the start
+address: it finds none (only the path of a launch page it cannot read), so it cannot
+open the address before the user's browser does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import os
+import re
 import secrets
+import shlex
+import signal
 import socket
+import stat
+import tempfile
+import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import anyio
 import anyio.abc
@@ -37,7 +51,7 @@ from agents.chromium import (
     running_as_root,
     start_playwright,
 )
-from anyoauth.agents import LoopbackAgent
+from anyoauth.agents import LoopbackAgent, SystemBrowserAgent
 from anyoauth.agents._loopback import MAX_CONNECTIONS
 from anyoauth.testing import ProviderEmulator, browse
 
@@ -405,3 +419,259 @@ async def test_past_the_connection_limit_the_oldest_idle_connection_is_closed() 
         for stream in idle:
             await stream.aclose()
         tg.cancel_scope.cancel()
+
+
+# -- the system browser's command line ------------------------------------------------------
+
+START_ADDRESS = re.compile(rb"127\.0\.0\.1:[0-9]+/start/[A-Za-z0-9_-]{43}")
+
+
+def command_lines() -> dict[int, list[bytes]]:
+    """What every local user can read: each process's command line (``/proc/PID/cmdline``)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                found[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+    return found
+
+
+@attrs.define
+class Snooper:
+    """Another local user polling the process table for the login's start address."""
+
+    start_urls: list[str] = attrs.field(factory=list)
+    file_urls: set[str] = attrs.field(factory=set)
+    modes: list[tuple[int, int]] = attrs.field(factory=list)
+    scans: int = 0
+
+    def scan(self) -> str | None:
+        self.scans += 1
+        for argv in command_lines().values():
+            for arg in argv:
+                if (match := START_ADDRESS.search(arg)) is not None:
+                    self.start_urls.append("http://" + match.group().decode())
+                if arg.startswith(b"file://") and b"anyoauth" in arg:
+                    self.file_urls.add(arg.decode())
+                    with suppress(OSError):
+                        page = Path(unquote(urlsplit(arg.decode()).path))
+                        self.modes.append((page.parent.stat().st_mode, page.stat().st_mode))
+        return self.start_urls[0] if self.start_urls else None
+
+
+async def drive_cdp_browser(profile: Path, seen: list[str], seconds: float = 30.0) -> None:
+    """The user at the browser the agent launched: attaches over the DevTools port the
+    browser was started with, clicks Allow on the consent page, waits for the
+    listener's last page, and closes the browser."""
+    from playwright.async_api import Browser
+
+    active = profile / "DevToolsActivePort"
+    with anyio.fail_after(seconds):
+        while not active.exists() or not active.read_text().strip():  # noqa: ASYNC110 - the browser writes it
+            await anyio.sleep(0.05)
+    port = int(active.read_text().split()[0])
+
+    async def steps() -> None:
+        playwright = await start_playwright()
+        try:
+            browser: Browser = await playwright.chromium.connect_over_cdp(
+                f"http://127.0.0.1:{port}"
+            )
+            try:
+                while not (browser.contexts and browser.contexts[0].pages):  # noqa: ASYNC110 - polling
+                    await asyncio.sleep(0.05)
+                page = browser.contexts[0].pages[0]
+                page.set_default_timeout(seconds * 1000)
+                await page.get_by_role("button", name="Allow", exact=True).click()
+                await page.get_by_text(DONE_TEXT).wait_for()
+                seen.append(await page.inner_text("body"))
+            finally:
+                with suppress(Exception):
+                    cdp = await browser.new_browser_cdp_session()
+                    await cdp.send("Browser.close")
+        finally:
+            await finish(playwright.stop())
+
+    with anyio.fail_after(seconds + 10.0):
+        await run_on_asyncio_thread(steps)
+
+
+def end_browser(profile: Path) -> None:
+    """Kill the processes of the browser started with ``profile``, if any still run."""
+    marker = f"--user-data-dir={profile}".encode()
+    for pid, argv in command_lines().items():
+        if marker in argv:
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_the_system_browsers_command_line_never_shows_the_start_url(
+    chromium_path: str,
+    login: Login,
+    http_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The platform browser, as webbrowser starts it: $BROWSER names a real Chromium,
+    # started with the URL the agent opens as its last argument.
+    profile = tmp_path / "profile"
+    command = [
+        chromium_path,
+        "--headless=new",
+        *(["--no-sandbox"] if running_as_root() else []),
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        *CHROMIUM_FLAGS,
+        "%s",
+    ]
+    monkeypatch.setenv("BROWSER", shlex.join(command))
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER afresh
+    monkeypatch.setattr(webbrowser, "_browsers", {})
+    snooper = Snooper()
+    attacks: list[int] = []
+    browser_done = anyio.Event()
+
+    async def attacker() -> None:
+        while (url := snooper.scan()) is None:  # noqa: ASYNC110 - polling /proc
+            await anyio.sleep(0.005)
+        # Found: open it first and log in for the attacker's own account.
+        async with httpx.AsyncClient() as http:
+            start = await http.get(url)
+            location = urlsplit(start.headers["location"])
+            query = {k: v[0] for k, v in parse_qs(location.query).items()}
+            query["scope"] = ATTACKER_SCOPE
+            landed = await browse(http, location._replace(query=urlencode(query)).geturl())
+            attacks.append((await http.get(landed)).status_code)
+
+    async def user() -> None:
+        try:
+            await drive_cdp_browser(profile, login.browser_text)
+        finally:
+            browser_done.set()
+
+    agent = SystemBrowserAgent(port=login.port, timeout=60)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(attacker)
+            tg.start_soon(user)
+            async with anyoauth.Client(login.strategy(), http=http_client) as client:
+                token = await client.login(agent)
+            with anyio.move_on_after(30):
+                await browser_done.wait()
+            tg.cancel_scope.cancel()
+    finally:
+        end_browser(profile)
+    assert snooper.start_urls == []
+    assert attacks == []
+    assert snooper.scans > 10
+    assert_victims_token(login, token)
+    # The browser was started with a launch page's file:// URL: private while it
+    # existed, and gone now.
+    (file_url,) = snooper.file_urls
+    assert not launch_page(file_url).parent.exists()
+    for directory_mode, file_mode in snooper.modes:
+        assert stat.S_IMODE(directory_mode) == 0o700
+        assert stat.S_IMODE(file_mode) == 0o600
+
+
+def launch_page(url: str) -> Path:
+    """The launch page's path, from its ``file://`` URL."""
+    assert url.startswith("file:///")
+    return Path(unquote(urlsplit(url).path))
+
+
+@pytest.mark.parametrize("end", ["start address opened", "deadline", "cancelled"])
+async def test_the_launch_page_is_private_and_removed_when_it_is_used_or_the_login_ends(
+    end: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    opened: list[str] = []
+    seen = anyio.Event()
+
+    async def opener(url: str) -> None:
+        opened.append(url)
+        seen.set()
+
+    agent = SystemBrowserAgent(open_browser=opener, timeout=2 if end == "deadline" else 30)
+    strategy = anyoauth.AuthorizationCode(
+        client_id=CLIENT,
+        redirect_uri="http://127.0.0.1/callback",
+        authorization_endpoint="https://as.example/authorize",
+        token_endpoint="https://as.example/token",
+    )
+    async with agent.session(strategy) as session, anyio.create_task_group() as tg:
+        failures: list[BaseException] = []
+
+        async def authorize() -> None:
+            try:
+                await session.authorize("https://as.example/authorize?state=s")
+            except anyoauth.AgentError as exc:
+                failures.append(exc)
+
+        tg.start_soon(authorize)
+        with anyio.fail_after(5):
+            await seen.wait()
+        (url,) = opened
+        page = launch_page(url)
+        # A file only this user can read, in a fresh directory only this user can enter,
+        # in the private runtime directory; it sends the browser to the start address.
+        assert page.parent.parent == runtime
+        assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600
+        assert page.parent.stat().st_uid == page.stat().st_uid == os.geteuid()
+        assert os.listdir(page.parent) == [page.name]
+        text = page.read_text()
+        assert session.start_url in text
+        assert session.start_url not in url
+        assert 'name="referrer" content="no-referrer"' in text
+        if end == "start address opened":
+            async with httpx.AsyncClient() as browser:
+                first = await browser.get(session.start_url)
+            assert first.status_code == 302
+            assert not page.parent.exists()  # gone at once, while the login goes on
+            assert not failures
+            tg.cancel_scope.cancel()
+        elif end == "cancelled":
+            assert page.exists()
+            tg.cancel_scope.cancel()
+    if end == "deadline":
+        (failure,) = failures
+        assert "within" in str(failure)
+    assert not page.parent.exists()
+    assert list(runtime.iterdir()) == []
+
+
+async def test_the_launch_page_avoids_a_runtime_directory_others_can_enter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o755)
+    runtime.chmod(0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read $TMPDIR afresh
+    opened: list[str] = []
+
+    async def opener(url: str) -> None:
+        page = launch_page(url)
+        opened.append(url)
+        assert page.parent.parent == tmp_path
+        assert stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+
+    agent = SystemBrowserAgent(open_browser=opener, timeout=0.5)
+    strategy = anyoauth.AuthorizationCode(
+        client_id=CLIENT,
+        redirect_uri="http://127.0.0.1/callback",
+        authorization_endpoint="https://as.example/authorize",
+        token_endpoint="https://as.example/token",
+    )
+    async with agent.session(strategy) as session:
+        with pytest.raises(anyoauth.AgentError, match="within"):
+            await session.authorize("https://as.example/authorize?state=s")
+    assert len(opened) == 1
+    assert list(runtime.iterdir()) == []
+    assert not launch_page(opened[0]).parent.exists()

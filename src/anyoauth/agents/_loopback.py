@@ -5,9 +5,11 @@ redirect with a few small pages, and closes after one result, on cancellation or
 at its deadline. The browser is bound to the login: it opens a one-time start
 address on the listener, which sets a cookie and redirects to the authorization URL;
 a result counts only with that cookie and the login's ``state``, and anything else
-is ignored. Results in the query string end the flow as soon as they arrive;
-results in the fragment (which browsers never send) are relayed by a tiny inline
-script on the redirect page, which posts the fragment back to the listener.
+is ignored. A browser program is started with a private file that forwards to the
+start address, never with the address itself. Results in the query string end the
+flow as soon as they arrive; results in the fragment (which browsers never send) are
+relayed by a tiny inline script on the redirect page, which posts the fragment back
+to the listener.
 """
 
 from __future__ import annotations
@@ -17,15 +19,21 @@ import builtins
 import hashlib
 import html
 import inspect
+import json
 import logging
 import math
+import os
 import re
 import secrets
+import shutil
+import stat
 import sys
+import tempfile
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -46,8 +54,9 @@ __all__ = ["BrowserOpener", "LoopbackAgent", "ManualAgent", "SystemBrowserAgent"
 logger = logging.getLogger("anyoauth")
 
 BrowserOpener = Callable[[str], Awaitable[object]]
-"""An async callable that opens a URL in the user's browser (for the loopback listener:
-its one-time start address, which redirects to the authorization URL)."""
+"""An async callable that opens a URL in the user's browser (for :class:`LoopbackAgent`:
+its one-time start address, which redirects to the authorization URL; for
+:class:`SystemBrowserAgent`: the ``file://`` URL of a private page that forwards there)."""
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Requests to the listener larger than this (head and body) are refused."""
@@ -263,7 +272,12 @@ class LoopbackAgent:
     ``open_browser`` (when given) with the session's one-time start address
     ``http://127.0.0.1:{port}/start/{random}``, not with ``url``, and waits for the
     redirect; it returns the whole redirect URL once one arrives and closes the
-    listener. The authorization URL never appears on a command line.
+    listener. The authorization URL never appears on a command line, and
+    ``open_browser`` must not put the start address on one either (every local user
+    can read command lines, and whoever opens the address first gets the login): it
+    is for browsers driven in-process and for showing the address to the user. To
+    start a browser program, use :class:`SystemBrowserAgent`, which gives its opener
+    a private launch page instead.
 
     The first ``GET`` of the start address sets an ``HttpOnly``, ``SameSite=Lax``
     cookie with a fresh random value, scoped to ``path``, and redirects to the
@@ -293,10 +307,11 @@ class LoopbackAgent:
             redirect URI registered exactly need a fixed port.
         path: the redirect URI's path.
         open_browser: an async callable given the one-time start address, which
-            sends the browser on to the authorization URL; ``None`` opens nothing
-            (show the session's ``start_url`` yourself). It runs while the listener
-            waits and is cancelled shortly after the result arrives or the deadline
-            passes; an exception it raises ends the login with :class:`AgentError`.
+            sends the browser on to the authorization URL (never pass it on a command
+            line); ``None`` opens nothing (show the session's ``start_url``
+            yourself). It runs while the listener waits and is cancelled shortly
+            after the result arrives or the deadline passes; an exception it raises
+            ends the login with :class:`AgentError`.
         timeout: seconds ``authorize`` waits for the result before raising
             :class:`AgentError`.
         read_timeout: seconds one connection may take to send its request; a slow
@@ -318,6 +333,10 @@ class LoopbackAgent:
 
     def _opener(self) -> BrowserOpener | None:
         return self.open_browser
+
+    def _launches_program(self) -> bool:
+        """Whether the opener starts a browser program (whose command line anyone can read)."""
+        return False
 
     @asynccontextmanager
     async def session(self, strategy: Strategy) -> AsyncIterator[_LoopbackSession]:
@@ -383,6 +402,7 @@ class _LoopbackSession:
         self._connections: dict[int, _Connection] = {}
         self._next_connection = 0
         self._used = False
+        self._launch: _LaunchPage | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -395,7 +415,9 @@ class _LoopbackSession:
 
         While :meth:`authorize` waits, its first ``GET`` sets the login's cookie and
         redirects to the authorization URL; a second one stops the login with
-        :class:`AgentError`. ``open_browser`` is given this address.
+        :class:`AgentError`. :class:`LoopbackAgent`'s ``open_browser`` is given this
+        address; :class:`SystemBrowserAgent`'s is given a private launch page that
+        forwards to it, so that it never appears on a command line.
         """
         return self._start_url
 
@@ -439,11 +461,21 @@ class _LoopbackSession:
         self._authorization_url = url
         opener = self._agent._opener()
         try:
+            opened = self._start_url
+            if opener is not None and self._agent._launches_program():
+                try:
+                    self._launch = _LaunchPage.write(self._start_url)
+                except OSError as exc:
+                    raise AgentError(
+                        "the browser's launch page could not be written "
+                        f"({exc.strerror or type(exc).__name__})"
+                    ) from None
+                opened = self._launch.url
             with anyio.move_on_after(self._agent.timeout):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._accept, tg)
                     if opener is not None:
-                        tg.start_soon(self._open, opener, self._start_url)
+                        tg.start_soon(self._open, opener, opened)
                     else:
                         self._opener_done.set()
                     await self._done.wait()
@@ -452,6 +484,7 @@ class _LoopbackSession:
                     tg.cancel_scope.cancel()
         finally:
             self._authorization_url = None
+            self._remove_launch_page()
             with anyio.CancelScope(shield=True):
                 await self._listener.aclose()
         if self._result is not None:
@@ -461,6 +494,11 @@ class _LoopbackSession:
         raise AgentError(
             f"no login result reached {self._redirect_uri} within {self._agent.timeout:g} s"
         )
+
+    def _remove_launch_page(self) -> None:
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            launch.remove()
 
     async def _open(self, opener: BrowserOpener, url: str) -> None:
         try:
@@ -627,6 +665,7 @@ class _LoopbackSession:
                 ),
             )
         self._started = True
+        self._remove_launch_page()  # it has served its purpose; nobody else reads it now
         cookie = (
             f"{self._cookie_name}={self._cookie_value}; Path={_cookie_path(self._agent.path)}; "
             f"Max-Age={math.ceil(self._agent.timeout)}; HttpOnly; SameSite=Lax"
@@ -752,6 +791,76 @@ async def _drain(stream: anyio.abc.SocketStream) -> None:
 
 # -- the system browser ----------------------------------------------------------------------
 
+_LAUNCH_FILE = "login.html"
+
+
+def _launch_parent() -> str | None:
+    """Where launch pages go: the user's own runtime directory (``$XDG_RUNTIME_DIR``,
+    emptied at logout) when it is set, belongs to this user and is closed to others;
+    else the temporary directory (``None``)."""
+    candidate = os.environ.get("XDG_RUNTIME_DIR", "")
+    geteuid = getattr(os, "geteuid", None)
+    if not os.path.isabs(candidate) or geteuid is None:
+        return None
+    try:
+        info = os.stat(candidate)
+    except OSError:
+        return None
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != geteuid()
+        or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    ):
+        return None
+    return candidate
+
+
+def _launch_html(start_url: str) -> str:
+    """A page that sends the browser on to ``start_url`` at once, without a referrer."""
+    shown = html.escape(start_url)
+    script = f"window.location.replace({json.dumps(start_url)});"
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f'<meta http-equiv="refresh" content="0;url={shown}">\n'
+        "<title>Opening the login page</title>\n"
+        f"<script>{script}</script>\n</head>\n<body>\n"
+        f'<p><a href="{shown}" rel="noreferrer">Continue to the login page</a></p>\n'
+        "</body>\n</html>\n"
+    )
+
+
+@attrs.frozen
+class _LaunchPage:
+    """A private file the browser program is started with, in place of the start address.
+
+    A command line is readable by every local user (``/proc/PID/cmdline``); the file
+    is not: it is created with mode 0600 in a fresh directory of mode 0700. It is
+    removed as soon as the start address has been opened, and when the login ends.
+    """
+
+    directory: str
+    url: str
+    """The page's ``file://`` URL (its path carries no secret)."""
+
+    @classmethod
+    def write(cls, start_url: str) -> _LaunchPage:
+        directory = tempfile.mkdtemp(prefix="anyoauth-login-", dir=_launch_parent())
+        try:
+            path = os.path.join(directory, _LAUNCH_FILE)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(path, flags, 0o600), "w", encoding="utf-8") as file:
+                file.write(_launch_html(start_url))
+            url = Path(path).absolute().as_uri()
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return cls(directory, url)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 _NO_BROWSER = (
     "no web browser could be opened; open the login URL yourself: use "
     "LoopbackAgent(open_browser=...) to show it, or ManualAgent on a machine without a "
@@ -778,10 +887,21 @@ class SystemBrowserAgent(LoopbackAgent):
     thread (the ``BROWSER`` environment variable picks the browser). When no browser
     can be opened, the login ends with :class:`AgentError`; its message never
     contains the authorization URL.
+
+    A browser program started with the one-time start address would show it on its
+    command line, where every local user can read it and open it first. So the
+    opener, the default one or ``open_browser``, is given instead the ``file://`` URL
+    of a launch page that forwards to the start address: a file of mode 0600 in a
+    fresh directory of mode 0700 (in ``$XDG_RUNTIME_DIR`` when it is private, else
+    the temporary directory), removed once the start address has been opened and
+    when the login ends.
     """
 
     def _opener(self) -> BrowserOpener:
         return self.open_browser or _open_system_browser
+
+    def _launches_program(self) -> bool:
+        return True
 
 
 # -- manual paste ----------------------------------------------------------------------------
