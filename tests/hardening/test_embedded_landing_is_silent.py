@@ -17,6 +17,8 @@ carries the token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.server
 import json
 import os
@@ -50,9 +52,13 @@ MODES = ("302", "js", "hops", "encoded", "failure", "prerender", "iframe")
 """How the provider sends the window to the special URL; the landings cycle through them."""
 
 
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""The constant of RFC 6455's ``Sec-WebSocket-Accept``."""
+
+
 class Recorder:
     """A loopback HTTP server that records every request it gets and answers through
-    ``answer(path, query) -> (status, headers, body)``."""
+    ``answer(path, query) -> (status, headers, body)``; it accepts WebSocket handshakes."""
 
     def __init__(self, answer: Callable[[str, dict[str, str]], tuple[int, dict[str, str], bytes]]):
         self.requests: list[tuple[float, str, str]] = []
@@ -69,6 +75,19 @@ class Recorder:
             def _any(self) -> None:
                 with lock:
                     requests.append((time.monotonic(), self.command, self.path))
+                key = self.headers.get("Sec-WebSocket-Key")
+                if key and self.headers.get("Upgrade", "").lower() == "websocket":
+                    # Accept every WebSocket handshake (then close): refused ones would
+                    # make Chromium delay the next ones.
+                    digest = hashlib.sha1(
+                        f"{key}{WEBSOCKET_GUID}".encode(), usedforsecurity=False
+                    ).digest()
+                    self.send_response(101)
+                    self.send_header("Upgrade", "websocket")
+                    self.send_header("Connection", "Upgrade")
+                    self.send_header("Sec-WebSocket-Accept", base64.b64encode(digest).decode())
+                    self.end_headers()
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
@@ -175,6 +194,50 @@ setInterval(() => {{
 """
 
 
+def socket_script(other: str, fragment: str) -> str:
+    """A script that starts a dedicated and a shared worker, moves its page to the
+    success URL without loading it once both run, then, from the next tasks on, has the
+    page and both workers fire a fetch and open a WebSocket every 10 ms. Their requests
+    are tagged ``before`` until one of the page's or their own fetches has failed (the
+    agent has seen the end by then; the page tells the workers), ``after`` from then on.
+    """
+    noise = f"""
+const O = {json.dumps(other)};
+const scope = self.constructor.name;
+let phase = "before";
+const ended = () => {{ phase = "after"; }};
+const noise = () => setInterval(() => {{
+  const tag = scope + "-" + phase;
+  fetch(O + "/leak/fetch-" + tag, {{mode: "no-cors"}}).catch(() => ended());
+  try {{ new WebSocket(O.replace("http", "ws") + "/leak/websocket-" + tag); }}
+  catch (e) {{}}
+}}, 10);
+const listen = (port) => {{
+  port.onmessage = (e) => (e.data === "go" ? noise() : ended());
+  port.postMessage("up");
+}};
+"""
+    worker = noise + "listen(self);"
+    shared = noise + "onconnect = (e) => listen(e.ports[0]);"
+    return f"""
+{noise}
+const code = (text) => URL.createObjectURL(new Blob([text], {{type: "text/javascript"}}));
+const workers = [new Worker(code({json.dumps(worker)})),
+                 new SharedWorker(code({json.dumps(shared)})).port];
+let up = 0;
+workers.forEach((port) => {{ port.onmessage = () => {{
+  if (++up < 2) return;
+  history.replaceState(null, "", "/landing#{fragment}");
+  workers.forEach((w) => w.postMessage("go"));
+  noise();
+}}; }});
+fetch = ((original) => (...args) => original(...args).catch((e) => {{
+  workers.forEach((w) => w.postMessage("end"));
+  throw e;
+}}))(fetch);
+"""
+
+
 class Provider:
     """The loopback provider: ``/authorize/MODE`` sends the window to ``/landing`` (or
     ``/landing-failed``) with the token in the fragment; every landing page is noisy."""
@@ -217,6 +280,9 @@ class Provider:
             if mode == "replace-state":
                 moving = moving_script(self.other.base, fragment)
                 return 200, html, f"{quiet}<script>{moving}</script>".encode()
+            if mode == "replace-state-sockets":
+                sockets = socket_script(self.other.base, fragment)
+                return 200, html, f"{quiet}<script>{sockets}</script>".encode()
             return 200, html, f"{quiet}<script>{script}</script>".encode()
         if path == "/hop":
             return 302, {"Location": "/landing"}, b""  # the fragment is inherited
@@ -299,3 +365,28 @@ async def test_a_page_that_moves_itself_to_the_success_url_is_cut_off(
         leaks = [p for p in provider.recorder.paths() if not allowed(p)] + provider.other.paths()
     assert leaks == []
     assert len(provider.recorder.paths()) == 3
+
+
+async def test_a_page_at_the_success_url_opens_no_websocket_after_the_end(
+    chromium_path: str, tmp_path: Path, anyio_backend: str
+) -> None:
+    """WebSocket handshakes are outside the request interception. From the moment the
+    page moves itself to the success URL, the page and its dedicated and shared
+    workers fire a fetch and open a WebSocket every 10 ms. Once one of the page's or
+    their own fetches has failed (the agent has seen the end), none of them gets a
+    request or a handshake out. The handshakes they open before the agent has cut
+    the browser off are the known gap (docs/agents.md), only counted here."""
+    provider = Provider()
+    logins = 8 if anyio_backend == "asyncio" else 2
+    async with serving(provider.recorder), serving(provider.other):
+        for i in range(logins):
+            n = f"tok-{i}"
+            async with anyoauth.Client(provider.strategy("replace-state-sockets", n)) as client:
+                token = await client.login(agent(chromium_path, tmp_path))
+            assert token.access_token == n
+        await anyio.sleep(0.5)
+        leaks = [p for p in provider.recorder.paths() if not allowed(p)] + provider.other.paths()
+    early = [p for p in leaks if p.endswith("-before")]
+    print(f"requests and handshakes before the cut-off: {len(early)} in {logins} logins")
+    assert [p for p in leaks if p not in early] == []
+    assert len(provider.recorder.paths()) == logins

@@ -76,6 +76,11 @@ _PROFILE_PREFERENCES = {"net": {"network_prediction_options": 2}}
 (``2`` is "never"). Prerendered pages are fetched outside DevTools' request interception."""
 
 
+_KEPT_TARGETS = frozenset({"browser", "browser_ui", "tab"})
+"""DevTools target types left open when the watch ends: the browser and its own user
+interface (a ``tab`` closes with its page)."""
+
+
 class _Waiter(NamedTuple):
     event: anyio.Event
     thread: int
@@ -254,7 +259,9 @@ class EmbeddedBrowserAgent:
     :class:`UrlWatcher`. Every request of the browser waits at Chromium's network
     layer for the agent's verdict; the window's navigation to the success or failure
     URL (redirects included) never reaches the network: Chromium shows an empty
-    document in its place, every later request fails, and the agent closes Chromium,
+    document in its place, every later request fails, every page is taken offline and
+    every page and worker closed (WebSocket handshakes are not held: see the
+    embedded-browser section of the agents guide), and the agent closes Chromium,
     deletes the profile and hands the URL, fragment included, to the client.
 
     Args:
@@ -373,6 +380,7 @@ class _BrowserRun:
         self._stop_event: asyncio.Event | None = None
         self.error: BaseException | None = None
         """What ended the run early (a Playwright error, the ``automate`` hook's error)."""
+        self._gate: _Gate | None = None
 
     async def run(self) -> None:
         """Run the browser thread to its end; failures end the watch, never raise."""
@@ -451,10 +459,10 @@ class _BrowserRun:
                 self._report(failure)
             finally:
                 with suppress(Exception):
-                    # Offline too while closing: the gate fails every request once the
-                    # watch has ended, and Chromium must not fetch anything either if
-                    # the DevTools session goes away before the browser does.
-                    await asyncio.wait_for(context.set_offline(True), _CLOSE_SECONDS)
+                    if self._gate is not None:
+                        await self._gate.cut_off()
+                    else:  # no page was shown: nothing but the browser to close
+                        await asyncio.wait_for(context.set_offline(True), _CLOSE_SECONDS)
                 with suppress(Exception):
                     await asyncio.wait_for(context.close(), _CLOSE_SECONDS)
         finally:
@@ -499,6 +507,9 @@ class _BrowserRun:
             # Same-document changes (history.pushState, fragments) load nothing: the
             # gate never sees them.
             if frame == page.main_frame and watcher.feed(frame.url):
+                # The page is still open: cut it off before anything else.
+                if self._gate is not None:
+                    self._gate.cut_off()
                 stop.set()
 
         def closed(_: object) -> None:
@@ -508,7 +519,7 @@ class _BrowserRun:
         page.on("framenavigated", navigated)
         page.on("close", closed)
         context.on("close", closed)
-        await _Gate.open(context, page, watcher, self._strategy, stop)
+        self._gate = await _Gate.open(context, page, watcher, self._strategy, stop)
         try:
             await page.goto(self._url, wait_until="commit", timeout=0)
         except Exception as exc:
@@ -545,6 +556,11 @@ class _Gate:
     and is answered locally with an empty document that may load nothing; the
     success and failure URLs are never fetched otherwise either. Once the watch has
     ended (a match, the window closed, the deadline), every request fails.
+
+    WebSocket handshakes never pass through the ``Fetch`` domain. At the end of the
+    watch :meth:`cut_off` takes every page offline and closes every page and worker;
+    the requests failed after the end are failed only once that has taken effect, so
+    no page or worker learns of the end before it is cut off.
     """
 
     def __init__(
@@ -561,6 +577,8 @@ class _Gate:
         self._main_frame = main_frame
         self._stop = stop
         self._answers: set[asyncio.Future[None]] = set()
+        self._context: BrowserContext | None = None
+        self._cut: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(
@@ -583,9 +601,47 @@ class _Gate:
                 await page_session.detach()
         session = await browser.new_browser_cdp_session()
         gate = cls(session, watcher, strategy, str(tree["frameTree"]["frame"]["id"]), stop)
+        gate._context = context
         session.on("Fetch.requestPaused", gate.paused)
         await session.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
         return gate
+
+    def cut_off(self) -> asyncio.Future[None]:
+        """Cut every page and worker off the network; a future done once that has taken
+        effect (or failed, or :data:`_CLOSE_SECONDS` passed). Idempotent.
+
+        Taking the context offline fails every request and WebSocket handshake of its
+        pages and their dedicated workers, even should the DevTools session go away
+        before the browser does; closing every page and worker (its unload handlers
+        skipped) stops the rest, shared workers included, which the offline switch
+        misses. Every step is sent at once, before any later verdict of the gate.
+        """
+        import asyncio
+
+        if self._cut is None:
+            steps: list[Awaitable[object]] = [self._close_targets()]
+            if self._context is not None:
+                steps.insert(0, self._context.set_offline(True))
+            everything = asyncio.gather(*steps, return_exceptions=True)
+            self._cut = asyncio.ensure_future(_settle(everything, _CLOSE_SECONDS))
+        return self._cut
+
+    async def _close_targets(self) -> None:
+        import asyncio
+
+        targets = (await self._session.send("Target.getTargets"))["targetInfos"]
+
+        async def close(target_id: object) -> None:
+            with suppress(Exception):  # already gone, or not closable on its own
+                await self._session.send("Target.closeTarget", {"targetId": target_id})
+
+        await asyncio.gather(
+            *(
+                close(target.get("targetId"))
+                for target in targets
+                if target.get("type") not in _KEPT_TARGETS
+            )
+        )
 
     def paused(self, event: dict[str, Any]) -> None:
         """Decide on one held request. Called for each in the order Chromium holds
@@ -612,17 +668,27 @@ class _Gate:
                 "Fetch.fulfillRequest",
                 {"requestId": request_id, "responseCode": 200, "responseHeaders": headers},
             )
+            self.cut_off()  # other pages (a popup) and workers may still run
         elif verdict == "continue":
             self._answer("Fetch.continueRequest", {"requestId": request_id})
         else:
+            # After the end, the failure waits until every page is cut off: a page
+            # must not learn of the end while it can still open a WebSocket.
+            after = self.cut_off() if self._watcher.done else None
             self._answer(
-                "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+                "Fetch.failRequest",
+                {"requestId": request_id, "errorReason": "BlockedByClient"},
+                after,
             )
 
-    def _answer(self, method: str, params: dict[str, Any]) -> None:
+    def _answer(
+        self, method: str, params: dict[str, Any], after: asyncio.Future[None] | None = None
+    ) -> None:
         import asyncio
 
         async def send() -> None:
+            if after is not None:
+                await asyncio.shield(after)  # never fails: see cut_off
             # The request may be gone already (its page closed, the browser closing).
             with suppress(Exception):
                 await self._session.send(method, params)
@@ -630,6 +696,14 @@ class _Gate:
         answer = asyncio.ensure_future(send())
         self._answers.add(answer)
         answer.add_done_callback(self._answers.discard)
+
+
+async def _settle(step: Awaitable[object], seconds: float) -> None:
+    """Await ``step`` for at most ``seconds``; its failure or timeout is ignored."""
+    import asyncio
+
+    with suppress(Exception):
+        await asyncio.wait_for(step, seconds)
 
 
 async def _start_playwright() -> Playwright:
