@@ -312,7 +312,8 @@ class Client:
         expired while renewals pause, once the streak reached the limit (the core
         decides; the token is stored and held all the same)."""
         if not self._usable(token, None, early=False):
-            RenewalPace.of(token).check(self._clock(), held=token, rejected=False)
+            now = self._clock()
+            RenewalPace.of(token, now).check(now, held=token, rejected=False)
 
     async def _obtain(self, rejected: Token | None) -> Token:
         """Join the running renewal, or lead one; retry once if its leader was cancelled."""
@@ -345,7 +346,7 @@ class Client:
         if self._inflight is not None or now < self._early_retry_at:
             return
         held = self._held
-        if held is not None and not RenewalPace.of(held).may_renew(now):
+        if held is not None and not RenewalPace.of(held, now).may_renew(now):
             return
         if self._task_group is not None:
             call = _Call()
@@ -397,7 +398,8 @@ class Client:
         if self._usable(stored, rejected, early=early):
             return stored
         is_rejected = rejected is not None and _fingerprint(stored) == _fingerprint(rejected)
-        return RenewalPace.of(stored).check(self._clock(), held=stored, rejected=is_rejected)
+        now = self._clock()
+        return RenewalPace.of(stored, now).check(now, held=stored, rejected=is_rejected)
 
     def _lock_ttl(self) -> float:
         """The store lock's ttl: a renewal's requests (each within ``timeout``) and a margin."""
@@ -415,10 +417,12 @@ class Client:
 
     def _leeway(self, token: Token) -> float:
         """``leeway``, but at most half the token's lifetime (a short-lived token is not
-        refreshed on every call)."""
+        refreshed on every call), and never below zero: a token whose expiry comes
+        before its issue time (a clock running ahead, a damaged record) gets no extra
+        life from a negative margin."""
         if token.expires_at is None:
             return self.leeway
-        return min(self.leeway, (token.expires_at - token.issued_at) / 2)
+        return max(0.0, min(self.leeway, (token.expires_at - token.issued_at) / 2))
 
     async def _refresh_locked(
         self, stored: Token | None, rejected: Token | None, logouts: int

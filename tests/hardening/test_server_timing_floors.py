@@ -143,14 +143,14 @@ def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
         token = RenewalPace.stamp(
             anyoauth.Token(access_token="AT", issued_at=issued, expires_at=issued), previous
         )
-        pauses.append(RenewalPace.of(token).not_before - issued)
+        pauses.append(RenewalPace.of(token, issued).not_before - issued)
         previous = token
     assert pauses == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
     assert MAX_RENEWAL_PAUSE == 60
     assert previous is not None
-    assert RenewalPace.of(previous).exhausted
+    assert RenewalPace.of(previous, previous.issued_at).exhausted
     good = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW + 300)
-    assert RenewalPace.of(RenewalPace.stamp(good, previous)) == RenewalPace()
+    assert RenewalPace.of(RenewalPace.stamp(good, previous), NOW) == RenewalPace()
     assert RenewalPace.stamp(good, previous).renewal_streak == 0
 
 
@@ -249,6 +249,40 @@ async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_sto
         with pytest.raises(anyoauth.TokenExpiredOnArrival):
             await client.token()
         assert endpoint.requests == 3
+
+
+async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
+    http_module: ModuleType,
+) -> None:
+    # A clock running ahead on a host sharing the store, or a tampered record: the pace
+    # must not count from an issue time that has not come yet (it would refuse
+    # renewals, or raise TokenExpiredOnArrival, for as long as the time lies).
+    endpoint = Endpoint(http_module, lambda n: 300)
+    clock = Clock()
+    async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
+        client = anyoauth.Client(credentials(), http=http, clock=clock)
+        ahead = anyoauth.Token(access_token="AT-0", issued_at=NOW + 365 * 86400, expires_at=NOW - 1)
+        await client.set_token(attrs.evolve(ahead, renewal_streak=BORN_EXPIRED_LIMIT))
+        token = await client.token()
+    assert token.access_token == "AT-1"
+    assert endpoint.requests == 1
+    assert token.renewal_streak == 0
+
+
+@pytest.mark.parametrize("field", ["issued_at", "expires_at"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
+    field: str, value: str
+) -> None:
+    from anyoauth._store import dump_token, load_token
+
+    good = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW + 300)
+    record = json.loads(dump_token(attrs.evolve(good, renewal_streak=BORN_EXPIRED_LIMIT)))
+    record[field] = value
+    with pytest.raises(anyoauth.StoreError, match="unreadable"):
+        load_token(json.dumps(record).encode())
+    with pytest.raises(ValueError, match="finite"):
+        anyoauth.Token(access_token="AT", **{"issued_at": NOW, field: float(value)})
 
 
 async def test_a_token_with_time_left_ends_the_streak(http_module: ModuleType) -> None:

@@ -99,6 +99,14 @@ def _claims_repr(claims: Mapping[str, Any] | None) -> str:
     return "None" if claims is None else _extra_repr(claims)
 
 
+def _finite_time(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    # NaN or an infinity (a damaged or tampered stored record) would make every
+    # comparison with the clock false or true for ever: expiry and renewal pacing
+    # would never move. Stores report the ValueError as an unreadable record.
+    if not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be a finite number of seconds")
+
+
 def _extra_repr(extra: Mapping[str, Any]) -> str:
     # Values may hold secrets (id_token) or personal data (Teamwork's user): keys only.
     return "{" + ", ".join(repr(k) for k in extra) + "}"
@@ -120,10 +128,12 @@ class Token:
     token_type: str = attrs.field(default="Bearer", validator=_token_text)
     """The token type; providers that omit it (Geni's desktop flow) issue bearer tokens."""
 
-    issued_at: float
+    issued_at: float = attrs.field(validator=_finite_time)
     """When the token response was received (seconds since the epoch)."""
 
-    expires_at: float | None = None
+    expires_at: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_finite_time)
+    )
     """Receipt time plus ``expires_in``; ``None`` when the provider gave no expiry
     (the token is then used until revoked or rejected)."""
 
@@ -301,12 +311,18 @@ class RenewalPace:
     """No renewal is sent before this time."""
 
     @classmethod
-    def of(cls, token: Token) -> RenewalPace:
-        """The pace ``token`` sets: no renewal before its issue plus the pause of its
-        :attr:`~Token.renewal_streak` (none for a streak of 0)."""
+    def of(cls, token: Token, now: float) -> RenewalPace:
+        """The pace ``token`` sets at ``now``: no renewal before its issue plus the
+        pause of its :attr:`~Token.renewal_streak` (none for a streak of 0). A token
+        that claims to be issued after ``now`` (a clock running ahead on a shared store,
+        or a tampered record) sets no pause: its issue time cannot be trusted, and a
+        pause counted from it could hold renewals off for as long as it lies. The one
+        renewal this allows brings a token stamped with a true issue time."""
         count = token.renewal_streak
         if count == 0:
             return cls()
+        if token.issued_at > now:
+            return cls(streak=count, not_before=now)
         pause = min(FIRST_RENEWAL_PAUSE * 2.0 ** min(count - 1, 32), MAX_RENEWAL_PAUSE)
         return cls(streak=count, not_before=token.issued_at + pause)
 
