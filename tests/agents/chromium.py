@@ -40,12 +40,13 @@ import pytest
 from services import missing_service
 
 if TYPE_CHECKING:
-    from playwright.async_api import Playwright
+    from playwright.async_api import Browser, Playwright
 
 __all__ = [
     "CHROMIUM_FLAGS",
     "chromium_path",
     "finish",
+    "launch_chromium",
     "open_in_chromium",
     "run_on_asyncio_thread",
     "running_as_root",
@@ -179,6 +180,17 @@ async def start_playwright() -> Playwright:
         raise
 
 
+async def launch_chromium(playwright: Playwright, chromium_path: str) -> Browser:
+    """Debian's Chromium started headless by ``playwright`` with the flags every test
+    uses (:data:`CHROMIUM_FLAGS`; no sandbox when running as root)."""
+    return await playwright.chromium.launch(
+        executable_path=chromium_path,
+        headless=True,
+        args=list(CHROMIUM_FLAGS),
+        chromium_sandbox=not running_as_root(),
+    )
+
+
 async def open_in_chromium(
     chromium_path: str,
     url: str,
@@ -201,12 +213,7 @@ async def open_in_chromium(
     async def browse() -> None:
         playwright = await start_playwright()
         try:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium_path,
-                headless=True,
-                args=list(CHROMIUM_FLAGS),
-                chromium_sandbox=not running_as_root(),
-            )
+            browser = await launch_chromium(playwright, chromium_path)
             try:
                 page = await browser.new_page()
                 page.set_default_timeout(seconds * 1000)

@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from agents.chromium import (
-    CHROMIUM_FLAGS,
     finish,
+    launch_chromium,
     run_on_asyncio_thread,
-    running_as_root,
     start_playwright,
 )
 
@@ -68,12 +67,7 @@ async def _in_chromium(
     async def browse() -> None:
         playwright = await start_playwright()
         try:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium_path,
-                headless=True,
-                args=list(CHROMIUM_FLAGS),
-                chromium_sandbox=not running_as_root(),
-            )
+            browser = await launch_chromium(playwright, chromium_path)
             try:
                 page = await browser.new_page()
                 page.set_default_timeout(seconds * 1000)
