@@ -29,6 +29,7 @@ from ._core.errors import (
     StoreError,
     TokenEndpointUnavailable,
     TokenRequestError,
+    chained_errors,
     drop_hidden_contexts,
 )
 from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pending_key
@@ -867,13 +868,7 @@ def _scrub(error: BaseException) -> None:
     deletes its own locals (the client, which holds the tokens, and its arguments).
     """
     drop_hidden_contexts(error)
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in chained_errors(error):
         tb = current.__traceback__
         while tb is not None:
             if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
@@ -881,9 +876,6 @@ def _scrub(error: BaseException) -> None:
                 with contextlib.suppress(RuntimeError):
                     tb.tb_frame.clear()
             tb = tb.tb_next
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        if isinstance(current, BaseExceptionGroup):
-            pending += current.exceptions
 
 
 def _show_device_code(device: DeviceAuthorization) -> None:

@@ -35,6 +35,7 @@ No error message ever contains a secret (client secret, code, token, verifier).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .redaction import MARK, current_redaction, redacted
 
@@ -119,6 +120,15 @@ def drop_hidden_contexts(error: BaseException) -> None:
     would stay reachable from the error (debuggers, error trackers) though no
     traceback prints it.
     """
+    for current in chained_errors(error):
+        if current.__suppress_context__:
+            current.__context__ = None
+
+
+def chained_errors(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and every error chained to it (cause, context, the members of an
+    exception group), each once. Changes the caller makes to an error's context
+    before asking for the next one are followed."""
     seen: set[int] = set()
     pending = [error]
     while pending:
@@ -126,8 +136,7 @@ def drop_hidden_contexts(error: BaseException) -> None:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if current.__suppress_context__:
-            current.__context__ = None
+        yield current
         pending += [e for e in (current.__cause__, current.__context__) if e is not None]
         if isinstance(current, BaseExceptionGroup):
             pending += current.exceptions
