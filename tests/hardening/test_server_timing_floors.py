@@ -281,8 +281,11 @@ def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
     record[field] = value
     with pytest.raises(anyoauth.StoreError, match="unreadable"):
         load_token(json.dumps(record).encode())
+    times = {"issued_at": NOW, "expires_at": NOW + 300, field: float(value)}
     with pytest.raises(ValueError, match="finite"):
-        anyoauth.Token(access_token="AT", **{"issued_at": NOW, field: float(value)})
+        anyoauth.Token(
+            access_token="AT", issued_at=times["issued_at"], expires_at=times["expires_at"]
+        )
 
 
 async def test_a_token_with_time_left_ends_the_streak(http_module: ModuleType) -> None:
