@@ -1,0 +1,70 @@
+"""The sans-IO core, for those who drive flows themselves.
+
+Everything here is pure: no socket, no clock, no task. A :class:`Flow` is fed URLs,
+times and response bytes and hands back :class:`HttpRequest` values to send and
+:class:`~anyoauth.Token` values; :data:`TRANSITIONS` is its whole rule book. The
+async driver, :class:`anyoauth.Client`, is one user of these names; another driver
+(a sync one, another event loop, a test) can use them the same way.
+"""
+
+from __future__ import annotations
+
+from ._core.device import DeviceAuthorization as DeviceAuthorization
+from ._core.machine import TERMINAL_STATES as TERMINAL_STATES
+from ._core.machine import TRANSITIONS as TRANSITIONS
+from ._core.machine import AuthorizationRequest as AuthorizationRequest
+from ._core.machine import Event as Event
+from ._core.machine import Flow as Flow
+from ._core.machine import KeysNeeded as KeysNeeded
+from ._core.machine import PendingFlow as PendingFlow
+from ._core.machine import State as State
+from ._core.machine import new_code_verifier as new_code_verifier
+from ._core.machine import new_state as new_state_parameter
+from ._core.machine import pending_key as pending_key
+from ._core.machine import s256_challenge as s256_challenge
+from ._core.machine import state_diagram as state_diagram
+from ._core.metadata import ServerMetadata as ServerMetadata
+from ._core.redirect import MAX_URL_LENGTH as MAX_URL_LENGTH
+from ._core.redirect import Redirect as Redirect
+from ._core.redirect import ResponseLocation as ResponseLocation
+from ._core.revocation import Introspection as Introspection
+from ._core.revocation import check_revocation_response as check_revocation_response
+from ._core.strategy import ASSERTION_TYPE as ASSERTION_TYPE
+from ._core.strategy import HttpRequest as HttpRequest
+from ._core.strategy import basic_credentials as basic_credentials
+from ._core.strategy import form_encode as form_encode
+from ._core.strategy import is_loopback_host as is_loopback_host
+from ._core.token import RenewalPace as RenewalPace
+from ._core.token import Token as Token
+from ._core.token import parse_token_response as parse_token_response
+
+__all__ = [
+    "ASSERTION_TYPE",
+    "MAX_URL_LENGTH",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "AuthorizationRequest",
+    "DeviceAuthorization",
+    "Event",
+    "Flow",
+    "HttpRequest",
+    "Introspection",
+    "KeysNeeded",
+    "PendingFlow",
+    "Redirect",
+    "RenewalPace",
+    "ResponseLocation",
+    "ServerMetadata",
+    "State",
+    "Token",
+    "basic_credentials",
+    "check_revocation_response",
+    "form_encode",
+    "is_loopback_host",
+    "new_code_verifier",
+    "new_state_parameter",
+    "parse_token_response",
+    "pending_key",
+    "s256_challenge",
+    "state_diagram",
+]
