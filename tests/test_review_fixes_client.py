@@ -18,6 +18,7 @@ import pytest
 
 import anyoauth
 import anyoauth._client
+import anyoauth._http
 
 pytestmark = pytest.mark.anyio
 
@@ -103,7 +104,7 @@ def http_answer(status: bytes, body: bytes) -> bytes:
 @pytest.fixture
 def default_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
     """The HTTP packages' default timeout (5 s) played by 0.05 s, so the tests are quick."""
-    monkeypatch.setattr(anyoauth._client, "_HTTPX_DEFAULT_TIMEOUT", 0.05)
+    monkeypatch.setattr(anyoauth._http, "_HTTPX_DEFAULT_TIMEOUT", 0.05)
     return 0.05
 
 

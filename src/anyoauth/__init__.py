@@ -7,8 +7,15 @@ anyio and httpx (or httpx2). :mod:`anyoauth.testing` emulates the providers.
 """
 
 from ._client import Client as Client
+from ._core.client_auth import AssertionAudience as AssertionAudience
+from ._core.client_auth import ClientAuth as ClientAuth
+from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
+from ._core.client_auth import ClientSecretBasic as ClientSecretBasic
+from ._core.client_auth import ClientSecretJwt as ClientSecretJwt
+from ._core.client_auth import ClientSecretPost as ClientSecretPost
+from ._core.client_auth import NoClientAuth as NoClientAuth
+from ._core.client_auth import PrivateKeyJwt as PrivateKeyJwt
 from ._core.device import DeviceAuthorization as DeviceAuthorization
-from ._core.device import DeviceCode as DeviceCode
 from ._core.errors import AgentError as AgentError
 from ._core.errors import AuthorizationDenied as AuthorizationDenied
 from ._core.errors import ConfigurationError as ConfigurationError
@@ -33,21 +40,21 @@ from ._core.errors import StoreError as StoreError
 from ._core.errors import TokenEndpointUnavailable as TokenEndpointUnavailable
 from ._core.errors import TokenExpiredOnArrival as TokenExpiredOnArrival
 from ._core.errors import TokenRequestError as TokenRequestError
-from ._core.machine import AuthorizationRequest as AuthorizationRequest
-from ._core.machine import PendingFlow as PendingFlow
+from ._core.http import HttpRequest as HttpRequest
+from ._core.introspection import Introspection as Introspection
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.redirect import ResponseLocation as ResponseLocation
-from ._core.revocation import Introspection as Introspection
-from ._core.strategy import AssertionAudience as AssertionAudience
-from ._core.strategy import AuthorizationCode as AuthorizationCode
-from ._core.strategy import ClientAuth as ClientAuth
-from ._core.strategy import ClientCredentials as ClientCredentials
-from ._core.strategy import CodeJsonExchange as CodeJsonExchange
-from ._core.strategy import HttpRequest as HttpRequest
-from ._core.strategy import Implicit as Implicit
-from ._core.strategy import ImplicitDesktop as ImplicitDesktop
-from ._core.strategy import Strategy as Strategy
+from ._core.strategies import AuthorizationCode as AuthorizationCode
+from ._core.strategies import ClientCredentials as ClientCredentials
+from ._core.strategies import CodeJsonExchange as CodeJsonExchange
+from ._core.strategies import DeviceCode as DeviceCode
+from ._core.strategies import Implicit as Implicit
+from ._core.strategies import ImplicitDesktop as ImplicitDesktop
+from ._core.strategies import Strategy as Strategy
+from ._core.strategies import UserStep as UserStep
 from ._core.token import Token as Token
+from ._core.values import AuthorizationRequest as AuthorizationRequest
+from ._core.values import PendingFlow as PendingFlow
 from ._discovery import discover as discover
 from ._file_store import FileStore as FileStore
 from ._redis_store import RedisStore as RedisStore
@@ -65,7 +72,11 @@ __all__ = [
     "AuthorizationRequest",
     "Client",
     "ClientAuth",
+    "ClientAuthMethod",
     "ClientCredentials",
+    "ClientSecretBasic",
+    "ClientSecretJwt",
+    "ClientSecretPost",
     "CodeJsonExchange",
     "ConfigurationError",
     "DeviceAuthorization",
@@ -85,9 +96,11 @@ __all__ = [
     "LoginRequired",
     "MalformedRedirect",
     "MemoryStore",
+    "NoClientAuth",
     "OAuthError",
     "PendingFlow",
     "PluginError",
+    "PrivateKeyJwt",
     "ProviderError",
     "RedirectError",
     "RedirectMismatch",
@@ -105,5 +118,6 @@ __all__ = [
     "TokenEndpointUnavailable",
     "TokenExpiredOnArrival",
     "TokenRequestError",
+    "UserStep",
     "discover",
 ]

@@ -87,18 +87,19 @@ import attrs
 
 from . import providers
 from ._client import Client
-from ._core.device import DEVICE_GRANT_TYPE, DeviceAuthorization, DeviceCode
+from ._core.device import DEVICE_GRANT_TYPE, DeviceAuthorization
 from ._core.errors import AgentError, ConfigurationError, LoginRequired, OAuthError, StoreError
 from ._core.metadata import STRATEGY_ENDPOINTS, ServerMetadata
-from ._core.strategy import (
+from ._core.strategies import (
     AuthorizationCode,
     ClientCredentials,
+    DeviceCode,
     ImplicitDesktop,
     Strategy,
-    is_loopback_host,
 )
 from ._core.text import printable
 from ._core.token import Token, is_token_text
+from ._core.urls import is_loopback_host
 from ._discovery import discover
 from ._file_store import FileStore, _make_private_dir, write_private_file
 from ._store import MemoryStore
@@ -1339,7 +1340,7 @@ def _discovered(profile: Profile, metadata: ServerMetadata) -> Profile:
     # server lists only that), none without.
     chosen = Strategy.from_metadata(
         metadata, client_id=profile.client_id, client_secret=profile.client_secret
-    ).client_auth
+    ).authentication.name
     return attrs.evolve(
         profile,
         issuer=metadata.issuer,

@@ -1,26 +1,29 @@
-"""The async driver: runs a strategy's flow through the state machine with anyio + httpx."""
+"""The async driver's API: :class:`Client` runs a strategy's flow through the state
+machine with anyio, keeps its token in a store and renews it single-flight.
+
+Every flow rule is the machine's (:mod:`anyoauth._core.machine`); this module does the
+IO the machine asks for: it sends requests (:mod:`anyoauth._http`), reads and writes the
+store, waits, and runs one renewal for any number of callers and clients sharing the
+store. Errors leave it through :func:`~anyoauth._scrub.scrubbed`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 import logging
-import os
 import sys
 import time
-import zlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import attrs
 import httpx
 from anyio.abc import TaskGroup
 
-from ._core.device import DeviceAuthorization, DeviceCode
+from ._core.device import DeviceAuthorization
 from ._core.errors import (
     ConfigurationError,
     LoginRequired,
@@ -29,23 +32,28 @@ from ._core.errors import (
     StoreError,
     TokenEndpointUnavailable,
     TokenRequestError,
-    chained_errors,
-    drop_hidden_contexts,
 )
-from ._core.machine import AuthorizationRequest, Flow, KeysNeeded, State, pending_key
+from ._core.http import HttpRequest
+from ._core.introspection import Introspection
+from ._core.jose import jwks_from_response
+from ._core.machine import Flow, State
 from ._core.redaction import redacting
-from ._core.revocation import Introspection, check_revocation_response
-from ._core.strategy import HttpRequest, Strategy
+from ._core.revocation import check_revocation_response
+from ._core.strategies import Strategy, UserStep
 from ._core.text import printable
 from ._core.token import RenewalPace, Token
-from ._retry import RetryPolicy, parse_retry_after
+from ._core.values import AuthorizationRequest, KeysNeeded, RefreshRefused, pending_key
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, module_of, send_with_retries
+from ._httpx_auth import auth_class
+from ._retry import RetryPolicy
+from ._scrub import scrubbed
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
 
 if TYPE_CHECKING:
     from .agents._base import UserAgent
 
-__all__ = ["Client", "send_request"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("anyoauth")
 
@@ -62,14 +70,6 @@ LOCK_SENDS = 5
 """Most requests one renewal sends, each bounded by ``timeout``: the key set before a
 refresh, the refresh, the key set after it, and after a spent refresh token of a direct
 grant a new grant (with its key set)."""
-
-DEFAULT_MAX_RESPONSE_BYTES = 1 << 20
-"""Token responses larger than this are refused without being read whole."""
-
-
-def _module_of(http: object) -> ModuleType:
-    """The HTTP package (``httpx`` or ``httpx2``) a client object comes from."""
-    return sys.modules[type(http).__module__.partition(".")[0]]
 
 
 @attrs.define(eq=False)
@@ -191,6 +191,7 @@ class Client:
         """
         return await self._begin(self.strategy)
 
+    @scrubbed
     async def complete(self, url: str) -> Token:
         """Finish a login from the URL the user agent landed on; returns the stored token.
 
@@ -200,15 +201,9 @@ class Client:
         :class:`TokenRequestError`, :class:`InvalidTokenResponse` or
         :class:`TokenEndpointUnavailable` if the exchange fails.
         """
-        try:
-            return await self._complete(self.strategy, url)
-        except OAuthError as exc:
-            # The URL carries the code (or the token), the client its tokens: this frame,
-            # the one _scrub cannot clear, keeps neither (see _scrub).
-            del self, url
-            _scrub(exc)
-            raise
+        return await self._complete(self.strategy, url)
 
+    @scrubbed
     async def login(self, agent: UserAgent | None = None) -> Token:
         """Run the whole interactive login in a user agent and return the stored token.
 
@@ -221,18 +216,11 @@ class Client:
         Raises :class:`AgentError` when the user agent fails, and every error of
         :meth:`complete`.
         """
-        try:
-            return await self._login(agent)
-        except OAuthError as exc:
-            del self, agent  # as in complete()
-            _scrub(exc)
-            raise
-
-    async def _login(self, agent: UserAgent | None) -> Token:
-        if isinstance(self.strategy, DeviceCode):
-            return await self.device_login()
-        if not self.strategy.interactive:
-            return await self.token()
+        step = self.strategy.user_step
+        if step is UserStep.DEVICE:
+            return await self._device_login(None)
+        if step is UserStep.NONE:
+            return await self._token(None)
         if agent is None:
             from .agents import default_agent
 
@@ -258,13 +246,14 @@ class Client:
             raise StateMismatch("unknown or already used state")
         flow = Flow.resume(strategy, pending)
         result = flow.receive_redirect(redirect, self._clock())
-        token = result if isinstance(result, Token) else await self._exchange(flow, result)
+        token = result if isinstance(result, Token) else await self._exchanged(flow, result)
         await self._save(token)
         logger.debug("login completed for %s", strategy.binding)
         return token
 
     # -- tokens -------------------------------------------------------------------------
 
+    @scrubbed
     async def token(self, *, rejected: Token | None = None) -> Token:
         """A valid token: the one held, or a new one fetched or refreshed.
 
@@ -287,10 +276,13 @@ class Client:
         Raises :class:`LoginRequired` when only an interactive login can help,
         and the token request's errors otherwise.
         """
+        return await self._token(rejected)
+
+    async def _token(self, rejected: Token | None) -> Token:
         held = self._held
         if held is not None and rejected is None and held.expires_at is not None:
             now = self._clock()
-            if now < held.expires_at - self._leeway(held):
+            if now < held.expires_at - held.renewal_margin(self.leeway):
                 return held
             if now < held.expires_at:
                 if held.refresh_token or self._direct_grant:
@@ -301,12 +293,7 @@ class Client:
                     return held
         elif held is not None and rejected is None:
             return held
-        try:
-            return await self._obtain(rejected)
-        except OAuthError as exc:
-            del self, rejected, held  # as in complete()
-            _scrub(exc)
-            raise
+        return await self._obtain(rejected)
 
     def _arrived(self, token: Token) -> None:
         """Raise :class:`TokenExpiredOnArrival` if a renewal brought a token that has
@@ -413,17 +400,8 @@ class Client:
             return False
         if token.expires_at is None:
             return True
-        margin = self._leeway(token) if early else 0.0
+        margin = token.renewal_margin(self.leeway) if early else 0.0
         return self._clock() < token.expires_at - margin
-
-    def _leeway(self, token: Token) -> float:
-        """``leeway``, but at most half the token's lifetime (a short-lived token is not
-        refreshed on every call), and never below zero: a token whose expiry comes
-        before its issue time (a clock running ahead, a damaged record) gets no extra
-        life from a negative margin."""
-        if token.expires_at is None:
-            return self.leeway
-        return max(0.0, min(self.leeway, (token.expires_at - token.issued_at) / 2))
 
     async def _refresh_locked(
         self, stored: Token | None, rejected: Token | None, logouts: int
@@ -440,7 +418,6 @@ class Client:
             request = flow.request_token(self._clock())
         else:
             flow = Flow.holding(self.strategy, base)
-            flow.check_expiry(self._clock(), self.leeway)
             try:
                 request = flow.refresh(self._clock())
             except LoginRequired:
@@ -448,14 +425,12 @@ class Client:
                     await self._drop(rejected)
                 raise
         rotating = base is not None and bool(base.refresh_token)
-        try:
-            # A refresh that reached the server may have rotated the refresh token: finish
-            # it and persist the result even if the caller is cancelled meanwhile.
-            with anyio.CancelScope(shield=rotating):
-                token = RenewalPace.stamp(await self._exchange(flow, request), stored)
-        except TokenRequestError as exc:
-            if exc.error != "invalid_grant":
-                raise
+        # A refresh that reached the server may have rotated the refresh token: finish
+        # it and persist the result even if the caller is cancelled meanwhile.
+        with anyio.CancelScope(shield=rotating):
+            result = await self._exchange(flow, request)
+        previous = stored
+        if isinstance(result, RefreshRefused):
             # A sibling may have rotated the refresh token under us: look again.
             current = await self.store.get_token(self.token_key)
             if (
@@ -464,21 +439,18 @@ class Client:
                 and self._usable(current, rejected, early=False)
             ):
                 return current
-            if rotating and self._direct_grant:
-                # A spent refresh token of a client credentials grant: start afresh.
-                flow = Flow(self.strategy)
-                token = await self._exchange(flow, flow.request_token(self._clock()))
-                token = RenewalPace.stamp(token, stored)
-                with anyio.CancelScope(shield=True):
-                    saved = await self._persist_or_keep(current, token, logouts)
-                return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
-            if base is not None:
-                await self._drop(base)
-            raise LoginRequired(
-                f"the {self.strategy.name} refresh token was refused ({exc.error}); log in again"
-            ) from exc
+            try:
+                request = flow.refresh_refused(self._clock())
+            except LoginRequired:
+                if flow.discarded is not None:
+                    await self._drop(flow.discarded)
+                raise
+            result = await self._exchange(flow, request)
+            assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
+            previous = current
+        token = RenewalPace.stamp(result, stored)
         with anyio.CancelScope(shield=True):
-            saved = await self._persist_or_keep(stored, token, logouts)
+            saved = await self._persist_or_keep(previous, token, logouts)
         return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
 
     async def _persist_or_keep(self, previous: Token | None, token: Token, logouts: int) -> Token:
@@ -595,15 +567,18 @@ class Client:
         client, else ``httpx``.
         """
         if module is None:
-            module = _module_of(self._http) if self._http is not None else httpx
-        return _auth_class(module)(self)
+            module = module_of(self._http) if self._http is not None else httpx
+        return auth_class(module)(self)
 
     # -- IO -------------------------------------------------------------------------------
 
-    async def _exchange(self, flow: Flow, request: HttpRequest) -> Token:
-        strategy = flow.strategy
-        if strategy.verifies_id_tokens and "openid" in strategy.scope and self._jwks is None:
-            await self._prefetch_keys()
+    async def _exchange(self, flow: Flow, request: HttpRequest) -> Token | RefreshRefused:
+        """Send the flow's token request and read the answer: the token (its id_token
+        verified, with a key set fetched when the flow asks for one), or a refused
+        refresh for the caller to handle."""
+        keys = flow.key_set_wanted(self._jwks)
+        if keys is not None:
+            await self._prefetch_keys(keys)
         try:
             # A refresh whose answer was lost is sent once more (RetryPolicy.resend_refresh);
             # a code exchange never is: a code works once.
@@ -615,7 +590,15 @@ class Client:
         result = flow.receive_token_response(
             status, content_type, body, self._clock(), keys=self._jwks
         )
+        if isinstance(result, RefreshRefused):
+            return result
         return await self._verified(flow, result)
+
+    async def _exchanged(self, flow: Flow, request: HttpRequest) -> Token:
+        """:meth:`_exchange` of a request that is no refresh (it cannot be refused as one)."""
+        result = await self._exchange(flow, request)
+        assert not isinstance(result, RefreshRefused)
+        return result
 
     async def _verified(self, flow: Flow, result: Token | KeysNeeded) -> Token:
         """The token, once its id_token is verified with a (re)fetched key set."""
@@ -632,25 +615,20 @@ class Client:
         self._jwks = flow.keys
         return token
 
-    async def _prefetch_keys(self) -> None:
-        """Fetch the key set before a token request, so a rotated refresh token is never
-        lost to a key set that cannot be fetched afterwards."""
-        from ._core.jose import jwks_from_response
-
-        jwks_uri = self.strategy.jwks_uri
-        if jwks_uri is None:
-            return
-        request = HttpRequest(method="GET", url=jwks_uri, headers=(("Accept", "application/json"),))
+    async def _prefetch_keys(self, request: HttpRequest) -> None:
+        """Fetch the key set the flow wants before its token request (see
+        :meth:`Flow.key_set_wanted`); a failure is only logged: the flow fetches the
+        keys again when it needs them, and fails there."""
         try:
             self._jwks = jwks_from_response(*await self._send(request))
         except (OAuthError, ValueError) as exc:
-            # The flow fetches the keys again when it needs them, and fails there.
             logger.warning(
-                "could not fetch the key set of %s (%s)", printable(jwks_uri), type(exc).__name__
+                "could not fetch the key set of %s (%s)", printable(request.url), type(exc).__name__
             )
 
     # -- the device grant -----------------------------------------------------------------
 
+    @scrubbed
     async def device_login(
         self, show: Callable[[DeviceAuthorization], Awaitable[None] | None] | None = None
     ) -> Token:
@@ -666,17 +644,12 @@ class Client:
         :class:`FlowExpired` when the code expires first, and the token request's
         errors otherwise. Cancel the calling task to give up.
         """
-        try:
-            return await self._device_login(show)
-        except OAuthError as exc:
-            del self, show  # as in complete()
-            _scrub(exc)
-            raise
+        return await self._device_login(show)
 
     async def _device_login(
         self, show: Callable[[DeviceAuthorization], Awaitable[None] | None] | None
     ) -> Token:
-        if not isinstance(self.strategy, DeviceCode):
+        if self.strategy.user_step is not UserStep.DEVICE:
             raise ConfigurationError(f"{self.strategy.name} is not a device grant")
         flow = Flow(self.strategy)
         request = flow.request_device_code(self._clock())
@@ -696,11 +669,9 @@ class Client:
             try:
                 status, content_type, body = await self._send(request)
             except TokenEndpointUnavailable as exc:
-                # RFC 8628 3.5: a lost poll is not the end: back off and poll again
-                # while the code is valid. The flow reads it as a slow_down (one interval
-                # more, plus five seconds), which is just that backoff.
                 logger.debug("device poll failed (%s); polling again later", exc)
-                status, content_type, body = _LOST_POLL
+                flow.poll_lost(exc, self._clock())
+                continue
             except OAuthError as exc:
                 flow.transport_failed(exc)
             result = flow.receive_poll_response(
@@ -714,6 +685,7 @@ class Client:
 
     # -- revocation and introspection -------------------------------------------------------
 
+    @scrubbed
     async def revoke(self) -> None:
         """Log out: forget the token here, then revoke it at the server (RFC 7009).
 
@@ -723,14 +695,6 @@ class Client:
         (:class:`TokenEndpointUnavailable`, :class:`TokenRequestError`).
         Raises :class:`ConfigurationError` when the strategy has no revocation endpoint.
         """
-        try:
-            await self._revoke()
-        except OAuthError as exc:
-            del self  # as in complete()
-            _scrub(exc)
-            raise
-
-    async def _revoke(self) -> None:
         if self.strategy.revocation_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no revocation endpoint")
         # What the store holds is current (a sibling may have rotated it); the copy held
@@ -766,6 +730,7 @@ class Client:
                     raise
         logger.debug("token revoked for %s", self.strategy.binding)
 
+    @scrubbed
     async def introspect(self, token: Token | str | None = None) -> Introspection:
         """Ask the introspection endpoint (RFC 7662) about a token.
 
@@ -774,14 +739,6 @@ class Client:
         :class:`ConfigurationError` without an introspection endpoint and
         :class:`LoginRequired` when ``None`` is given and no token is held.
         """
-        try:
-            return await self._introspect(token)
-        except OAuthError as exc:
-            del self, token  # it may be the token itself, as a string; see complete()
-            _scrub(exc)
-            raise
-
-    async def _introspect(self, token: Token | str | None) -> Introspection:
         if self.strategy.introspection_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no introspection endpoint")
         if token is None:
@@ -808,7 +765,7 @@ class Client:
     async def _send(
         self, request: HttpRequest, *, resend: bool = False
     ) -> tuple[int, str | None, bytes]:
-        return await _send_with_retries(
+        return await send_with_retries(
             self._client(),
             request,
             deadline=self.timeout,
@@ -816,66 +773,7 @@ class Client:
             policy=self.retries,
             clock=self._clock,
             resend=resend,
-            rebuild=self._resigner(request),
         )
-
-    def _resigner(self, request: HttpRequest) -> Callable[[], HttpRequest] | None:
-        """For a request authenticated by a JWT client assertion: a function making the
-        same request with a freshly signed assertion (a new ``jti``), for each retry
-        (RFC 7523 3: a server may refuse a replayed assertion), for the same audience as
-        the first (the issuer, or the URL this request goes to). ``None`` for others."""
-        strategy = self.strategy
-        if strategy.client_auth not in ("private_key_jwt", "client_secret_jwt"):
-            return None
-        audience = strategy.client_assertion_audience(request.url)
-        field = b"client_assertion="
-        if request.content.startswith(field):
-            start = 0
-        else:
-            start = request.content.find(b"&" + field)
-            if start < 0:
-                return None
-            start += 1
-        start += len(field)
-        end = request.content.find(b"&", start)
-        end = len(request.content) if end < 0 else end
-
-        def rebuild() -> HttpRequest:
-            # A JWT is made of URL-safe characters: the form encoding leaves it as it is.
-            fresh = strategy.client_assertion(audience, now=self._clock()).encode()
-            content = request.content[:start] + fresh + request.content[end:]
-            return attrs.evolve(request, content=content)
-
-        return rebuild
-
-
-_LOST_POLL: tuple[int, str | None, bytes] = (400, "application/json", b'{"error":"slow_down"}')
-"""What a device poll whose answer was lost counts as: a ``slow_down`` answer."""
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _scrub(error: BaseException) -> None:
-    """Forget the local variables of anyoauth's own finished frames that ``error`` (and
-    every error chained to it) passed through, and drop the exceptions they only hide
-    (:func:`drop_hidden_contexts`).
-
-    A traceback rendered with its frames' locals (``traceback.TracebackException(...,
-    capture_locals=True)``, error trackers, ``pytest --showlocals``) would otherwise
-    show what those frames held: a redirect URL with its code, a response body with a
-    token, a refresh token about to be revoked. Called where an error leaves the
-    public API; frames still running cannot be cleared: the public method itself
-    deletes its own locals (the client, which holds the tokens, and its arguments).
-    """
-    drop_hidden_contexts(error)
-    for current in chained_errors(error):
-        tb = current.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-                # A frame still running (one the error leaves through) cannot be cleared.
-                with contextlib.suppress(RuntimeError):
-                    tb.tb_frame.clear()
-            tb = tb.tb_next
 
 
 def _show_device_code(device: DeviceAuthorization) -> None:
@@ -885,353 +783,3 @@ def _show_device_code(device: DeviceAuthorization) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-async def send_request(
-    http: Any, request: HttpRequest, deadline: float, max_response_bytes: int
-) -> tuple[int, str | None, bytes]:
-    """Send ``request`` with ``http`` (an httpx or httpx2 AsyncClient) within ``deadline``
-    seconds, body included; returns the status, content type and body.
-
-    Sent once: redirects are never followed, nothing is retried (:class:`Client`
-    retries through its :class:`RetryPolicy`). The body is asked for uncompressed,
-    and a compressed one is inflated no further than ``max_response_bytes``.
-    Raises :class:`TokenEndpointUnavailable` on any transport failure, at the
-    deadline, or for a body over ``max_response_bytes`` (refused unread when its
-    declared length is over).
-    """
-    outcome = await _attempt(http, request, deadline, max_response_bytes)
-    if isinstance(outcome, _Failure):
-        raise outcome.error from None
-    return outcome.status, outcome.content_type, outcome.body
-
-
-class _ResponseBody(bytes):
-    """A response body; its repr shows only its size (it may hold a token)."""
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} bytes>"
-
-
-class _Buffer(bytearray):
-    """A response body being read; its repr shows only its size."""
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} bytes>"
-
-
-@attrs.frozen
-class _Answer:
-    """One HTTP answer, read whole."""
-
-    status: int
-    content_type: str | None
-    body: bytes = attrs.field(repr=False)
-    retry_after: str | None
-
-
-_Retry = Literal["not sent", "lost", "never"]
-
-
-@attrs.frozen
-class _Failure:
-    """One attempt that got no answer. ``retry`` says what is safe: ``"not sent"``
-    (the request never left), ``"lost"`` (it may have reached the server), ``"never"``."""
-
-    error: TokenEndpointUnavailable
-    retry: _Retry
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Undecodable(Exception):
-    pass
-
-
-def _declared_length(headers: Any) -> int | None:
-    text = (headers.get("content-length") or "").strip()
-    if not (text.isascii() and text.isdigit()):
-        return None
-    return int(text) if len(text) <= 18 else 1 << 62
-
-
-def _decompressor(encoding: str | None) -> Any:
-    """A zlib decompressor for a ``Content-Encoding`` the server used although asked
-    for ``identity``; ``None`` for none. Raises :class:`_Undecodable` for others."""
-    name = (encoding or "").strip().lower()
-    if name in ("", "identity"):
-        return None
-    if name in ("gzip", "x-gzip", "deflate"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
-    raise _Undecodable(name)
-
-
-async def _read_body(response: Any, body: bytearray, limit: int) -> None:
-    """Read ``response``'s body into ``body``; :class:`_TooLarge` past ``limit`` bytes
-    (after decompression: a small compressed body cannot inflate past it)."""
-    if response.is_stream_consumed:
-        # An answer made in-process (MockTransport), already in memory and decoded.
-        body += response.content
-        if len(body) > limit:
-            raise _TooLarge
-        return
-    inflate = _decompressor(response.headers.get("content-encoding"))
-    chunks = response.aiter_raw()
-    async for chunk in chunks:
-        try:
-            _inflate_into(body, chunk, inflate, limit)
-        except zlib.error:
-            await _abandon(response, chunks)
-            raise
-        if len(body) > limit:
-            await _abandon(response, chunks)
-            raise _TooLarge
-    if inflate is not None:
-        body += inflate.flush()
-        if not inflate.eof:
-            raise zlib.error("incomplete compressed body")
-    if len(body) > limit:
-        raise _TooLarge
-
-
-def _inflate_into(body: bytearray, chunk: bytes, inflate: Any, limit: int) -> None:
-    """Append ``chunk`` to ``body``, inflated if ``inflate``, never past ``limit + 1`` bytes."""
-    if inflate is None:
-        body += chunk
-        return
-    while chunk and len(body) <= limit:
-        body += inflate.decompress(chunk, limit + 1 - len(body))
-        chunk = inflate.unconsumed_tail
-
-
-_ABANDON_STEPS = 4
-
-
-async def _abandon(response: Any, chunks: Any) -> None:
-    """Stop reading ``response`` half-way: close it, then step its iterator to its end.
-
-    Closing only the outer iterator would leave httpx's nested async generators to
-    the garbage collector, and trio warns about each (encode/httpx#3686); once the
-    response is closed they end on their next step.
-    """
-    await response.aclose()
-    try:
-        for _ in range(_ABANDON_STEPS):
-            await chunks.__anext__()
-    except StopAsyncIteration:
-        pass
-    except Exception:  # noqa: S110 - reading a closed response fails: that ends it too
-        pass
-    finally:
-        await chunks.aclose()
-
-
-def _is_tls_failure(error: BaseException) -> bool:
-    import ssl  # loaded on a failure, not with anyoauth
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-def _failure(module: ModuleType, exc: Exception) -> _Failure:
-    name = type(exc).__name__
-    if _is_tls_failure(exc):
-        return _Failure(TokenEndpointUnavailable(f"TLS failure with the server ({name})"), "never")
-    if isinstance(exc, (module.ConnectError, module.ConnectTimeout, module.PoolTimeout)):
-        return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "not sent")
-    if isinstance(
-        exc,
-        (
-            module.ReadError,
-            module.WriteError,
-            module.ReadTimeout,
-            module.WriteTimeout,
-            module.RemoteProtocolError,
-        ),
-    ):
-        return _Failure(TokenEndpointUnavailable(f"the server's answer was lost ({name})"), "lost")
-    return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "never")
-
-
-_TIMEOUT_SLACK = 1.0
-"""Seconds past the deadline at which the HTTP client's own timeouts are set."""
-
-_HTTPX_DEFAULT_TIMEOUT = 5.0
-"""The timeout of an ``httpx``/``httpx2`` client made without one: overridden per request."""
-
-
-_USER_AGENT = "anyoauth"
-"""The ``User-Agent`` of anyoauth's own requests (never the user's client's)."""
-
-
-def _own_request(module: ModuleType, http: Any, request: HttpRequest, deadline: float) -> Any:
-    """The ``httpx``/``httpx2`` request for ``request``, built from it alone.
-
-    Not ``http.build_request``: that would merge the client's default headers,
-    cookies, query parameters and base URL into it, and the user's client may hold an
-    app's own credentials there (an API key, a session cookie). The request carries
-    only the headers the strategy made, ``Accept-Encoding: identity`` and a
-    ``User-Agent`` (unless the strategy set them), and the client's timeouts.
-    """
-    headers = list(request.headers)
-    named = {name.lower() for name, _ in headers}
-    if "accept-encoding" not in named:
-        headers.append(("Accept-Encoding", "identity"))
-    if "user-agent" not in named:
-        headers.append(("User-Agent", _USER_AGENT))
-    # The HTTP client's default timeouts (5 s) must not cut the request before the
-    # deadline: a read timeout counts as a lost answer, and a lost refresh is resent
-    # while the server may be rotating it. They are set a little past the deadline, so
-    # the deadline is what stops a slow server. Timeouts the user chose are kept.
-    timeout = http.timeout
-    if timeout == module.Timeout(_HTTPX_DEFAULT_TIMEOUT):
-        timeout = module.Timeout(deadline + _TIMEOUT_SLACK)
-    return module.Request(
-        request.method,
-        request.url,
-        headers=headers,
-        content=request.content,
-        extensions={"timeout": timeout.as_dict()},
-    )
-
-
-async def _attempt(
-    http: Any,
-    request: HttpRequest,
-    deadline: float,
-    max_response_bytes: int,
-    *,
-    total: float | None = None,
-) -> _Answer | _Failure:
-    """Send ``request`` once within ``deadline`` seconds (what is left of the ``total``
-    deadline); the answer, or why there is none. Never raises for transport failures
-    (the caller decides whether to try again)."""
-    module = _module_of(http)
-    logger.debug("token request: %s %s", request.method, request.url)
-    built = _own_request(module, http, request, deadline)
-    if http.is_closed:
-        raise RuntimeError("Cannot send a request, as the client has been closed.")
-    body = _Buffer()
-    try:
-        with anyio.fail_after(deadline):
-            # The transport the client would use for this URL (its mounts, proxies, TLS
-            # and connection pool), and nothing above it: no default auth, headers or
-            # cookies, no event hooks, no redirects, and Set-Cookie never reaches its jar.
-            response = await http._transport_for_url(built.url).handle_async_request(built)
-            try:
-                declared = _declared_length(response.headers)
-                if declared is not None and declared > max_response_bytes:
-                    raise _TooLarge
-                await _read_body(response, body, max_response_bytes)
-            finally:
-                await response.aclose()
-    except TimeoutError:
-        message = f"no complete answer from the server within {total or deadline:g} s"
-        return _Failure(TokenEndpointUnavailable(message), "never")
-    except _TooLarge:
-        message = f"answer larger than {max_response_bytes} bytes"
-        return _Failure(TokenEndpointUnavailable(message), "never")
-    except (_Undecodable, zlib.error):
-        message = "token response in an unsupported or broken content encoding"
-        return _Failure(TokenEndpointUnavailable(message), "never")
-    except module.HTTPError as exc:
-        return _failure(module, exc)
-    logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
-    return _Answer(
-        status=response.status_code,
-        content_type=response.headers.get("content-type"),
-        body=_ResponseBody(body),
-        retry_after=response.headers.get("retry-after"),
-    )
-
-
-async def _send_with_retries(
-    http: Any,
-    request: HttpRequest,
-    *,
-    deadline: float,
-    max_response_bytes: int,
-    policy: RetryPolicy,
-    clock: Callable[[], float],
-    resend: bool,
-    rebuild: Callable[[], HttpRequest] | None = None,
-) -> tuple[int, str | None, bytes]:
-    """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
-    seconds. ``resend``: the request is a refresh, sent once more if its answer is lost.
-    ``rebuild`` makes the request sent by each retry (a fresh client assertion)."""
-    end = anyio.current_time() + deadline
-    attempt = 0
-    resent = False
-    while True:
-        attempt += 1
-        if attempt > 1 and rebuild is not None:
-            request = rebuild()
-        left = max(end - anyio.current_time(), 0.0)
-        outcome = await _attempt(http, request, left, max_response_bytes, total=deadline)
-        retry_after: float | None = None
-        if isinstance(outcome, _Failure):
-            retry = outcome.retry == "not sent" or (
-                outcome.retry == "lost" and resend and policy.resend_refresh and not resent
-            )
-            if not retry or attempt >= policy.attempts:
-                raise outcome.error from None
-            resent = resent or outcome.retry == "lost"
-            reason = str(outcome.error)
-        else:
-            if outcome.status not in policy.statuses or attempt >= policy.attempts:
-                return outcome.status, outcome.content_type, outcome.body
-            retry_after = parse_retry_after(outcome.retry_after, clock())
-            reason = f"HTTP {outcome.status}"
-        wait = policy.delay(attempt, retry_after)
-        if wait is None or anyio.current_time() + wait >= end:
-            # Waiting would overrun the deadline (or the server asks too much): stop here.
-            if isinstance(outcome, _Failure):
-                raise outcome.error from None
-            return outcome.status, outcome.content_type, outcome.body
-        logger.debug("token request to be sent again in %.2f s (%s)", wait, reason)
-        await policy.sleep(wait)
-
-
-@functools.cache
-def _auth_class(module: ModuleType) -> type:
-    """``Auth`` for one HTTP package (``httpx`` or ``httpx2``), made once per package."""
-
-    class BearerAuth(module.Auth):  # type: ignore[name-defined,misc]
-        """Sets the bearer token; on a 401 gets a different token and retries once."""
-
-        requires_request_body = False
-        requires_response_body = False
-
-        def __init__(self, client: Client) -> None:
-            self._client = client
-
-        def __repr__(self) -> str:
-            return f"<anyoauth auth for {self._client!r}>"
-
-        def sync_auth_flow(self, request: Any) -> Any:
-            raise TypeError("anyoauth is async: use it with an AsyncClient")
-
-        async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
-            client = self._client
-            token = client._held
-            if token is None or (
-                token.expires_at is not None and client._clock() >= token.expires_at - client.leeway
-            ):
-                token = await client.token()
-            request.headers["Authorization"] = token.authorization_header
-            response = yield request
-            if response.status_code == 401:
-                token = await client.token(rejected=token)
-                request.headers["Authorization"] = token.authorization_header
-                yield request
-
-    BearerAuth.__qualname__ = BearerAuth.__name__ = f"BearerAuth[{module.__name__}]"
-    return BearerAuth

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from ._client import DEFAULT_MAX_RESPONSE_BYTES, send_request
 from ._core.errors import DiscoveryError, OAuthError
+from ._core.http import HttpRequest
 from ._core.metadata import ServerMetadata, metadata_urls
-from ._core.strategy import HttpRequest
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, send_request
 
 __all__ = ["discover"]
 

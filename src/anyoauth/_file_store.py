@@ -50,8 +50,8 @@ import anyio
 import anyio.to_thread
 
 from ._core.errors import ConfigurationError, StoreError
-from ._core.machine import PendingFlow
 from ._core.token import Token
+from ._core.values import PendingFlow
 from ._store import (
     EXPIRED_GRACE,
     dump_pending,

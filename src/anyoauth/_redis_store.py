@@ -37,8 +37,8 @@ import anyio.abc
 import attrs
 
 from ._core.errors import ConfigurationError, StoreError
-from ._core.machine import PendingFlow
 from ._core.token import Token
+from ._core.values import PendingFlow
 from ._store import EXPIRED_GRACE, dump_pending, dump_token, load_pending, load_token
 from ._store import token_fingerprint as _fingerprint
 

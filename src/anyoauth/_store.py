@@ -20,8 +20,8 @@ from typing import Protocol, runtime_checkable
 import anyio
 
 from ._core.errors import StoreError
-from ._core.machine import PendingFlow
 from ._core.token import Token
+from ._core.values import PendingFlow
 
 __all__ = [
     "EXPIRED_GRACE",

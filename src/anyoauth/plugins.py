@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeAlias, TypeV
 import attrs
 
 from ._core.errors import PluginError
-from ._core.strategy import Strategy
+from ._core.strategies import Strategy
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ._core.strategy import ClientCredentials, CodeJsonExchange, ImplicitDesktop
+from ._core.strategies import ClientCredentials, CodeJsonExchange, ImplicitDesktop
 
 __all__ = [
     "BOG_SERVER_URL",

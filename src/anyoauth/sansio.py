@@ -9,41 +9,49 @@ async driver, :class:`anyoauth.Client`, is one user of these names; another driv
 
 from __future__ import annotations
 
+from ._core.client_auth import ASSERTION_TYPE as ASSERTION_TYPE
+from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
+from ._core.client_auth import Credentials as Credentials
+from ._core.client_auth import basic_credentials as basic_credentials
 from ._core.device import DeviceAuthorization as DeviceAuthorization
+from ._core.http import SECRET_PARAMETERS as SECRET_PARAMETERS
+from ._core.http import HttpRequest as HttpRequest
+from ._core.introspection import Introspection as Introspection
 from ._core.machine import TERMINAL_STATES as TERMINAL_STATES
 from ._core.machine import TRANSITIONS as TRANSITIONS
-from ._core.machine import AuthorizationRequest as AuthorizationRequest
 from ._core.machine import Event as Event
 from ._core.machine import Flow as Flow
-from ._core.machine import KeysNeeded as KeysNeeded
-from ._core.machine import PendingFlow as PendingFlow
 from ._core.machine import State as State
 from ._core.machine import new_code_verifier as new_code_verifier
-from ._core.machine import new_state as new_state_parameter
-from ._core.machine import pending_key as pending_key
+from ._core.machine import new_state_parameter as new_state_parameter
 from ._core.machine import s256_challenge as s256_challenge
 from ._core.machine import state_diagram as state_diagram
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.redirect import MAX_URL_LENGTH as MAX_URL_LENGTH
 from ._core.redirect import Redirect as Redirect
 from ._core.redirect import ResponseLocation as ResponseLocation
-from ._core.revocation import Introspection as Introspection
 from ._core.revocation import check_revocation_response as check_revocation_response
-from ._core.strategy import ASSERTION_TYPE as ASSERTION_TYPE
-from ._core.strategy import HttpRequest as HttpRequest
-from ._core.strategy import basic_credentials as basic_credentials
-from ._core.strategy import form_encode as form_encode
-from ._core.strategy import is_loopback_host as is_loopback_host
+from ._core.strategies import UserStep as UserStep
 from ._core.token import RenewalPace as RenewalPace
 from ._core.token import Token as Token
 from ._core.token import parse_token_response as parse_token_response
+from ._core.urls import form_encode as form_encode
+from ._core.urls import is_loopback_host as is_loopback_host
+from ._core.values import AuthorizationRequest as AuthorizationRequest
+from ._core.values import KeysNeeded as KeysNeeded
+from ._core.values import PendingFlow as PendingFlow
+from ._core.values import RefreshRefused as RefreshRefused
+from ._core.values import pending_key as pending_key
 
 __all__ = [
     "ASSERTION_TYPE",
     "MAX_URL_LENGTH",
+    "SECRET_PARAMETERS",
     "TERMINAL_STATES",
     "TRANSITIONS",
     "AuthorizationRequest",
+    "ClientAuthMethod",
+    "Credentials",
     "DeviceAuthorization",
     "Event",
     "Flow",
@@ -52,11 +60,13 @@ __all__ = [
     "KeysNeeded",
     "PendingFlow",
     "Redirect",
+    "RefreshRefused",
     "RenewalPace",
     "ResponseLocation",
     "ServerMetadata",
     "State",
     "Token",
+    "UserStep",
     "basic_credentials",
     "check_revocation_response",
     "form_encode",

@@ -19,15 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from anyoauth import ImplicitDesktop, Strategy
 from anyoauth._core import redirect as redirect_module
 from anyoauth._core.errors import MalformedRedirect, RedirectMismatch
-from anyoauth._core.machine import Flow, PendingFlow, new_code_verifier, s256_challenge
 from anyoauth._core.redirect import Endpoint, ResponseLocation, landing, parse_params
-from anyoauth._core.strategy import (
-    ImplicitDesktop,
-    Strategy,
+from anyoauth.sansio import (
+    Flow,
+    PendingFlow,
     basic_credentials,
     form_encode,
+    new_code_verifier,
+    s256_challenge,
 )
 
 AUTHORIZE_URL = "https://idp.example/authorize"

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from anyoauth import ClientCredentials, HttpRequest, Strategy
 from anyoauth._core.errors import (
     AuthorizationDenied,
     ConfigurationError,
@@ -28,7 +29,10 @@ from anyoauth._core.errors import (
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from anyoauth._core.machine import (
+from anyoauth._core.redirect import Redirect
+from anyoauth._core.token import Token
+from anyoauth.sansio import RefreshRefused
+from anyoauth.sansio import (
     TERMINAL_STATES,
     TRANSITIONS,
     AuthorizationRequest,
@@ -39,9 +43,6 @@ from anyoauth._core.machine import (
     pending_key,
     state_diagram,
 )
-from anyoauth._core.redirect import Redirect
-from anyoauth._core.strategy import ClientCredentials, HttpRequest, Strategy
-from anyoauth._core.token import Token
 
 NOW = 1_700_000_000.0
 REDIRECT_URI = "https://app.example/callback"
@@ -580,9 +581,21 @@ def test_refresh_error_fails_the_flow() -> None:
     flow = held("old-refresh")
     flow.refresh(NOW)
     with pytest.raises(TokenRequestError) as info:
-        flow.receive_token_response(400, "application/json", token_body(error="invalid_grant"), NOW)
-    assert info.value.error == "invalid_grant"
+        flow.receive_token_response(400, "application/json", token_body(error="invalid_client"), NOW)
+    assert info.value.error == "invalid_client"
     assert flow.state is State.FAILED
+
+
+def test_a_refused_refresh_token_waits_for_the_driver_to_look_for_a_newer_one() -> None:
+    flow = held("old-refresh")
+    flow.refresh(NOW)
+    result = flow.receive_token_response(
+        400, "application/json", token_body(error="invalid_grant"), NOW
+    )
+    assert isinstance(result, RefreshRefused)
+    assert result.error.error == "invalid_grant"
+    assert flow.state is State.REFRESH_REFUSED
+    assert flow.discarded is None
 
 
 def test_refresh_with_a_direct_grant_uses_it() -> None:

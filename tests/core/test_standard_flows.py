@@ -34,10 +34,16 @@ from anyoauth import (
     TokenRequestError,
 )
 from anyoauth._core.device import DeviceAuthorization
-from anyoauth._core.machine import Flow, KeysNeeded, State
 from anyoauth._core.metadata import metadata_urls
-from anyoauth._core.revocation import Introspection, check_revocation_response
-from anyoauth._core.strategy import ASSERTION_TYPE, basic_credentials
+from anyoauth.sansio import (
+    ASSERTION_TYPE,
+    Flow,
+    Introspection,
+    KeysNeeded,
+    State,
+    basic_credentials,
+    check_revocation_response,
+)
 
 NOW = 1_700_000_000.0
 ISSUER = "https://as.example"

@@ -11,18 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from anyoauth import ClientCredentials, CodeJsonExchange, HttpRequest, ImplicitDesktop, Strategy
 from anyoauth._core.errors import ConfigurationError
-from anyoauth._core.machine import PendingFlow
-from anyoauth._core.strategy import (
-    ClientCredentials,
-    CodeJsonExchange,
-    HttpRequest,
-    ImplicitDesktop,
-    Strategy,
-    basic_credentials,
-    is_loopback_host,
-)
 from anyoauth._core.token import Token
+from anyoauth.sansio import PendingFlow, basic_credentials, is_loopback_host
 
 SECRET = "SENTINEL-SECRET-d00d"
 TOKEN_URL = "https://idp.example/token"

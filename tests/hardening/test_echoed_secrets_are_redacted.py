@@ -581,9 +581,9 @@ async def test_without_the_scrub_the_walk_finds_the_code_in_a_frame(
 ) -> None:
     """With ``_scrub`` (which clears the frames an error leaves through) turned off, the
     walk finds the code in the locals of anyoauth's frames."""
-    import anyoauth._client
+    import anyoauth._scrub
 
-    monkeypatch.setattr(anyoauth._client, "_scrub", lambda error: None)
+    monkeypatch.setattr(anyoauth._scrub, "scrub", lambda error: None)
     echo = Echo(http_module)
     error = await run_flow(FLOWS["code exchange, public client"], echo, http_module)
     code = next(v for k, v in parse_qsl(echo.seen[0].content.decode()) if k == "code")

@@ -482,9 +482,9 @@ async def test_without_the_scrub_a_traceback_shows_the_code(
     """This suite can fail: with ``_scrub`` (which clears the locals of anyoauth's frames
     an error leaves through) turned off, the redirect URL held by ``_complete`` shows
     the code in a traceback rendered with locals, and the check catches it."""
-    import anyoauth._client
+    import anyoauth._scrub
 
-    monkeypatch.setattr(anyoauth._client, "_scrub", lambda error: None)
+    monkeypatch.setattr(anyoauth._scrub, "scrub", lambda error: None)
     endpoint = Endpoint(http_module, "500")
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())

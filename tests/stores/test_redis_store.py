@@ -26,10 +26,10 @@ import redis.asyncio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 import anyoauth
-from anyoauth._core.machine import pending_key
 from anyoauth._redis_store import RedisStore, TransportName
 from anyoauth._store import dump_token, token_fingerprint
 from anyoauth.providers import Teamwork
+from anyoauth.sansio import pending_key
 from anyoauth.testing import TEAMWORK_LOGIN_PATH, ProviderEmulator, browse
 from redis_server import RedisServer, free_port
 

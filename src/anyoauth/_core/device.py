@@ -3,22 +3,23 @@
 The client asks the device authorization endpoint for a ``device_code`` and a
 ``user_code``; the user opens ``verification_uri`` on another device and enters
 the code; meanwhile the client polls the token endpoint every ``interval``
-seconds. :class:`DeviceCode` builds the requests and reads the answers; the
-flow's polling rules live in :mod:`anyoauth._core.machine`.
+seconds. This module reads the device authorization answer (:class:`DeviceAuthorization`);
+:class:`~anyoauth.DeviceCode` builds the requests, and the flow's polling rules live in
+the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
+from .answers import NESTED_TOO_DEEPLY, NOT_JSON, json_document, provider_error
 from .errors import ConfigurationError, InvalidTokenResponse
-from .strategy import HttpRequest, Strategy, _check_endpoint, _require
-from .token import _NESTED_TOO_DEEPLY, _NOT_JSON, _json_document, _provider_error
+from .urls import check_endpoint
 
-__all__ = ["DEVICE_GRANT_TYPE", "DeviceAuthorization", "DeviceCode"]
+__all__ = ["DEVICE_GRANT_TYPE", "DeviceAuthorization"]
 
 DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
 """``grant_type`` of the device access token request (RFC 8628 3.4)."""
@@ -118,14 +119,14 @@ class DeviceAuthorization:
         :attr:`~Strategy.allow_insecure` does. The polling ``interval`` is kept within
         :data:`MIN_INTERVAL` and :data:`MAX_INTERVAL`.
         """
-        payload = _json_document(body)
-        if payload is _NOT_JSON or payload is _NESTED_TOO_DEEPLY:
+        payload = json_document(body)
+        if payload is NOT_JSON or payload is NESTED_TOO_DEEPLY:
             raise InvalidTokenResponse("device authorization is not JSON", status_code=status_code)
         if not isinstance(payload, dict):
             raise InvalidTokenResponse(
                 "device authorization is not a JSON object", status_code=status_code
             )
-        error = _provider_error(payload, status_code)
+        error = provider_error(payload, status_code)
         if error is not None:
             raise error
         if not 200 <= status_code < 300:
@@ -142,7 +143,7 @@ class DeviceAuthorization:
             interval = _number(payload, "interval", DEFAULT_INTERVAL)
             for name, url in (("verification_uri", uri), ("verification_uri_complete", complete)):
                 try:
-                    _check_endpoint(name, url, allow_insecure=allow_insecure)
+                    check_endpoint(name, url, allow_insecure=allow_insecure)
                 except ConfigurationError as exc:
                     raise ValueError(str(exc)) from None
         except ValueError as exc:
@@ -158,57 +159,3 @@ class DeviceAuthorization:
             )
         # Raised outside the except clause: the ValueError is no context of it.
         raise InvalidTokenResponse(reason, status_code=status_code)
-
-
-@attrs.frozen(kw_only=True)
-class DeviceCode(Strategy):
-    """The device authorization grant (RFC 8628), for devices without a usable browser.
-
-    Run it with :meth:`Client.device_login`: the user enters the shown code on
-    another device while the client polls. Public clients (``client_auth="none"``,
-    the default when there is no secret) and confidential ones both work.
-    """
-
-    name: ClassVar[str] = "device-code"
-
-    device_authorization_endpoint: str | None = None
-    """The device authorization endpoint."""
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        _require(self, "device_authorization_endpoint", "token_endpoint")
-        _check_endpoint(
-            "device_authorization_endpoint",
-            self.device_authorization_endpoint,
-            self.allow_insecure,
-            self.issuer,
-        )
-
-    @property
-    def interactive(self) -> bool:
-        """``False``: there is no redirect; use :meth:`Client.device_login`."""
-        return False
-
-    @property
-    def requests_nonce(self) -> bool:
-        """``False``: the device grant has no authorization request to carry a nonce."""
-        return False
-
-    def device_authorization_request(self, *, now: float) -> HttpRequest:
-        """The device authorization request (RFC 8628 3.1)."""
-        params = [("scope", self.scope_param())] if self.scope else []
-        return self.form_request(params, now=now, url=self.device_authorization_endpoint)
-
-    def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
-        """The device access token request (RFC 8628 3.4)."""
-        return self.form_request(
-            [("grant_type", DEVICE_GRANT_TYPE), ("device_code", device_code)], now=now
-        )
-
-    def read_device_authorization(
-        self, status_code: int, content_type: str | None, body: bytes, now: float
-    ) -> DeviceAuthorization:
-        """Validate the device authorization response."""
-        return DeviceAuthorization.from_response(
-            status_code, content_type, body, received_at=now, allow_insecure=self.allow_insecure
-        )

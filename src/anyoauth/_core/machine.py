@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
-from .device import DeviceAuthorization, DeviceCode
+from .device import DeviceAuthorization
 from .errors import (
     AuthorizationDenied,
     ConfigurationError,
@@ -37,26 +36,24 @@ from .errors import (
     TokenRequestError,
     drop_hidden_contexts,
 )
+from .http import HttpRequest
 from .redaction import RedactionScope, redacting
 from .redirect import Redirect
-from .strategy import HttpRequest
+from .strategies.base import UserStep
 from .token import Token
+from .values import AuthorizationRequest, KeysNeeded, PendingFlow, RefreshRefused, pending_key
 
 if TYPE_CHECKING:
-    from .strategy import Strategy
+    from .strategies.base import Strategy
 
 __all__ = [
     "TERMINAL_STATES",
     "TRANSITIONS",
-    "AuthorizationRequest",
     "Event",
     "Flow",
-    "KeysNeeded",
-    "PendingFlow",
     "State",
     "new_code_verifier",
-    "new_state",
-    "pending_key",
+    "new_state_parameter",
     "s256_challenge",
     "state_diagram",
 ]
@@ -89,6 +86,7 @@ class State(enum.Enum):
     VERIFYING = "verifying id token"
     HOLDING_TOKEN = "holding token"
     REFRESHING = "refreshing"
+    REFRESH_REFUSED = "refresh refused"
     EXPIRED = "expired"
     FAILED = "failed"
 
@@ -113,6 +111,8 @@ class Event(enum.Enum):
     POLL_SENT = "poll sent"
     APPROVAL_PENDING = "approval pending"
     KEYS_REQUESTED = "signing keys requested"
+    POLL_LOST = "poll lost"
+    REFRESH_REFUSED = "refresh token refused"
 
     def __str__(self) -> str:
         return self.value
@@ -140,6 +140,8 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.POLLING, E.APPROVAL_PENDING): S.AWAITING_APPROVAL,
     (S.POLLING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
     (S.POLLING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    # A poll whose answer was lost (RFC 8628 3.5): back off, poll again while the code lives.
+    (S.POLLING, E.POLL_LOST): S.AWAITING_APPROVAL,
     # An OpenID Connect id_token signed by a key not yet known: fetch the key set first.
     (S.EXCHANGING, E.KEYS_REQUESTED): S.VERIFYING,
     (S.POLLING, E.KEYS_REQUESTED): S.VERIFYING,
@@ -152,6 +154,11 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.EXPIRED, E.REFRESH_STARTED): S.REFRESHING,
     (S.REFRESHING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
     (S.REFRESHING, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    # The refresh token was refused: a grant of the client's own starts afresh, else the
+    # token is given up and only a new login helps.
+    (S.REFRESHING, E.REFRESH_REFUSED): S.REFRESH_REFUSED,
+    (S.REFRESH_REFUSED, E.TOKEN_REQUESTED): S.EXCHANGING,
+    (S.REFRESH_REFUSED, E.TOKEN_REQUEST_FAILED): S.FAILED,
 }
 """Every allowed transition: ``(state, event) -> next state``. Nothing else is allowed."""
 
@@ -170,8 +177,9 @@ def state_diagram() -> str:
     return "\n".join(lines) + "\n"
 
 
-def new_state() -> str:
-    """A fresh ``state`` value: 256 bits from :mod:`secrets`, URL-safe."""
+def new_state_parameter() -> str:
+    """A fresh value for the OAuth ``state`` parameter (not a :class:`State` of the
+    machine): 256 bits from :mod:`secrets`, URL-safe."""
     return secrets.token_urlsafe(STATE_BYTES)
 
 
@@ -188,75 +196,6 @@ def s256_challenge(verifier: str) -> str:
 
     challenge: str = create_s256_code_challenge(verifier)
     return challenge
-
-
-def pending_key(state: str) -> str:
-    """The store key of a pending flow: a digest, so no ``state`` appears in store keys."""
-    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@attrs.frozen(kw_only=True)
-class PendingFlow:
-    """What must survive between :meth:`Flow.start` and the redirect, kept in a store."""
-
-    state: str = attrs.field(repr=False)
-    """The ``state`` sent to the provider."""
-    binding: str
-    """The strategy the flow belongs to (:attr:`Strategy.binding`); another strategy's
-    redirect cannot complete it."""
-    created_at: float
-    """When the flow started."""
-    expires_at: float
-    """When the flow stops accepting its redirect."""
-    code_verifier: str | None = attrs.field(default=None, repr=False)
-    """The PKCE verifier, for strategies that use PKCE."""
-    nonce: str | None = attrs.field(default=None, repr=False)
-    """The OpenID Connect ``nonce`` the id_token must carry, when one was sent."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (for stores)."""
-        return {
-            "state": self.state,
-            "binding": self.binding,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "code_verifier": self.code_verifier,
-            "nonce": self.nonce,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PendingFlow:
-        """Rebuild a pending flow saved with :meth:`to_dict`."""
-        return cls(**data)
-
-
-@attrs.frozen(kw_only=True)
-class AuthorizationRequest:
-    """Where to send the user, and the pending flow to keep until the redirect."""
-
-    url: str = attrs.field(repr=False)
-    """The authorization URL to open in the user agent."""
-    pending: PendingFlow
-    """The pending flow to store under :func:`pending_key` of its state."""
-
-    @property
-    def state(self) -> str:
-        """The ``state`` value in :attr:`url`."""
-        return self.pending.state
-
-    @property
-    def expires_at(self) -> float:
-        """When the flow stops accepting its redirect."""
-        return self.pending.expires_at
-
-
-@attrs.frozen(kw_only=True)
-class KeysNeeded:
-    """The id_token is signed by a key the flow was not given: send :attr:`request`
-    (a GET of the server's key set) and pass the answer to :meth:`Flow.receive_keys`."""
-
-    request: HttpRequest
-    """The key set request."""
 
 
 class Flow:
@@ -284,6 +223,10 @@ class Flow:
         """When the device grant may poll next."""
         self.keys: Mapping[str, Any] | None = None
         """The key set the last id_token was validated with (cache it for the next flow)."""
+        self.discarded: Token | None = None
+        """A token the flow gave up (its refresh token was refused and nothing can
+        replace it): the driver removes it from its store."""
+        self._refusal: TokenRequestError | None = None
         self._unverified: Token | None = None
         self._sent: HttpRequest | None = None
 
@@ -349,7 +292,7 @@ class Flow:
         verifier = new_code_verifier() if strategy.uses_pkce else None
         nonce = secrets.token_urlsafe(STATE_BYTES) if strategy.requests_nonce else None
         self.pending = PendingFlow(
-            state=new_state(),
+            state=new_state_parameter(),
             binding=strategy.binding,
             created_at=now,
             expires_at=now + strategy.state_ttl,
@@ -433,11 +376,13 @@ class Flow:
         return self._sending(request)
 
     def check_expiry(self, now: float, leeway: float = 0.0) -> State:
-        """Move a held token to EXPIRED once it is within ``leeway`` of its expiry."""
+        """Move a held token to EXPIRED once it is due for renewal: within ``leeway``
+        of its expiry, at most half its lifetime (:meth:`Token.renewal_due`, the rule
+        :class:`~anyoauth.Client` applies too)."""
         if (
             self._state is State.HOLDING_TOKEN
             and self.token is not None
-            and self.token.is_expired(now, leeway)
+            and self.token.renewal_due(now, leeway)
         ):
             self.handle(Event.TOKEN_EXPIRED)
         return self._state
@@ -468,8 +413,12 @@ class Flow:
         now: float,
         *,
         keys: Mapping[str, Any] | None = None,
-    ) -> Token | KeysNeeded:
+    ) -> Token | KeysNeeded | RefreshRefused:
         """Read the token endpoint's answer; a refresh keeps a refresh token not re-sent.
+
+        A refresh the server refuses with ``invalid_grant`` returns
+        :class:`RefreshRefused` (the flow waits in REFRESH_REFUSED for
+        :meth:`refresh_refused`); any other error answer fails the flow.
 
         When the strategy validates id_tokens and the answer carries one, ``keys``
         (the server's key set, if already known) verifies it; without a matching key
@@ -486,9 +435,19 @@ class Flow:
         with self._reading():
             try:
                 token = self.strategy.parse_token_response(status_code, content_type, body, now)
+            except TokenRequestError as exc:
+                refusal = exc
             except FlowError as exc:
                 self._fail(exc, Event.TOKEN_REQUEST_FAILED)
-            return self._accept(token, now, keys)
+            else:
+                return self._accept(token, now, keys)
+        # Outside the except clause: an error raised for the refusal does not carry it
+        # as its context.
+        if self._state is State.REFRESHING and refusal.error == "invalid_grant":
+            self.handle(Event.REFRESH_REFUSED)
+            self._refusal = refusal
+            return RefreshRefused(error=refusal)
+        return self._fail(refusal, Event.TOKEN_REQUEST_FAILED)
 
     def _accept(
         self, token: Token, now: float, keys: Mapping[str, Any] | None
@@ -507,10 +466,7 @@ class Flow:
                 token = attrs.evolve(token, id_token_claims=previous.id_token_claims)
         id_token = token.extra.get("id_token")
         if id_token is not None and not self.strategy.verifies_id_tokens:
-            # Never hand out claims nobody checked.
-            token = attrs.evolve(
-                token, extra={k: v for k, v in token.extra.items() if k != "id_token"}
-            )
+            token = _without_id_token(token, token.id_token_claims)
         elif self.strategy.verifies_id_tokens and (
             id_token is not None or (self.pending is not None and self.pending.nonce is not None)
         ):
@@ -525,13 +481,7 @@ class Flow:
                     return self._hold(token)
             self.handle(Event.KEYS_REQUESTED)
             self._unverified = token
-            jwks_uri = self.strategy.jwks_uri
-            assert jwks_uri is not None  # verifies_id_tokens
-            return KeysNeeded(
-                request=HttpRequest(
-                    method="GET", url=jwks_uri, headers=(("Accept", "application/json"),)
-                )
-            )
+            return KeysNeeded(request=self.strategy.key_set_request())
         return self._hold(token)
 
     def _hold(self, token: Token) -> Token:
@@ -600,16 +550,15 @@ class Flow:
         if self.pending is not None and self.pending.nonce is not None:
             self._fail(error, Event.TOKEN_REQUEST_FAILED)
         previous = self.token.id_token_claims if self.token is not None else None
-        extra = {k: v for k, v in token.extra.items() if k != "id_token"}
         self._unverified = None
-        return self._hold(attrs.evolve(token, extra=extra, id_token_claims=previous))
+        return self._hold(_without_id_token(token, previous))
 
     # -- the device grant (RFC 8628) --------------------------------------------------
 
     def request_device_code(self, now: float) -> HttpRequest:
         """The device authorization request."""
         strategy = self.strategy
-        if not isinstance(strategy, DeviceCode):
+        if strategy.user_step is not UserStep.DEVICE:
             self._fail(
                 ConfigurationError(f"{strategy.name} is not a device grant"),
                 Event.DEVICE_CODE_REQUESTED,
@@ -622,7 +571,7 @@ class Flow:
     ) -> DeviceAuthorization:
         """Read the device authorization response; polling may start at :attr:`next_poll_at`."""
         strategy = self.strategy
-        if self._state is not State.AUTHORIZING_DEVICE or not isinstance(strategy, DeviceCode):
+        if self._state is not State.AUTHORIZING_DEVICE:
             self._fail(
                 InvalidTransition(self._state, Event.DEVICE_CODE_RECEIVED),
                 Event.DEVICE_CODE_RECEIVED,
@@ -644,7 +593,6 @@ class Flow:
             self._fail(InvalidTransition(self._state, Event.POLL_SENT), Event.POLL_SENT)
         if now >= device.expires_at:
             self._fail(FlowExpired("the device code expired; start again"), Event.FLOW_EXPIRED)
-        assert isinstance(strategy, DeviceCode)
         self.handle(Event.POLL_SENT)
         return self._sending(strategy.device_token_request(device.device_code, now=now))
 
@@ -688,12 +636,73 @@ class Flow:
                 )
             self._fail(failure, Event.TOKEN_REQUEST_FAILED)
         if refusal.error == "slow_down":
-            interval = min(device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
-            self.device = device = attrs.evolve(device, interval=interval)
+            self._slow_down()
         self.handle(Event.APPROVAL_PENDING)
-        self.next_poll_at = now + device.interval
+        self._wait_interval(now)
+        return None
+
+    def poll_lost(self, error: OAuthError, now: float) -> None:
+        """Report that a poll got no answer (``error``: the server was unreachable, the
+        answer was lost or late). RFC 8628 3.5: that is not the end while the device
+        code lives; the flow backs off as for ``slow_down`` (five seconds more between
+        polls) and waits for :attr:`next_poll_at`, when the next poll decides."""
+        if self._state is not State.POLLING or self.device is None:
+            self._fail(InvalidTransition(self._state, Event.POLL_LOST), Event.POLL_LOST)
+        self._slow_down()
+        self.handle(Event.POLL_LOST)
+        self._wait_interval(now)
+
+    def _slow_down(self) -> None:
+        assert self.device is not None
+        interval = min(self.device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
+        self.device = attrs.evolve(self.device, interval=interval)
+
+    def _wait_interval(self, now: float) -> None:
+        assert self.device is not None
+        self.next_poll_at = now + self.device.interval
+
+    # -- a refused refresh ------------------------------------------------------------
+
+    def refresh_refused(self, now: float) -> HttpRequest:
+        """After :class:`RefreshRefused`, when the driver found no newer token: the
+        request of a new grant, for a strategy with a grant of its own whose refresh
+        token was refused (client credentials start afresh). Otherwise the held token
+        is given up (:attr:`discarded`: the driver forgets it) and
+        :class:`LoginRequired` is raised."""
+        refused, refusal = self.token, self._refusal
+        if self._state is not State.REFRESH_REFUSED or refused is None or refusal is None:
+            self._fail(InvalidTransition(self._state, Event.TOKEN_REQUESTED), Event.TOKEN_REQUESTED)
+        if refused.refresh_token and self.strategy.has_direct_grant:
+            request = self.strategy.direct_token_request(now=now)
+            if request is not None:
+                self.token = None
+                self.handle(Event.TOKEN_REQUESTED)
+                return self._sending(request)
+        self.discarded = refused
+        self.token = None
+        failure = LoginRequired(
+            f"the {self.strategy.name} refresh token was refused ({refusal.error}); log in again"
+        )
+        failure.__cause__ = refusal
+        return self._fail(failure, Event.TOKEN_REQUEST_FAILED)
+
+    def key_set_wanted(self, keys: Mapping[str, Any] | None) -> HttpRequest | None:
+        """The key set request to send before this flow's token request, or ``None``:
+        when its answer will carry an id_token to verify
+        (:attr:`Strategy.expects_id_token`) and no key set (``keys``) is known yet.
+        Fetched first, a rotated refresh token is never lost to a key set that cannot
+        be fetched after the refresh."""
+        if keys is None and self.strategy.expects_id_token:
+            return self.strategy.key_set_request()
         return None
 
     def transport_failed(self, error: OAuthError) -> NoReturn:
         """Report that the token request could not be completed; raises ``error``."""
         self._fail(error, Event.TOKEN_REQUEST_FAILED)
+
+
+def _without_id_token(token: Token, claims: Mapping[str, Any] | None) -> Token:
+    """``token`` without the id_token its answer carried, with ``claims`` (those checked
+    before, or none): claims nobody verified are never handed out."""
+    extra = {k: v for k, v in token.extra.items() if k != "id_token"}
+    return attrs.evolve(token, extra=extra, id_token_claims=claims)

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from .errors import DiscoveryError
-from .strategy import http_allowed, is_loopback_host
 from .text import URL_NOT_VISIBLE_ASCII, is_visible_ascii
+from .urls import http_allowed, is_loopback_host
 
 __all__ = ["ENDPOINT_FIELDS", "STRATEGY_ENDPOINTS", "ServerMetadata", "metadata_urls"]
 

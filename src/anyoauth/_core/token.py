@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Collection, Mapping
 from types import MappingProxyType
@@ -10,7 +9,8 @@ from typing import Any
 
 import attrs
 
-from .errors import InvalidTokenResponse, TokenExpiredOnArrival, TokenRequestError
+from .answers import NESTED_TOO_DEEPLY, NOT_JSON, json_document, provider_error
+from .errors import InvalidTokenResponse, TokenExpiredOnArrival
 from .text import is_visible_ascii
 
 __all__ = [
@@ -174,6 +174,21 @@ class Token:
         A token with unknown expiry is never considered expired.
         """
         return self.expires_at is not None and now + leeway >= self.expires_at
+
+    def renewal_margin(self, leeway: float) -> float:
+        """How long before its expiry this token is due for renewal: ``leeway``, but at
+        most half the token's lifetime (a short-lived token is not renewed on every
+        use) and never below zero (a token that expires before its issue time, from a
+        clock running ahead or a damaged record, gets no extra life). The one rule of
+        anyoauth's expiry leeway: the client, the machine and the httpx Auth all ask it."""
+        if self.expires_at is None:
+            return leeway
+        return max(0.0, min(leeway, (self.expires_at - self.issued_at) / 2))
+
+    def renewal_due(self, now: float, leeway: float) -> bool:
+        """Whether the token is due for renewal at ``now`` (within
+        :meth:`renewal_margin` of its expiry, or expired). Unknown expiry: never."""
+        return self.expires_at is not None and now >= self.expires_at - self.renewal_margin(leeway)
 
     def expires_in(self, now: float) -> float | None:
         """Seconds left at ``now`` (negative once expired), or ``None`` if unknown."""
@@ -380,42 +395,6 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
-_NOT_JSON = object()
-_NESTED_TOO_DEEPLY = object()
-
-
-def _json_document(body: bytes) -> Any:
-    """``body`` decoded as JSON; ``_NOT_JSON`` or ``_NESTED_TOO_DEEPLY`` when it cannot be.
-
-    An error about the body is raised by the caller, outside this except clause: the
-    decoder's exception (whose ``doc`` is the whole body: an echoed request, freshly
-    issued tokens) never becomes its ``__context__``.
-    """
-    try:
-        return json.loads(body)
-    except RecursionError:
-        return _NESTED_TOO_DEEPLY
-    except (ValueError, UnicodeDecodeError):
-        return _NOT_JSON
-
-
-def _provider_error(payload: Mapping[str, Any], status_code: int) -> TokenRequestError | None:
-    error = payload.get("error")
-    if error is None and status_code < 400:
-        return None
-    if error is None:
-        # Providers that answer {"status": "error", "message": ...} (Teamwork) or nothing usable.
-        error = payload.get("status") if isinstance(payload.get("status"), str) else None
-    description = payload.get("error_description", payload.get("message"))
-    uri = payload.get("error_uri")
-    return TokenRequestError(
-        str(error or f"http_{status_code}"),
-        None if description is None else str(description),
-        None if uri is None else str(uri),
-        status_code=status_code,
-    )
-
-
 def parse_token_response(
     status_code: int,
     content_type: str | None,
@@ -433,10 +412,10 @@ def parse_token_response(
     a space, control or non-ASCII character, a ``token_type`` not in ``token_types``,
     a bad ``expires_in``). See :meth:`Token.from_response`.
     """
-    payload = _json_document(body)
-    if payload is _NESTED_TOO_DEEPLY:
+    payload = json_document(body)
+    if payload is NESTED_TOO_DEEPLY:
         raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code)
-    if payload is _NOT_JSON:
+    if payload is NOT_JSON:
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
         kind = "HTML" if media_type == "text/html" or body.lstrip()[:1] == b"<" else "non-JSON"
         raise InvalidTokenResponse(
@@ -446,7 +425,7 @@ def parse_token_response(
         raise InvalidTokenResponse(
             f"JSON {type(payload).__name__} instead of an object", status_code=status_code
         )
-    error = _provider_error(payload, status_code)
+    error = provider_error(payload, status_code)
     if error is not None:
         raise error
     if not 200 <= status_code < 300:

@@ -15,7 +15,7 @@ because Geni's desktop flow ends on the provider's own pages.
 
 from __future__ import annotations
 
-from .._core.strategy import ImplicitDesktop, Strategy
+from .._core.strategies import Strategy, UserStep
 from ._base import AgentSession as AgentSession
 from ._base import UserAgent as UserAgent
 from ._embedded import EmbeddedBrowserAgent as EmbeddedBrowserAgent
@@ -43,6 +43,6 @@ def default_agent(strategy: Strategy) -> UserAgent:
     embedded browser; every other flow gets the loopback listener with the system
     browser (RFC 8252).
     """
-    if isinstance(strategy, ImplicitDesktop):
+    if strategy.user_step is UserStep.LANDING_PAGE:
         return EmbeddedBrowserAgent()
     return SystemBrowserAgent()

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .._core.strategy import Strategy
+    from .._core.strategies import Strategy
 
 __all__ = ["AgentSession", "UserAgent"]
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from playwright.async_api import BrowserContext, CDPSession, Frame, Page, Playwright
 
-    from .._core.strategy import Strategy
+    from .._core.strategies import Strategy
     from ._base import AgentSession
 
 __all__ = ["Automation", "EmbeddedBrowserAgent", "UrlWatcher"]

@@ -47,7 +47,7 @@ from .._core.errors import AgentError, ConfigurationError, OAuthError
 from .._core.text import is_visible_ascii, printable
 
 if TYPE_CHECKING:
-    from .._core.strategy import Strategy
+    from .._core.strategies import Strategy
 
 __all__ = ["BrowserOpener", "LoopbackAgent", "ManualAgent", "SystemBrowserAgent"]
 

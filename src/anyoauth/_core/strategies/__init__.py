@@ -1,0 +1,30 @@
+"""Strategies: one small object per kind of flow, sans-IO.
+
+:mod:`.base` holds :class:`Strategy` (a standard OAuth 2.0 client with every hook a
+flow may override) and :class:`UserStep`; each family of flows has its module:
+:mod:`.code` (authorization code, JSON code exchange), :mod:`.implicit` (implicit,
+implicit desktop), :mod:`.direct` (client credentials) and :mod:`.device` (the device
+grant). A new flow is a new subclass in a module of its own (or in a plugin).
+"""
+
+from __future__ import annotations
+
+from .base import Strategy as Strategy
+from .base import UserStep as UserStep
+from .code import AuthorizationCode as AuthorizationCode
+from .code import CodeJsonExchange as CodeJsonExchange
+from .device import DeviceCode as DeviceCode
+from .direct import ClientCredentials as ClientCredentials
+from .implicit import Implicit as Implicit
+from .implicit import ImplicitDesktop as ImplicitDesktop
+
+__all__ = [
+    "AuthorizationCode",
+    "ClientCredentials",
+    "CodeJsonExchange",
+    "DeviceCode",
+    "Implicit",
+    "ImplicitDesktop",
+    "Strategy",
+    "UserStep",
+]

@@ -1,0 +1,622 @@
+"""The base strategy: a standard OAuth 2.0 client, and every hook a flow may override.
+
+:class:`Strategy` knows how to build the authorization URL, read the redirect, build
+the token / refresh / revocation / introspection requests and read their answers; it
+declares what its flow needs (:attr:`Strategy.user_step`, :attr:`Strategy.has_direct_grant`,
+:attr:`Strategy.verifies_id_tokens`) so nothing outside a strategy asks for its class.
+Strategies are sans-IO: they build :class:`HttpRequest` values and never send them.
+Each family of flows subclasses it in its own module of this package.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+from urllib.parse import SplitResult
+
+import attrs
+
+from ..client_auth import (
+    AssertionAudience,
+    ClientAuth,
+    ClientAuthMethod,
+    client_auth_method,
+)
+from ..device import DeviceAuthorization
+from ..errors import (
+    AuthorizationDenied,
+    ConfigurationError,
+    InvalidIdToken,
+    IssuerMismatch,
+    MalformedRedirect,
+    RedirectMismatch,
+)
+from ..http import HttpRequest
+from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
+from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
+from ..token import BEARER, BEARER_TYPE, Token, parse_token_response
+from ..urls import (
+    add_query,
+    check_endpoint,
+    check_redirect_uri,
+    form_encode,
+    form_quote,
+    is_unreserved,
+)
+from ..values import PendingFlow
+
+if TYPE_CHECKING:
+    from ..metadata import ServerMetadata
+
+__all__ = ["Strategy", "UserStep", "not_empty", "require", "scope_tuple"]
+
+
+_FORM_HEADERS = (
+    ("Content-Type", "application/x-www-form-urlencoded"),
+    ("Accept", "application/json"),
+)
+
+
+_JSON_ACCEPT = (("Accept", "application/json"),)
+
+
+class UserStep(enum.Enum):
+    """How the user takes part in a strategy's login: what :meth:`Client.login` does
+    and which user agent can run it."""
+
+    NONE = "none"
+    """No user step: :meth:`Client.token` gets a token with the client's own
+    credentials (client credentials)."""
+    REDIRECT = "redirect"
+    """The user agent goes to the authorization endpoint and is redirected back to the
+    app's ``redirect_uri`` (code and implicit flows)."""
+    LANDING_PAGE = "landing page"
+    """The user agent goes to the authorization endpoint and ends on one of the
+    provider's own special URLs, never the app's: only an agent that watches the
+    browser's address can finish it (Geni's desktop flow)."""
+    DEVICE = "device"
+    """The user approves on another device while the client polls (RFC 8628)."""
+
+
+def scope_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    return tuple(value)
+
+
+def not_empty(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{attribute.name} must be a non-empty string")
+
+
+@attrs.frozen(kw_only=True)
+class Strategy:
+    """Base strategy: a standard OAuth 2.0 client with form-encoded token requests.
+
+    Subclasses set :attr:`name` and override the hooks that differ for their flow.
+    """
+
+    name: ClassVar[str] = "oauth2"
+    """A short name for the kind of flow, used in store keys and messages."""
+
+    client_id: str = attrs.field(validator=not_empty)
+    """The client identifier issued by the provider."""
+    client_secret: str | None = attrs.field(default=None, repr=False)
+    """The client secret, for confidential clients. Never shown in a repr."""
+    authorization_endpoint: str | None = None
+    """Where the user agent is sent; ``None`` for grants without a user step."""
+    token_endpoint: str | None = None
+    """The token endpoint; ``None`` for flows that never call one."""
+    redirect_uri: str | None = None
+    """Where the provider sends the user agent back."""
+    scope: tuple[str, ...] = attrs.field(default=(), converter=scope_tuple)
+    """Requested scopes (a string is split on spaces and commas)."""
+    response_type: str = "code"
+    """``code`` or ``token`` (implicit)."""
+    response_location: ResponseLocation = ResponseLocation.QUERY
+    """Where the redirect carries the response parameters."""
+    client_auth: ClientAuth | ClientAuthMethod = "client_secret_basic"
+    """How the client authenticates to the authorization server: a method's name
+    (made with :attr:`client_secret`, :attr:`client_key` and the settings below) or a
+    :class:`ClientAuthMethod` value (:class:`ClientSecretBasic`, :class:`PrivateKeyJwt`,
+    ...) carrying its own credentials. See :attr:`authentication`."""
+    basic_form_encoded: bool = True
+    """Form-urlencode ``client_secret_basic`` credentials before base64 (RFC 6749 2.3.1);
+    ``False`` for servers that expect them raw."""
+    client_key: Any = attrs.field(default=None, repr=False)
+    """The private key for ``private_key_jwt``: a JWK dict, PEM text or bytes, or a
+    joserfc key. Never shown in a repr."""
+    client_assertion_algorithm: str | None = None
+    """The JWS algorithm of client assertions (default RS256 for ``private_key_jwt``,
+    HS256 for ``client_secret_jwt``)."""
+    assertion_audience: AssertionAudience | None = None
+    """The ``aud`` of ``private_key_jwt`` / ``client_secret_jwt`` assertions (see
+    :data:`AssertionAudience`). ``None`` (the default): the issuer identifier when
+    :attr:`issuer` is set, otherwise the URL of the endpoint each assertion is sent to.
+    ``"issuer"`` requires :attr:`issuer`; ``"endpoint"`` is for servers that insist on
+    an endpoint URL. Never the token endpoint when the request goes elsewhere: a server
+    that received an assertion cannot replay it at another server's token endpoint."""
+    issuer: str | None = None
+    """The authorization server's issuer identifier; ``iss`` in authorization responses
+    (RFC 9207) and id_tokens is compared with it."""
+    require_iss: bool = False
+    """Refuse authorization responses without ``iss`` (set when the server's metadata
+    says it sends one)."""
+    jwks_uri: str | None = None
+    """The server's JSON Web Key Set; with :attr:`issuer` set, id_tokens are validated."""
+    id_token_algorithms: tuple[str, ...] = attrs.field(
+        default=DEFAULT_ID_TOKEN_ALGORITHMS, converter=tuple
+    )
+    """Accepted id_token signature algorithms (asymmetric only; never ``none``)."""
+    revocation_endpoint: str | None = None
+    """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
+    introspection_endpoint: str | None = None
+    """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
+    _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
+    uses_pkce: bool = False
+    """Whether code flows send a PKCE S256 challenge."""
+    extra_authorization_params: Mapping[str, str] = attrs.field(factory=dict)
+    """More parameters for the authorization URL."""
+    state_ttl: float = 600.0
+    """Seconds a pending flow accepts its redirect."""
+    allow_insecure: bool = False
+    """Allow http endpoints on any host (test set-ups only). Without it, http is allowed
+    only on loopback hosts, and, when :attr:`issuer` is set, only if the issuer is on a
+    loopback host too. Never turned on implicitly (not by :meth:`from_metadata` either)."""
+    missing_token_type: str | None = BEARER_TYPE
+    """The type of a token whose response has no ``token_type``. RFC 6749 5.1 requires
+    the field, but Geni's fragment and Teamwork's exchange leave it out and issue
+    bearer tokens; ``None`` refuses such a response (:class:`InvalidTokenResponse`).
+    It must be one of :attr:`token_types`."""
+
+    token_types: ClassVar[frozenset[str]] = BEARER
+    """The token types this strategy knows how to use, in lower case: only ``bearer``
+    (RFC 6750). A token response with another ``token_type`` (``DPoP``, ``N_A``,
+    ``Basic``, ...) is refused with :class:`InvalidTokenResponse` and nothing is stored;
+    a strategy that can use another type (a DPoP-bound token, a token exchange's
+    ``N_A``) declares it here."""
+
+    has_direct_grant: ClassVar[bool] = False
+    """Whether :meth:`direct_token_request` builds a grant without a user step (a
+    strategy that overrides it sets this to ``True``)."""
+
+    def __attrs_post_init__(self) -> None:
+        for name in (
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "revocation_endpoint",
+            "introspection_endpoint",
+        ):
+            check_endpoint(name, getattr(self, name), self.allow_insecure, self.issuer)
+        check_endpoint("issuer", self.issuer, self.allow_insecure)
+        check_redirect_uri(self.redirect_uri)
+        if self.response_type not in ("code", "token"):
+            raise ConfigurationError("response_type must be 'code' or 'token'")
+        if self.state_ttl <= 0:
+            raise ConfigurationError("state_ttl must be positive")
+        if self.require_iss and self.issuer is None:
+            raise ConfigurationError("require_iss needs the issuer")
+        missing = self.missing_token_type
+        if missing is not None and (
+            not isinstance(missing, str) or missing.lower() not in self.token_types
+        ):
+            raise ConfigurationError(
+                f"missing_token_type must be one of {', '.join(sorted(self.token_types))}"
+            )
+        self._check_client_auth()
+        if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
+            raise ConfigurationError(
+                "id_token_algorithms must list asymmetric JWS algorithms only: "
+                + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
+            )
+
+    def _check_client_auth(self) -> None:
+        auth = self.client_auth
+        if self.assertion_audience not in (None, "issuer", "endpoint"):
+            raise ConfigurationError("assertion_audience must be 'issuer', 'endpoint' or None")
+        if self.assertion_audience == "issuer" and self.issuer is None:
+            raise ConfigurationError("assertion_audience='issuer' needs the issuer")
+        if isinstance(auth, ClientAuthMethod):
+            method = auth
+        else:
+            method = client_auth_method(
+                auth,
+                client_secret=self.client_secret,
+                client_key=self.client_key,
+                algorithm=self.client_assertion_algorithm,
+                audience=self.assertion_audience,
+                basic_form_encoded=self.basic_form_encoded,
+            )
+        method.check(client_id=self.client_id, issuer=self.issuer)
+        object.__setattr__(self, "_authentication", method)
+
+    @property
+    def authentication(self) -> ClientAuthMethod:
+        """The client authentication every request to the authorization server carries
+        (token, device authorization, revocation, introspection endpoints)."""
+        return self._authentication
+
+    @property
+    def verifies_id_tokens(self) -> bool:
+        """Whether id_tokens in token responses are validated (issuer and jwks_uri set)."""
+        return self.issuer is not None and self.jwks_uri is not None
+
+    @property
+    def requests_nonce(self) -> bool:
+        """Whether the authorization request carries an OpenID Connect ``nonce``: a code
+        flow asking for ``openid`` whose id_tokens are validated. (Without ``issuer`` and
+        ``jwks_uri`` an id_token cannot be validated; it is then dropped, never handed out.)"""
+        return self.response_type == "code" and "openid" in self.scope and self.verifies_id_tokens
+
+    @functools.cached_property
+    def _quoted_settings(self) -> Mapping[str, str]:
+        """This strategy's public settings that go into every authorization URL or token
+        request (``client_id``, ``redirect_uri``, the scope), form-quoted once.
+
+        Only texts without ``,``, which quote alike in URLs (``safe=","``) and bodies;
+        never a secret.
+        """
+        values = (self.client_id, self.redirect_uri, self.scope_param() if self.scope else None)
+        return {
+            value: form_quote(value, "")
+            for value in values
+            if value and "," not in value and not is_unreserved(value)
+        }
+
+    # -- identity -------------------------------------------------------------------
+
+    @functools.cached_property
+    def binding(self) -> str:
+        """Identifies this strategy's flows and tokens in stores:
+        ``name:client_id:server``, where ``server`` is a short digest of the issuer (or,
+        without one, the token or authorization endpoint). Two servers that issued the
+        same client_id never share a token or a pending login in one store."""
+        server = self.issuer or self.token_endpoint or self.authorization_endpoint or ""
+        digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return f"{self.name}:{self.client_id}:{digest}"
+
+    @property
+    def user_step(self) -> UserStep:
+        """How the user takes part in this flow's login (see :class:`UserStep`): a
+        redirect back to :attr:`redirect_uri` when there is an authorization endpoint,
+        else none. A strategy whose login works otherwise says so here."""
+        return UserStep.REDIRECT if self.authorization_endpoint is not None else UserStep.NONE
+
+    @property
+    def interactive(self) -> bool:
+        """Whether the login sends the user agent to the authorization endpoint and ends
+        in a URL for ``complete()`` (:attr:`user_step` is REDIRECT or LANDING_PAGE)."""
+        return self.user_step in (UserStep.REDIRECT, UserStep.LANDING_PAGE)
+
+    @property
+    def expects_id_token(self) -> bool:
+        """Whether this flow's token answers carry an OpenID Connect id_token to verify
+        (the scope asks for ``openid`` and id_tokens are verified): the server's key set
+        is then fetched before the token request, so a rotated refresh token is never
+        lost to a key set that cannot be fetched afterwards."""
+        return self.verifies_id_tokens and "openid" in self.scope
+
+    def key_set_request(self) -> HttpRequest:
+        """The GET of the server's JSON Web Key Set (:attr:`jwks_uri`)."""
+        if self.jwks_uri is None:
+            raise ConfigurationError(f"{self.name} has no jwks_uri")
+        return HttpRequest(method="GET", url=self.jwks_uri, headers=_JSON_ACCEPT)
+
+    # -- authorization request ------------------------------------------------------
+
+    def scope_param(self) -> str:
+        """The ``scope`` parameter value (space-delimited by default)."""
+        return " ".join(self.scope)
+
+    def authorization_params(
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None
+    ) -> list[tuple[str, str]]:
+        """The authorization URL's query parameters."""
+        params = [("client_id", self.client_id), ("response_type", self.response_type)]
+        if self.redirect_uri is not None:
+            params.append(("redirect_uri", self.redirect_uri))
+        if self.scope:
+            params.append(("scope", self.scope_param()))
+        params.append(("state", state))
+        if code_challenge is not None:
+            params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+        if nonce is not None:
+            params.append(("nonce", nonce))
+        params += list(self.extra_authorization_params.items())
+        return params
+
+    def authorization_url(
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None
+    ) -> str:
+        """The URL to open in the user agent."""
+        if self.authorization_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no authorization endpoint")
+        params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
+        return add_query(self.authorization_endpoint, params, self._quoted_settings)
+
+    # -- reading the redirect -------------------------------------------------------
+
+    def redirect_endpoints(self) -> tuple[str, ...]:
+        """The URLs a redirect of this flow may land on."""
+        if self.redirect_uri is None:
+            raise ConfigurationError(f"{self.name} needs a redirect_uri")
+        return (self.redirect_uri,)
+
+    def is_redirect(self, url: str) -> bool:
+        """Whether ``url`` lands exactly on one of :meth:`redirect_endpoints`.
+
+        Compares parsed scheme, host, port and path; a URL-watching agent calls
+        this on every navigation and hands a match to ``complete()``.
+        """
+        return landing(url, self.redirect_endpoints()) is not None
+
+    def read_redirect(self, url: str) -> Redirect:
+        """Check that ``url`` lands on one of :meth:`redirect_endpoints` and read it."""
+        return self._landed(url)[0]
+
+    def _landed(self, url: str) -> tuple[Redirect, SplitResult]:
+        """:meth:`read_redirect`, and the URL as split for it."""
+        if type(self).is_redirect is Strategy.is_redirect:
+            # The same check as is_redirect, with the URL split once for both steps.
+            landed = landing(url, self.redirect_endpoints())
+            if landed is None:
+                raise RedirectMismatch("the URL is not this flow's redirect URI")
+            parts = landed
+        elif self.is_redirect(url):
+            parts = split_url(url)
+        else:
+            raise RedirectMismatch("the URL is not this flow's redirect URI")
+        return redirect_of(parts, self.response_location), parts
+
+    def authorization_error(self, redirect: Redirect) -> AuthorizationDenied | None:
+        """The provider's error carried by ``redirect`` (RFC 6749 4.1.2.1), if any."""
+        error = redirect.get("error")
+        if error is None:
+            return None
+        return AuthorizationDenied(
+            error or "unknown_error", redirect.get("error_description"), redirect.get("error_uri")
+        )
+
+    def check_issuer(self, redirect: Redirect) -> None:
+        """Compare the response's ``iss`` (RFC 9207) with :attr:`issuer`.
+
+        ``iss`` must equal the issuer when present, and be present on a successful
+        response when :attr:`require_iss` is set. An error response without ``iss``
+        is let through as the denial it is (it can deliver nothing to an attacker,
+        and some servers, django-oauth-toolkit among them, leave ``iss`` off errors);
+        one with a wrong ``iss`` is still a mix-up. Without a configured issuer
+        nothing is checked.
+        """
+        received = redirect.get("iss")
+        if received is None:
+            if self.require_iss and redirect.get("error") is None:
+                raise IssuerMismatch("the authorization response carries no iss")
+            return
+        if self.issuer is not None and received != self.issuer:
+            raise IssuerMismatch("the authorization response comes from another issuer")
+
+    def read_authorization_response(
+        self, redirect: Redirect, pending: PendingFlow, now: float
+    ) -> HttpRequest | Token:
+        """The token (implicit) or the code exchange request (code flows)."""
+        if self.response_type == "token":
+            try:
+                # anyoauth does not validate a fragment's id_token: never hand out claims
+                # nobody checked, so it is dropped with state and iss.
+                params = {
+                    k: v
+                    for k, v in redirect.params.items()
+                    if k not in ("state", "iss", "id_token")
+                }
+                return Token.from_response(
+                    params,
+                    received_at=now,
+                    token_types=self.token_types,
+                    missing_token_type=self.missing_token_type,
+                )
+            except ValueError as exc:
+                raise MalformedRedirect(str(exc)) from None
+        code = redirect.get("code")
+        if not code:
+            raise MalformedRedirect("the redirect carries no code")
+        return self.code_exchange_request(code, pending, now=now)
+
+    # -- token requests -------------------------------------------------------------
+
+    def _token_url(self) -> str:
+        if self.token_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no token endpoint")
+        return self.token_endpoint
+
+    def form_request(
+        self, params: Iterable[tuple[str, str]], *, now: float, url: str | None = None
+    ) -> HttpRequest:
+        """A form-encoded POST to ``url`` (by default the token endpoint) carrying
+        :attr:`authentication`'s credentials, made at ``now``. When the method signs
+        (a JWT assertion), the request knows how to build itself again
+        (:attr:`HttpRequest.rebuild`): every retry then carries a fresh assertion for
+        the same audience."""
+        target = self._token_url() if url is None else url
+        fixed = tuple(params)
+        method = self._authentication
+        known = self._quoted_settings
+
+        def build(at: float) -> HttpRequest:
+            credentials = method.credentials(
+                client_id=self.client_id, issuer=self.issuer, url=target, now=at
+            )
+            body = form_encode(fixed + credentials.params, known=known)
+            return HttpRequest(
+                method="POST",
+                url=target,
+                headers=_FORM_HEADERS + credentials.headers,
+                content=body.encode(),
+                rebuild=build if method.fresh_per_request else None,
+            )
+
+        return build(now)
+
+    def code_exchange_request(self, code: str, pending: PendingFlow, *, now: float) -> HttpRequest:
+        """The request that exchanges an authorization code (RFC 6749 4.1.3)."""
+        params = [("grant_type", "authorization_code"), ("code", code)]
+        if self.redirect_uri is not None:
+            params.append(("redirect_uri", self.redirect_uri))
+        if pending.code_verifier is not None:
+            params.append(("code_verifier", pending.code_verifier))
+        return self.form_request(params, now=now)
+
+    def direct_token_request(self, *, now: float) -> HttpRequest | None:
+        """The request of a grant without a user step, or ``None`` if there is none."""
+        return None
+
+    def refresh_request(self, token: Token, *, now: float) -> HttpRequest | None:
+        """The refresh grant request (RFC 6749 6), or ``None`` if it cannot refresh."""
+        if not token.refresh_token or self.token_endpoint is None:
+            return None
+        return self.form_request(
+            [("grant_type", "refresh_token"), ("refresh_token", token.refresh_token)], now=now
+        )
+
+    # -- the device grant (RFC 8628): a strategy whose user_step is DEVICE ----------
+
+    def device_authorization_request(self, *, now: float) -> HttpRequest:
+        """The device authorization request (RFC 8628 3.1), for a strategy whose
+        :attr:`user_step` is ``DEVICE``; :class:`ConfigurationError` for others."""
+        raise ConfigurationError(f"{self.name} is not a device grant")
+
+    def read_device_authorization(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> DeviceAuthorization:
+        """Validate the device authorization response (RFC 8628 3.2)."""
+        raise ConfigurationError(f"{self.name} is not a device grant")
+
+    def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
+        """The device access token request (RFC 8628 3.4)."""
+        raise ConfigurationError(f"{self.name} is not a device grant")
+
+    def revocation_request(
+        self, token: str, *, token_type_hint: str | None = None, now: float
+    ) -> HttpRequest:
+        """A token revocation request (RFC 7009 2.1), with client authentication."""
+        if self.revocation_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no revocation endpoint")
+        params = [("token", token)]
+        if token_type_hint is not None:
+            params.append(("token_type_hint", token_type_hint))
+        return self.form_request(params, now=now, url=self.revocation_endpoint)
+
+    def introspection_request(
+        self, token: str, *, token_type_hint: str | None = None, now: float
+    ) -> HttpRequest:
+        """A token introspection request (RFC 7662 2.1), with client authentication."""
+        if self.introspection_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no introspection endpoint")
+        params = [("token", token)]
+        if token_type_hint is not None:
+            params.append(("token_type_hint", token_type_hint))
+        return self.form_request(params, now=now, url=self.introspection_endpoint)
+
+    def validate_id_token(
+        self,
+        id_token: str,
+        *,
+        jwks: Mapping[str, Any],
+        now: float,
+        nonce: str | None,
+        access_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Validate an OpenID Connect id_token and return its claims.
+
+        Only keys of ``jwks`` verify the signature, with an algorithm of
+        :attr:`id_token_algorithms`; ``iss``, ``aud``, ``exp``, ``iat`` and, when
+        ``nonce`` is given, ``nonce`` are checked. Raises :class:`InvalidIdToken`,
+        whose ``unknown_key`` attribute is true when no key of ``jwks`` matches the
+        token's ``kid`` (fetch the key set again).
+        """
+        from .. import jose
+
+        if self.issuer is None:
+            raise ConfigurationError("validating an id_token needs the issuer")
+        try:
+            return jose.validate_id_token(
+                id_token,
+                jwks=jwks,
+                issuer=self.issuer,
+                client_id=self.client_id,
+                now=now,
+                nonce=nonce,
+                algorithms=self.id_token_algorithms,
+                access_token=access_token,
+            )
+        except jose.UnknownSigningKey as exc:
+            raise InvalidIdToken(str(exc), unknown_key=True) from None
+        except jose.IdTokenInvalid as exc:
+            raise InvalidIdToken(str(exc)) from None
+
+    # -- configuration from metadata ------------------------------------------------
+
+    @classmethod
+    def from_metadata(cls, metadata: ServerMetadata, **kwargs: Any) -> Self:
+        """This strategy configured from a server's metadata (see :func:`anyoauth.discover`).
+
+        Endpoints, the issuer, ``require_iss`` and ``jwks_uri`` come from
+        ``metadata``; ``kwargs`` give the client's own settings (``client_id``,
+        ``client_secret``, ``redirect_uri``, ``scope``...) and may override any of
+        them. Without an explicit ``client_auth``, a client with a secret uses
+        ``client_secret_basic`` unless the server lists only ``client_secret_post``,
+        and a client without one uses ``none``.
+
+        ``allow_insecure`` stays off unless ``kwargs`` turn it on: http endpoints in the
+        metadata are refused (:class:`ConfigurationError`) unless they and the issuer
+        are all on loopback hosts.
+        """
+        from ..metadata import STRATEGY_ENDPOINTS
+
+        names = attrs.fields_dict(cls)
+        values: dict[str, Any] = {"issuer": metadata.issuer}
+        for field in STRATEGY_ENDPOINTS:
+            value = getattr(metadata, field)
+            if value is not None and field in names:
+                values[field] = value
+        values["require_iss"] = metadata.authorization_response_iss_parameter_supported
+        if "client_auth" not in kwargs:
+            methods = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
+            if not kwargs.get("client_secret"):
+                values["client_auth"] = "none"
+            elif "client_secret_basic" not in methods and "client_secret_post" in methods:
+                values["client_auth"] = "client_secret_post"
+        values.update(kwargs)
+        return cls(**values)
+
+    def parse_token_response(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> Token:
+        """Validate the token endpoint's answer (see :func:`parse_token_response`): a
+        token of one of :attr:`token_types`, with visible ASCII token values."""
+        return parse_token_response(
+            status_code,
+            content_type,
+            body,
+            received_at=now,
+            token_types=self.token_types,
+            missing_token_type=self.missing_token_type,
+        )
+
+    def can_use(self, token: Token) -> bool:
+        """Whether ``token`` is of a type this strategy knows how to use (one of
+        :attr:`token_types`, compared without case). The client never holds or sends a
+        stored token that is not: an older version may have stored a ``Basic``,
+        ``DPoP`` or ``N_A`` token before such responses were refused."""
+        return token.token_type.lower() in self.token_types
+
+
+def require(strategy: Strategy, *names: str) -> None:
+    for name in names:
+        if getattr(strategy, name) is None:
+            raise ConfigurationError(f"{strategy.name} needs {name}")

@@ -1,0 +1,50 @@
+"""``client.auth()``: an ``httpx``/``httpx2`` ``Auth`` that sets each request's
+``Authorization`` from :meth:`Client.token` and, on a 401, asks it for a different
+token and sends the request once more. It decides nothing about tokens itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+__all__ = ["auth_class"]
+
+
+@functools.cache
+def auth_class(module: ModuleType) -> type:
+    """``Auth`` for one HTTP package (``httpx`` or ``httpx2``), made once per package
+    (an ``Auth`` must subclass its own package's ``Auth``)."""
+
+    class BearerAuth(module.Auth):  # type: ignore[name-defined,misc]
+        """Sets the token from :meth:`Client.token`; on a 401 gets a different token
+        and retries once."""
+
+        requires_request_body = False
+        requires_response_body = False
+
+        def __init__(self, client: Client) -> None:
+            self._client = client
+
+        def __repr__(self) -> str:
+            return f"<anyoauth auth for {self._client!r}>"
+
+        def sync_auth_flow(self, request: Any) -> Any:
+            raise TypeError("anyoauth is async: use it with an AsyncClient")
+
+        async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
+            token = await self._client.token()
+            request.headers["Authorization"] = token.authorization_header
+            response = yield request
+            if response.status_code == 401:
+                token = await self._client.token(rejected=token)
+                request.headers["Authorization"] = token.authorization_header
+                yield request
+
+    BearerAuth.__qualname__ = BearerAuth.__name__ = f"BearerAuth[{module.__name__}]"
+    return BearerAuth
