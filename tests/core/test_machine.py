@@ -31,7 +31,6 @@ from anyoauth._core.errors import (
 )
 from anyoauth._core.redirect import Redirect
 from anyoauth._core.token import Token
-from anyoauth.sansio import RefreshRefused
 from anyoauth.sansio import (
     TERMINAL_STATES,
     TRANSITIONS,
@@ -39,6 +38,7 @@ from anyoauth.sansio import (
     Event,
     Flow,
     PendingFlow,
+    RefreshRefused,
     State,
     pending_key,
     state_diagram,
@@ -581,7 +581,9 @@ def test_refresh_error_fails_the_flow() -> None:
     flow = held("old-refresh")
     flow.refresh(NOW)
     with pytest.raises(TokenRequestError) as info:
-        flow.receive_token_response(400, "application/json", token_body(error="invalid_client"), NOW)
+        flow.receive_token_response(
+            400, "application/json", token_body(error="invalid_client"), NOW
+        )
     assert info.value.error == "invalid_client"
     assert flow.state is State.FAILED
 

@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth._client import DEFAULT_MAX_RESPONSE_BYTES
+from anyoauth._http import DEFAULT_MAX_RESPONSE_BYTES
 from redis_server import free_port
 
 from . import faultserver as fs
