@@ -3,7 +3,8 @@
 nox -s tests       the whole suite with httpx clients and the newest redis-py, then the
                    tests that use the HTTP clients or Redis again with httpx2 and the
                    lowest redis-py and hiredis the `redis` extra allows
-nox -s lint        ruff check and ruff format --check
+nox -s lint        ruff check, ruff format --check and the import layering contracts
+                   (import-linter, [tool.importlinter] in pyproject.toml)
 nox -s typecheck   mypy --strict over src and tests
 nox -s demo        every flow end to end against the built-in emulator
 nox -s qt          the desktop recipe in a real headless QWebEngineView (installs
@@ -69,10 +70,12 @@ def tests(session: nox.Session, http: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """ruff check, ruff format --check, and the import layering (lint-imports)."""
     session.install(*group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # The contracts in pyproject.toml ([tool.importlinter]); read from the source tree.
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "src"})
 
 
 @nox.session

@@ -8,12 +8,19 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncGenerator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ._client import Client
+from ._core.token import Token
 
-__all__ = ["auth_class"]
+__all__ = ["TokenSource", "auth_class"]
+
+
+class TokenSource(Protocol):
+    """What the ``Auth`` needs of a :class:`~anyoauth.Client`: its :meth:`token`."""
+
+    async def token(self, *, rejected: Token | None = None) -> Token:
+        """A valid token; a different one than ``rejected``."""
+        ...
 
 
 @functools.cache
@@ -28,7 +35,7 @@ def auth_class(module: ModuleType) -> type:
         requires_request_body = False
         requires_response_body = False
 
-        def __init__(self, client: Client) -> None:
+        def __init__(self, client: TokenSource) -> None:
             self._client = client
 
         def __repr__(self) -> str:
