@@ -23,6 +23,7 @@ from ._core.errors import DiscoveryError as DiscoveryError
 from ._core.errors import FlowError as FlowError
 from ._core.errors import FlowExpired as FlowExpired
 from ._core.errors import InvalidIdToken as InvalidIdToken
+from ._core.errors import InvalidResponse as InvalidResponse
 from ._core.errors import InvalidTokenResponse as InvalidTokenResponse
 from ._core.errors import InvalidTransition as InvalidTransition
 from ._core.errors import IssuerMismatch as IssuerMismatch
@@ -33,6 +34,7 @@ from ._core.errors import PluginError as PluginError
 from ._core.errors import ProviderError as ProviderError
 from ._core.errors import RedirectError as RedirectError
 from ._core.errors import RedirectMismatch as RedirectMismatch
+from ._core.errors import ServerUnavailable as ServerUnavailable
 from ._core.errors import StateError as StateError
 from ._core.errors import StateMismatch as StateMismatch
 from ._core.errors import StateMissing as StateMissing
@@ -90,6 +92,7 @@ __all__ = [
     "ImplicitDesktop",
     "Introspection",
     "InvalidIdToken",
+    "InvalidResponse",
     "InvalidTokenResponse",
     "InvalidTransition",
     "IssuerMismatch",
@@ -108,6 +111,7 @@ __all__ = [
     "ResponseLocation",
     "RetryPolicy",
     "ServerMetadata",
+    "ServerUnavailable",
     "StateError",
     "StateMismatch",
     "StateMissing",

@@ -1449,7 +1449,7 @@ def _make_agent(
             f"--agent {name} needs --redirect-uri (the redirect URI your app registered)"
         )
     if name == "manual":
-        from .agents._loopback import ManualAgent
+        from .agents._manual import ManualAgent
 
         return ManualAgent(input=_read_pasted, output=_say, **options)  # instructions: stderr
     if importlib.util.find_spec("playwright") is None:

@@ -28,9 +28,9 @@ from ._core.errors import (
     ConfigurationError,
     LoginRequired,
     OAuthError,
+    ServerUnavailable,
     StateMismatch,
     StoreError,
-    TokenEndpointUnavailable,
     TokenRequestError,
 )
 from ._core.http import HttpRequest
@@ -146,7 +146,7 @@ class Client:
         self._exit_stack: AsyncExitStack | None = None
 
     def __repr__(self) -> str:
-        return f"<anyoauth.Client {self.strategy.binding} account={self.account!r}>"
+        return f"<anyoauth.Client {self.strategy.store_namespace} account={self.account!r}>"
 
     async def __aenter__(self) -> Self:
         """Enter: early refreshes then run in a background task of this client."""
@@ -179,7 +179,7 @@ class Client:
     @property
     def token_key(self) -> str:
         """The store key of this client's token (no secret in it)."""
-        return f"token:{self.strategy.binding}:{self.account}"
+        return f"token:{self.strategy.store_namespace}:{self.account}"
 
     # -- interactive flows ------------------------------------------------------------
 
@@ -198,8 +198,8 @@ class Client:
         Raises :class:`StateMissing`, :class:`StateMismatch` (unknown or reused state),
         :class:`FlowExpired`, :class:`RedirectMismatch`, :class:`MalformedRedirect`,
         :class:`AuthorizationDenied` before any token request is sent, and
-        :class:`TokenRequestError`, :class:`InvalidTokenResponse` or
-        :class:`TokenEndpointUnavailable` if the exchange fails.
+        :class:`TokenRequestError`, :class:`InvalidResponse` or
+        :class:`ServerUnavailable` if the exchange fails.
         """
         return await self._complete(self.strategy, url)
 
@@ -236,7 +236,7 @@ class Client:
     async def _begin(self, strategy: Strategy) -> AuthorizationRequest:
         request = Flow(strategy).start(self._clock())
         await self.store.put_pending(_PENDING + pending_key(request.state), request.pending)
-        logger.debug("login started for %s", strategy.binding)
+        logger.debug("login started for %s", strategy.store_namespace)
         return request
 
     async def _complete(self, strategy: Strategy, url: str) -> Token:
@@ -248,7 +248,7 @@ class Client:
         result = flow.receive_redirect(redirect, self._clock())
         token = result if isinstance(result, Token) else await self._exchanged(flow, result)
         await self._save(token)
-        logger.debug("login completed for %s", strategy.binding)
+        logger.debug("login completed for %s", strategy.store_namespace)
         return token
 
     # -- tokens -------------------------------------------------------------------------
@@ -353,7 +353,7 @@ class Client:
             self._early_retry_at = self._clock() + EARLY_RETRY_DELAY
             logger.warning(
                 "early token refresh for %s failed (%s); keeping the valid token",
-                self.strategy.binding,
+                self.strategy.store_namespace,
                 type(exc).__name__,
             )
         finally:
@@ -472,7 +472,7 @@ class Client:
             logger.warning(
                 "the store failed to take the refreshed %s token (%s); it is kept to store "
                 "on the next renewal",
-                self.strategy.binding,
+                self.strategy.store_namespace,
                 type(exc).__name__,
             )
             raise
@@ -488,7 +488,7 @@ class Client:
                 self._unsaved = None  # it was deleted meanwhile (a logout): let it go
                 raise
         self._unsaved = None
-        logger.info("the refreshed %s token is stored now", self.strategy.binding)
+        logger.info("the refreshed %s token is stored now", self.strategy.store_namespace)
 
     async def _persist(self, previous: Token | None, token: Token) -> Token:
         """Compare-and-set ``token`` over ``previous``; a newer stored token wins."""
@@ -609,7 +609,7 @@ class Client:
         except OAuthError as exc:
             return flow.keys_unavailable(exc, self._clock())
         if status >= 500:
-            outage = TokenEndpointUnavailable(f"the key set endpoint answered HTTP {status}")
+            outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
             return flow.keys_unavailable(outage, self._clock())
         token = flow.receive_keys(status, content_type, body, self._clock())
         self._jwks = flow.keys
@@ -668,7 +668,7 @@ class Client:
             request = flow.poll(self._clock())
             try:
                 status, content_type, body = await self._send(request)
-            except TokenEndpointUnavailable as exc:
+            except ServerUnavailable as exc:
                 logger.debug("device poll failed (%s); polling again later", exc)
                 flow.poll_lost(exc, self._clock())
                 continue
@@ -680,7 +680,7 @@ class Client:
             if result is not None:
                 token = await self._verified(flow, result)
                 await self._save(token)
-                logger.debug("device login completed for %s", self.strategy.binding)
+                logger.debug("device login completed for %s", self.strategy.store_namespace)
                 return token
 
     # -- revocation and introspection -------------------------------------------------------
@@ -692,7 +692,7 @@ class Client:
         The refresh token is revoked first (servers then drop its access tokens
         too), then the access token. The local copy is deleted even when the server
         cannot be reached; the error is raised afterwards
-        (:class:`TokenEndpointUnavailable`, :class:`TokenRequestError`).
+        (:class:`ServerUnavailable`, :class:`TokenRequestError`).
         Raises :class:`ConfigurationError` when the strategy has no revocation endpoint.
         """
         if self.strategy.revocation_endpoint is None:
@@ -728,7 +728,7 @@ class Client:
                 # RFC 7009 2.2.1: a server that cannot revoke access tokens says so.
                 if not (hint == "access_token" and exc.error == "unsupported_token_type"):
                     raise
-        logger.debug("token revoked for %s", self.strategy.binding)
+        logger.debug("token revoked for %s", self.strategy.store_namespace)
 
     @scrubbed
     async def introspect(self, token: Token | str | None = None) -> Introspection:

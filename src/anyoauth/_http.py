@@ -20,7 +20,7 @@ from typing import Any, Literal
 import anyio
 import attrs
 
-from ._core.errors import TokenEndpointUnavailable
+from ._core.errors import ServerUnavailable
 from ._core.http import HttpRequest
 from ._retry import RetryPolicy, parse_retry_after
 
@@ -46,7 +46,7 @@ async def send_request(
     Sent once: redirects are never followed, nothing is retried (:class:`Client`
     retries through its :class:`RetryPolicy`). The body is asked for uncompressed,
     and a compressed one is inflated no further than ``max_response_bytes``.
-    Raises :class:`TokenEndpointUnavailable` on any transport failure, at the
+    Raises :class:`ServerUnavailable` on any transport failure, at the
     deadline, or for a body over ``max_response_bytes`` (refused unread when its
     declared length is over).
     """
@@ -88,7 +88,7 @@ class _Failure:
     """One attempt that got no answer. ``retry`` says what is safe: ``"not sent"``
     (the request never left), ``"lost"`` (it may have reached the server), ``"never"``."""
 
-    error: TokenEndpointUnavailable
+    error: ServerUnavailable
     retry: _Retry
 
 
@@ -194,9 +194,9 @@ def _is_tls_failure(error: BaseException) -> bool:
 def _failure(module: ModuleType, exc: Exception) -> _Failure:
     name = type(exc).__name__
     if _is_tls_failure(exc):
-        return _Failure(TokenEndpointUnavailable(f"TLS failure with the server ({name})"), "never")
+        return _Failure(ServerUnavailable(f"TLS failure with the server ({name})"), "never")
     if isinstance(exc, (module.ConnectError, module.ConnectTimeout, module.PoolTimeout)):
-        return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "not sent")
+        return _Failure(ServerUnavailable(f"server unreachable ({name})"), "not sent")
     if isinstance(
         exc,
         (
@@ -207,8 +207,8 @@ def _failure(module: ModuleType, exc: Exception) -> _Failure:
             module.RemoteProtocolError,
         ),
     ):
-        return _Failure(TokenEndpointUnavailable(f"the server's answer was lost ({name})"), "lost")
-    return _Failure(TokenEndpointUnavailable(f"server unreachable ({name})"), "never")
+        return _Failure(ServerUnavailable(f"the server's answer was lost ({name})"), "lost")
+    return _Failure(ServerUnavailable(f"server unreachable ({name})"), "never")
 
 
 _TIMEOUT_SLACK = 1.0
@@ -285,13 +285,13 @@ async def _attempt(
                 await response.aclose()
     except TimeoutError:
         message = f"no complete answer from the server within {total or deadline:g} s"
-        return _Failure(TokenEndpointUnavailable(message), "never")
+        return _Failure(ServerUnavailable(message), "never")
     except _TooLarge:
         message = f"answer larger than {max_response_bytes} bytes"
-        return _Failure(TokenEndpointUnavailable(message), "never")
+        return _Failure(ServerUnavailable(message), "never")
     except (_Undecodable, zlib.error):
         message = "token response in an unsupported or broken content encoding"
-        return _Failure(TokenEndpointUnavailable(message), "never")
+        return _Failure(ServerUnavailable(message), "never")
     except module.HTTPError as exc:
         return _failure(module, exc)
     logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))

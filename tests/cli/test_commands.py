@@ -285,7 +285,7 @@ def test_secret_prompt_does_not_echo(cli: Cli) -> None:
         os.close(slave)  # kept open until here: without it, reading the master fails
         os.close(master)
     assert process.returncode == EXIT_ERROR, err
-    assert b"TokenEndpointUnavailable" in err
+    assert b"ServerUnavailable" in err
     assert TW_SECRET.encode() not in bytes(screen) + out + err
 
 

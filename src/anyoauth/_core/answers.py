@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidTokenResponse, TokenRequestError
+from .errors import InvalidResponse, TokenRequestError
 
 __all__ = ["NESTED_TOO_DEEPLY", "NOT_JSON", "json_document", "json_object", "provider_error"]
 
@@ -59,5 +59,5 @@ def json_object(status_code: int, body: bytes, what: str) -> dict[str, Any] | No
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(payload, dict):
-        raise InvalidTokenResponse(f"{what} is not a JSON object", status_code=status_code)
+        raise InvalidResponse(f"{what} is not a JSON object", status_code=status_code)
     return payload

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from .answers import NESTED_TOO_DEEPLY, NOT_JSON, json_document, provider_error
-from .errors import ConfigurationError, InvalidTokenResponse
+from .errors import ConfigurationError, InvalidResponse
 from .urls import check_endpoint
 
 __all__ = ["DEVICE_GRANT_TYPE", "DeviceAuthorization"]
@@ -111,7 +111,7 @@ class DeviceAuthorization:
         """Validate the device authorization endpoint's answer (RFC 8628 3.2).
 
         Raises :class:`TokenRequestError` for an OAuth error object and
-        :class:`InvalidTokenResponse` for anything else that is not a device
+        :class:`InvalidResponse` for anything else that is not a device
         authorization response, or whose ``user_code``, ``verification_uri`` or
         ``verification_uri_complete`` has non-printable characters (they are shown to
         the user: no escape sequence reaches a terminal). ``allow_insecure`` lets the
@@ -121,16 +121,16 @@ class DeviceAuthorization:
         """
         payload = json_document(body)
         if payload is NOT_JSON or payload is NESTED_TOO_DEEPLY:
-            raise InvalidTokenResponse("device authorization is not JSON", status_code=status_code)
+            raise InvalidResponse("device authorization is not JSON", status_code=status_code)
         if not isinstance(payload, dict):
-            raise InvalidTokenResponse(
+            raise InvalidResponse(
                 "device authorization is not a JSON object", status_code=status_code
             )
         error = provider_error(payload, status_code)
         if error is not None:
             raise error
         if not 200 <= status_code < 300:
-            raise InvalidTokenResponse("unexpected status", status_code=status_code)
+            raise InvalidResponse("unexpected status", status_code=status_code)
         try:
             device_code = _text(payload, "device_code")
             user_code = _shown_text(payload, "user_code")
@@ -158,4 +158,4 @@ class DeviceAuthorization:
                 interval=interval,
             )
         # Raised outside the except clause: the ValueError is no context of it.
-        raise InvalidTokenResponse(reason, status_code=status_code)
+        raise InvalidResponse(reason, status_code=status_code)

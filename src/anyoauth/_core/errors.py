@@ -47,6 +47,7 @@ __all__ = [
     "FlowError",
     "FlowExpired",
     "InvalidIdToken",
+    "InvalidResponse",
     "InvalidTokenResponse",
     "InvalidTransition",
     "IssuerMismatch",
@@ -57,6 +58,7 @@ __all__ = [
     "ProviderError",
     "RedirectError",
     "RedirectMismatch",
+    "ServerUnavailable",
     "StateError",
     "StateMismatch",
     "StateMissing",
@@ -287,8 +289,10 @@ class TokenRequestError(ProviderError, FlowError):
         return f"{super().__str__()} (HTTP {self.status_code})"
 
 
-class InvalidTokenResponse(FlowError):
-    """The token endpoint answered with something that is not a valid token response.
+class InvalidResponse(FlowError):
+    """A server answered with something that is not a valid answer of its endpoint: the
+    token endpoint (no usable token), the device authorization, revocation or
+    introspection endpoint, or the key set.
 
     ``status_code`` is the HTTP status of that answer.
     """
@@ -297,10 +301,15 @@ class InvalidTokenResponse(FlowError):
         reason = redacted(reason)
         self.reason = reason
         self.status_code = status_code
-        super().__init__(f"invalid token response (HTTP {status_code}): {reason}")
+        super().__init__(f"invalid response (HTTP {status_code}): {reason}")
 
 
-class InvalidIdToken(InvalidTokenResponse):
+InvalidTokenResponse = InvalidResponse
+"""The former name of :class:`InvalidResponse`, kept: ``except InvalidTokenResponse``
+catches exactly what it did."""
+
+
+class InvalidIdToken(InvalidResponse):
     """The OpenID Connect ``id_token`` of a token response failed validation (signature,
     algorithm, ``iss``, ``aud``, ``exp``, ``nonce``...). The token was not stored."""
 
@@ -311,7 +320,7 @@ class InvalidIdToken(InvalidTokenResponse):
         super().__init__(f"id_token rejected: {reason}", status_code=status_code)
 
 
-class TokenExpiredOnArrival(InvalidTokenResponse):
+class TokenExpiredOnArrival(InvalidResponse):
     """The token endpoint keeps issuing tokens that expire at once or within seconds
     (``expires_in`` 0, 1, under 10 s): ``count`` of them in a row. Renewals are paced
     (the pause after each doubles from 1 s up to 60 s); none is sent before ``retry_at``
@@ -327,8 +336,15 @@ class TokenExpiredOnArrival(InvalidTokenResponse):
         )
 
 
-class TokenEndpointUnavailable(FlowError):
-    """The token endpoint could not be reached, or did not answer within the deadline."""
+class ServerUnavailable(FlowError):
+    """A server anyoauth sends a request to (its token, device authorization,
+    revocation, introspection or key set endpoint) could not be reached, did not answer
+    within the deadline, or answered with more than the client takes."""
+
+
+TokenEndpointUnavailable = ServerUnavailable
+"""The former name of :class:`ServerUnavailable`, kept: ``except
+TokenEndpointUnavailable`` catches exactly what it did."""
 
 
 class LoginRequired(OAuthError):

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from .answers import json_object, provider_error
-from .errors import InvalidTokenResponse
+from .errors import InvalidResponse
 
 __all__ = ["Introspection"]
 
@@ -70,22 +70,20 @@ class Introspection:
         """Validate an introspection answer.
 
         Raises :class:`TokenRequestError` for an OAuth error object and
-        :class:`InvalidTokenResponse` for anything else that is not an
+        :class:`InvalidResponse` for anything else that is not an
         introspection answer with a boolean ``active``.
         """
         payload = json_object(status_code, body, "the introspection answer")
         if payload is None:
-            raise InvalidTokenResponse(
-                "the introspection answer is not JSON", status_code=status_code
-            )
+            raise InvalidResponse("the introspection answer is not JSON", status_code=status_code)
         error = provider_error(payload, status_code)
         if error is not None:
             raise error
         if status_code != 200:
-            raise InvalidTokenResponse("unexpected status", status_code=status_code)
+            raise InvalidResponse("unexpected status", status_code=status_code)
         active = payload.get("active")
         if not isinstance(active, bool):
-            raise InvalidTokenResponse("active is not a boolean", status_code=status_code)
+            raise InvalidResponse("active is not a boolean", status_code=status_code)
         if not active:
             return cls(active=False)
         fields: dict[str, Any] = {}
@@ -93,17 +91,17 @@ class Introspection:
             value = payload.get(name)
             if value is not None:
                 if not isinstance(value, str):
-                    raise InvalidTokenResponse(f"{name} is not a string", status_code=status_code)
+                    raise InvalidResponse(f"{name} is not a string", status_code=status_code)
                 fields[name] = value
         for name in _INTROSPECTION_TIMES:
             value = payload.get(name)
             if value is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise InvalidTokenResponse(f"{name} is not a number", status_code=status_code)
+                    raise InvalidResponse(f"{name} is not a number", status_code=status_code)
                 try:
                     fields[name] = float(value)
                 except OverflowError:  # an integer too large for a float
-                    raise InvalidTokenResponse(
+                    raise InvalidResponse(
                         f"{name} is out of range", status_code=status_code
                     ) from None
         aud = payload.get("aud")
@@ -112,7 +110,7 @@ class Introspection:
         elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
             fields["aud"] = tuple(aud)
         elif aud is not None:
-            raise InvalidTokenResponse("aud is not a string or a list", status_code=status_code)
+            raise InvalidResponse("aud is not a string or a list", status_code=status_code)
         known = {"active", "aud", *_INTROSPECTION_FIELDS, *_INTROSPECTION_TIMES}
         extra = {k: v for k, v in payload.items() if k not in known}
         return cls(active=True, extra=extra, **fields)

@@ -231,7 +231,7 @@ class Flow:
         self._sent: HttpRequest | None = None
 
     def __repr__(self) -> str:
-        return f"<Flow {self.strategy.binding} {self._state}>"
+        return f"<Flow {self.strategy.store_namespace} {self._state}>"
 
     @property
     def state(self) -> State:
@@ -293,7 +293,7 @@ class Flow:
         nonce = secrets.token_urlsafe(STATE_BYTES) if strategy.requests_nonce else None
         self.pending = PendingFlow(
             state=new_state_parameter(),
-            binding=strategy.binding,
+            binding=strategy.store_namespace,
             created_at=now,
             expires_at=now + strategy.state_ttl,
             code_verifier=verifier,
@@ -342,7 +342,9 @@ class Flow:
             self._fail(
                 StateMismatch("state does not match the pending flow"), Event.REDIRECT_REJECTED
             )
-        if not secrets.compare_digest(pending.binding.encode(), self.strategy.binding.encode()):
+        if not secrets.compare_digest(
+            pending.binding.encode(), self.strategy.store_namespace.encode()
+        ):
             self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
         if now >= pending.expires_at:
             self._fail(FlowExpired("the login took too long; start again"), Event.FLOW_EXPIRED)

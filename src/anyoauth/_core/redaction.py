@@ -212,7 +212,7 @@ def redacting(request: CarriesSecrets | None) -> RedactionScope:
     """Within ``with redacting(request):``, every error built takes the secrets of
     ``request`` out of the text it shows, before that text is clipped: a provider's
     ``error``, ``error_description`` and ``error_uri``, an
-    :class:`~anyoauth.InvalidTokenResponse`'s ``reason``, and any error message.
+    :class:`~anyoauth.InvalidResponse`'s ``reason``, and any error message.
 
     Read the answer to ``request`` within it. Scopes nest (the inner one redacts the
     secrets of both); ``None`` adds nothing. The secrets are worked out only if an

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .answers import json_object, provider_error
-from .errors import InvalidTokenResponse, TokenEndpointUnavailable
+from .errors import InvalidResponse, ServerUnavailable
 
 __all__ = ["check_revocation_response"]
 
@@ -12,15 +12,15 @@ def check_revocation_response(status_code: int, content_type: str | None, body: 
     """Accept a revocation endpoint's answer: HTTP 200 means revoked (or never valid).
 
     Raises :class:`TokenRequestError` for an OAuth error object (for example
-    ``unsupported_token_type``), :class:`TokenEndpointUnavailable` for a server
-    error without one, and :class:`InvalidTokenResponse` for any other non-200 answer.
+    ``unsupported_token_type``), :class:`ServerUnavailable` for a server
+    error without one, and :class:`InvalidResponse` for any other non-200 answer.
     """
     if status_code == 200:
         return
     payload = json_object(status_code, body, "the revocation answer") or {}
     if "error" not in payload and status_code >= 500:
-        raise TokenEndpointUnavailable(f"the revocation endpoint answered HTTP {status_code}")
+        raise ServerUnavailable(f"the revocation endpoint answered HTTP {status_code}")
     error = provider_error(payload, status_code)
     if error is not None:
         raise error
-    raise InvalidTokenResponse("unexpected revocation answer", status_code=status_code)
+    raise InvalidResponse("unexpected revocation answer", status_code=status_code)

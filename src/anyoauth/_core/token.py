@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from .answers import NESTED_TOO_DEEPLY, NOT_JSON, json_document, provider_error
-from .errors import InvalidTokenResponse, TokenExpiredOnArrival
+from .errors import InvalidResponse, TokenExpiredOnArrival
 from .text import is_visible_ascii
 
 __all__ = [
@@ -226,7 +226,7 @@ class Token:
         ``None``), ``expires_in`` (a non-negative, finite number of seconds, given as
         a number or a numeric string) and ``scope`` (a string). Raises
         :class:`ValueError` naming the field otherwise (never showing a token);
-        :func:`parse_token_response` turns that into :class:`InvalidTokenResponse`.
+        :func:`parse_token_response` turns that into :class:`InvalidResponse`.
         """
         access_token = payload.get("access_token")
         if not isinstance(access_token, str) or not access_token:
@@ -407,29 +407,29 @@ def parse_token_response(
     """Validate a token endpoint answer and return the :class:`Token` it carries.
 
     Raises :class:`TokenRequestError` when the endpoint sent an OAuth error object
-    and :class:`InvalidTokenResponse` for anything else that is not a token (HTML,
+    and :class:`InvalidResponse` for anything else that is not a token (HTML,
     a JSON array, truncated JSON, a missing or empty ``access_token``, a token with
     a space, control or non-ASCII character, a ``token_type`` not in ``token_types``,
     a bad ``expires_in``). See :meth:`Token.from_response`.
     """
     payload = json_document(body)
     if payload is NESTED_TOO_DEEPLY:
-        raise InvalidTokenResponse("JSON nested too deeply", status_code=status_code)
+        raise InvalidResponse("JSON nested too deeply", status_code=status_code)
     if payload is NOT_JSON:
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
         kind = "HTML" if media_type == "text/html" or body.lstrip()[:1] == b"<" else "non-JSON"
-        raise InvalidTokenResponse(
+        raise InvalidResponse(
             f"{kind} body ({media_type or 'no content type'})", status_code=status_code
         )
     if not isinstance(payload, dict):
-        raise InvalidTokenResponse(
+        raise InvalidResponse(
             f"JSON {type(payload).__name__} instead of an object", status_code=status_code
         )
     error = provider_error(payload, status_code)
     if error is not None:
         raise error
     if not 200 <= status_code < 300:
-        raise InvalidTokenResponse("unexpected status", status_code=status_code)
+        raise InvalidResponse("unexpected status", status_code=status_code)
     try:
         return Token.from_response(
             payload,
@@ -439,4 +439,4 @@ def parse_token_response(
         )
     except ValueError as exc:
         reason = str(exc)
-    raise InvalidTokenResponse(reason, status_code=status_code)
+    raise InvalidResponse(reason, status_code=status_code)

@@ -32,7 +32,7 @@ class PendingFlow:
     state: str = attrs.field(repr=False)
     """The ``state`` sent to the provider."""
     binding: str
-    """The strategy the flow belongs to (:attr:`Strategy.binding`); another strategy's
+    """The strategy the flow belongs to (:attr:`Strategy.store_namespace`); another strategy's
     redirect cannot complete it."""
     created_at: float
     """When the flow started."""

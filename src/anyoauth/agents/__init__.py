@@ -21,8 +21,8 @@ from ._base import UserAgent as UserAgent
 from ._embedded import EmbeddedBrowserAgent as EmbeddedBrowserAgent
 from ._embedded import UrlWatcher as UrlWatcher
 from ._loopback import LoopbackAgent as LoopbackAgent
-from ._loopback import ManualAgent as ManualAgent
 from ._loopback import SystemBrowserAgent as SystemBrowserAgent
+from ._manual import ManualAgent as ManualAgent
 
 __all__ = [
     "AgentSession",

@@ -1,14 +1,19 @@
-"""The user-agent protocol: how ``Client.login()`` shows the user the authorization page."""
+"""The user-agent protocol (how ``Client.login()`` shows the user the authorization page),
+and the checks every agent's settings share."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from .._core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from .._core.strategies import Strategy
 
-__all__ = ["AgentSession", "UserAgent"]
+__all__ = ["AgentSession", "UserAgent", "check_callable", "check_positive"]
 
 
 @runtime_checkable
@@ -38,3 +43,15 @@ class UserAgent(Protocol):
         """Open a session for one login of ``strategy``; closing it frees everything it
         holds (ports, browser windows, profiles)."""
         ...
+
+
+def check_positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """An attrs validator: a positive number of seconds."""
+    if not value > 0:
+        raise ConfigurationError(f"{attribute.name} must be a positive number of seconds")
+
+
+def check_callable(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An attrs validator: a callable, or ``None``."""
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{attribute.name} must be callable or None")

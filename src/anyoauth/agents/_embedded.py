@@ -144,7 +144,7 @@ class UrlWatcher:
 
     def __repr__(self) -> str:
         state = "matched" if self._result else "cancelled" if self._reason else "watching"
-        return f"<UrlWatcher {self._strategy.binding} {state}>"
+        return f"<UrlWatcher {self._strategy.store_namespace} {state}>"
 
     @property
     def result(self) -> str | None:

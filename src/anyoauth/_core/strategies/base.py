@@ -171,13 +171,13 @@ class Strategy:
     missing_token_type: str | None = BEARER_TYPE
     """The type of a token whose response has no ``token_type``. RFC 6749 5.1 requires
     the field, but Geni's fragment and Teamwork's exchange leave it out and issue
-    bearer tokens; ``None`` refuses such a response (:class:`InvalidTokenResponse`).
+    bearer tokens; ``None`` refuses such a response (:class:`InvalidResponse`).
     It must be one of :attr:`token_types`."""
 
     token_types: ClassVar[frozenset[str]] = BEARER
     """The token types this strategy knows how to use, in lower case: only ``bearer``
     (RFC 6750). A token response with another ``token_type`` (``DPoP``, ``N_A``,
-    ``Basic``, ...) is refused with :class:`InvalidTokenResponse` and nothing is stored;
+    ``Basic``, ...) is refused with :class:`InvalidResponse` and nothing is stored;
     a strategy that can use another type (a DPoP-bound token, a token exchange's
     ``N_A``) declares it here."""
 
@@ -272,14 +272,19 @@ class Strategy:
     # -- identity -------------------------------------------------------------------
 
     @functools.cached_property
-    def binding(self) -> str:
-        """Identifies this strategy's flows and tokens in stores:
+    def store_namespace(self) -> str:
+        """The namespace of this strategy's tokens and pending logins in a store:
         ``name:client_id:server``, where ``server`` is a short digest of the issuer (or,
         without one, the token or authorization endpoint). Two servers that issued the
         same client_id never share a token or a pending login in one store."""
         server = self.issuer or self.token_endpoint or self.authorization_endpoint or ""
         digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
         return f"{self.name}:{self.client_id}:{digest}"
+
+    @property
+    def binding(self) -> str:
+        """The former name of :attr:`store_namespace`."""
+        return self.store_namespace
 
     @property
     def user_step(self) -> UserStep:
