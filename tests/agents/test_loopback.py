@@ -22,11 +22,10 @@ import anyio.from_thread
 import pytest
 
 import anyoauth
-from anyoauth.agents import AgentSession, UserAgent
+from anyoauth.agents import AgentSession, ManualAgent, UserAgent
 from anyoauth.agents._loopback import (
     MAX_REQUEST_BYTES,
     LoopbackAgent,
-    ManualAgent,
     SystemBrowserAgent,
 )
 from anyoauth.providers import Geni, Keycloak, Teamwork

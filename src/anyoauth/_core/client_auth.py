@@ -80,6 +80,10 @@ class Credentials:
     """Headers to send (``Authorization`` for ``client_secret_basic``)."""
     params: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
     """Form parameters to send (``client_id``, and the secret or the assertion)."""
+    secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False)
+    """Secret values among them that anyoauth cannot recognise by name (a header or
+    parameter of a method of its own): errors and logs never show them. The standard
+    ones (``Authorization``, ``client_secret``, ``client_assertion``) need no listing."""
 
 
 def _secret(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:

@@ -92,7 +92,7 @@ class HttpRequest:
     the driver sends ``rebuild(now)`` for every attempt after the first. ``None``: the
     same request is sent again."""
     extra_secrets: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, repr=False, eq=False
+        default=frozenset(), repr=False, eq=False
     )
     """Secret values sent under names :data:`SECRET_PARAMETERS` does not list (a
     strategy's own parameters); :attr:`secrets` finds the standard ones itself."""

@@ -462,6 +462,7 @@ class Strategy:
                 url=target,
                 headers=_FORM_HEADERS + credentials.headers,
                 content=body.encode(),
+                extra_secrets=credentials.secrets,
                 rebuild=build if method.fresh_per_request else None,
             )
 
