@@ -6,6 +6,7 @@ import ast
 import importlib
 import inspect
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from anyoauth.sansio import state_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT / "tools"))
+import module_graph  # noqa: E402 - tools/module_graph.py draws docs/architecture.md's pictures
+
 PUBLIC_MODULES = [
     "anyoauth",
     "anyoauth.agents",
@@ -49,6 +53,16 @@ def test_every_public_name_is_documented(module_name: str, name: str) -> None:
 def test_state_diagram_matches_transition_table() -> None:
     page = (DOCS / "state-machine.md").read_text()
     assert f"```mermaid\n{state_diagram()}```" in page
+
+
+def test_architecture_pictures_match_the_code() -> None:
+    page = (DOCS / "architecture.md").read_text()
+    for name, container in module_graph.GRAPHS.items():
+        drawn = f"<!-- module-graph:{name}:begin -->\n```mermaid\n"
+        drawn += module_graph.module_graph(container)
+        assert f"{drawn}```\n<!-- module-graph:{name}:end -->" in page, (
+            f"docs/architecture.md's {name} picture is out of date: run tools/module_graph.py"
+        )
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -8,7 +8,8 @@ As MkDocs hooks (``hooks:`` in mkdocs.yml):
   must be in the nav (``validation.nav.omitted_files: warn`` + ``--strict``).
 - ``on_files``: files outside docs/ that a page links to with ``../`` (the benchmark
   plots in benchmarks/results/) are copied into the site under ``_repo/``.
-- ``on_page_markdown``: state-machine.md's diagram is replaced by a fresh
+- ``on_page_markdown``: architecture.md's module pictures are redrawn from the code's
+  imports (tools/module_graph.py); state-machine.md's diagram is replaced by a fresh
   ``anyoauth._core.machine.state_diagram()`` between the ``state-diagram`` markers, so
   the site's diagram is drawn from the transition table at build time
   (tests/test_docs.py keeps the committed copy equal to it); links to ``../`` files
@@ -46,6 +47,14 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from anyoauth._core.machine import state_diagram
+
+try:
+    from module_graph import GRAPHS, module_graph  # tools/ (this file's directory)
+except ImportError:  # loaded by path: tools/ is not on sys.path
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from module_graph import GRAPHS, module_graph
 
 log = logging.getLogger("mkdocs.hooks.anyoauth")
 
@@ -181,10 +190,35 @@ def _fresh_diagram(markdown: str) -> str:
     return f"{markdown[: begin + len(DIAGRAM_BEGIN)]}\n{fresh}\n{markdown[end:]}"
 
 
+GRAPH_PAGE = "architecture.md"
+
+
+def _fresh_module_graphs(markdown: str) -> str:
+    """architecture.md's module pictures, redrawn from the code (tools/module_graph.py)."""
+    for name, container in GRAPHS.items():
+        begin, end = f"<!-- module-graph:{name}:begin -->", f"<!-- module-graph:{name}:end -->"
+        start, stop = markdown.find(begin), markdown.find(end)
+        if start < 0 or stop < start:
+            raise PluginError(
+                f"{GRAPH_PAGE} must hold the {name} module graph between {begin} and {end}"
+            )
+        fresh = f"```mermaid\n{module_graph(container)}```"
+        if markdown[start + len(begin) : stop].strip("\n") != fresh:
+            log.info(
+                "%s: the committed %s graph is out of date; the site shows the code",
+                GRAPH_PAGE,
+                name,
+            )
+        markdown = f"{markdown[: start + len(begin)]}\n{fresh}\n{markdown[stop:]}"
+    return markdown
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     uri = page.file.src_uri
     if uri == DIAGRAM_PAGE:
         markdown = _fresh_diagram(markdown)
+    if uri == GRAPH_PAGE:
+        markdown = _fresh_module_graphs(markdown)
     docs_dir = Path(config.docs_dir)
 
     def to_copy(match: re.Match[str]) -> str:

@@ -91,9 +91,7 @@ class HttpRequest:
     must differ (a client assertion's ``jti`` works once; a DPoP proof is per request):
     the driver sends ``rebuild(now)`` for every attempt after the first. ``None``: the
     same request is sent again."""
-    extra_secrets: frozenset[str] = attrs.field(
-        default=frozenset(), repr=False, eq=False
-    )
+    extra_secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False, eq=False)
     """Secret values sent under names :data:`SECRET_PARAMETERS` does not list (a
     strategy's own parameters); :attr:`secrets` finds the standard ones itself."""
 
