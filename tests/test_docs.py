@@ -24,6 +24,8 @@ PUBLIC_MODULES = [
     "anyoauth.agents",
     "anyoauth.plugins",
     "anyoauth.providers",
+    "anyoauth.sansio",
+    "anyoauth.stores",
     "anyoauth.testing",
 ]
 

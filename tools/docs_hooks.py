@@ -65,6 +65,8 @@ A directory (ending in ``/``) covers every page under it."""
 
 PUBLIC_MODULES: tuple[str, ...] = (
     "anyoauth",
+    "anyoauth.sansio",
+    "anyoauth.stores",
     "anyoauth.providers",
     "anyoauth.agents",
     "anyoauth.testing",

@@ -1,12 +1,16 @@
 """A :class:`Store` in Redis, shared by every worker process (and machine) of a fleet.
 
-The store's logic is written once against one tiny command interface, ``await
-execute(*args)``, with two transports underneath:
+This module owns the store's logic: the keys, the values and their TTLs, the Lua
+scripts (compare-and-set of a token, compare-and-delete of a lock), lock polling, and
+which transport runs the commands. The logic is written once against one tiny
+command interface, ``await execute(*args)`` (:mod:`anyoauth._redis_transport`), with
+two transports underneath:
 
-- redis-py's asyncio client: used for a client the user passes in, and for a URL
-  when running on asyncio;
+- redis-py's asyncio client (:mod:`anyoauth._redis_py_transport`): used for a client
+  the user passes in, and for a URL when running on asyncio;
 - a small anyio-native RESP2 connection pool (replies parsed by hiredis' sans-IO
-  reader): used for a URL when running on trio, and usable on asyncio too.
+  reader, :mod:`anyoauth._redis_resp`): used for a URL when running on trio, and
+  usable on asyncio too.
 
 Both are imported lazily, so ``import anyoauth`` works without them installed.
 
@@ -26,37 +30,40 @@ import random
 import secrets
 import ssl
 import time
-import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import anyio
-import anyio.abc
 import attrs
 
 from ._core.errors import ConfigurationError, StoreError
 from ._core.token import Token
 from ._core.values import PendingFlow
+from ._redis_py_transport import (
+    RedisPyTransport,
+    describe_client,
+    redis_py_client,
+    unverified_tls,
+)
+from ._redis_resp import AnyioTransport
+from ._redis_transport import Address, Arg, NoScript, Transport, parse_url, tls_context
 from ._store import EXPIRED_GRACE, dump_pending, dump_token, load_pending, load_token
 from ._store import token_fingerprint as _fingerprint
 
 if TYPE_CHECKING:
-    import hiredis
     import redis.asyncio
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "TransportName"]
 
 logger = logging.getLogger("anyoauth")
 
-_INSTALL_HINT = "install it with: pip install 'anyoauth[redis]'"
 _FIRST_POLL = 0.002
 _MIN_TTL_MS = 1000
-_RECEIVE_SIZE = 65536
 
 TransportName = Literal["auto", "redis-py", "anyio"]
-Arg = bytes | str | int
+"""Which transport a RedisStore uses (see its ``transport`` argument)."""
 
 
 # -- Lua scripts ----------------------------------------------------------------------
@@ -98,423 +105,6 @@ end
 return 0
 """
 )
-
-
-# -- the command interface --------------------------------------------------------------
-
-
-class _NoScript(Exception):
-    """The server does not know a script's SHA (EVALSHA answered NOSCRIPT)."""
-
-
-class _Transport(Protocol):
-    async def execute(self, command: str, *args: Arg) -> Any:
-        """Run one command; StoreError on failure, _NoScript on NOSCRIPT."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close the connections this transport created."""
-        ...
-
-
-def _error_code(message: str) -> str:
-    """The error code at the start of a Redis error reply (never the rest of it)."""
-    word = message.split(" ", 1)[0]
-    return word if word.isalpha() and word.isupper() else "ERR"
-
-
-@attrs.frozen
-class _Address:
-    """Where the server is, parsed from a URL; ``str()`` never shows the password."""
-
-    scheme: str
-    host: str
-    port: int
-    path: str
-    db: int
-    username: str | None = attrs.field(repr=False)
-    password: str | None = attrs.field(repr=False)
-
-    def __str__(self) -> str:
-        if self.scheme == "unix":
-            return f"unix://{self.path}?db={self.db}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}/{self.db}"
-
-
-def _parse_url(url: str) -> _Address:
-    # No message below quotes the URL: it may carry a password.
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise ConfigurationError("the Redis URL is malformed") from None
-    scheme = parts.scheme.lower()
-    if scheme not in {"redis", "rediss", "unix"}:
-        raise ConfigurationError("a Redis URL starts with redis://, rediss:// or unix://")
-    try:
-        query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
-    except ValueError:
-        raise ConfigurationError("the Redis URL's query string is malformed") from None
-    unknown = sorted(set(query) - {"db", "password"})
-    if unknown:
-        raise ConfigurationError(
-            f"unsupported Redis URL option(s) {', '.join(unknown)}; for other options "
-            "pass a redis.asyncio.Redis client"
-        )
-    username = urllib.parse.unquote(parts.username) if parts.username else None
-    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
-    if "password" in query:
-        password = query["password"][-1]
-    db_text = query["db"][-1] if "db" in query else ""
-    if not db_text and scheme != "unix":
-        db_text = parts.path.strip("/")
-    try:
-        db = int(db_text or "0")
-    except ValueError:
-        raise ConfigurationError("the Redis database number must be an integer") from None
-    if db < 0:
-        raise ConfigurationError("the Redis database number must not be negative")
-    path = urllib.parse.unquote(parts.path) if scheme == "unix" else ""
-    if scheme == "unix" and not path:
-        raise ConfigurationError("a unix:// Redis URL needs a socket path")
-    return _Address(
-        scheme=scheme,
-        host=parts.hostname or "localhost",
-        port=port or 6379,
-        path=path,
-        db=db,
-        username=username,
-        password=password,
-    )
-
-
-# -- transport 1: redis-py's asyncio client -------------------------------------------
-
-
-class _RedisPyTransport:
-    def __init__(
-        self,
-        client: redis.asyncio.Redis,
-        *,
-        owned: bool,
-        where: str,
-        timeout: float | None = None,
-    ) -> None:
-        import asyncio  # not at module level: ``import anyoauth`` need not load it
-
-        from redis.exceptions import NoScriptError, RedisError, ResponseError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        self._client = client
-        self._execute: Callable[..., Awaitable[Any]] = client.execute_command
-        self._owned = owned
-        self._where = where
-        # The deadline of one whole command, for the client this store made (which has
-        # no socket timeout: on Python 3.11 redis-py sends through asyncio.wait_for, a
-        # task per command). A client the user gave keeps its own timeouts.
-        self._timeout = timeout
-        self._deadline = asyncio.timeout
-        self._no_script: type[Exception] = NoScriptError
-        self._response_error: type[Exception] = ResponseError
-        self._timeout_errors: tuple[type[Exception], ...] = (RedisTimeoutError, TimeoutError)
-        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
-
-    async def execute(self, command: str, *args: Arg) -> Any:
-        try:
-            if self._timeout is None:
-                return await self._execute(command, *args)
-            # Edge-triggered, so redis-py still drops the cut-off connection and returns
-            # it to its pool (its own clean-up awaits run), like its socket timeouts.
-            async with self._deadline(self._timeout):
-                return await self._execute(command, *args)
-        except self._no_script:
-            raise _NoScript from None
-        except self._response_error as exc:
-            raise StoreError(f"Redis refused {command} ({_error_code(str(exc))})") from None
-        except self._timeout_errors:
-            raise StoreError(f"no answer from Redis at {self._where} in time") from None
-        except self._errors as exc:
-            raise StoreError(_failure(exc, self._where)) from None
-
-    async def aclose(self) -> None:
-        if self._owned:
-            await self._client.aclose()
-
-
-def _redis_py_client(address: _Address, timeout: float, ca_file: str | None) -> redis.asyncio.Redis:
-    try:
-        import redis.asyncio
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-    except ImportError:
-        raise ConfigurationError(f"RedisStore on asyncio needs redis-py; {_INSTALL_HINT}") from None
-    common: dict[str, Any] = {
-        "db": address.db,
-        "username": address.username,
-        "password": address.password,
-        # No socket_timeout: _RedisPyTransport puts one deadline on each whole command.
-        "socket_connect_timeout": timeout,
-        # One immediate retry on a fresh connection covers a pooled connection the
-        # server closed; every command this store sends is safe to repeat.
-        "retry": Retry(NoBackoff(), 1),
-        "protocol": 2,
-    }
-    if address.scheme == "unix":
-        return redis.asyncio.Redis(unix_socket_path=address.path, **common)
-    if address.scheme == "rediss":
-        # Every check spelled out: redis-py before 6.0 did not check the host name
-        # unless asked (ssl_check_hostname defaulted to False).
-        common |= {
-            "ssl": True,
-            "ssl_cert_reqs": "required",
-            "ssl_check_hostname": True,
-            "ssl_ca_certs": ca_file,
-        }
-    return redis.asyncio.Redis(host=address.host, port=address.port, **common)
-
-
-def _unverified_tls(client: object) -> str | None:
-    """What a redis-py client's TLS connections would leave unchecked, or ``None``.
-
-    Asks redis-py itself: an ``SSLConnection`` (never connected) is made from the
-    client's ``ssl_*`` settings and the SSL context it would use is inspected, so each
-    redis-py version's own defaults count. A client without TLS gives ``None``.
-    """
-    try:
-        from redis.asyncio.connection import SSLConnection
-    except ImportError:  # pragma: no cover - the client came from redis-py
-        return None
-    pool = getattr(client, "connection_pool", None)
-    if pool is not None:
-        connection_class = getattr(pool, "connection_class", None)
-        kwargs = getattr(pool, "connection_kwargs", None)
-    else:  # a cluster client keeps its nodes' connection settings itself
-        kwargs = getattr(client, "connection_kwargs", None)
-        connection_class = kwargs.get("connection_class") if isinstance(kwargs, dict) else None
-    if not (isinstance(connection_class, type) and issubclass(connection_class, SSLConnection)):
-        return None
-    settings = {
-        name: value
-        for name, value in (kwargs.items() if isinstance(kwargs, dict) else ())
-        if isinstance(name, str) and name.startswith("ssl_")
-    }
-    try:
-        context = SSLConnection(**settings).ssl_context.get()
-    except Exception as exc:  # any failure: it cannot be told safe
-        return f"its TLS settings cannot be used ({type(exc).__name__})"
-    if not isinstance(context, ssl.SSLContext):
-        return "its TLS settings cannot be read"
-    if context.verify_mode != ssl.CERT_REQUIRED:
-        return "it does not verify the server's certificate (ssl_cert_reqs='required' does)"
-    if not context.check_hostname:
-        return "it does not check the server's host name (ssl_check_hostname=True does)"
-    return None
-
-
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """The checks of a ``rediss://`` connection: chain (system CAs plus ``ca_file``) and
-    host name, the same as redis-py is told to make."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(
-                f"RedisStore cannot load the CA certificates in ca_file ({type(exc).__name__})"
-            ) from None
-    return context
-
-
-def _failure(exc: BaseException, where: str) -> str:
-    """A StoreError's message for a failure to talk to Redis; names no secret.
-
-    A refused TLS certificate says why (OpenSSL's reason: host name or chain), found
-    anywhere in the chain of causes redis-py or anyio wrapped it in.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            reason = str(current.verify_message or "verification failed")
-            return f"the TLS certificate of Redis at {where} was refused: {reason}"
-        current = current.__cause__ or current.__context__
-    return f"cannot use Redis at {where} ({type(exc).__name__})"
-
-
-# -- transport 2: anyio streams, RESP2, hiredis' reader ----------------------------------
-
-
-def _encode(args: tuple[Arg, ...]) -> bytes:
-    """A command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        else:
-            data = b"%d" % arg
-        out += (b"$%d\r\n" % len(data), data, b"\r\n")
-    return b"".join(out)
-
-
-class _Connection:
-    def __init__(self, stream: anyio.abc.ByteStream, reader: hiredis.Reader) -> None:
-        self.stream = stream
-        self.reader = reader
-
-    async def request(self, payload: bytes) -> Any:
-        await self.stream.send(payload)
-        while True:
-            reply = self.reader.gets()
-            if reply is not False:
-                return reply
-            self.reader.feed(await self.stream.receive(_RECEIVE_SIZE))
-
-    async def discard(self) -> None:
-        # Shielded: under a cancelled scope, trio re-raises Cancelled once the stream is
-        # closed, which would stop a caller closing several connections after the first.
-        with anyio.CancelScope(shield=True):
-            await anyio.aclose_forcefully(self.stream)
-
-
-class _AnyioTransport:
-    def __init__(
-        self,
-        address: _Address,
-        *,
-        timeout: float,
-        max_connections: int,
-        tls: ssl.SSLContext | None,
-    ) -> None:
-        try:
-            import hiredis
-        except ImportError:
-            raise ConfigurationError(
-                f"RedisStore on trio (or with transport='anyio') needs hiredis; {_INSTALL_HINT}"
-            ) from None
-        self._hiredis = hiredis
-        self._address = address
-        self._tls = tls
-        self._timeout = timeout
-        self._max_idle = max_connections
-        self._limiter = anyio.CapacityLimiter(max_connections)
-        self._idle: list[_Connection] = []
-        self._closed = False
-        self._broken: tuple[type[BaseException], ...] = (
-            OSError,
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-            anyio.EndOfStream,
-            hiredis.ProtocolError,
-        )
-
-    async def execute(self, command: str, *args: Arg) -> Any:
-        payload = _encode((command, *args))
-        async with self._limiter:
-            reply = await self._round_trip(payload)
-        if isinstance(reply, self._hiredis.ReplyError):
-            code = _error_code(str(reply))
-            if code == "NOSCRIPT":
-                raise _NoScript
-            raise StoreError(f"Redis refused {command} ({code})")
-        return reply
-
-    async def _round_trip(self, payload: bytes) -> Any:
-        for attempt in range(2):
-            connection = self._idle.pop() if self._idle and attempt == 0 else None
-            reused = connection is not None
-            try:
-                with anyio.fail_after(self._timeout):
-                    if connection is None:
-                        connection = await self._connect()
-                    reply = await connection.request(payload)
-            except TimeoutError:
-                await self._discard(connection)
-                raise StoreError(
-                    f"no answer from Redis at {self._address} within {self._timeout} s"
-                ) from None
-            except self._broken as exc:
-                await self._discard(connection)
-                if reused:
-                    # The server may have closed an idle connection (restart, timeout):
-                    # try once more on a new one. Every command here is safe to repeat.
-                    continue
-                raise StoreError(_failure(exc, str(self._address))) from None
-            except BaseException:
-                # Cancelled (or failed) mid-command: the connection's state is unknown.
-                await self._discard(connection)
-                raise
-            if self._closed or len(self._idle) >= self._max_idle:
-                await connection.discard()
-            else:
-                self._idle.append(connection)
-            return reply
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _discard(self, connection: _Connection | None) -> None:
-        """Drop a failed connection and, as they probably failed too, the idle ones."""
-        idle, self._idle = self._idle, []
-        for other in [connection, *idle]:
-            if other is not None:
-                await other.discard()
-
-    async def _connect(self) -> _Connection:
-        address = self._address
-        stream: anyio.abc.ByteStream
-        if address.scheme == "unix":
-            stream = await anyio.connect_unix(address.path)
-        elif address.scheme == "rediss":
-            assert self._tls is not None
-            stream = await anyio.connect_tcp(
-                address.host,
-                address.port,
-                tls=True,
-                ssl_context=self._tls,
-                tls_hostname=address.host,
-                tls_standard_compatible=False,
-            )
-        else:
-            stream = await anyio.connect_tcp(address.host, address.port)
-        connection = _Connection(stream, self._hiredis.Reader())
-        try:
-            if address.password is not None:
-                auth: tuple[Arg, ...] = (address.password,)
-                if address.username:
-                    auth = (address.username, *auth)
-                await self._handshake(connection, "AUTH", *auth)
-            if address.db:
-                await self._handshake(connection, "SELECT", address.db)
-        except BaseException:
-            await connection.discard()
-            raise
-        return connection
-
-    async def _handshake(self, connection: _Connection, command: str, *args: Arg) -> None:
-        reply = await connection.request(_encode((command, *args)))
-        if isinstance(reply, self._hiredis.ReplyError):
-            raise StoreError(
-                f"Redis at {self._address} refused {command} ({_error_code(str(reply))})"
-            )
-
-    async def aclose(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.discard()
-
-
-def _current_backend() -> str:
-    try:
-        import sniffio
-    except ImportError:  # pragma: no cover - trio depends on sniffio
-        return "asyncio"
-    try:
-        return sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        raise ConfigurationError("RedisStore is used outside an event loop") from None
 
 
 # -- the store ----------------------------------------------------------------------------
@@ -584,14 +174,14 @@ class RedisStore:
         if max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
         self._client: redis.asyncio.Redis | None = None
-        self._address: _Address | None = None
+        self._address: Address | None = None
         self._ca_file = None if ca_file is None else os.fspath(ca_file)
         self._tls: ssl.SSLContext | None = None
         if isinstance(url_or_client, str):
-            self._address = _parse_url(url_or_client)
+            self._address = parse_url(url_or_client)
             self._where = str(self._address)
             if self._address.scheme == "rediss":
-                self._tls = _tls_context(self._ca_file)
+                self._tls = tls_context(self._ca_file)
             elif ca_file is not None:
                 raise ConfigurationError("ca_file needs a rediss:// URL (TLS)")
         else:
@@ -608,8 +198,8 @@ class RedisStore:
             if transport == "anyio":
                 raise ConfigurationError("transport='anyio' needs a URL, not a client")
             self._client = url_or_client
-            self._where = _describe_client(url_or_client)
-            problem = _unverified_tls(url_or_client)
+            self._where = describe_client(url_or_client)
+            problem = unverified_tls(url_or_client)
             if problem is not None:
                 raise ConfigurationError(
                     f"RedisStore refuses the Redis client {self._where} for TLS: {problem}"
@@ -620,7 +210,7 @@ class RedisStore:
         self._timeout = timeout
         self._transport_name: TransportName = transport
         self._max_connections = max_connections
-        self._transport: _Transport | None = None
+        self._transport: Transport | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -771,20 +361,20 @@ class RedisStore:
     async def _eval(self, script: _Script, key: str, *args: Arg) -> Any:
         try:
             return await self._execute("EVALSHA", script.sha, 1, key, *args)
-        except _NoScript:
+        except NoScript:
             return await self._execute("EVAL", script.source, 1, key, *args)
 
     async def _execute(self, command: str, *args: Arg) -> Any:
         return await self._get_transport().execute(command, *args)
 
-    def _get_transport(self) -> _Transport:
+    def _get_transport(self) -> Transport:
         if self._closed:
             raise StoreError("this RedisStore is closed")
         if self._transport is None:
             self._transport = self._new_transport()
         return self._transport
 
-    def _new_transport(self) -> _Transport:
+    def _new_transport(self) -> Transport:
         backend = _current_backend()
         if self._client is not None:
             if backend != "asyncio":
@@ -792,7 +382,7 @@ class RedisStore:
                     f"a redis.asyncio.Redis client only runs on asyncio, not {backend}; "
                     "give RedisStore a URL instead"
                 )
-            return _RedisPyTransport(self._client, owned=False, where=self._where)
+            return RedisPyTransport(self._client, owned=False, where=self._where)
         assert self._address is not None
         name = self._transport_name
         if name == "auto":
@@ -802,12 +392,12 @@ class RedisStore:
                 raise ConfigurationError(
                     f"transport='redis-py' only runs on asyncio, not {backend}"
                 )
-            client = _redis_py_client(self._address, self._timeout, self._ca_file)
-            problem = _unverified_tls(client)
+            client = redis_py_client(self._address, self._timeout, self._ca_file)
+            problem = unverified_tls(client)
             if problem is not None:  # pragma: no cover - this redis-py ignored a setting
                 raise ConfigurationError(f"redis-py cannot make a verified connection: {problem}")
-            return _RedisPyTransport(client, owned=True, where=self._where, timeout=self._timeout)
-        return _AnyioTransport(
+            return RedisPyTransport(client, owned=True, where=self._where, timeout=self._timeout)
+        return AnyioTransport(
             self._address,
             timeout=self._timeout,
             max_connections=self._max_connections,
@@ -815,13 +405,12 @@ class RedisStore:
         )
 
 
-def _describe_client(client: object) -> str:
-    """``client=Redis(host:port/db)`` without credentials."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
-    name = type(client).__name__
-    if not isinstance(kwargs, dict):
-        return f"client={name}"
-    if kwargs.get("path"):
-        return f"client={name}(unix://{kwargs['path']}?db={kwargs.get('db', 0)})"
-    return f"client={name}({kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)})"
+def _current_backend() -> str:
+    try:
+        import sniffio
+    except ImportError:  # pragma: no cover - trio depends on sniffio
+        return "asyncio"
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        raise ConfigurationError("RedisStore is used outside an event loop") from None

@@ -105,6 +105,7 @@ class Store(Protocol):
       holder releases it.
 
     Failures of the store itself raise :class:`StoreError`.
+    :func:`anyoauth.testing.check_store` checks a store against these rules.
     """
 
     async def get_token(self, key: str) -> Token | None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import anyoauth
 from anyoauth._core import errors
 from anyoauth._core.errors import (
     AgentError,
@@ -95,10 +96,17 @@ def test_siblings_are_not_subclasses(child: type[Exception], other: type[Excepti
 
 
 def test_every_exported_error_is_an_oauth_error() -> None:
-    exported = [getattr(errors, name) for name in errors.__all__]
+    exported = {getattr(errors, name) for name in errors.__all__}
     assert len(exported) == len(TREE) + 1
     for cls in exported:
         assert issubclass(cls, OAuthError), cls
+
+
+def test_the_former_error_names_are_the_same_classes() -> None:
+    assert errors.InvalidTokenResponse is errors.InvalidResponse
+    assert errors.TokenEndpointUnavailable is errors.ServerUnavailable
+    assert anyoauth.InvalidTokenResponse is anyoauth.InvalidResponse
+    assert anyoauth.TokenEndpointUnavailable is anyoauth.ServerUnavailable
 
 
 def test_docstring_tree_matches_the_classes() -> None:

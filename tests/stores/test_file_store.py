@@ -5,6 +5,7 @@ and writers killed at random instants)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import signal
@@ -21,16 +22,24 @@ import pytest
 
 import anyoauth
 from anyoauth import _file_store
-from anyoauth._file_store import FileStore
-from anyoauth._store import EXPIRED_GRACE, dump_token, token_fingerprint
+from anyoauth.stores import EXPIRED_GRACE, FileStore, dump_token, token_fingerprint
+from anyoauth.testing import check_store
 
-from .contract import StoreContract, make_pending, make_token
+from .contract import EVERY_STORE_RULE, make_pending, make_token
 
 
-class TestFileStoreContract(StoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> FileStore:
-        return FileStore(tmp_path / "store")
+async def file_names(store: FileStore) -> list[str]:
+    """Every path under the store's directory."""
+    return [str(path.relative_to(store.path)) for path in store.path.rglob("*")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("rule", EVERY_STORE_RULE)
+async def test_file_store_keeps_the_store_rule(tmp_path: Path, rule: str) -> None:
+    count = itertools.count()
+    await check_store(
+        lambda: FileStore(tmp_path / f"store-{next(count)}"), rules=[rule], list_names=file_names
+    )
 
 
 def digest(key: str) -> str:
@@ -404,7 +413,7 @@ CHILD = r"""
 import os, signal, sys, time
 import anyio
 from anyoauth import PendingFlow, Token
-from anyoauth._file_store import FileStore
+from anyoauth.stores import FileStore
 
 mode, backend, path = sys.argv[1:4]
 args = sys.argv[4:]

@@ -1,4 +1,5 @@
-"""MemoryStore: tokens, single-use pending flows, and dropping abandoned flows."""
+"""MemoryStore: the store contract, tokens, single-use pending flows, and dropping abandoned
+flows."""
 
 from __future__ import annotations
 
@@ -6,17 +7,23 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth._store import COMPACT_SLACK, EXPIRE_BATCH, EXPIRED_GRACE
+from anyoauth._store import COMPACT_SLACK, EXPIRE_BATCH
+from anyoauth.stores import EXPIRED_GRACE
+from anyoauth.testing import check_store
 
-from .contract import StoreContract
+from .contract import EVERY_STORE_RULE
 
 pytestmark = pytest.mark.anyio
 
 
-class TestMemoryStoreContract(StoreContract):
-    @pytest.fixture
-    def store(self) -> anyoauth.MemoryStore:
-        return anyoauth.MemoryStore()
+async def memory_names(store: anyoauth.MemoryStore) -> list[str]:
+    """Every key the store holds: tokens, pending flows and locks."""
+    return [*store._tokens, *store._pending, *store._locks]
+
+
+@pytest.mark.parametrize("rule", EVERY_STORE_RULE)
+async def test_memory_store_keeps_the_store_rule(rule: str) -> None:
+    await check_store(anyoauth.MemoryStore, rules=[rule], list_names=memory_names)
 
 
 class Clock:

@@ -5,6 +5,7 @@ split over worker processes, and failures that must surface as StoreError."""
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import os
 import random
@@ -13,7 +14,7 @@ import sys
 import textwrap
 import urllib.parse
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -26,19 +27,21 @@ import redis.asyncio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 import anyoauth
-from anyoauth._redis_store import RedisStore, TransportName
-from anyoauth._store import dump_token, token_fingerprint
+from anyoauth._redis_store import TransportName
 from anyoauth.providers import Teamwork
 from anyoauth.sansio import pending_key
-from anyoauth.testing import TEAMWORK_LOGIN_PATH, ProviderEmulator, browse
+from anyoauth.stores import RedisStore, dump_token, token_fingerprint
+from anyoauth.testing import TEAMWORK_LOGIN_PATH, ProviderEmulator, browse, check_store
 from redis_server import RedisServer, free_port
 
-from .contract import StoreContract, make_pending, make_token
+from .contract import EVERY_STORE_RULE, LEASE_RULE, make_pending, make_token
 
 pytestmark = pytest.mark.anyio
 
 NOW = 1_700_000_000.0
 REDIS_PY_ON_TRIO = "redis-py's asyncio client cannot run on trio"
+REDIS_RULES = (*EVERY_STORE_RULE, LEASE_RULE)
+"""RedisStore keeps every store rule, and its lock is a lease (``SET NX PX``)."""
 
 
 class AsyncioOnly:
@@ -51,40 +54,47 @@ class AsyncioOnly:
         return "asyncio"
 
 
-class TestRedisStoreContract(StoreContract):
-    """From a URL: redis-py's asyncio client on asyncio, the anyio transport on trio."""
-
-    @pytest.fixture
-    async def store(self, fresh_redis: RedisServer) -> AsyncIterator[RedisStore]:
-        async with RedisStore(fresh_redis.url) as store:
-            yield store
+def redis_stores(url_or_client: Any, **options: Any) -> Callable[[], RedisStore]:
+    """A factory of RedisStores on one server, each under a key prefix of its own."""
+    count = itertools.count()
+    return lambda: RedisStore(url_or_client, prefix=f"contract-{next(count)}:", **options)
 
 
-class TestRedisStoreWithClientContract(AsyncioOnly, StoreContract):
-    """Given a user's ``redis.asyncio.Redis`` client."""
+def redis_names(server: RedisServer) -> Callable[[RedisStore], Awaitable[list[bytes]]]:
+    """Every key ``server`` holds under a store's prefix."""
 
-    asyncio_only_because = REDIS_PY_ON_TRIO
+    async def names(store: RedisStore) -> list[bytes]:
+        with server.client() as r:
+            return list(r.scan_iter(match=store.prefix + "*"))
 
-    @pytest.fixture
-    async def store(self, fresh_redis: RedisServer) -> AsyncIterator[RedisStore]:
-        client = redis.asyncio.Redis(host="127.0.0.1", port=fresh_redis.port)
-        try:
-            yield RedisStore(client)
-        finally:
-            await client.aclose()
+    return names
 
 
-class TestRedisStoreAnyioTransportOnAsyncioContract(StoreContract):
-    """The anyio RESP transport on asyncio (on trio it is what TestRedisStoreContract runs)."""
+async def check_redis_rule(
+    server: RedisServer, rule: str, url_or_client: Any, **options: Any
+) -> None:
+    await check_store(
+        redis_stores(url_or_client, **options),
+        rules=[rule],
+        list_names=redis_names(server),
+        lock_expires=True,
+    )
 
-    @pytest.fixture
-    def anyio_backend(self) -> str:
-        return "asyncio"
 
-    @pytest.fixture
-    async def store(self, fresh_redis: RedisServer) -> AsyncIterator[RedisStore]:
-        async with RedisStore(fresh_redis.url, transport="anyio") as store:
-            yield store
+@pytest.mark.parametrize("rule", REDIS_RULES)
+async def test_redis_store_from_a_url_keeps_the_store_rule(
+    fresh_redis: RedisServer, rule: str
+) -> None:
+    """redis-py's asyncio client on asyncio, the anyio transport on trio."""
+    await check_redis_rule(fresh_redis, rule, fresh_redis.url)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # on trio it is the test above
+@pytest.mark.parametrize("rule", REDIS_RULES)
+async def test_the_anyio_transport_on_asyncio_keeps_the_store_rule(
+    fresh_redis: RedisServer, rule: str
+) -> None:
+    await check_redis_rule(fresh_redis, rule, fresh_redis.url, transport="anyio")
 
 
 # -- what lands in Redis ------------------------------------------------------------------
@@ -224,8 +234,7 @@ RACE_CHILD = textwrap.dedent(
     import anyio.to_thread
 
     import anyoauth
-    from anyoauth._redis_store import RedisStore, TransportName
-    from anyoauth._store import load_token
+    from anyoauth.stores import RedisStore, load_token
 
 
     async def main(url, action, key, expected, name):
@@ -332,8 +341,7 @@ LOGIN_CHILD = textwrap.dedent(
     import anyio
 
     import anyoauth
-    from anyoauth._redis_store import RedisStore, TransportName
-    from anyoauth._store import token_fingerprint
+    from anyoauth.stores import RedisStore, token_fingerprint
     from anyoauth.providers import Teamwork
     from anyoauth.testing import ProviderEmulator
 
@@ -594,6 +602,16 @@ async def test_a_closed_store_refuses_work(fresh_redis: RedisServer) -> None:
 
 class TestUserClient(AsyncioOnly):
     asyncio_only_because = REDIS_PY_ON_TRIO
+
+    @pytest.mark.parametrize("rule", REDIS_RULES)
+    async def test_redis_store_given_a_client_keeps_the_store_rule(
+        self, fresh_redis: RedisServer, rule: str
+    ) -> None:
+        client = redis.asyncio.Redis(host="127.0.0.1", port=fresh_redis.port)
+        try:
+            await check_redis_rule(fresh_redis, rule, client)
+        finally:
+            await client.aclose()
 
     async def test_the_store_never_closes_a_given_client(self, fresh_redis: RedisServer) -> None:
         client = redis.asyncio.Redis(host="127.0.0.1", port=fresh_redis.port, db=2)

@@ -16,10 +16,10 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   │   ├── RedirectMismatch      the URL is not the one this flow expects
     │   │   ├── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
     │   │   └── IssuerMismatch        ``iss`` (RFC 9207) missing or not the expected issuer
-    │   ├── InvalidTokenResponse      the token endpoint answered something that is not a token
+    │   ├── InvalidResponse           a server's answer is not what its endpoint answers
     │   │   ├── InvalidIdToken        the OpenID Connect id_token failed validation
     │   │   └── TokenExpiredOnArrival the server keeps issuing tokens that are already expired
-    │   ├── TokenEndpointUnavailable  network failure or deadline while talking to the endpoint
+    │   ├── ServerUnavailable         network failure or deadline at any endpoint
     │   └── AgentError                the user agent failed: no browser, window closed, deadline
     ├── ProviderError                 the provider answered with an OAuth error
     │   ├── AuthorizationDenied       error redirect (the user said no); also a FlowError
@@ -30,6 +30,8 @@ Every error anyoauth raises is an :class:`OAuthError`::
 Provider errors carry the provider's own words in :attr:`ProviderError.error`,
 :attr:`ProviderError.error_description` and :attr:`ProviderError.error_uri`.
 No error message ever contains a secret (client secret, code, token, verifier).
+``InvalidTokenResponse`` and ``TokenEndpointUnavailable``, the former names of
+:class:`InvalidResponse` and :class:`ServerUnavailable`, are the same classes.
 """
 
 from __future__ import annotations

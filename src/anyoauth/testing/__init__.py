@@ -92,6 +92,8 @@ from ._emulator import ManualClock as ManualClock
 from ._emulator import OAuthEndpoints as OAuthEndpoints
 from ._emulator import ProviderEmulator as ProviderEmulator
 from ._emulator import TeamworkEndpoints as TeamworkEndpoints
+from ._store_contract import STORE_RULES as STORE_RULES
+from ._store_contract import check_store as check_store
 
 __all__ = [
     "BOG_ACCOUNTS_PATH",
@@ -116,6 +118,7 @@ __all__ = [
     "OAUTH_VERIFICATION_DECISION_PATH",
     "OAUTH_VERIFICATION_PATH",
     "OPENID_CONFIGURATION_PATH",
+    "STORE_RULES",
     "TEAMWORK_DECISION_PATH",
     "TEAMWORK_LOGIN_PATH",
     "TEAMWORK_ME_PATH",
@@ -130,4 +133,5 @@ __all__ = [
     "ProviderEmulator",
     "TeamworkEndpoints",
     "browse",
+    "check_store",
 ]
