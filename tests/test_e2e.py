@@ -1,4 +1,4 @@
-"""All three seed flows end to end against the emulator on a real loopback port."""
+"""All three provider flows (Geni, Teamwork, Bank of Georgia) end to end against the emulator on a real loopback port."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The demo: every flow end to end against the emulator on a loopback port.
 
-The three seed flows (Geni, Teamwork, Bank of Georgia), then the standard ones against
+The three provider flows (Geni, Teamwork, Bank of Georgia), then the standard ones against
 the emulator's generic OpenID Connect server, configured by discovery: authorization
 code + PKCE with an id_token, refresh with rotation, revocation, the device grant,
 client credentials with ``private_key_jwt``, and the implicit grant.
