@@ -87,7 +87,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run every flow (the provider flows, then the standard ones) against the emulator on loopback."""
+    """Run every flow (the provider flows, then the standard ones) against the emulator."""
     session.install(".")
     session.run("python", "-m", "anyoauth", "demo", *session.posargs)
 

@@ -1,4 +1,5 @@
-"""All three provider flows (Geni, Teamwork, Bank of Georgia) end to end against the emulator on a real loopback port."""
+"""All three provider flows (Geni, Teamwork, Bank of Georgia) end to end against the
+emulator on a real loopback port."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import pytest
 import anyoauth
 import anyoauth._client
 import anyoauth._http
+import anyoauth._renewal
 
 pytestmark = pytest.mark.anyio
 
@@ -302,7 +303,7 @@ async def test_the_store_lock_outlives_every_request_of_a_renewal(
     async with mock(http_module, handler) as http:
         await anyoauth.Client(strategy, store, http=http, timeout=10).token()
     assert ttls
-    assert ttls[0] >= anyoauth._client.LOCK_SENDS * 10 > 2 * 10
+    assert ttls[0] >= anyoauth._renewal.LOCK_SENDS * 10 > 2 * 10
 
 
 # -- the device grant -----------------------------------------------------------------------

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import attrs
 import httpx
-from anyio.abc import TaskGroup
 
 from ._core.device import DeviceAuthorization
 from ._core.errors import (
@@ -30,7 +29,6 @@ from ._core.errors import (
     OAuthError,
     ServerUnavailable,
     StateMismatch,
-    StoreError,
     TokenRequestError,
 )
 from ._core.http import HttpRequest
@@ -41,10 +39,11 @@ from ._core.redaction import redacting
 from ._core.revocation import check_revocation_response
 from ._core.strategies import Strategy, UserStep
 from ._core.text import printable
-from ._core.token import RenewalPace, Token
+from ._core.token import Token
 from ._core.values import AuthorizationRequest, KeysNeeded, RefreshRefused, pending_key
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, module_of, send_with_retries
 from ._httpx_auth import auth_class
+from ._renewal import TokenKeeper
 from ._retry import RetryPolicy
 from ._scrub import scrubbed
 from ._store import MemoryStore, Store
@@ -58,27 +57,6 @@ __all__ = ["Client"]
 logger = logging.getLogger("anyoauth")
 
 _PENDING = "pending:"
-_LOCK = "lock:"
-
-EARLY_RETRY_DELAY = 5.0
-"""Seconds to wait before trying again after a failed early (proactive) refresh."""
-
-LOCK_TTL_MARGIN = 15.0
-"""The store lock outlives the token requests of one renewal by this many seconds."""
-
-LOCK_SENDS = 5
-"""Most requests one renewal sends, each bounded by ``timeout``: the key set before a
-refresh, the refresh, the key set after it, and after a spent refresh token of a direct
-grant a new grant (with its key set)."""
-
-
-@attrs.define(eq=False)
-class _Call:
-    """One token renewal that concurrent callers wait on."""
-
-    done: anyio.Event = attrs.field(factory=anyio.Event)
-    token: Token | None = None
-    error: BaseException | None = None
 
 
 class Client:
@@ -124,26 +102,54 @@ class Client:
             raise TypeError("strategy must be an anyoauth Strategy")
         self.strategy = strategy
         self._clock = clock or time.time
-        self.store: Store = store if store is not None else MemoryStore(clock=self._clock)
         self._http = http
         self._owns_http = http is None
         self.account = account
-        self.leeway = leeway
-        self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.retries = retries if retries is not None else RetryPolicy()
         """When failed token requests are sent again (see :class:`RetryPolicy`)."""
-        self._direct_grant = strategy.has_direct_grant
         self._jwks: Mapping[str, Any] | None = None
-        self._held: Token | None = None
-        self._logouts = 0
-        """Counts :meth:`forget` calls: a renewal that began before one keeps its result
-        to itself (no store, no hold)."""
-        self._inflight: _Call | None = None
-        self._early_retry_at = 0.0
-        self._unsaved: tuple[Token | None, Token] | None = None
-        self._task_group: TaskGroup | None = None
+        self._keeper = TokenKeeper(
+            strategy=strategy,
+            store=store if store is not None else MemoryStore(clock=self._clock),
+            key=lambda: self.token_key,
+            clock=self._clock,
+            leeway=leeway,
+            timeout=timeout,
+            exchange=self._exchange,
+        )
         self._exit_stack: AsyncExitStack | None = None
+
+    @property
+    def store(self) -> Store:
+        """Where this client's token and pending logins live."""
+        return self._keeper.store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._keeper.store = store
+
+    @property
+    def leeway(self) -> float:
+        """A token this close to its expiry (at most half its lifetime) is renewed early."""
+        return self._keeper.leeway
+
+    @leeway.setter
+    def leeway(self, seconds: float) -> None:
+        self._keeper.leeway = seconds
+
+    @property
+    def timeout(self) -> float:
+        """The total deadline, in seconds, of one token request."""
+        return self._keeper.timeout
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        self._keeper.timeout = seconds
+
+    @property
+    def _held(self) -> Token | None:
+        return self._keeper.held
 
     def __repr__(self) -> str:
         return f"<anyoauth.Client {self.strategy.store_namespace} account={self.account!r}>"
@@ -151,7 +157,7 @@ class Client:
     async def __aenter__(self) -> Self:
         """Enter: early refreshes then run in a background task of this client."""
         async with AsyncExitStack() as stack:
-            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._keeper.task_group = await stack.enter_async_context(anyio.create_task_group())
             self._exit_stack = stack.pop_all()
         return self
 
@@ -162,10 +168,10 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         stack, self._exit_stack = self._exit_stack, None
+        group, self._keeper.task_group = self._keeper.task_group, None
         try:
-            if stack is not None and self._task_group is not None:
-                self._task_group.cancel_scope.cancel()
-                self._task_group = None
+            if stack is not None and group is not None:
+                group.cancel_scope.cancel()
                 await stack.aclose()
         finally:
             await self.aclose()
@@ -247,7 +253,7 @@ class Client:
         flow = Flow.resume(strategy, pending)
         result = flow.receive_redirect(redirect, self._clock())
         token = result if isinstance(result, Token) else await self._exchanged(flow, result)
-        await self._save(token)
+        await self._keeper.save(token)
         logger.debug("login completed for %s", strategy.store_namespace)
         return token
 
@@ -279,248 +285,11 @@ class Client:
         return await self._token(rejected)
 
     async def _token(self, rejected: Token | None) -> Token:
-        held = self._held
-        if held is not None and rejected is None and held.expires_at is not None:
-            now = self._clock()
-            if now < held.expires_at - held.renewal_margin(self.leeway):
-                return held
-            if now < held.expires_at:
-                if held.refresh_token or self._direct_grant:
-                    await self._refresh_early(now)
-                held = self._held or held
-                # The early refresh may have taken longer than the token had left.
-                if held.expires_at is None or self._clock() < held.expires_at:
-                    return held
-        elif held is not None and rejected is None:
-            return held
-        return await self._obtain(rejected)
-
-    def _arrived(self, token: Token) -> None:
-        """Raise :class:`TokenExpiredOnArrival` if a renewal brought a token that has
-        expired while renewals pause, once the streak reached the limit (the core
-        decides; the token is stored and held all the same)."""
-        if not self._usable(token, None, early=False):
-            now = self._clock()
-            RenewalPace.of(token, now).check(now, held=token, rejected=False)
-
-    async def _obtain(self, rejected: Token | None) -> Token:
-        """Join the running renewal, or lead one; retry once if its leader was cancelled."""
-        for _ in range(3):
-            call = self._inflight
-            if call is None:
-                call = self._inflight = _Call()
-                try:
-                    token = await self._renew(rejected, early=False)
-                    self._arrived(token)
-                    call.token = token
-                except BaseException as exc:
-                    call.error = exc
-                    raise
-                finally:
-                    self._inflight = None
-                    call.done.set()
-                return call.token
-            await call.done.wait()
-            if call.token is not None and (
-                rejected is None or _fingerprint(call.token) != _fingerprint(rejected)
-            ):
-                return call.token
-            if isinstance(call.error, Exception):
-                raise call.error
-        raise StoreError("the token renewal kept being abandoned")
-
-    async def _refresh_early(self, now: float) -> None:
-        """Start (or run) one early refresh; callers meanwhile keep the valid token."""
-        if self._inflight is not None or now < self._early_retry_at:
-            return
-        held = self._held
-        if held is not None and not RenewalPace.of(held, now).may_renew(now):
-            return
-        if self._task_group is not None:
-            call = _Call()
-            self._task_group.start_soon(self._run_early, call)
-            self._inflight = call
-        else:
-            self._inflight = call = _Call()
-            await self._run_early(call)
-
-    async def _run_early(self, call: _Call) -> None:
-        try:
-            call.token = await self._renew(None, early=True)
-        except Exception as exc:
-            # Callers whose token expired meanwhile joined this call: they see the error.
-            call.error = exc
-            self._early_retry_at = self._clock() + EARLY_RETRY_DELAY
-            logger.warning(
-                "early token refresh for %s failed (%s); keeping the valid token",
-                self.strategy.store_namespace,
-                type(exc).__name__,
-            )
-        finally:
-            self._inflight = None
-            call.done.set()
-
-    async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
-        """The one renewal: reread the store, take the store's lock, reread, refresh."""
-        logouts = self._logouts
-        if self._unsaved is not None:
-            await self._save_unsaved()
-        found = self._found(await self.store.get_token(self.token_key), rejected, early=early)
-        if found is not None:
-            return self._hold(found, logouts)
-        ttl = self._lock_ttl()
-        async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
-            stored = await self.store.get_token(self.token_key)
-            found = self._found(stored, rejected, early=early)
-            if found is not None:
-                return self._hold(found, logouts)
-            return self._hold(await self._refresh_locked(stored, rejected, logouts), logouts)
-
-    def _found(self, stored: Token | None, rejected: Token | None, *, early: bool) -> Token | None:
-        """The stored token to hand out instead of renewing: one that is usable, or one
-        whose renewal pace says wait (:meth:`RenewalPace.check`, which raises
-        :class:`TokenExpiredOnArrival` when it cannot be handed out either); ``None``
-        means renew. A token of a type the strategy cannot use counts as none."""
-        if stored is None or not self.strategy.can_use(stored):
-            return None
-        if self._usable(stored, rejected, early=early):
-            return stored
-        is_rejected = rejected is not None and _fingerprint(stored) == _fingerprint(rejected)
-        now = self._clock()
-        return RenewalPace.of(stored, now).check(now, held=stored, rejected=is_rejected)
-
-    def _lock_ttl(self) -> float:
-        """The store lock's ttl: a renewal's requests (each within ``timeout``) and a margin."""
-        return LOCK_SENDS * self.timeout + LOCK_TTL_MARGIN
-
-    def _usable(self, token: Token, rejected: Token | None, *, early: bool) -> bool:
-        if not self.strategy.can_use(token):
-            return False
-        if rejected is not None and _fingerprint(token) == _fingerprint(rejected):
-            return False
-        if token.expires_at is None:
-            return True
-        margin = token.renewal_margin(self.leeway) if early else 0.0
-        return self._clock() < token.expires_at - margin
-
-    async def _refresh_locked(
-        self, stored: Token | None, rejected: Token | None, logouts: int
-    ) -> Token:
-        """Refresh while holding the store's lock; persist before handing anything out
-        (unless a logout happened since the renewal began: then nothing is stored).
-
-        A stored token of a type the strategy cannot use is not refreshed (it counts as
-        none) but is what the new token replaces. The new token carries its renewal
-        streak (:meth:`RenewalPace.stamp`), so the pace is stored with it."""
-        base = stored if stored is not None and self.strategy.can_use(stored) else None
-        if base is None:
-            flow = Flow(self.strategy)
-            request = flow.request_token(self._clock())
-        else:
-            flow = Flow.holding(self.strategy, base)
-            try:
-                request = flow.refresh(self._clock())
-            except LoginRequired:
-                if rejected is not None:
-                    await self._drop(rejected)
-                raise
-        rotating = base is not None and bool(base.refresh_token)
-        # A refresh that reached the server may have rotated the refresh token: finish
-        # it and persist the result even if the caller is cancelled meanwhile.
-        with anyio.CancelScope(shield=rotating):
-            result = await self._exchange(flow, request)
-        previous = stored
-        if isinstance(result, RefreshRefused):
-            # A sibling may have rotated the refresh token under us: look again.
-            current = await self.store.get_token(self.token_key)
-            if (
-                current is not None
-                and _fingerprint(current) != _fingerprint(stored)
-                and self._usable(current, rejected, early=False)
-            ):
-                return current
-            try:
-                request = flow.refresh_refused(self._clock())
-            except LoginRequired:
-                if flow.discarded is not None:
-                    await self._drop(flow.discarded)
-                raise
-            result = await self._exchange(flow, request)
-            assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
-            previous = current
-        token = RenewalPace.stamp(result, stored)
-        with anyio.CancelScope(shield=True):
-            saved = await self._persist_or_keep(previous, token, logouts)
-        return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
-
-    async def _persist_or_keep(self, previous: Token | None, token: Token, logouts: int) -> Token:
-        """:meth:`_persist`; if the store fails, keep ``token`` to store first thing on the
-        next renewal. The server issued it and may have rotated the refresh token: the
-        stored one may be spent, so losing this one would force a new login. (The
-        store's lock, which this holder could not release, keeps siblings from
-        refreshing with the spent one meanwhile, up to its ttl.)
-
-        After a logout (:meth:`forget`) since the renewal began, ``token`` is neither
-        stored nor kept: the logout stands."""
-        if logouts != self._logouts:
-            logger.debug("a logout happened during the renewal: its token is not stored")
-            return token
-        try:
-            return await self._persist(previous, token)
-        except StoreError as exc:
-            self._unsaved = (previous, token)
-            logger.warning(
-                "the store failed to take the refreshed %s token (%s); it is kept to store "
-                "on the next renewal",
-                self.strategy.store_namespace,
-                type(exc).__name__,
-            )
-            raise
-
-    async def _save_unsaved(self) -> None:
-        """Store the token a failing store could not take (see :meth:`_persist_or_keep`)."""
-        assert self._unsaved is not None
-        previous, token = self._unsaved
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._persist(previous, token)
-            except LoginRequired:
-                self._unsaved = None  # it was deleted meanwhile (a logout): let it go
-                raise
-        self._unsaved = None
-        logger.info("the refreshed %s token is stored now", self.strategy.store_namespace)
-
-    async def _persist(self, previous: Token | None, token: Token) -> Token:
-        """Compare-and-set ``token`` over ``previous``; a newer stored token wins."""
-        if await self.store.replace_token(self.token_key, previous, token):
-            return token
-        current = await self.store.get_token(self.token_key)
-        if current is not None and self._usable(current, None, early=False):
-            return current
-        if current is not None and await self.store.replace_token(self.token_key, current, token):
-            return token
-        if not self._direct_grant:
-            raise LoginRequired("the token was deleted while it was being refreshed")
-        await self.store.set_token(self.token_key, token)
-        return token
-
-    async def _drop(self, rejected: Token) -> None:
-        """Forget a token the server refused, if it is still the stored one."""
-        current = await self.store.get_token(self.token_key)
-        if current is not None and _fingerprint(current) == _fingerprint(rejected):
-            await self.store.delete_token(self.token_key)
-        if self._held is not None and _fingerprint(self._held) == _fingerprint(rejected):
-            self._held = None
-
-    def _hold(self, token: Token, logouts: int | None = None) -> Token:
-        """Hold ``token``, unless a logout happened since ``logouts`` was read."""
-        if logouts is None or logouts == self._logouts:
-            self._held = token
-        return token
+        return await self._keeper.token(rejected)
 
     async def set_token(self, token: Token) -> None:
         """Store ``token`` as this client's token (for tokens obtained elsewhere)."""
-        await self._save(token)
+        await self._keeper.save(token)
 
     async def forget(self) -> None:
         """Delete this client's stored token (local logout; nothing is revoked).
@@ -529,32 +298,7 @@ class Client:
         another client sharing the store is waited for (the store's lock), so it cannot
         store its token after the deletion.
         """
-        self._logouts += 1
-        self._held = None
-        self._unsaved = None
-        await self._delete_stored()
-
-    async def _delete_stored(self) -> None:
-        if self._inflight is not None:
-            # This client's own renewal may hold the store's lock: waiting for it could
-            # wait for its whole timeout; the logout count keeps it from storing.
-            await self.store.delete_token(self.token_key)
-            return
-        ttl = self._lock_ttl()
-        async with self.store.lock(_LOCK + self.token_key, ttl=ttl, wait=ttl + self.timeout):
-            await self.store.delete_token(self.token_key)
-
-    async def _save(self, token: Token) -> None:
-        if token.renewal_streak:
-            token = attrs.evolve(token, renewal_streak=0)  # a login starts a fresh streak
-        # A token the provider issued must not be lost to a cancellation. MemoryStore's
-        # set_token never suspends, so no cancellation can reach it: it needs no shield.
-        if type(self.store) is MemoryStore:
-            await self.store.set_token(self.token_key, token)
-        else:
-            with anyio.CancelScope(shield=True):
-                await self.store.set_token(self.token_key, token)
-        self._held = token
+        await self._keeper.forget()
 
     # -- httpx integration --------------------------------------------------------------
 
@@ -679,7 +423,7 @@ class Client:
             )
             if result is not None:
                 token = await self._verified(flow, result)
-                await self._save(token)
+                await self._keeper.save(token)
                 logger.debug("device login completed for %s", self.strategy.store_namespace)
                 return token
 

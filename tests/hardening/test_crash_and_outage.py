@@ -27,6 +27,7 @@ import pytest
 
 import anyoauth
 import anyoauth._client
+import anyoauth._renewal
 from anyoauth._store import token_fingerprint
 from redis_server import RedisServer, redis_executable
 from stores import test_file_store as file_store_tests
@@ -106,7 +107,7 @@ TIMEOUT = 1.0
 @pytest.fixture
 def short_locks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Locks outlive a dead holder by 1 s rather than 15 s, so the test is quick."""
-    monkeypatch.setattr(anyoauth._client, "LOCK_TTL_MARGIN", 1.0)
+    monkeypatch.setattr(anyoauth._renewal, "LOCK_TTL_MARGIN", 1.0)
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ async def test_set_token_never_suspends() -> None:
     client = anyoauth.Client(strategy, store)
     with anyio.CancelScope() as scope:
         scope.cancel()
-        await client._save(token)
+        await client.set_token(token)
         saved = await store.get_token(client.token_key)
     assert saved is token
     assert client._held is token

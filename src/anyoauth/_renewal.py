@@ -1,0 +1,383 @@
+"""Keeping one client's token valid: held in memory, kept in the store, renewed once.
+
+:class:`TokenKeeper` is the renewal machinery of :class:`~anyoauth.Client`: any number
+of concurrent callers, and every client sharing the store, cause one token request (an
+in-process single flight, then the store's lock); an early refresh runs while the valid
+token is handed out; a rotated refresh token is persisted before anything is handed
+out, and kept to store later if the store fails; a logout meanwhile wins. What to send
+and how to read the answer is the machine's (:class:`~anyoauth.sansio.Flow`); the
+request itself is sent by the ``exchange`` the client gives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+
+from ._core.errors import LoginRequired, StoreError
+from ._core.http import HttpRequest
+from ._core.machine import Flow
+from ._core.strategies import Strategy
+from ._core.token import RenewalPace, Token
+from ._core.values import RefreshRefused
+from ._store import MemoryStore, Store
+from ._store import token_fingerprint as _fingerprint
+
+__all__ = ["EARLY_RETRY_DELAY", "LOCK_SENDS", "LOCK_TTL_MARGIN", "TokenKeeper"]
+
+logger = logging.getLogger("anyoauth")
+
+_LOCK = "lock:"
+
+EARLY_RETRY_DELAY = 5.0
+"""Seconds to wait before trying again after a failed early (proactive) refresh."""
+
+LOCK_TTL_MARGIN = 15.0
+"""The store lock outlives the token requests of one renewal by this many seconds."""
+
+LOCK_SENDS = 5
+"""Most requests one renewal sends, each bounded by ``timeout``: the key set before a
+refresh, the refresh, the key set after it, and after a spent refresh token of a direct
+grant a new grant (with its key set)."""
+
+Exchange = Callable[[Flow, HttpRequest], Awaitable["Token | RefreshRefused"]]
+"""Sends a flow's token request and reads the answer (the client's ``_exchange``)."""
+
+
+@attrs.define(eq=False)
+class _Call:
+    """One token renewal that concurrent callers wait on."""
+
+    done: anyio.Event = attrs.field(factory=anyio.Event)
+    token: Token | None = None
+    error: BaseException | None = None
+
+
+class TokenKeeper:
+    """One client's token: held, stored under ``key()``, renewed single-flight.
+
+    Args:
+        strategy: the client's strategy.
+        store: where the token lives.
+        key: the store key of the token (read on every use).
+        clock: seconds since the epoch.
+        leeway: a token this close to its expiry is renewed early.
+        timeout: one token request's deadline (the store lock's ttl follows it).
+        exchange: sends a flow's token request and reads the answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        strategy: Strategy,
+        store: Store,
+        key: Callable[[], str],
+        clock: Callable[[], float],
+        leeway: float,
+        timeout: float,
+        exchange: Exchange,
+    ) -> None:
+        self.strategy = strategy
+        self.store = store
+        self._key = key
+        self.clock = clock
+        self.leeway = leeway
+        self.timeout = timeout
+        self._exchange = exchange
+        self.held: Token | None = None
+        """The token handed out without asking the store."""
+        self.task_group: TaskGroup | None = None
+        """Where early refreshes run (the client's, inside ``async with``)."""
+        self._logouts = 0
+        """Counts :meth:`forget` calls: a renewal that began before one keeps its result
+        to itself (no store, no hold)."""
+        self._inflight: _Call | None = None
+        self._early_retry_at = 0.0
+        self._unsaved: tuple[Token | None, Token] | None = None
+
+    @property
+    def key(self) -> str:
+        """The store key of the token."""
+        return self._key()
+
+    @property
+    def renewing(self) -> bool:
+        """Whether a renewal is running."""
+        return self._inflight is not None
+
+    async def token(self, rejected: Token | None) -> Token:
+        """A valid token (see :meth:`Client.token`)."""
+        held = self.held
+        if held is not None and rejected is None and held.expires_at is not None:
+            now = self.clock()
+            if now < held.expires_at - held.renewal_margin(self.leeway):
+                return held
+            if now < held.expires_at:
+                if held.refresh_token or self.strategy.has_direct_grant:
+                    await self._refresh_early(now)
+                held = self.held or held
+                # The early refresh may have taken longer than the token had left.
+                if held.expires_at is None or self.clock() < held.expires_at:
+                    return held
+        elif held is not None and rejected is None:
+            return held
+        return await self._obtain(rejected)
+
+    def _arrived(self, token: Token) -> None:
+        """Raise :class:`TokenExpiredOnArrival` if a renewal brought a token that has
+        expired while renewals pause, once the streak reached the limit (the core
+        decides; the token is stored and held all the same)."""
+        if not self.usable(token, None, early=False):
+            now = self.clock()
+            RenewalPace.of(token, now).check(now, held=token, rejected=False)
+
+    async def _obtain(self, rejected: Token | None) -> Token:
+        """Join the running renewal, or lead one; retry once if its leader was cancelled."""
+        for _ in range(3):
+            call = self._inflight
+            if call is None:
+                call = self._inflight = _Call()
+                try:
+                    token = await self._renew(rejected, early=False)
+                    self._arrived(token)
+                    call.token = token
+                except BaseException as exc:
+                    call.error = exc
+                    raise
+                finally:
+                    self._inflight = None
+                    call.done.set()
+                return call.token
+            await call.done.wait()
+            if call.token is not None and (
+                rejected is None or _fingerprint(call.token) != _fingerprint(rejected)
+            ):
+                return call.token
+            if isinstance(call.error, Exception):
+                raise call.error
+        raise StoreError("the token renewal kept being abandoned")
+
+    async def _refresh_early(self, now: float) -> None:
+        """Start (or run) one early refresh; callers meanwhile keep the valid token."""
+        if self._inflight is not None or now < self._early_retry_at:
+            return
+        held = self.held
+        if held is not None and not RenewalPace.of(held, now).may_renew(now):
+            return
+        if self.task_group is not None:
+            call = _Call()
+            self.task_group.start_soon(self._run_early, call)
+            self._inflight = call
+        else:
+            self._inflight = call = _Call()
+            await self._run_early(call)
+
+    async def _run_early(self, call: _Call) -> None:
+        try:
+            call.token = await self._renew(None, early=True)
+        except Exception as exc:
+            # Callers whose token expired meanwhile joined this call: they see the error.
+            call.error = exc
+            self._early_retry_at = self.clock() + EARLY_RETRY_DELAY
+            logger.warning(
+                "early token refresh for %s failed (%s); keeping the valid token",
+                self.strategy.store_namespace,
+                type(exc).__name__,
+            )
+        finally:
+            self._inflight = None
+            call.done.set()
+
+    async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
+        """The one renewal: reread the store, take the store's lock, reread, refresh."""
+        logouts = self._logouts
+        if self._unsaved is not None:
+            await self._save_unsaved()
+        found = self._found(await self.store.get_token(self.key), rejected, early=early)
+        if found is not None:
+            return self._hold(found, logouts)
+        ttl = self._lock_ttl()
+        async with self.store.lock(_LOCK + self.key, ttl=ttl, wait=ttl + self.timeout):
+            stored = await self.store.get_token(self.key)
+            found = self._found(stored, rejected, early=early)
+            if found is not None:
+                return self._hold(found, logouts)
+            return self._hold(await self._refresh_locked(stored, rejected, logouts), logouts)
+
+    def _found(self, stored: Token | None, rejected: Token | None, *, early: bool) -> Token | None:
+        """The stored token to hand out instead of renewing: one that is usable, or one
+        whose renewal pace says wait (:meth:`RenewalPace.check`, which raises
+        :class:`TokenExpiredOnArrival` when it cannot be handed out either); ``None``
+        means renew. A token of a type the strategy cannot use counts as none."""
+        if stored is None or not self.strategy.can_use(stored):
+            return None
+        if self.usable(stored, rejected, early=early):
+            return stored
+        is_rejected = rejected is not None and _fingerprint(stored) == _fingerprint(rejected)
+        now = self.clock()
+        return RenewalPace.of(stored, now).check(now, held=stored, rejected=is_rejected)
+
+    def _lock_ttl(self) -> float:
+        """The store lock's ttl: a renewal's requests (each within ``timeout``) and a margin."""
+        return LOCK_SENDS * self.timeout + LOCK_TTL_MARGIN
+
+    def usable(self, token: Token, rejected: Token | None, *, early: bool) -> bool:
+        """Whether ``token`` may be handed out now: of a type the strategy uses, not the
+        ``rejected`` one, not expired (with ``early``: not due for renewal)."""
+        if not self.strategy.can_use(token):
+            return False
+        if rejected is not None and _fingerprint(token) == _fingerprint(rejected):
+            return False
+        if token.expires_at is None:
+            return True
+        margin = token.renewal_margin(self.leeway) if early else 0.0
+        return self.clock() < token.expires_at - margin
+
+    async def _refresh_locked(
+        self, stored: Token | None, rejected: Token | None, logouts: int
+    ) -> Token:
+        """Refresh while holding the store's lock; persist before handing anything out
+        (unless a logout happened since the renewal began: then nothing is stored).
+
+        A stored token of a type the strategy cannot use is not refreshed (it counts as
+        none) but is what the new token replaces. The new token carries its renewal
+        streak (:meth:`RenewalPace.stamp`), so the pace is stored with it."""
+        base = stored if stored is not None and self.strategy.can_use(stored) else None
+        if base is None:
+            flow = Flow(self.strategy)
+            request = flow.request_token(self.clock())
+        else:
+            flow = Flow.holding(self.strategy, base)
+            try:
+                request = flow.refresh(self.clock())
+            except LoginRequired:
+                if rejected is not None:
+                    await self.drop(rejected)
+                raise
+        rotating = base is not None and bool(base.refresh_token)
+        # A refresh that reached the server may have rotated the refresh token: finish
+        # it and persist the result even if the caller is cancelled meanwhile.
+        with anyio.CancelScope(shield=rotating):
+            result = await self._exchange(flow, request)
+        previous = stored
+        if isinstance(result, RefreshRefused):
+            # A sibling may have rotated the refresh token under us: look again.
+            current = await self.store.get_token(self.key)
+            if (
+                current is not None
+                and _fingerprint(current) != _fingerprint(stored)
+                and self.usable(current, rejected, early=False)
+            ):
+                return current
+            try:
+                request = flow.refresh_refused(self.clock())
+            except LoginRequired:
+                if flow.discarded is not None:
+                    await self.drop(flow.discarded)
+                raise
+            result = await self._exchange(flow, request)
+            assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
+            previous = current
+        token = RenewalPace.stamp(result, stored)
+        with anyio.CancelScope(shield=True):
+            saved = await self._persist_or_keep(previous, token, logouts)
+        return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
+
+    async def _persist_or_keep(self, previous: Token | None, token: Token, logouts: int) -> Token:
+        """:meth:`_persist`; if the store fails, keep ``token`` to store first thing on the
+        next renewal. The server issued it and may have rotated the refresh token: the
+        stored one may be spent, so losing this one would force a new login. (The
+        store's lock, which this holder could not release, keeps siblings from
+        refreshing with the spent one meanwhile, up to its ttl.)
+
+        After a logout (:meth:`forget`) since the renewal began, ``token`` is neither
+        stored nor kept: the logout stands."""
+        if logouts != self._logouts:
+            logger.debug("a logout happened during the renewal: its token is not stored")
+            return token
+        try:
+            return await self._persist(previous, token)
+        except StoreError as exc:
+            self._unsaved = (previous, token)
+            logger.warning(
+                "the store failed to take the refreshed %s token (%s); it is kept to store "
+                "on the next renewal",
+                self.strategy.store_namespace,
+                type(exc).__name__,
+            )
+            raise
+
+    async def _save_unsaved(self) -> None:
+        """Store the token a failing store could not take (see :meth:`_persist_or_keep`)."""
+        assert self._unsaved is not None
+        previous, token = self._unsaved
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._persist(previous, token)
+            except LoginRequired:
+                self._unsaved = None  # it was deleted meanwhile (a logout): let it go
+                raise
+        self._unsaved = None
+        logger.info("the refreshed %s token is stored now", self.strategy.store_namespace)
+
+    async def _persist(self, previous: Token | None, token: Token) -> Token:
+        """Compare-and-set ``token`` over ``previous``; a newer stored token wins."""
+        if await self.store.replace_token(self.key, previous, token):
+            return token
+        current = await self.store.get_token(self.key)
+        if current is not None and self.usable(current, None, early=False):
+            return current
+        if current is not None and await self.store.replace_token(self.key, current, token):
+            return token
+        if not self.strategy.has_direct_grant:
+            raise LoginRequired("the token was deleted while it was being refreshed")
+        await self.store.set_token(self.key, token)
+        return token
+
+    async def drop(self, rejected: Token) -> None:
+        """Forget a token the server refused, if it is still the stored one."""
+        current = await self.store.get_token(self.key)
+        if current is not None and _fingerprint(current) == _fingerprint(rejected):
+            await self.store.delete_token(self.key)
+        if self.held is not None and _fingerprint(self.held) == _fingerprint(rejected):
+            self.held = None
+
+    def _hold(self, token: Token, logouts: int | None = None) -> Token:
+        """Hold ``token``, unless a logout happened since ``logouts`` was read."""
+        if logouts is None or logouts == self._logouts:
+            self.held = token
+        return token
+
+    async def forget(self) -> None:
+        """Forget the token here and in the store (see :meth:`Client.forget`)."""
+        self._logouts += 1
+        self.held = None
+        self._unsaved = None
+        await self._delete_stored()
+
+    async def _delete_stored(self) -> None:
+        if self._inflight is not None:
+            # This client's own renewal may hold the store's lock: waiting for it could
+            # wait for its whole timeout; the logout count keeps it from storing.
+            await self.store.delete_token(self.key)
+            return
+        ttl = self._lock_ttl()
+        async with self.store.lock(_LOCK + self.key, ttl=ttl, wait=ttl + self.timeout):
+            await self.store.delete_token(self.key)
+
+    async def save(self, token: Token) -> None:
+        """Store ``token`` (a login's, or one obtained elsewhere) and hold it."""
+        if token.renewal_streak:
+            token = attrs.evolve(token, renewal_streak=0)  # a login starts a fresh streak
+        # A token the provider issued must not be lost to a cancellation. MemoryStore's
+        # set_token never suspends, so no cancellation can reach it: it needs no shield.
+        if type(self.store) is MemoryStore:
+            await self.store.set_token(self.key, token)
+        else:
+            with anyio.CancelScope(shield=True):
+                await self.store.set_token(self.key, token)
+        self.held = token
