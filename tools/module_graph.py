@@ -74,6 +74,16 @@ def module_graph(container: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def redraw(page: str) -> str:
+    """``page`` (docs/architecture.md's text) with every picture drawn afresh."""
+    for name, container in GRAPHS.items():
+        begin, end = f"<!-- module-graph:{name}:begin -->", f"<!-- module-graph:{name}:end -->"
+        start, stop = page.index(begin) + len(begin), page.index(end)
+        page = f"{page[:start]}\n```mermaid\n{module_graph(container)}```\n{page[stop:]}"
+    return page
+
+
 if __name__ == "__main__":
-    for marker, package in GRAPHS.items():
-        print(f"<!-- module-graph:{marker} -->\n```mermaid\n{module_graph(package)}```")
+    # Redraws the pictures committed in docs/architecture.md.
+    path = ROOT / "docs" / "architecture.md"
+    path.write_text(redraw(path.read_text(encoding="utf-8")), encoding="utf-8")
