@@ -63,7 +63,7 @@ def test_architecture_pictures_match_the_code() -> None:
         drawn = f"<!-- module-graph:{name}:begin -->\n```mermaid\n"
         drawn += module_graph.module_graph(container)
         assert f"{drawn}```\n<!-- module-graph:{name}:end -->" in page, (
-            f"docs/architecture.md's {name} picture is out of date: run python tools/module_graph.py"
+            f"docs/architecture.md's {name} picture is stale: run python tools/module_graph.py"
         )
 
 
