@@ -1056,9 +1056,11 @@ async def test_nothing_secret_in_logs_or_reprs(
         caplog.text
         + repr(emulator)
         + repr(oauth)
-        + repr(list(oauth.clients.values()))
+        + repr(oauth.clients)
+        + repr(list(oauth.clients.by_id.values()))
         + repr(list(oauth.devices.values()))
-        + repr(list(emulator._grants.values()))
+        + repr(oauth.tokens)
+        + repr(oauth.tokens.grants())
     )
     assert caplog.records
     for secret in (

@@ -1,20 +1,20 @@
-"""The emulator on a real loopback port: anyio listener, h11 connections."""
+"""The emulator on a real loopback port: an anyio listener whose h11 connections pass
+each request to a sans-IO ``handle`` function (:meth:`ProviderEmulator.handle`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 import h11
 
-from ._emulator import MAX_BODY_BYTES, EmulatorResponse
+from ._toolkit import MAX_BODY_BYTES, EmulatorResponse
 
-if TYPE_CHECKING:
-    from ._emulator import ProviderEmulator
+Handle = Callable[[str, str, list[tuple[str, str]], bytes], EmulatorResponse]
+"""Answers one request: ``handle(method, absolute_url, headers, body)``."""
 
 logger = logging.getLogger("anyoauth.testing")
 
@@ -29,14 +29,14 @@ class _TooLarge(Exception):
 
 
 @asynccontextmanager
-async def serve(emulator: ProviderEmulator, host: str, port: int) -> AsyncIterator[str]:
-    """Serve ``emulator`` until the block exits; yield its base URL."""
+async def serve(handle: Handle, host: str, port: int) -> AsyncIterator[str]:
+    """Serve ``handle`` until the block exits; yield the base URL."""
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with listener:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
         authority = f"[{host}]" if ":" in host else host
         base_url = f"http://{authority}:{bound}"
-        connection = _Connections(emulator, base_url)
+        connection = _Connections(handle, base_url)
         # Entered by hand so that an exception raised in the body is not wrapped
         # in an exception group by the task group.
         task_group = anyio.create_task_group()
@@ -50,8 +50,8 @@ async def serve(emulator: ProviderEmulator, host: str, port: int) -> AsyncIterat
 
 
 class _Connections:
-    def __init__(self, emulator: ProviderEmulator, base_url: str) -> None:
-        self.emulator = emulator
+    def __init__(self, handle: Handle, base_url: str) -> None:
+        self.handle = handle
         self.base_url = base_url
 
     async def run(self, stream: anyio.abc.SocketStream) -> None:
@@ -91,9 +91,7 @@ class _Connections:
         base = f"http://{host}" if host else self.base_url
         target = request.target.decode("latin-1")
         try:
-            return self.emulator.handle(
-                request.method.decode("ascii"), base + target, headers, body
-            )
+            return self.handle(request.method.decode("ascii"), base + target, headers, body)
         except Exception:
             logger.exception("emulator failed to answer")
             return EmulatorResponse(status=500, body=b"internal error\n")

@@ -1,0 +1,342 @@
+"""The generic server's registered clients and how each one authenticates.
+
+A client registers one method (RFC 6749 section 2.3, RFC 7523, OpenID Connect Core
+section 9): ``client_secret_basic`` (the id and secret form-urlencoded before Base64,
+or taken as sent for clients registered with ``basic_form_encoded=False``),
+``client_secret_post``, ``client_secret_jwt``, ``private_key_jwt`` (assertions checked
+for signature, ``iss`` = ``sub`` = ``client_id``, ``aud``, ``exp``, ``nbf`` and a fresh
+``jti``) or ``none``. Every failure is ``401 invalid_client``, with a Basic challenge for
+Basic clients. :mod:`._oauth_server` asks :meth:`ClientRegistry.authenticate` at each
+endpoint where a client authenticates.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NoReturn, TypeGuard
+from urllib.parse import unquote_plus
+
+import attrs
+
+from ._toolkit import Clock, EmulatorResponse, Request, fail, oauth_error
+
+__all__ = [
+    "ASSERTION_TYPE",
+    "AUTH_METHODS",
+    "DEVICE_GRANT",
+    "GRANT_TYPES",
+    "HMAC_ALGS",
+    "KEY_ALGS",
+    "ClientRegistry",
+    "RegisteredClient",
+]
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+"""The device authorization grant's ``grant_type`` (RFC 8628)."""
+GRANT_TYPES = frozenset(
+    {"authorization_code", "implicit", "refresh_token", "client_credentials", DEVICE_GRANT}
+)
+"""The grant types a client may be registered with."""
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
+"""The client authentication methods, in the order the metadata lists them."""
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+"""The ``client_assertion_type`` of JWT client authentication (RFC 7523)."""
+HMAC_ALGS = ("HS256", "HS384", "HS512")
+"""The algorithms of ``client_secret_jwt`` assertions."""
+KEY_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+"""The algorithms of ``private_key_jwt`` assertions."""
+
+
+@attrs.frozen
+class RegisteredClient:
+    """One client of the generic server; its repr shows no secret or keys."""
+
+    client_id: str
+    """The client's id."""
+    secret: str | None = attrs.field(repr=False)
+    """The secret of ``client_secret_*`` clients."""
+    redirect_uris: tuple[str, ...]
+    """The registered redirect URIs, in order."""
+    grant_types: frozenset[str]
+    """The grants the client may use."""
+    auth_method: str
+    """How the client authenticates (one of :data:`AUTH_METHODS`)."""
+    jwks: Mapping[str, Any] | None = attrs.field(repr=False)
+    """The public keys of a ``private_key_jwt`` client."""
+    require_pkce: bool
+    """Whether its authorization requests need an S256 ``code_challenge``."""
+    basic_form_encoded: bool
+    """Whether its Basic credentials are form-urlencoded before Base64."""
+    scopes: tuple[str, ...] | None
+    """The scopes it may ask for; ``None``: any."""
+
+
+def _segment(data: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _invalid_client(description: str, basic: bool) -> EmulatorResponse:
+    challenge = (("WWW-Authenticate", 'Basic realm="emulator"'),) if basic else ()
+    return oauth_error(401, "invalid_client", description, *challenge)
+
+
+def _same_secret(given: str, expected: str | None) -> bool:
+    return expected is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def _numeric(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _wrong_method(client: RegisteredClient) -> EmulatorResponse:
+    basic = client.auth_method == "client_secret_basic"
+    if client.auth_method == "none":
+        description = "This public client must not authenticate with a secret or assertion."
+    else:
+        description = f"This client must authenticate with {client.auth_method}."
+    return _invalid_client(description, basic)
+
+
+def _key_set(jwks: Mapping[str, Any]) -> Any:
+    from joserfc.jwk import KeySet
+
+    try:
+        return KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+    except Exception as error:
+        raise ValueError("jwks is not a usable JWK Set") from error
+
+
+class ClientRegistry:
+    """The generic server's clients, and the ``jti`` values of the client assertions
+    they have used."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        assertion_audience: Literal["issuer", "issuer_or_endpoint"] = "issuer_or_endpoint",
+    ) -> None:
+        self._clock = clock
+        self.assertion_audience = assertion_audience
+        """The ``aud`` client assertions need: ``"issuer_or_endpoint"`` (the issuer or the
+        URL the assertion is posted to, a string or in an array) or ``"issuer"`` (exactly
+        the issuer, one string)."""
+        self.by_id: dict[str, RegisteredClient] = {}
+        """The registered clients, by ``client_id``."""
+        self._jtis: dict[tuple[str, str], float] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def __repr__(self) -> str:
+        return f"<ClientRegistry clients={len(self.by_id)}>"
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        """The client registered as ``client_id``, or ``None``."""
+        return self.by_id.get(client_id)
+
+    def add(
+        self,
+        client_id: str,
+        *,
+        client_secret: str | None,
+        redirect_uris: Iterable[str],
+        grant_types: Iterable[str],
+        auth_method: str,
+        jwks: Mapping[str, Any] | None,
+        require_pkce: bool,
+        basic_form_encoded: bool,
+        scopes: Iterable[str] | None,
+    ) -> None:
+        """Register (or replace) a client; raise :class:`ValueError` for a registration
+        that contradicts itself."""
+        grants = frozenset(grant_types)
+        if not client_id:
+            raise ValueError("client_id must not be empty")
+        if unknown := sorted(grants - GRANT_TYPES):
+            raise ValueError(f"unsupported grant types: {', '.join(unknown)}")
+        if auth_method not in AUTH_METHODS:
+            raise ValueError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+        needs_secret = auth_method.startswith("client_secret_")
+        if needs_secret and not client_secret:
+            raise ValueError(f"{auth_method} needs a client_secret")
+        if not needs_secret and client_secret is not None:
+            raise ValueError(f"{auth_method} clients have no client_secret")
+        if (auth_method == "private_key_jwt") != (jwks is not None):
+            raise ValueError("jwks is needed for private_key_jwt, and only for it")
+        if jwks is not None:
+            _key_set(jwks)
+        uris = tuple(redirect_uris)
+        if any("#" in uri for uri in uris):
+            raise ValueError("redirect URIs must not have a fragment")
+        self.by_id[client_id] = RegisteredClient(
+            client_id=client_id,
+            secret=client_secret,
+            redirect_uris=uris,
+            grant_types=grants,
+            auth_method=auth_method,
+            jwks=dict(jwks) if jwks is not None else None,
+            require_pkce=require_pkce,
+            basic_form_encoded=basic_form_encoded,
+            scopes=None if scopes is None else tuple(dict.fromkeys(scopes)),
+        )
+
+    def authenticate(self, request: Request, form: Mapping[str, str]) -> RegisteredClient:
+        """The client that sent ``request`` (``form`` is its body), authenticated with its
+        registered method; answers ``400 invalid_request`` when two methods are used and
+        ``401 invalid_client`` for every other failure."""
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        basic = scheme.lower() == "basic"
+        used = [
+            method
+            for method, present in (
+                ("client_secret_basic", basic),
+                ("jwt", "client_assertion" in form or "client_assertion_type" in form),
+                ("client_secret_post", "client_secret" in form),
+            )
+            if present
+        ]
+        if len(used) > 1:
+            fail(
+                oauth_error(400, "invalid_request", "Use exactly one client authentication method.")
+            )
+        if used == ["client_secret_basic"]:
+            client = self._basic(credentials.strip())
+        elif used == ["jwt"]:
+            client = self._assertion(request, form)
+        else:
+            found = self.by_id.get(form.get("client_id", ""))
+            if found is None:
+                fail(_invalid_client("Unknown client.", False))
+            client = found
+            method = used[0] if used else "none"
+            if client.auth_method != method:
+                fail(_wrong_method(client))
+            if method == "client_secret_post" and not _same_secret(
+                form["client_secret"], client.secret
+            ):
+                fail(_invalid_client("Invalid client credentials.", False))
+        if form.get("client_id", client.client_id) != client.client_id:
+            fail(_invalid_client("The client_id does not match the authenticated client.", basic))
+        return client
+
+    def _basic(self, credentials: str) -> RegisteredClient:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            fail(_invalid_client("Malformed HTTP Basic credentials.", True))
+        raw_id, colon, raw_secret = decoded.partition(":")
+        if not colon:
+            fail(_invalid_client("Malformed HTTP Basic credentials.", True))
+        # RFC 6749 section 2.3.1: both are form-urlencoded before Basic encoding; a
+        # client registered with basic_form_encoded=False meets a server that skips it.
+        client = self.by_id.get(unquote_plus(raw_id))
+        secret = unquote_plus(raw_secret)
+        if client is None or not client.basic_form_encoded:
+            client, secret = self.by_id.get(raw_id), raw_secret
+            if client is not None and client.basic_form_encoded:
+                client = None
+        if client is None:
+            fail(_invalid_client("Unknown client.", True))
+        if client.auth_method != "client_secret_basic":
+            fail(_wrong_method(client))
+        if not _same_secret(secret, client.secret):
+            fail(_invalid_client("Invalid client credentials.", True))
+        return client
+
+    def _assertion(self, request: Request, form: Mapping[str, str]) -> RegisteredClient:
+        from joserfc import jws
+        from joserfc.errors import JoseError, SecurityWarning
+        from joserfc.jwk import OctKey
+
+        assertion = form.get("client_assertion", "")
+        if form.get("client_assertion_type") != ASSERTION_TYPE or not assertion:
+            fail(_invalid_client(f"client_assertion_type must be {ASSERTION_TYPE}.", False))
+        parts = assertion.split(".")
+        header, claims = (_segment(parts[0]), _segment(parts[1])) if len(parts) == 3 else ({}, {})
+        if not header or not claims:
+            fail(_invalid_client("The client_assertion is not a signed JWT.", False))
+        client_id = form.get("client_id") or claims.get("sub")
+        client = self.by_id.get(client_id) if isinstance(client_id, str) else None
+        if client is None:
+            fail(_invalid_client("Unknown client.", False))
+        if client.auth_method not in ("client_secret_jwt", "private_key_jwt"):
+            fail(_wrong_method(client))
+        alg, kid = header.get("alg"), header.get("kid")
+        keys: list[Any]
+        algorithms: tuple[str, ...]
+        if client.auth_method == "client_secret_jwt":
+            algorithms = HMAC_ALGS
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SecurityWarning)
+                keys = [OctKey.import_key((client.secret or "").encode())]
+        else:
+            algorithms = KEY_ALGS
+            assert client.jwks is not None
+            keys = [k for k in _key_set(client.jwks) if kid is None or k.kid in (kid, None)]
+        if not isinstance(alg, str) or alg not in algorithms:
+            fail(
+                _invalid_client(f"The assertion's alg is not one {client.auth_method} uses.", False)
+            )
+        verified = False
+        for key in keys:
+            try:
+                jws.deserialize_compact(assertion, key, algorithms=[alg])
+            except (JoseError, ValueError, TypeError):
+                continue
+            verified = True
+            break
+        if not verified:
+            fail(_invalid_client("The client_assertion signature is invalid.", False))
+        self._check_assertion_claims(request, client.client_id, claims)
+        return client
+
+    def _check_assertion_claims(
+        self, request: Request, client_id: str, claims: Mapping[str, Any]
+    ) -> None:
+        now = self._clock()
+
+        def refuse(description: str) -> NoReturn:
+            fail(_invalid_client(description, False))
+
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            refuse("The assertion's iss and sub must both be the client_id.")
+        audience = claims.get("aud")
+        if self.assertion_audience == "issuer":
+            # draft-ietf-oauth-rfc7523bis: the issuer, as the one string.
+            if audience != request.base:
+                refuse("The assertion's aud must be the issuer, as a string.")
+        else:
+            audiences = audience if isinstance(audience, list) else [audience]
+            accepted = {request.base, request.base + request.path}
+            if not accepted & {a for a in audiences if isinstance(a, str)}:
+                refuse("The assertion's aud must be the issuer or this endpoint's URL.")
+        exp = claims.get("exp")
+        if not _numeric(exp) or exp <= now:
+            refuse("The assertion is expired or has no exp.")
+        nbf = claims.get("nbf")
+        if nbf is not None and (not _numeric(nbf) or nbf > now):
+            refuse("The assertion is not valid yet.")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            refuse("The assertion has no jti.")
+        for seen in [k for k, until in self._jtis.items() if until <= now]:
+            del self._jtis[seen]
+        if (client_id, jti) in self._jtis:
+            refuse("The assertion's jti has been used before.")
+        self._jtis[client_id, jti] = float(exp)
