@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import anyoauth
-from anyoauth._core.machine import state_diagram
+from anyoauth.sansio import state_diagram
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import anyoauth
-from anyoauth._demo import run_demo
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
 from anyoauth.testing import ProviderEmulator, browse
+from support.internals import run_demo
 
 pytestmark = pytest.mark.anyio
 

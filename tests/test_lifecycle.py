@@ -18,6 +18,7 @@ import pytest
 
 import anyoauth
 from anyoauth.providers import BankOfGeorgia, Teamwork
+from support.internals import EARLY_RETRY_DELAY
 
 pytestmark = pytest.mark.anyio
 
@@ -305,7 +306,7 @@ async def test_a_failed_early_refresh_keeps_the_valid_token(
     assert len(server.token_requests) == 1
     assert (await client.token()).access_token == "AT-0"  # no retry storm
     assert len(server.token_requests) == 1
-    clock.now += anyoauth._client.EARLY_RETRY_DELAY
+    clock.now += EARLY_RETRY_DELAY
     server.fail = None
     assert (await client.token()).access_token == "AT-1"
     assert len(server.token_requests) == 2

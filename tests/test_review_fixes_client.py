@@ -17,7 +17,7 @@ import anyio.lowlevel
 import pytest
 
 import anyoauth
-import anyoauth._client
+from support.internals import LOCK_SENDS, set_default_http_timeout
 
 pytestmark = pytest.mark.anyio
 
@@ -103,7 +103,7 @@ def http_answer(status: bytes, body: bytes) -> bytes:
 @pytest.fixture
 def default_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
     """The HTTP packages' default timeout (5 s) played by 0.05 s, so the tests are quick."""
-    monkeypatch.setattr(anyoauth._client, "_HTTPX_DEFAULT_TIMEOUT", 0.05)
+    set_default_http_timeout(monkeypatch, 0.05)
     return 0.05
 
 
@@ -301,7 +301,7 @@ async def test_the_store_lock_outlives_every_request_of_a_renewal(
     async with mock(http_module, handler) as http:
         await anyoauth.Client(strategy, store, http=http, timeout=10).token()
     assert ttls
-    assert ttls[0] >= anyoauth._client.LOCK_SENDS * 10 > 2 * 10
+    assert ttls[0] >= LOCK_SENDS * 10 > 2 * 10
 
 
 # -- the device grant -----------------------------------------------------------------------

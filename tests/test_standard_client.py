@@ -154,7 +154,7 @@ async def test_a_wrong_verifier_is_refused_by_the_server(http: Any) -> None:
     # Another client's pending flow cannot be completed with this one's verifier:
     # exchange the code of flow A with the verifier of flow B.
     strategy = await web_app(http, client_id="spa", client_secret=None)
-    from anyoauth._core.machine import Flow
+    from anyoauth.sansio import Flow
 
     first, second = Flow(strategy), Flow(strategy)
     a, b = first.start(0), second.start(0)

@@ -19,16 +19,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anyoauth._core import redirect as redirect_module
-from anyoauth._core.errors import MalformedRedirect, RedirectMismatch
-from anyoauth._core.machine import Flow, PendingFlow, new_code_verifier, s256_challenge
-from anyoauth._core.redirect import Endpoint, ResponseLocation, landing, parse_params
-from anyoauth._core.strategy import (
+from anyoauth import (
     ImplicitDesktop,
+    MalformedRedirect,
+    PendingFlow,
+    RedirectMismatch,
+    ResponseLocation,
     Strategy,
-    basic_credentials,
-    form_encode,
 )
+from anyoauth.sansio import Flow, basic_credentials, form_encode, new_code_verifier, s256_challenge
+from support.internals import Endpoint, landing, parse_params, redirect_module
 
 AUTHORIZE_URL = "https://idp.example/authorize"
 TOKEN_URL = "https://idp.example/token"

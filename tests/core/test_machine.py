@@ -14,34 +14,36 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anyoauth._core.errors import (
+from anyoauth import (
     AuthorizationDenied,
+    AuthorizationRequest,
+    ClientCredentials,
     ConfigurationError,
     FlowExpired,
+    HttpRequest,
     InvalidTransition,
     LoginRequired,
     MalformedRedirect,
     OAuthError,
+    PendingFlow,
     RedirectMismatch,
     StateMismatch,
     StateMissing,
+    Strategy,
+    Token,
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from anyoauth._core.machine import (
+from anyoauth.sansio import (
     TERMINAL_STATES,
     TRANSITIONS,
-    AuthorizationRequest,
     Event,
     Flow,
-    PendingFlow,
+    Redirect,
     State,
     pending_key,
     state_diagram,
 )
-from anyoauth._core.redirect import Redirect
-from anyoauth._core.strategy import ClientCredentials, HttpRequest, Strategy
-from anyoauth._core.token import Token
 
 NOW = 1_700_000_000.0
 REDIRECT_URI = "https://app.example/callback"

@@ -9,18 +9,20 @@ from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
 
 import pytest
 
-from anyoauth._core.errors import (
+from anyoauth import (
     AuthorizationDenied,
+    AuthorizationRequest,
     ConfigurationError,
+    HttpRequest,
     LoginRequired,
     MalformedRedirect,
     RedirectMismatch,
     StateMissing,
+    Strategy,
+    Token,
 )
-from anyoauth._core.machine import AuthorizationRequest, Flow, State, pending_key
-from anyoauth._core.strategy import HttpRequest, Strategy
-from anyoauth._core.token import Token
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
+from anyoauth.sansio import Flow, State, pending_key
 
 NOW = 1_700_000_000.0
 SECRET = "SENTINEL-SECRET-8e8e"

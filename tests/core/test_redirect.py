@@ -10,14 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anyoauth._core.errors import MalformedRedirect, OAuthError, RedirectMismatch
-from anyoauth._core.redirect import (
-    MAX_URL_LENGTH,
-    Endpoint,
-    ResponseLocation,
-    parse_params,
-    read_redirect,
-)
+from anyoauth import MalformedRedirect, OAuthError, RedirectMismatch, ResponseLocation
+from anyoauth.sansio import MAX_URL_LENGTH
+from support.internals import Endpoint, parse_params, read_redirect
 
 OK = "https://ok.example/auth_success"
 SECRET_CODE = "SENTINEL-CODE-3c1d"

@@ -18,10 +18,12 @@ from anyoauth import (
     AuthorizationCode,
     AuthorizationDenied,
     ConfigurationError,
+    DeviceAuthorization,
     DeviceCode,
     DiscoveryError,
     FlowExpired,
     Implicit,
+    Introspection,
     InvalidIdToken,
     InvalidTokenResponse,
     InvalidTransition,
@@ -33,11 +35,15 @@ from anyoauth import (
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from anyoauth._core.device import DeviceAuthorization
-from anyoauth._core.machine import Flow, KeysNeeded, State
-from anyoauth._core.metadata import metadata_urls
-from anyoauth._core.revocation import Introspection, check_revocation_response
-from anyoauth._core.strategy import ASSERTION_TYPE, basic_credentials
+from anyoauth.sansio import (
+    ASSERTION_TYPE,
+    Flow,
+    KeysNeeded,
+    State,
+    basic_credentials,
+    check_revocation_response,
+    metadata_urls,
+)
 
 NOW = 1_700_000_000.0
 ISSUER = "https://as.example"

@@ -11,18 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anyoauth._core.errors import ConfigurationError
-from anyoauth._core.machine import PendingFlow
-from anyoauth._core.strategy import (
+from anyoauth import (
     ClientCredentials,
     CodeJsonExchange,
+    ConfigurationError,
     HttpRequest,
     ImplicitDesktop,
+    PendingFlow,
     Strategy,
-    basic_credentials,
-    is_loopback_host,
+    Token,
 )
-from anyoauth._core.token import Token
+from anyoauth.sansio import basic_credentials, is_loopback_host
 
 SECRET = "SENTINEL-SECRET-d00d"
 TOKEN_URL = "https://idp.example/token"

@@ -8,7 +8,7 @@ from typing import Any
 import anyio.lowlevel
 
 import anyoauth
-from anyoauth._store import dump_token
+from anyoauth.stores import dump_token
 
 SECRET = "SENTINEL-client-secret-5ecr3t"
 """A client secret no message, log line or traceback may ever show."""

@@ -26,11 +26,11 @@ import anyio.to_thread
 import pytest
 
 import anyoauth
-import anyoauth._client
-from anyoauth._store import token_fingerprint
+from anyoauth.stores import token_fingerprint
 from redis_server import RedisServer, redis_executable
 from stores import test_file_store as file_store_tests
 from stores.test_file_store import Spawn, spawn  # noqa: F401 - the fixture, reused
+from support.internals import set_lock_ttl_margin
 
 from .common import NOW, Clock, strategy
 
@@ -106,7 +106,7 @@ TIMEOUT = 1.0
 @pytest.fixture
 def short_locks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Locks outlive a dead holder by 1 s rather than 15 s, so the test is quick."""
-    monkeypatch.setattr(anyoauth._client, "LOCK_TTL_MARGIN", 1.0)
+    set_lock_ttl_margin(monkeypatch, 1.0)
 
 
 @pytest.fixture

@@ -31,9 +31,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import anyoauth
-from anyoauth._core.machine import Flow, pending_key
-from anyoauth._core.redirect import MAX_URL_LENGTH
 from anyoauth.providers import BankOfGeorgia, Geni
+from anyoauth.sansio import MAX_URL_LENGTH, Flow, pending_key
 
 NOW = 1_700_000_000.0
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,9 +26,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import anyoauth
-from anyoauth._retry import parse_retry_after
-from anyoauth._store import dump_token
+from anyoauth.stores import dump_token
 from anyoauth.testing import ProviderEmulator, browse
+from support.internals import parse_retry_after
 
 from . import faultserver as fs
 from .common import FRESH, FRESH_BODY, NOW, ORIGINAL, SECRET, Clock, Waits, stored, strategy

@@ -42,6 +42,7 @@ import anyoauth
 from anyoauth.agents import LoopbackAgent
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
 from anyoauth.testing import ProviderEmulator, browse
+from support.internals import stop_scrubbing
 
 from . import faultserver as fs
 from .catalogue import CASES, IDS, Case, Endpoint, wire_fault
@@ -482,9 +483,7 @@ async def test_without_the_scrub_a_traceback_shows_the_code(
     """This suite can fail: with ``_scrub`` (which clears the locals of anyoauth's frames
     an error leaves through) turned off, the redirect URL held by ``_complete`` shows
     the code in a traceback rendered with locals, and the check catches it."""
-    import anyoauth._client
-
-    monkeypatch.setattr(anyoauth._client, "_scrub", lambda error: None)
+    stop_scrubbing(monkeypatch)
     endpoint = Endpoint(http_module, "500")
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())

@@ -34,7 +34,7 @@ import attrs
 import pytest
 
 import anyoauth
-from anyoauth._core.device import DeviceAuthorization
+from anyoauth import DeviceAuthorization
 from anyoauth.testing import ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, SVC_ID, SVC_SECRET, Cli
 from redis_server import RedisServer
@@ -44,7 +44,7 @@ from .common import NOW, SECRET, Clock
 pytestmark = pytest.mark.anyio
 
 MIN_INTERVAL = 1.0
-"""The floor of the device grant's polling interval (``anyoauth._core.device``)."""
+"""The floor anyoauth keeps between device grant polls, whatever interval the server names."""
 BORN_EXPIRED_LIMIT = 3
 """Born-expired tokens in a row that raise ``TokenExpiredOnArrival``."""
 
@@ -135,7 +135,7 @@ async def test_a_zero_interval_cannot_make_the_device_grant_poll_faster_than_the
 
 
 def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
-    from anyoauth._core.token import MAX_RENEWAL_PAUSE, RenewalPace
+    from anyoauth.sansio import MAX_RENEWAL_PAUSE, RenewalPace
 
     previous, pauses = None, []
     for n in range(10):
@@ -274,7 +274,7 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
 def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
     field: str, value: str
 ) -> None:
-    from anyoauth._store import dump_token, load_token
+    from anyoauth.stores import dump_token, load_token
 
     good = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW + 300)
     record = json.loads(dump_token(attrs.evolve(good, renewal_streak=BORN_EXPIRED_LIMIT)))

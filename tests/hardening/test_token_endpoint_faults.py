@@ -19,8 +19,8 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth._client import DEFAULT_MAX_RESPONSE_BYTES
 from redis_server import free_port
+from support.internals import DEFAULT_MAX_RESPONSE_BYTES
 
 from . import faultserver as fs
 from .catalogue import (

@@ -23,10 +23,10 @@ import attrs
 import pytest
 
 import anyoauth
-from anyoauth._file_store import _digest
-from anyoauth._store import dump_token, load_token
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
+from anyoauth.stores import dump_token, load_token
 from redis_server import RedisServer
+from support.internals import file_store_digest
 
 from .common import NOW, ORIGINAL, SECRET, Clock, stored
 
@@ -399,7 +399,7 @@ async def test_a_file_store_written_by_an_older_version_never_hands_out_such_a_t
     store = anyoauth.FileStore(tmp_path / "store")
 
     async def plant(key: str, record: bytes) -> None:
-        path = tmp_path / "store" / "tokens" / _digest(key)
+        path = tmp_path / "store" / "tokens" / file_store_digest(key)
         path.write_bytes(record)
         os.chmod(path, 0o600)
 
@@ -513,7 +513,7 @@ async def test_a_file_store_token_of_a_type_the_strategy_cannot_use_is_never_sen
     store = anyoauth.FileStore(tmp_path / "store")
 
     async def plant(key: str, record: bytes) -> None:
-        path = tmp_path / "store" / "tokens" / _digest(key)
+        path = tmp_path / "store" / "tokens" / file_store_digest(key)
         path.write_bytes(record)
         os.chmod(path, 0o600)
 

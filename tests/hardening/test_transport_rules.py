@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import anyoauth
-from anyoauth._core.strategy import is_loopback_host
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
+from anyoauth.sansio import is_loopback_host
 from anyoauth.testing import ProviderEmulator, browse
 
 from . import faultserver as fs

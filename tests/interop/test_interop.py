@@ -30,8 +30,8 @@ from anyoauth import (
     Token,
     discover,
 )
-from anyoauth._core.machine import Flow, pending_key
 from anyoauth.agents import LoopbackAgent
+from anyoauth.sansio import Flow, pending_key
 from interop.browser import dot_browser, dot_device_approver
 from interop.dot import DotApp, DotServer
 
