@@ -8,17 +8,23 @@ import itertools
 import json
 import re
 import string
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
 
 from anyoauth import (
+    AuthorizationCode,
     AuthorizationDenied,
     AuthorizationRequest,
     ClientCredentials,
     ConfigurationError,
+    DeviceCode,
     FlowExpired,
     HttpRequest,
     InvalidTransition,
@@ -41,7 +47,9 @@ from anyoauth.sansio import (
     Flow,
     Redirect,
     State,
+    new_code_verifier,
     pending_key,
+    s256_challenge,
     state_diagram,
 )
 
@@ -692,3 +700,159 @@ def test_check_expiry_only_acts_on_a_held_token(state: State) -> None:
         code_strategy(), state=state, token=Token(access_token="a", issued_at=0, expires_at=1)
     )
     assert flow.check_expiry(NOW) is state
+
+
+ISSUER = "https://as.example"
+AUTHORIZE = f"{ISSUER}/authorize"
+TOKEN = f"{ISSUER}/token"
+JWKS_URI = f"{ISSUER}/jwks"
+DEVICE = f"{ISSUER}/device"
+REDIRECT = "http://127.0.0.1:8765/callback"
+JSON = "application/json"
+RSA = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
+JWKS = KeySet([RSA]).as_dict(private=False)
+
+
+def body(**payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def pkce_code_strategy(**kwargs: Any) -> AuthorizationCode:
+    values: dict[str, Any] = {
+        "client_id": "app",
+        "authorization_endpoint": AUTHORIZE,
+        "token_endpoint": TOKEN,
+        "redirect_uri": REDIRECT,
+    }
+    values.update(kwargs)
+    return AuthorizationCode(**values)
+
+
+def redirect_of(url: str, **params: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{REDIRECT}?{query}"
+
+
+def state_of(flow: Flow) -> State:
+    """The flow's state, read afresh (a call in between may have changed it)."""
+    return flow.state
+
+
+def started_with_params(strategy: Strategy) -> tuple[Flow, dict[str, str]]:
+    flow = Flow(strategy)
+    request = flow.start(NOW)
+    return flow, dict(parse_qsl(urlsplit(request.url).query))
+
+
+def id_token(key: RSAKey = RSA, **claims: Any) -> str:
+    values: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": "alice",
+        "aud": "app",
+        "iat": int(NOW),
+        "exp": int(NOW) + 300,
+    }
+    values.update(claims)
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, values, key)
+
+
+def oidc_strategy(**kwargs: Any) -> AuthorizationCode:
+    return pkce_code_strategy(scope="openid profile", issuer=ISSUER, jwks_uri=JWKS_URI, **kwargs)
+
+
+def exchanging(strategy: Strategy) -> tuple[Flow, str]:
+    flow, params = started_with_params(strategy)
+    assert flow.pending is not None
+    url = redirect_of(REDIRECT, code="c", state=params["state"])
+    flow.receive_redirect(strategy.read_redirect(url), NOW)
+    assert flow.state is State.EXCHANGING
+    return flow, params.get("nonce", "")
+
+
+def device_answer(**overrides: Any) -> bytes:
+    payload: dict[str, Any] = {
+        "device_code": "dc-secret",
+        "user_code": "WDJB-MJHT",
+        "verification_uri": f"{ISSUER}/device/verify",
+        "expires_in": 600,
+        "interval": 5,
+    }
+    payload.update(overrides)
+    return json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
+
+
+SHORT_REDIRECT_URI = "https://app.example/cb"
+
+
+# -- token responses in the wrong state ------------------------------------------------
+
+
+def test_token_response_is_refused_before_the_redirect_was_validated() -> None:
+    strategy = pkce_code_strategy(client_secret="s" * 40)
+    pending = Flow(strategy).start(NOW).pending
+    flow = Flow.resume(strategy, pending)
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="injected"), NOW)
+    assert flow.state is State.FAILED
+    assert flow.token is None
+
+
+@pytest.mark.parametrize("state", [State.CREATED, State.HOLDING_TOKEN, State.EXPIRED])
+def test_token_response_needs_a_sent_token_request(state: State) -> None:
+    flow = Flow(pkce_code_strategy(), state=state)
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="x"), NOW)
+    assert flow.state is State.FAILED
+
+
+def test_token_response_is_refused_while_polling_or_verifying() -> None:
+    device = DeviceCode(client_id="tv", device_authorization_endpoint=DEVICE, token_endpoint=TOKEN)
+    flow = Flow(device)
+    flow.request_device_code(NOW)
+    flow.receive_device_code(200, JSON, device_answer(), NOW)
+    flow.poll(NOW + 5)
+    assert state_of(flow) is State.POLLING
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="x"), NOW + 5)
+    assert state_of(flow) is State.FAILED
+
+    flow, nonce = exchanging(oidc_strategy())
+    answer = body(access_token="a", id_token=id_token(nonce=nonce))
+    assert not isinstance(flow.receive_token_response(200, JSON, answer, NOW), Token)
+    assert state_of(flow) is State.VERIFYING
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, answer, NOW, keys=JWKS)
+    assert state_of(flow) is State.FAILED
+
+
+# -- PKCE and pending flows ------------------------------------------------------------
+
+
+def test_s256_challenge_of_rfc_7636_appendix_b() -> None:
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert s256_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_code_verifier_shape() -> None:
+    verifiers = {new_code_verifier() for _ in range(100)}
+    assert len(verifiers) == 100
+    for verifier in verifiers:
+        assert len(verifier) == 64
+        assert set(verifier) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+        )
+        digest = hashlib.sha256(verifier.encode()).digest()
+        assert s256_challenge(verifier) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def test_pending_flow_to_dict_has_every_field() -> None:
+    strategy = Strategy(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        token_endpoint=TOKEN_URL,
+        redirect_uri=SHORT_REDIRECT_URI,
+        uses_pkce=True,
+    )
+    pending = Flow(strategy).start(1.0).pending
+    assert pending.to_dict() == attrs.asdict(pending)
+    assert PendingFlow.from_dict(pending.to_dict()) == pending

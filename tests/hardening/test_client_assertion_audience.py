@@ -31,10 +31,11 @@ from anyoauth.testing import (
     OAUTH_TOKEN_PATH,
     OPENID_CONFIGURATION_PATH,
     EmulatorResponse,
+    ManualClock,
     ProviderEmulator,
 )
 
-from .common import NOW, Clock, Waits
+from .common import NOW, Waits
 
 pytestmark = pytest.mark.anyio
 
@@ -350,7 +351,7 @@ async def test_a_retried_revocation_is_re_signed_for_the_same_audience(
     strategy = device_strategy(issuer=ISSUER, assertion_audience=audience)
     transport = http_module.MockTransport(handler)
     async with http_module.AsyncClient(transport=transport) as http:
-        client = anyoauth.Client(strategy, http=http, clock=Clock(), retries=Waits().policy())
+        client = anyoauth.Client(strategy, http=http, clock=ManualClock(), retries=Waits().policy())
         await client.set_token(anyoauth.Token(access_token="at", issued_at=NOW))
         await client.revoke()
     expected = ENDPOINTS["revocation_endpoint"] if audience == "endpoint" else ISSUER

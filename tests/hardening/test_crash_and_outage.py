@@ -27,12 +27,13 @@ import pytest
 
 import anyoauth
 from anyoauth.stores import token_fingerprint
+from anyoauth.testing import ManualClock
 from redis_server import RedisServer, redis_executable
 from stores import test_file_store as file_store_tests
 from stores.test_file_store import Spawn, spawn  # noqa: F401 - the fixture, reused
 from support.internals import set_lock_ttl_margin
 
-from .common import NOW, Clock, strategy
+from .common import NOW, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -123,7 +124,7 @@ async def test_redis_restarted_during_a_refresh_storm_loses_no_token(
     short_locks: None,
 ) -> None:
     endpoint, http = endpoint_http
-    clock = Clock(NOW)
+    clock = ManualClock(NOW)
     stores = [
         anyoauth.RedisStore(persistent_redis.url, timeout=STORE_TIMEOUT) for _ in range(WORKERS)
     ]

@@ -34,10 +34,11 @@ from joserfc.jwk import RSAKey
 import anyoauth
 from anyoauth import ProviderError
 from anyoauth.providers import BankOfGeorgia, Teamwork
+from anyoauth.testing import ManualClock
 from support.internals import stop_scrubbing
 
 from .catalogue import CASES, IDS, Case, Endpoint
-from .common import FRESH, ORIGINAL, SECRET, Clock, Waits, strategy
+from .common import FRESH, ORIGINAL, SECRET, Waits, strategy
 from .reachable import TESTS, find_secrets, secret_pieces
 
 pytestmark = pytest.mark.anyio
@@ -449,7 +450,7 @@ async def test_no_fault_leaves_a_secret_reachable_from_its_error(
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )

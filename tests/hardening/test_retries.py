@@ -27,11 +27,11 @@ from hypothesis import strategies as st
 
 import anyoauth
 from anyoauth.stores import dump_token
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
 from support.internals import parse_retry_after
 
 from . import faultserver as fs
-from .common import FRESH, FRESH_BODY, NOW, ORIGINAL, SECRET, Clock, Waits, stored, strategy
+from .common import FRESH, FRESH_BODY, NOW, ORIGINAL, SECRET, Waits, stored, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -90,7 +90,7 @@ async def run(
         client = anyoauth.Client(
             strategy(TOKEN_URL),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=deadline,
             retries=policy or waits.policy(),
         )
@@ -222,7 +222,7 @@ async def test_many_callers_share_one_retrying_refresh(http_module: ModuleType) 
     waits = Waits()
     async with m.AsyncClient(transport=m.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy(TOKEN_URL), http=http, clock=Clock(), retries=waits.policy()
+            strategy(TOKEN_URL), http=http, clock=ManualClock(), retries=waits.policy()
         )
         await client.set_token(ORIGINAL)
         tokens: list[anyoauth.Token] = []
@@ -320,7 +320,7 @@ async def test_a_lost_code_exchange_is_never_resent(http_module: ModuleType) -> 
     endpoint = Endpoint(m, lost(m), ok(m))
     async with m.AsyncClient(transport=m.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy(TOKEN_URL), http=http, clock=Clock(), retries=Waits().policy()
+            strategy(TOKEN_URL), http=http, clock=ManualClock(), retries=Waits().policy()
         )
         start = await client.begin()
         with pytest.raises(anyoauth.TokenEndpointUnavailable):
@@ -382,7 +382,7 @@ async def test_on_loopback_503_then_success(http_module: ModuleType) -> None:
         http_module.AsyncClient() as http,
     ):
         client = anyoauth.Client(
-            strategy(server.url + "/token"), http=http, clock=Clock(), retries=waits.policy()
+            strategy(server.url + "/token"), http=http, clock=ManualClock(), retries=waits.policy()
         )
         await client.set_token(ORIGINAL)
         token = await client.token()

@@ -41,12 +41,12 @@ import pytest
 import anyoauth
 from anyoauth.agents import LoopbackAgent
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
 from support.internals import stop_scrubbing
 
 from . import faultserver as fs
 from .catalogue import CASES, IDS, Case, Endpoint, wire_fault
-from .common import FRESH, ORIGINAL, SECRET, Clock, Waits, strategy
+from .common import FRESH, ORIGINAL, SECRET, Waits, strategy
 from .reachable import find_secrets
 
 pytestmark = pytest.mark.anyio
@@ -435,7 +435,7 @@ async def test_no_fault_leaks_a_secret_in_process(
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )
@@ -463,7 +463,7 @@ async def test_no_fault_leaks_a_secret_on_the_wire(
         client = anyoauth.Client(
             strategy(server.url + "/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )
@@ -486,7 +486,9 @@ async def test_without_the_scrub_a_traceback_shows_the_code(
     stop_scrubbing(monkeypatch)
     endpoint = Endpoint(http_module, "500")
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
-        client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())
+        client = anyoauth.Client(
+            strategy("https://as.example/token"), http=http, clock=ManualClock()
+        )
         start = await client.begin()
         code = "SENTINEL-code-" + start.state[:12]
         evidence.secret(code)

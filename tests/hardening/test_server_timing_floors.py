@@ -35,11 +35,11 @@ import pytest
 
 import anyoauth
 from anyoauth import DeviceAuthorization
-from anyoauth.testing import ProviderEmulator
+from anyoauth.testing import ManualClock, ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, SVC_ID, SVC_SECRET, Cli
 from redis_server import RedisServer
 
-from .common import NOW, SECRET, Clock
+from .common import NOW, SECRET
 
 pytestmark = pytest.mark.anyio
 
@@ -86,9 +86,9 @@ def test_the_poll_interval_has_a_floor_of_one_second(interval: Any, used: float)
 
 
 @pytest.fixture
-def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, list[float]]:
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[ManualClock, list[float]]:
     """The device login's waits move a fake clock instead of taking time."""
-    clock = Clock()
+    clock = ManualClock()
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -101,7 +101,7 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, list[float]]:
 
 
 async def test_a_zero_interval_cannot_make_the_device_grant_poll_faster_than_the_floor(
-    http_module: ModuleType, fake_time: tuple[Clock, list[float]]
+    http_module: ModuleType, fake_time: tuple[ManualClock, list[float]]
 ) -> None:
     clock, waits = fake_time
     polls: list[float] = []
@@ -162,7 +162,7 @@ class Endpoint:
     lifetimes: Callable[[int], Any]
     requests: int = 0
     rotating: bool = False
-    clock: Clock | None = None
+    clock: ManualClock | None = None
     times: list[float] = attrs.field(factory=list)
 
     def __call__(self, request: Any) -> Any:
@@ -190,7 +190,7 @@ async def test_born_expired_tokens_are_not_renewed_on_every_call(
     http_module: ModuleType, expires_in: Any
 ) -> None:
     endpoint = Endpoint(http_module, lambda n: expires_in)
-    clock = Clock()
+    clock = ManualClock()
     errors: list[anyoauth.TokenExpiredOnArrival] = []
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
@@ -215,7 +215,7 @@ async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_sto
     http_module: ModuleType,
 ) -> None:
     endpoint = Endpoint(http_module, lambda n: 0, rotating=True)
-    clock = Clock()
+    clock = ManualClock()
     strategy = anyoauth.AuthorizationCode(
         client_id="web",
         client_secret=SECRET,
@@ -258,7 +258,7 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
     # must not count from an issue time that has not come yet (it would refuse
     # renewals, or raise TokenExpiredOnArrival, for as long as the time lies).
     endpoint = Endpoint(http_module, lambda n: 300)
-    clock = Clock()
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         ahead = anyoauth.Token(access_token="AT-0", issued_at=NOW + 365 * 86400, expires_at=NOW - 1)
@@ -291,7 +291,7 @@ def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
 async def test_a_token_with_time_left_ends_the_streak(http_module: ModuleType) -> None:
     lifetimes = {1: 0, 2: 0, 3: 300, 4: 0, 5: 0}
     endpoint = Endpoint(http_module, lambda n: lifetimes.get(n, 300))
-    clock = Clock()
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         for _ in range(5):
@@ -312,7 +312,7 @@ async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
         api_calls.append(request.headers["authorization"])
         return http_module.Response(401)
 
-    clock = Clock()
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(handler)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         async with http_module.AsyncClient(
@@ -326,7 +326,7 @@ async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
 
 async def test_a_login_starts_a_fresh_streak(http_module: ModuleType) -> None:
     endpoint = Endpoint(http_module, lambda n: 0)
-    clock = Clock()
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         await client.token()
@@ -346,7 +346,7 @@ async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Stor
     """One client per store (all on the same data), taking turns for 100 s against a
     server that issues tokens with ``expires_in: 0``: together they send what one
     client would."""
-    clock = Clock()
+    clock = ManualClock()
     endpoint = Endpoint(http_module, lambda n: 0, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         clients = [
@@ -394,7 +394,7 @@ async def test_clients_sharing_a_redis_store_keep_one_renewal_pace(
 
 
 async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: ModuleType) -> None:
-    clock = Clock()
+    clock = ManualClock()
     endpoint = Endpoint(http_module, lambda n: 0)
     store = anyoauth.MemoryStore()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
@@ -410,7 +410,7 @@ async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: M
 async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_end(
     http_module: ModuleType, expires_in: Any
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     endpoint = Endpoint(http_module, lambda n: expires_in, clock=clock)
     lifetime = float(expires_in)
     handed_out: list[tuple[float, anyoauth.Token]] = []
@@ -441,7 +441,7 @@ async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_
 async def test_a_token_of_ten_seconds_or_more_is_renewed_at_half_its_lifetime_without_pause(
     http_module: ModuleType,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     endpoint = Endpoint(http_module, lambda n: 10, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)

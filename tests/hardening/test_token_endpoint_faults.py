@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 import anyoauth
+from anyoauth.testing import ManualClock
 from redis_server import free_port
 from support.internals import DEFAULT_MAX_RESPONSE_BYTES
 
@@ -34,7 +35,7 @@ from .catalogue import (
     gzip_bomb,
     wire_fault,
 )
-from .common import FRESH, FRESH_BODY, ORIGINAL, Clock, Waits, stored, strategy
+from .common import FRESH, FRESH_BODY, ORIGINAL, Waits, stored, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +59,7 @@ async def test_in_process(http_module: ModuleType, case: Case) -> None:
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=waits.policy(),
         )
@@ -98,7 +99,11 @@ async def test_on_loopback(http_module: ModuleType, case: Case) -> None:
             )
             url = server.url + "/token"
         client = anyoauth.Client(
-            strategy(url), http=http, clock=Clock(), timeout=case.timeout, retries=waits.policy()
+            strategy(url),
+            http=http,
+            clock=ManualClock(),
+            timeout=case.timeout,
+            retries=waits.policy(),
         )
         await client.set_token(ORIGINAL)
         await refresh_fails(client, case)
@@ -126,7 +131,10 @@ async def test_a_gzip_bomb_is_never_inflated_whole(http_module: ModuleType) -> N
     gzip_bomb()  # compressed before measuring
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy("https://as.example/token"), http=http, clock=Clock(), retries=Waits().policy()
+            strategy("https://as.example/token"),
+            http=http,
+            clock=ManualClock(),
+            retries=Waits().policy(),
         )
         await client.set_token(ORIGINAL)
         tracemalloc.start()
@@ -151,7 +159,7 @@ async def test_a_compressed_token_response_within_the_cap_is_read(
         ) as server,
         http_module.AsyncClient() as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         token = await client.token()
     assert token.access_token == FRESH["access_token"]
@@ -166,7 +174,7 @@ async def test_an_unknown_content_encoding_is_typed(http_module: ModuleType, enc
         ) as server,
         http_module.AsyncClient() as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         before = await stored(client)
         with pytest.raises(anyoauth.TokenEndpointUnavailable, match="content encoding"):
@@ -190,7 +198,7 @@ async def test_a_failed_code_exchange_stores_nothing(http_module: ModuleType, na
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=waits.policy(),
         )
