@@ -1,4 +1,5 @@
-"""All three seed flows end to end against the emulator on a real loopback port."""
+"""The Geni, Teamwork and Bank of Georgia flows end to end against the emulator on a real
+loopback port."""
 
 from __future__ import annotations
 

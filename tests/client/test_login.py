@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import pytest
 
 import anyoauth
@@ -23,6 +21,7 @@ from anyoauth import (
 )
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
 from anyoauth.testing import ManualClock, OAuthEndpoints, ProviderEmulator, browse
+from support.endpoints import ScriptedEndpoint
 
 pytestmark = pytest.mark.anyio
 
@@ -31,20 +30,6 @@ SECRET = "s3cret-SENTINEL-value"
 
 
 REDIRECT = "https://app.example/callback"
-
-
-class Endpoint:
-    """A scripted token endpoint that counts requests."""
-
-    def __init__(self, http_module: ModuleType, answer: Callable[[Any], Any]) -> None:
-        self.http_module = http_module
-        self.answer = answer
-        self.requests: list[Any] = []
-
-    async def __call__(self, request: Any) -> Any:
-        self.requests.append(request)
-        await anyio.lowlevel.checkpoint()
-        return self.answer(request)
 
 
 @pytest.fixture
@@ -64,7 +49,7 @@ async def http(http_module: ModuleType) -> AsyncIterator[Any]:
         yield client
 
 
-def use(http: Any, endpoint: Endpoint) -> Endpoint:
+def use(http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
     http.route["handler"] = endpoint
     return endpoint
 
@@ -150,7 +135,9 @@ async def test_complete_exchanges_code_once(
     http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     tw = {"access_token": "tkn.v1_SENTINEL", "status": "ok", "installation": {"id": 1}}
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=tw)))
+    endpoint = use(
+        http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=tw))
+    )
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
     start = await client.begin()
     token = await client.complete(f"{REDIRECT}?code=CODE-1&state={start.state}")
@@ -198,7 +185,7 @@ async def test_bad_redirects_send_no_token_request(
     make_url: Callable[[str], str],
     error: type[Exception],
 ) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(500)))
+    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
     start = await client.begin()
     with pytest.raises(error):
@@ -209,7 +196,9 @@ async def test_bad_redirects_send_no_token_request(
 
 async def test_state_is_single_use(http: Any, http_module: ModuleType, clock: ManualClock) -> None:
     payload = {"access_token": "tkn.v1_x", "status": "ok"}
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=payload)))
+    endpoint = use(
+        http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=payload))
+    )
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
     start = await client.begin()
     url = f"{REDIRECT}?code=C&state={start.state}"
@@ -222,7 +211,7 @@ async def test_state_is_single_use(http: Any, http_module: ModuleType, clock: Ma
 async def test_a_failed_redirect_consumes_the_state(
     http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(500)))
+    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
     start = await client.begin()
     with pytest.raises(anyoauth.AuthorizationDenied):
@@ -233,7 +222,7 @@ async def test_a_failed_redirect_consumes_the_state(
 
 
 async def test_expired_flow(http: Any, http_module: ModuleType, clock: ManualClock) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(500)))
+    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
     client = anyoauth.Client(teamwork(), http=http, clock=clock)
     start = await client.begin()
     assert start.expires_at == clock.now + 600
@@ -246,7 +235,7 @@ async def test_expired_flow(http: Any, http_module: ModuleType, clock: ManualClo
 async def test_state_of_another_strategy_is_rejected(
     http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
-    endpoint = use(http, Endpoint(http_module, lambda r: http_module.Response(500)))
+    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
     store = anyoauth.MemoryStore(clock=clock)
     first = anyoauth.Client(teamwork(), store, http=http, clock=clock)
     other = anyoauth.Client(

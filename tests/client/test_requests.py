@@ -18,26 +18,13 @@ import pytest
 import anyoauth
 from anyoauth.providers import BankOfGeorgia
 from anyoauth.testing import ManualClock
+from support.endpoints import ScriptedEndpoint
 from support.internals import set_default_http_timeout
 
 pytestmark = pytest.mark.anyio
 
 
 SECRET = "s3cret-SENTINEL-value"
-
-
-class Endpoint:
-    """A scripted token endpoint that counts requests."""
-
-    def __init__(self, http_module: ModuleType, answer: Callable[[Any], Any]) -> None:
-        self.http_module = http_module
-        self.answer = answer
-        self.requests: list[Any] = []
-
-    async def __call__(self, request: Any) -> Any:
-        self.requests.append(request)
-        await anyio.lowlevel.checkpoint()
-        return self.answer(request)
 
 
 @pytest.fixture
@@ -70,7 +57,7 @@ async def http(http_module: ModuleType) -> AsyncIterator[Any]:
         yield client
 
 
-def use(http: Any, endpoint: Endpoint) -> Endpoint:
+def use(http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
     http.route["handler"] = endpoint
     return endpoint
 
@@ -176,7 +163,7 @@ async def test_token_endpoint_garbage_is_typed_and_stores_nothing(
     answer: Callable[[ModuleType], Any],
     error: type[Exception],
 ) -> None:
-    use(http, Endpoint(http_module, lambda r: answer(http_module)))
+    use(http, ScriptedEndpoint(http_module, lambda r: answer(http_module)))
     client = anyoauth.Client(bog(), http=http, clock=clock)
     with pytest.raises(error):
         await client.token()
@@ -191,7 +178,7 @@ async def test_provider_error_fields(
         "error_description": "Invalid client or Invalid client credentials",
         "error_uri": "https://docs.example/errors",
     }
-    use(http, Endpoint(http_module, lambda r: http_module.Response(401, json=payload)))
+    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(401, json=payload)))
     client = anyoauth.Client(bog(), http=http, clock=clock)
     with pytest.raises(anyoauth.TokenRequestError) as info:
         await client.token()
@@ -208,7 +195,7 @@ async def test_network_failure_is_typed(
     def refuse(request: Any) -> Any:
         raise http_module.ConnectError("connection refused", request=request)
 
-    use(http, Endpoint(http_module, refuse))
+    use(http, ScriptedEndpoint(http_module, refuse))
     client = anyoauth.Client(bog(), http=http, clock=clock)
     with pytest.raises(anyoauth.TokenEndpointUnavailable) as info:
         await client.token()
@@ -230,7 +217,7 @@ async def test_oversized_body_is_refused(
     http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     big = b'{"access_token": "' + b"x" * 5000 + b'"}'
-    use(http, Endpoint(http_module, lambda r: http_module.Response(200, content=big)))
+    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, content=big)))
     client = anyoauth.Client(bog(), http=http, clock=clock, max_response_bytes=1024)
     with pytest.raises(anyoauth.TokenEndpointUnavailable):
         await client.token()
@@ -266,7 +253,7 @@ async def test_an_answer_slower_than_the_http_clients_default_timeout_is_waited_
 async def test_no_secret_in_reprs(
     http: Any, http_module: ModuleType, clock: ManualClock, ok_payload: dict[str, Any]
 ) -> None:
-    use(http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
+    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
     client = anyoauth.Client(bog(), http=http, clock=clock)
     token = await client.token()
     for shown in (repr(client), repr(client.strategy), repr(token), str(token), repr(client.store)):

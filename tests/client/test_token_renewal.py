@@ -24,26 +24,13 @@ import pytest
 import anyoauth
 from anyoauth.providers import BankOfGeorgia, Teamwork
 from anyoauth.testing import ManualClock
+from support.endpoints import ScriptedEndpoint
 from support.internals import EARLY_RETRY_DELAY, LOCK_SENDS, set_default_http_timeout
 
 pytestmark = pytest.mark.anyio
 
 
 SECRET = "s3cret-SENTINEL-value"
-
-
-class Endpoint:
-    """A scripted token endpoint that counts requests."""
-
-    def __init__(self, http_module: ModuleType, answer: Callable[[Any], Any]) -> None:
-        self.http_module = http_module
-        self.answer = answer
-        self.requests: list[Any] = []
-
-    async def __call__(self, request: Any) -> Any:
-        self.requests.append(request)
-        await anyio.lowlevel.checkpoint()
-        return self.answer(request)
 
 
 @pytest.fixture
@@ -76,7 +63,7 @@ async def routed_http(http_module: ModuleType) -> AsyncIterator[Any]:
         yield client
 
 
-def use(routed_http: Any, endpoint: Endpoint) -> Endpoint:
+def use(routed_http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
     routed_http.route["handler"] = endpoint
     return endpoint
 
@@ -267,7 +254,8 @@ async def test_client_credentials_fetch_and_refetch(
     routed_http: Any, http_module: ModuleType, clock: ManualClock, ok_payload: dict[str, Any]
 ) -> None:
     endpoint = use(
-        routed_http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload))
+        routed_http,
+        ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)),
     )
     client = anyoauth.Client(bog(), http=routed_http, clock=clock, leeway=30)
     token = await client.token()
@@ -289,7 +277,8 @@ async def test_concurrent_callers_share_one_request(
     routed_http: Any, http_module: ModuleType, clock: ManualClock, ok_payload: dict[str, Any]
 ) -> None:
     endpoint = use(
-        routed_http, Endpoint(http_module, lambda r: http_module.Response(200, json=ok_payload))
+        routed_http,
+        ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)),
     )
     client = anyoauth.Client(bog(), http=routed_http, clock=clock)
     tokens: list[anyoauth.Token] = []

@@ -52,6 +52,7 @@ from anyoauth.sansio import (
     s256_challenge,
     state_diagram,
 )
+from support.headers import header
 
 NOW = 1_700_000_000.0
 REDIRECT_URI = "https://app.example/callback"
@@ -89,12 +90,6 @@ def query(url: str) -> dict[str, str]:
 
 def form(request: HttpRequest) -> dict[str, list[str]]:
     return parse_qs(request.content.decode(), keep_blank_values=True)
-
-
-def header(request: HttpRequest, name: str) -> str | None:
-    values = [v for k, v in request.headers if k.lower() == name.lower()]
-    assert len(values) <= 1
-    return values[0] if values else None
 
 
 def started(strategy: Strategy | None = None) -> tuple[Flow, AuthorizationRequest]:

@@ -280,7 +280,8 @@ def test_redirect_params_are_read_only() -> None:
 
 @pytest.mark.parametrize("render", [repr, str], ids=["repr", "str"])
 def test_redirect_repr_shows_no_secrets(render: Callable[[object], str]) -> None:
-    """A redirect carries a code or a token; printing it must not leak them (DESIGN 5.7)."""
+    """A redirect carries a code or a token; printing it must not leak them
+    (docs/security.md, rule 7)."""
     url = f"{OK}?code={SECRET_CODE}&state=s#access_token={SECRET_TOKEN}"
     text = render(read_redirect(url, ResponseLocation.EITHER))
     assert SECRET_CODE not in text
@@ -340,7 +341,8 @@ def reference_params(text: str) -> dict[str, str]:
 ENDPOINTS = [REDIRECT_URI, "http://127.0.0.1:8765/callback", "https://idp.example/ok"]
 
 
-def old_is_redirect(endpoints: list[str], url: str) -> bool:
+def matches_an_endpoint(endpoints: list[str], url: str) -> bool:
+    """Whether ``url`` matches one of ``endpoints``, each parsed by ``Endpoint.parse``."""
     return any(Endpoint.parse(e).matches(url) for e in endpoints)
 
 
@@ -392,9 +394,9 @@ def test_parse_params_splits_as_parse_qsl(text: str) -> None:
 
 @settings(max_examples=1000)
 @given(url=received_urls, endpoints=st.lists(st.sampled_from(ENDPOINTS), min_size=1, max_size=3))
-def test_landing_matches_as_endpoint_parse_did(url: str, endpoints: list[str]) -> None:
+def test_landing_agrees_with_endpoint_matching(url: str, endpoints: list[str]) -> None:
     parts = landing(url, endpoints)
-    assert (parts is not None) == old_is_redirect(endpoints, url)
+    assert (parts is not None) == matches_an_endpoint(endpoints, url)
     if parts is not None:
         assert parts == urlsplit(url.strip())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import pytest
@@ -34,27 +34,13 @@ from anyoauth.sansio import (
     form_encode,
     is_loopback_host,
 )
+from support.headers import decode_basic, header
 
 SECRET = "SENTINEL-SECRET-d00d"
 TOKEN_URL = "https://idp.example/token"
 AUTHORIZE_URL = "https://idp.example/authorize"
 REDIRECT_URI = "https://app.example/cb"
 NOW = 1_700_000_000.0
-
-
-def header(request: HttpRequest, name: str) -> str | None:
-    values = [v for k, v in request.headers if k.lower() == name.lower()]
-    assert len(values) <= 1
-    return values[0] if values else None
-
-
-def decode_basic(value: str | None) -> tuple[str, str]:
-    assert value is not None
-    scheme, _, encoded = value.partition(" ")
-    assert scheme == "Basic"
-    user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    assert sep == ":"
-    return unquote_plus(user), unquote_plus(password)
 
 
 def pending(verifier: str | None = None) -> PendingFlow:
@@ -92,7 +78,8 @@ values = st.one_of(
 )
 
 
-def old_add_query(url: str, params: list[tuple[str, str]]) -> str:
+def urlencoded_query(url: str, params: list[tuple[str, str]]) -> str:
+    """``url`` with ``params`` added to its query by ``urllib.parse.urlencode``."""
     parts = urlsplit(url)
     extra = urlencode(params, safe=",")
     query = f"{parts.query}&{extra}" if parts.query and extra else parts.query or extra
@@ -335,7 +322,7 @@ def test_authorization_url_is_built_as_with_urlencode(
         extra_authorization_params=extra,
     )
     params = strategy.authorization_params(state=state, code_challenge="ch")
-    assert strategy.authorization_url(state=state, code_challenge="ch") == old_add_query(
+    assert strategy.authorization_url(state=state, code_challenge="ch") == urlencoded_query(
         endpoint, params
     )
 
@@ -351,7 +338,7 @@ def test_quoted_settings_are_quoted_as_in_each_place(scope_separator: str) -> No
         scope_separator=scope_separator,
     )
     params = strategy.authorization_params(state="s", code_challenge=None)
-    assert strategy.authorization_url(state="s", code_challenge=None) == old_add_query(
+    assert strategy.authorization_url(state="s", code_challenge=None) == urlencoded_query(
         AUTHORIZE_URL, params
     )
     # A value with "," quotes differently in URLs (safe=",") and bodies: never memoised.
@@ -365,7 +352,7 @@ def test_quoted_settings_are_quoted_as_in_each_place(scope_separator: str) -> No
     code=st.text(alphabet=URL_TEXT, min_size=1),
     auth=st.sampled_from(["client_secret_basic", "client_secret_post", "none"]),
 )
-def test_code_exchange_body_and_credentials_are_as_before(
+def test_code_exchange_body_and_credentials_are_urlencoded(
     client_id: str, secret: str, code: str, auth: str
 ) -> None:
     strategy = Strategy(

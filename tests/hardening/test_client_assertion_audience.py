@@ -1,5 +1,5 @@
 """JWT client assertions name one audience and cannot be replayed at another server
-(DESIGN.md 5.12a, draft-ietf-oauth-rfc7523bis).
+(docs/security.md, rule 12; draft-ietf-oauth-rfc7523bis).
 
 A hostile server whose metadata names another (honest) server's token endpoint gets
 every assertion the client sends to its own device authorization, revocation,

@@ -1,4 +1,4 @@
-"""Crash and outage (DESIGN.md 5.9, 5.10, 5.11).
+"""Crash and outage (docs/security.md, rules 9 to 11).
 
 - FileStore: writers killed with SIGKILL at random instants, a few hundred times; the
   token file always parses and holds a whole token, the old or the new one. This runs

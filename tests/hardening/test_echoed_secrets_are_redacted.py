@@ -465,7 +465,7 @@ async def test_no_fault_leaves_a_secret_reachable_from_its_error(
         errors.append(exchanging.value)
     secrets = {SECRET, code, ORIGINAL.access_token, str(ORIGINAL.refresh_token)}
     secrets |= {str(FRESH["access_token"]), str(FRESH["refresh_token"])}
-    for request in endpoint.seen:
+    for request in endpoint.requests:
         secrets |= {v for k, v in parse_qsl(request.content.decode()) if k in SECRET_FIELDS}
     for error in errors:
         assert_shows_no_secret(error, secrets)

@@ -1,4 +1,4 @@
-"""Hostile redirects and URLs (DESIGN.md 5.1, 5.4), fuzzed with hypothesis.
+"""Hostile redirects and URLs (docs/security.md, rules 1 and 4), fuzzed with hypothesis.
 
 The redirect reader (``Strategy.read_redirect``), the special-URL matcher
 (``Strategy.is_redirect``, Geni's success and failure URLs), ``Flow.redirect_key`` and

@@ -1,4 +1,4 @@
-"""anyoauth's own requests never carry the app's HTTP client defaults (DESIGN.md 5.12d).
+"""anyoauth's own requests never carry the app's HTTP client defaults (docs/security.md, rule 15).
 
 An app hands its ``AsyncClient`` to anyoauth as ``http=`` (for its proxy, TLS and
 connection pool). That client's default ``auth``, ``headers`` and ``cookies``, its

@@ -1,4 +1,4 @@
-"""Secrets never leak (DESIGN.md 5.7).
+"""Secrets never leak (docs/security.md, rule 7).
 
 Every flow (Geni, Teamwork, Bank of Georgia / Keycloak, code + PKCE with OpenID Connect,
 refresh, device, client credentials, revocation, introspection, the httpx Auth) runs
@@ -440,7 +440,7 @@ async def test_no_fault_leaks_a_secret_in_process(
             retries=Waits().policy(),
         )
         await _refresh(evidence, client, case)
-    for request in endpoint.seen:
+    for request in endpoint.requests:
         evidence.from_body(request.content)
         evidence.from_authorization(request.headers.get("authorization"))
     evidence.check()

@@ -1,5 +1,5 @@
-"""Floors on server-given timings (DESIGN.md 12f): a hostile or broken server cannot make
-anyoauth flood it.
+"""Floors on server-given timings (docs/security.md, rule 17): a hostile or broken server
+cannot make anyoauth flood it.
 
 - A device authorization answer's ``interval`` is kept at or above one second (RFC 8628
   sets no minimum; ``0`` made the client poll thousands of times a second).
@@ -38,6 +38,7 @@ from anyoauth import DeviceAuthorization
 from anyoauth.testing import ManualClock, ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, SVC_ID, SVC_SECRET, Cli
 from redis_server import RedisServer
+from support.endpoints import ScriptedEndpoint
 
 from .common import NOW, SECRET
 
@@ -154,29 +155,28 @@ def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
     assert RenewalPace.stamp(good, previous).renewal_streak == 0
 
 
-@attrs.define
-class Endpoint:
-    """A token endpoint that answers each request with the next ``expires_in``."""
+def token_endpoint(
+    module: ModuleType,
+    lifetimes: Callable[[int], Any],
+    *,
+    rotating: bool = False,
+    clock: ManualClock | None = None,
+) -> ScriptedEndpoint:
+    """A token endpoint that answers request number ``n`` with ``expires_in`` set to
+    ``lifetimes(n)`` (and a new refresh token each time if ``rotating``)."""
 
-    module: ModuleType
-    lifetimes: Callable[[int], Any]
-    requests: int = 0
-    rotating: bool = False
-    clock: ManualClock | None = None
-    times: list[float] = attrs.field(factory=list)
-
-    def __call__(self, request: Any) -> Any:
-        self.requests += 1
-        if self.clock is not None:
-            self.times.append(self.clock.now)
+    def answer(request: Any) -> Any:
         payload: dict[str, Any] = {
-            "access_token": f"AT-{self.requests}",
+            "access_token": f"AT-{endpoint.count}",
             "token_type": "Bearer",
-            "expires_in": self.lifetimes(self.requests),
+            "expires_in": lifetimes(endpoint.count),
         }
-        if self.rotating:
-            payload["refresh_token"] = f"RT-{self.requests}"
-        return respond(self.module, payload)
+        if rotating:
+            payload["refresh_token"] = f"RT-{endpoint.count}"
+        return respond(module, payload)
+
+    endpoint = ScriptedEndpoint(module, answer, clock=clock)
+    return endpoint
 
 
 def credentials() -> anyoauth.ClientCredentials:
@@ -189,7 +189,7 @@ def credentials() -> anyoauth.ClientCredentials:
 async def test_born_expired_tokens_are_not_renewed_on_every_call(
     http_module: ModuleType, expires_in: Any
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: expires_in)
+    endpoint = token_endpoint(http_module, lambda n: expires_in)
     clock = ManualClock()
     errors: list[anyoauth.TokenExpiredOnArrival] = []
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
@@ -200,21 +200,21 @@ async def test_born_expired_tokens_are_not_renewed_on_every_call(
             except anyoauth.TokenExpiredOnArrival as exc:
                 errors.append(exc)
             else:
-                assert token.access_token == f"AT-{endpoint.requests}"
+                assert token.access_token == f"AT-{endpoint.count}"
             clock.now += 0.1
         stored = await client.store.get_token(client.token_key)
     # Requests at 0, 1, 3, 7, 15, 31, 63 s: the pause doubles from 1 s.
-    assert endpoint.requests == 7
+    assert endpoint.count == 7
     assert errors
     assert all(exc.count >= BORN_EXPIRED_LIMIT for exc in errors)
     assert stored is not None
-    assert stored.access_token == f"AT-{endpoint.requests}"  # every issued token is stored
+    assert stored.access_token == f"AT-{endpoint.count}"  # every issued token is stored
 
 
 async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_stored(
     http_module: ModuleType,
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0, rotating=True)
+    endpoint = token_endpoint(http_module, lambda n: 0, rotating=True)
     clock = ManualClock()
     strategy = anyoauth.AuthorizationCode(
         client_id="web",
@@ -248,7 +248,7 @@ async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_sto
         clock.now += 3.9
         with pytest.raises(anyoauth.TokenExpiredOnArrival):
             await client.token()
-        assert endpoint.requests == 3
+        assert endpoint.count == 3
 
 
 async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
@@ -257,7 +257,7 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
     # A clock running ahead on a host sharing the store, or a tampered record: the pace
     # must not count from an issue time that has not come yet (it would refuse
     # renewals, or raise TokenExpiredOnArrival, for as long as the time lies).
-    endpoint = Endpoint(http_module, lambda n: 300)
+    endpoint = token_endpoint(http_module, lambda n: 300)
     clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
@@ -265,7 +265,7 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
         await client.set_token(attrs.evolve(ahead, renewal_streak=BORN_EXPIRED_LIMIT))
         token = await client.token()
     assert token.access_token == "AT-1"
-    assert endpoint.requests == 1
+    assert endpoint.count == 1
     assert token.renewal_streak == 0
 
 
@@ -290,25 +290,25 @@ def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
 
 async def test_a_token_with_time_left_ends_the_streak(http_module: ModuleType) -> None:
     lifetimes = {1: 0, 2: 0, 3: 300, 4: 0, 5: 0}
-    endpoint = Endpoint(http_module, lambda n: lifetimes.get(n, 300))
+    endpoint = token_endpoint(http_module, lambda n: lifetimes.get(n, 300))
     clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         for _ in range(5):
             await client.token()  # never raises: at most two born-expired in a row
             clock.now += 301
-    assert endpoint.requests == 5
+    assert endpoint.count == 5
 
 
 async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
     http_module: ModuleType,
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0)
+    endpoint = token_endpoint(http_module, lambda n: 0)
     api_calls: list[str] = []
 
-    def handler(request: Any) -> Any:
+    async def handler(request: Any) -> Any:
         if request.url.host == "as.example":
-            return endpoint(request)
+            return await endpoint(request)
         api_calls.append(request.headers["authorization"])
         return http_module.Response(401)
 
@@ -320,12 +320,12 @@ async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
         ) as api:
             with pytest.raises(anyoauth.TokenExpiredOnArrival):
                 await api.get("https://api.example/me")
-    assert endpoint.requests == 1
+    assert endpoint.count == 1
     assert api_calls == ["Bearer AT-1"]
 
 
 async def test_a_login_starts_a_fresh_streak(http_module: ModuleType) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0)
+    endpoint = token_endpoint(http_module, lambda n: 0)
     clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
@@ -347,7 +347,7 @@ async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Stor
     server that issues tokens with ``expires_in: 0``: together they send what one
     client would."""
     clock = ManualClock()
-    endpoint = Endpoint(http_module, lambda n: 0, clock=clock)
+    endpoint = token_endpoint(http_module, lambda n: 0, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         clients = [
             anyoauth.Client(credentials(), store, http=http, clock=clock) for store in stores
@@ -360,12 +360,12 @@ async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Stor
                 late.append(exc.retry_at - clock.now)
             clock.now += 0.1
         stored = await stores[0].get_token(clients[0].token_key)
-    assert endpoint.requests == REQUESTS_IN_100_S
+    assert endpoint.count == REQUESTS_IN_100_S
     assert late
     assert all(wait > 0 for wait in late)
     assert stored is not None
-    assert stored.access_token == f"AT-{endpoint.requests}"
-    assert stored.renewal_streak == endpoint.requests
+    assert stored.access_token == f"AT-{endpoint.count}"
+    assert stored.renewal_streak == endpoint.count
 
 
 async def test_clients_sharing_a_memory_store_keep_one_renewal_pace(
@@ -395,7 +395,7 @@ async def test_clients_sharing_a_redis_store_keep_one_renewal_pace(
 
 async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: ModuleType) -> None:
     clock = ManualClock()
-    endpoint = Endpoint(http_module, lambda n: 0)
+    endpoint = token_endpoint(http_module, lambda n: 0)
     store = anyoauth.MemoryStore()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         for _ in range(1000):
@@ -403,7 +403,7 @@ async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: M
             with contextlib.suppress(anyoauth.TokenExpiredOnArrival):
                 await client.token()
             clock.now += 0.1
-    assert endpoint.requests == REQUESTS_IN_100_S
+    assert endpoint.count == REQUESTS_IN_100_S
 
 
 @pytest.mark.parametrize("expires_in", [1, "1", 2, 5, 9.5])
@@ -411,7 +411,7 @@ async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_
     http_module: ModuleType, expires_in: Any
 ) -> None:
     clock = ManualClock()
-    endpoint = Endpoint(http_module, lambda n: expires_in, clock=clock)
+    endpoint = token_endpoint(http_module, lambda n: expires_in, clock=clock)
     lifetime = float(expires_in)
     handed_out: list[tuple[float, anyoauth.Token]] = []
     errors: list[tuple[float, anyoauth.TokenExpiredOnArrival]] = []
@@ -442,7 +442,7 @@ async def test_a_token_of_ten_seconds_or_more_is_renewed_at_half_its_lifetime_wi
     http_module: ModuleType,
 ) -> None:
     clock = ManualClock()
-    endpoint = Endpoint(http_module, lambda n: 10, clock=clock)
+    endpoint = token_endpoint(http_module, lambda n: 10, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         for _ in range(400):  # 100 s

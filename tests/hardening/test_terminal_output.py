@@ -1,4 +1,4 @@
-"""Nothing anyoauth shows a person carries a control character (DESIGN.md 12c).
+"""Nothing anyoauth shows a person carries a control character (docs/security.md, rule 14).
 
 - The device grant's ``verification_uri`` and ``verification_uri_complete`` must be
   printable, as ``user_code`` must: an answer with a terminal escape sequence is refused

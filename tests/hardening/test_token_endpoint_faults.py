@@ -1,4 +1,5 @@
-"""Faults on the token endpoint (DESIGN.md 5.6, 5.10): each one gives a typed error within
+"""Faults on the token endpoint (docs/security.md, rules 6 and
+10): each one gives a typed error within
 the client's total deadline, and the stored token and refresh token stay exactly as they
 were. Every fault runs twice: in-process (an httpx/httpx2 MockTransport) and on a real
 loopback port (``faultserver``, which misbehaves byte by byte).
@@ -65,7 +66,7 @@ async def test_in_process(http_module: ModuleType, case: Case) -> None:
         )
         await client.set_token(ORIGINAL)
         error = await refresh_fails(client, case)
-    assert endpoint.requests == case.requests
+    assert endpoint.count == case.requests
     assert len(waits.waits) == case.requests - 1
     if case.name == "50mb-declared":
         assert endpoint.pulled == 0  # refused on its Content-Length, unread
@@ -207,7 +208,7 @@ async def test_a_failed_code_exchange_stores_nothing(http_module: ModuleType, na
             await client.complete(f"https://app.example/callback?code=C0DE&state={start.state}")
         assert await stored(client) is None
     # A lost answer to a code exchange is never resent: the code works once.
-    assert endpoint.requests == (3 if name == "503" else 1)
+    assert endpoint.count == (3 if name == "503" else 1)
 
 
 @pytest.mark.parametrize("name", FAULT_SAMPLE)
@@ -228,4 +229,4 @@ async def test_a_failed_client_credentials_grant_stores_nothing(
         with anyio.fail_after(case.timeout + GUARD), pytest.raises(case.error):
             await client.token()
         assert await stored(client) is None
-    assert endpoint.requests == (3 if name == "503" else 1)
+    assert endpoint.count == (3 if name == "503" else 1)

@@ -1,4 +1,4 @@
-"""Token values and token types are checked before anything uses them (DESIGN.md 12c).
+"""Token values and token types are checked before anything uses them (docs/security.md, rule 14).
 
 A token with a space, a control or a non-ASCII character (CR/LF would add headers to
 ``Authorization: Bearer …``, ESC would drive a terminal, NUL would cut a C string) is

@@ -1,4 +1,4 @@
-"""Transport rules (DESIGN.md 5.7, 5.8): https only, except loopback and an explicit
+"""Transport rules (docs/security.md, rules 7 and 8): https only, except loopback and an explicit
 ``allow_insecure``; token requests never follow redirects, so the ``Location`` never
 receives credentials; the bearer token goes only in the ``Authorization`` header and
 never to another origin.

@@ -1,2 +1,10 @@
-"""Helpers shared by the test suite: clocks, scripted endpoints, request readers, and
-the few internal names some tests have to reach (:mod:`support.internals`)."""
+"""Helpers shared by the test suite.
+
+- :mod:`support.endpoints`: :class:`~support.endpoints.ScriptedEndpoint`, a scripted
+  HTTP endpoint for the clients' ``MockTransport``.
+- :mod:`support.headers`: reading the headers of the core's ``HttpRequest`` values
+  (``header()``, ``decode_basic()``).
+- :mod:`support.internals`: the few internal names of anyoauth some tests reach.
+
+Tests that need a clock use :class:`anyoauth.testing.ManualClock`.
+"""
