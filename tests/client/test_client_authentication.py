@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from joserfc.jwk import KeySet, RSAKey
@@ -20,75 +18,9 @@ from anyoauth import (
 )
 from anyoauth.testing import ManualClock, OAuthEndpoints, ProviderEmulator
 
+from .helpers import EMULATED_SECRET, TOKEN_ENDPOINT, answer, form, mock
+
 pytestmark = pytest.mark.anyio
-
-
-BASE = "https://as.example"
-
-
-REDIRECT = "http://127.0.0.1:8123/callback"
-
-
-EMULATED_SECRET = "client-secret-SENTINEL-0123456789abcdef"
-
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock: ManualClock) -> ProviderEmulator:
-    emulator = ProviderEmulator(clock=clock, base_url=BASE, oauth_device_interval=0)
-    emulator.add_oauth_client(
-        "web", client_secret=EMULATED_SECRET, redirect_uris=[REDIRECT], scopes=None
-    )
-    emulator.add_oauth_client(
-        "spa", redirect_uris=[REDIRECT], auth_method="none", grant_types=["authorization_code"]
-    )
-    emulator.add_oauth_client(
-        "legacy", redirect_uris=[REDIRECT], auth_method="none", grant_types=["implicit"]
-    )
-    emulator.add_oauth_client("tv", auth_method="none", grant_types=[DEVICE_GRANT, "refresh_token"])
-    emulator.add_oauth_client(
-        "service", client_secret=EMULATED_SECRET, grant_types=["client_credentials"]
-    )
-    return emulator
-
-
-@pytest.fixture
-async def http(emulator: ProviderEmulator, http_module: ModuleType) -> AsyncIterator[Any]:
-    transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as client:
-        yield client
-
-
-@pytest.fixture
-def endpoints(emulator: ProviderEmulator) -> OAuthEndpoints:
-    return emulator.endpoints_oauth(BASE)
-
-
-ISS = "https://as.example"
-
-
-TOKEN = ISS + "/token"
-
-
-def form(request: Any) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-
-
-def answer(module: ModuleType, payload: Any, status: int = 200) -> Any:
-    return module.Response(
-        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-
-
-def mock(module: ModuleType, handler: Callable[[Any], Any]) -> Any:
-    return module.AsyncClient(transport=module.MockTransport(handler))
 
 
 @pytest.mark.parametrize("auth_method", ["client_secret_jwt", "private_key_jwt"])
@@ -186,7 +118,7 @@ async def test_a_retry_signs_a_fresh_client_assertion(http_module: ModuleType) -
 
     strategy = anyoauth.ClientCredentials(
         client_id="svc",
-        token_endpoint=TOKEN,
+        token_endpoint=TOKEN_ENDPOINT,
         client_auth="private_key_jwt",
         client_key=key.as_dict(private=True),
         scope="a b",

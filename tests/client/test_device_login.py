@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
 
@@ -19,58 +17,12 @@ from anyoauth import (
     Client,
     DeviceAuthorization,
     DeviceCode,
-    discover,
 )
 from anyoauth.testing import ManualClock, ProviderEmulator
 
+from .helpers import BASE, TOKEN_ENDPOINT, answer, metadata, mock
+
 pytestmark = pytest.mark.anyio
-
-
-BASE = "https://as.example"
-
-
-REDIRECT = "http://127.0.0.1:8123/callback"
-
-
-EMULATED_SECRET = "client-secret-SENTINEL-0123456789abcdef"
-
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock: ManualClock) -> ProviderEmulator:
-    emulator = ProviderEmulator(clock=clock, base_url=BASE, oauth_device_interval=0)
-    emulator.add_oauth_client(
-        "web", client_secret=EMULATED_SECRET, redirect_uris=[REDIRECT], scopes=None
-    )
-    emulator.add_oauth_client(
-        "spa", redirect_uris=[REDIRECT], auth_method="none", grant_types=["authorization_code"]
-    )
-    emulator.add_oauth_client(
-        "legacy", redirect_uris=[REDIRECT], auth_method="none", grant_types=["implicit"]
-    )
-    emulator.add_oauth_client("tv", auth_method="none", grant_types=[DEVICE_GRANT, "refresh_token"])
-    emulator.add_oauth_client(
-        "service", client_secret=EMULATED_SECRET, grant_types=["client_credentials"]
-    )
-    return emulator
-
-
-@pytest.fixture
-async def http(emulator: ProviderEmulator, http_module: ModuleType) -> AsyncIterator[Any]:
-    transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as client:
-        yield client
-
-
-async def metadata(http: Any) -> anyoauth.ServerMetadata:
-    return await discover(BASE, http=http)
 
 
 async def advance_forever(clock: ManualClock, step: float) -> None:
@@ -79,23 +31,7 @@ async def advance_forever(clock: ManualClock, step: float) -> None:
         clock.advance(step)
 
 
-ISS = "https://as.example"
-
-
-TOKEN = ISS + "/token"
-
-
-DEVICE = ISS + "/device"
-
-
-def answer(module: ModuleType, payload: Any, status: int = 200) -> Any:
-    return module.Response(
-        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-
-
-def mock(module: ModuleType, handler: Callable[[Any], Any]) -> Any:
-    return module.AsyncClient(transport=module.MockTransport(handler))
+DEVICE = BASE + "/device"
 
 
 @pytest.fixture
@@ -117,7 +53,7 @@ def device_strategy() -> anyoauth.DeviceCode:
     return anyoauth.DeviceCode(
         client_id="tv",
         device_authorization_endpoint=DEVICE,
-        token_endpoint=TOKEN,
+        token_endpoint=TOKEN_ENDPOINT,
         client_auth="none",
     )
 

@@ -3,8 +3,6 @@ issuer check."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
 
@@ -16,68 +14,9 @@ from anyoauth import (
 )
 from anyoauth.testing import ManualClock, OAuthEndpoints, ProviderEmulator
 
+from .helpers import BASE, answer, metadata, mock
+
 pytestmark = pytest.mark.anyio
-
-
-BASE = "https://as.example"
-
-
-REDIRECT = "http://127.0.0.1:8123/callback"
-
-
-SECRET = "client-secret-SENTINEL-0123456789abcdef"
-
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock: ManualClock) -> ProviderEmulator:
-    emulator = ProviderEmulator(clock=clock, base_url=BASE, oauth_device_interval=0)
-    emulator.add_oauth_client("web", client_secret=SECRET, redirect_uris=[REDIRECT], scopes=None)
-    emulator.add_oauth_client(
-        "spa", redirect_uris=[REDIRECT], auth_method="none", grant_types=["authorization_code"]
-    )
-    emulator.add_oauth_client(
-        "legacy", redirect_uris=[REDIRECT], auth_method="none", grant_types=["implicit"]
-    )
-    emulator.add_oauth_client("tv", auth_method="none", grant_types=[DEVICE_GRANT, "refresh_token"])
-    emulator.add_oauth_client("service", client_secret=SECRET, grant_types=["client_credentials"])
-    return emulator
-
-
-@pytest.fixture
-async def http(emulator: ProviderEmulator, http_module: ModuleType) -> AsyncIterator[Any]:
-    transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as client:
-        yield client
-
-
-@pytest.fixture
-def endpoints(emulator: ProviderEmulator) -> OAuthEndpoints:
-    return emulator.endpoints_oauth(BASE)
-
-
-async def metadata(http: Any) -> anyoauth.ServerMetadata:
-    return await discover(BASE, http=http)
-
-
-ISS = "https://as.example"
-
-
-def answer(module: ModuleType, payload: Any, status: int = 200) -> Any:
-    return module.Response(
-        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-
-
-def mock(module: ModuleType, handler: Callable[[Any], Any]) -> Any:
-    return module.AsyncClient(transport=module.MockTransport(handler))
 
 
 def metadata_document(issuer: str) -> dict[str, str]:
@@ -130,23 +69,23 @@ async def test_discovery_tries_the_oidc_location_after_other_answers(
 
     def handler(request: Any) -> Any:
         if request.url.path == "/.well-known/openid-configuration":
-            return answer(http_module, metadata_document(ISS))
+            return answer(http_module, metadata_document(BASE))
         return http_module.Response(status, content=body, headers={"content-type": content_type})
 
     async with mock(http_module, handler) as http:
-        found = await anyoauth.discover(ISS, http=http)
-    assert found.token_endpoint == ISS + "/token"
+        found = await anyoauth.discover(BASE, http=http)
+    assert found.token_endpoint == BASE + "/token"
 
 
 async def test_discovery_stops_at_a_document_of_another_issuer(http_module: ModuleType) -> None:
     def handler(request: Any) -> Any:
         if request.url.path == "/.well-known/openid-configuration":
-            return answer(http_module, metadata_document(ISS))
+            return answer(http_module, metadata_document(BASE))
         return answer(http_module, metadata_document("https://other.example"))
 
     async with mock(http_module, handler) as http:
         with pytest.raises(anyoauth.DiscoveryError):
-            await anyoauth.discover(ISS, http=http)
+            await anyoauth.discover(BASE, http=http)
 
 
 async def test_discovery_fails_when_no_location_answers(http_module: ModuleType) -> None:
@@ -155,4 +94,4 @@ async def test_discovery_fails_when_no_location_answers(http_module: ModuleType)
 
     async with mock(http_module, handler) as http:
         with pytest.raises(anyoauth.DiscoveryError, match="HTTP 403"):
-            await anyoauth.discover(ISS, http=http)
+            await anyoauth.discover(BASE, http=http)

@@ -6,7 +6,7 @@ mix-up and key-rotation cases against the emulator."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -14,131 +14,29 @@ import pytest
 
 import anyoauth
 from anyoauth import (
-    AuthorizationCode,
     Client,
     Implicit,
-    discover,
 )
-from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
+from anyoauth.providers import Geni, Teamwork
 from anyoauth.testing import ManualClock, OAuthEndpoints, ProviderEmulator, browse
 from support.endpoints import ScriptedEndpoint
 
+from .helpers import BASE, LOOPBACK_REDIRECT, REDIRECT, SECRET, bog, login, teamwork, use, web_app
+
 pytestmark = pytest.mark.anyio
-
-
-SECRET = "s3cret-SENTINEL-value"
-
-
-REDIRECT = "https://app.example/callback"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def http(http_module: ModuleType) -> AsyncIterator[Any]:
-    holder: dict[str, Callable[[Any], Any]] = {}
-
-    async def route(request: Any) -> Any:
-        return await holder["handler"](request)
-
-    async with http_module.AsyncClient(transport=http_module.MockTransport(route)) as client:
-        client.route = holder
-        yield client
-
-
-def use(http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
-    http.route["handler"] = endpoint
-    return endpoint
-
-
-def bog() -> anyoauth.Strategy:
-    return BankOfGeorgia("bog-client", SECRET, redirect_uri="https://app.example/bog")
-
-
-def teamwork() -> anyoauth.Strategy:
-    return Teamwork("tw-client", SECRET, REDIRECT)
-
-
-BASE = "https://as.example"
-
-
-LOOPBACK_REDIRECT = "http://127.0.0.1:8123/callback"
-
-
-EMULATED_SECRET = "client-secret-SENTINEL-0123456789abcdef"
-
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def emulator(clock: ManualClock) -> ProviderEmulator:
-    emulator = ProviderEmulator(clock=clock, base_url=BASE, oauth_device_interval=0)
-    emulator.add_oauth_client(
-        "web", client_secret=EMULATED_SECRET, redirect_uris=[LOOPBACK_REDIRECT], scopes=None
-    )
-    emulator.add_oauth_client(
-        "spa",
-        redirect_uris=[LOOPBACK_REDIRECT],
-        auth_method="none",
-        grant_types=["authorization_code"],
-    )
-    emulator.add_oauth_client(
-        "legacy", redirect_uris=[LOOPBACK_REDIRECT], auth_method="none", grant_types=["implicit"]
-    )
-    emulator.add_oauth_client("tv", auth_method="none", grant_types=[DEVICE_GRANT, "refresh_token"])
-    emulator.add_oauth_client(
-        "service", client_secret=EMULATED_SECRET, grant_types=["client_credentials"]
-    )
-    return emulator
-
-
-@pytest.fixture
-async def emulator_http(emulator: ProviderEmulator, http_module: ModuleType) -> AsyncIterator[Any]:
-    transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as client:
-        yield client
-
-
-@pytest.fixture
-def endpoints(emulator: ProviderEmulator) -> OAuthEndpoints:
-    return emulator.endpoints_oauth(BASE)
-
-
-async def metadata(emulator_http: Any) -> anyoauth.ServerMetadata:
-    return await discover(BASE, http=emulator_http)
-
-
-async def web_app(emulator_http: Any, **settings: Any) -> AuthorizationCode:
-    """The confidential "web" client, configured from the emulator's metadata."""
-    values: dict[str, Any] = {
-        "client_id": "web",
-        "client_secret": EMULATED_SECRET,
-        "redirect_uri": LOOPBACK_REDIRECT,
-    }
-    values.update(settings)
-    return AuthorizationCode.from_metadata(await metadata(emulator_http), **values)
-
-
-async def login(client: Client, emulator_http: Any, decision: str = "allow") -> anyoauth.Token:
-    start = await client.begin()
-    return await client.complete(await browse(emulator_http, start.url, decision=decision))
 
 
 # -- state validation: every bad redirect fails before any token request ---------------
 
 
 async def test_complete_exchanges_code_once(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     tw = {"access_token": "tkn.v1_SENTINEL", "status": "ok", "installation": {"id": 1}}
     endpoint = use(
-        http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=tw))
+        routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=tw))
     )
-    client = anyoauth.Client(teamwork(), http=http, clock=clock)
+    client = anyoauth.Client(teamwork(), http=routed_http, clock=clock)
     start = await client.begin()
     token = await client.complete(f"{REDIRECT}?code=CODE-1&state={start.state}")
     assert token.access_token == "tkn.v1_SENTINEL"
@@ -179,14 +77,14 @@ async def test_complete_exchanges_code_once(
     ],
 )
 async def test_bad_redirects_send_no_token_request(
-    http: Any,
+    routed_http: Any,
     http_module: ModuleType,
     clock: ManualClock,
     make_url: Callable[[str], str],
     error: type[Exception],
 ) -> None:
-    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
-    client = anyoauth.Client(teamwork(), http=http, clock=clock)
+    endpoint = use(routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
+    client = anyoauth.Client(teamwork(), http=routed_http, clock=clock)
     start = await client.begin()
     with pytest.raises(error):
         await client.complete(make_url(start.state))
@@ -194,12 +92,15 @@ async def test_bad_redirects_send_no_token_request(
     assert await client.store.get_token(client.token_key) is None
 
 
-async def test_state_is_single_use(http: Any, http_module: ModuleType, clock: ManualClock) -> None:
+async def test_state_is_single_use(
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
+) -> None:
     payload = {"access_token": "tkn.v1_x", "status": "ok"}
     endpoint = use(
-        http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=payload))
+        routed_http,
+        ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=payload)),
     )
-    client = anyoauth.Client(teamwork(), http=http, clock=clock)
+    client = anyoauth.Client(teamwork(), http=routed_http, clock=clock)
     start = await client.begin()
     url = f"{REDIRECT}?code=C&state={start.state}"
     await client.complete(url)
@@ -209,10 +110,10 @@ async def test_state_is_single_use(http: Any, http_module: ModuleType, clock: Ma
 
 
 async def test_a_failed_redirect_consumes_the_state(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
-    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
-    client = anyoauth.Client(teamwork(), http=http, clock=clock)
+    endpoint = use(routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
+    client = anyoauth.Client(teamwork(), http=routed_http, clock=clock)
     start = await client.begin()
     with pytest.raises(anyoauth.AuthorizationDenied):
         await client.complete(f"{REDIRECT}?error=access_denied&state={start.state}")
@@ -221,9 +122,9 @@ async def test_a_failed_redirect_consumes_the_state(
     assert endpoint.requests == []
 
 
-async def test_expired_flow(http: Any, http_module: ModuleType, clock: ManualClock) -> None:
-    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
-    client = anyoauth.Client(teamwork(), http=http, clock=clock)
+async def test_expired_flow(routed_http: Any, http_module: ModuleType, clock: ManualClock) -> None:
+    endpoint = use(routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
+    client = anyoauth.Client(teamwork(), http=routed_http, clock=clock)
     start = await client.begin()
     assert start.expires_at == clock.now + 600
     clock.now = start.expires_at
@@ -233,13 +134,13 @@ async def test_expired_flow(http: Any, http_module: ModuleType, clock: ManualClo
 
 
 async def test_state_of_another_strategy_is_rejected(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
-    endpoint = use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
+    endpoint = use(routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(500)))
     store = anyoauth.MemoryStore(clock=clock)
-    first = anyoauth.Client(teamwork(), store, http=http, clock=clock)
+    first = anyoauth.Client(teamwork(), store, http=routed_http, clock=clock)
     other = anyoauth.Client(
-        Teamwork("other-client", SECRET, REDIRECT), store, http=http, clock=clock
+        Teamwork("other-client", SECRET, REDIRECT), store, http=routed_http, clock=clock
     )
     start = await first.begin()
     with pytest.raises(anyoauth.StateMismatch):
@@ -251,11 +152,11 @@ async def test_state_of_another_strategy_is_rejected(
 
 
 async def test_code_flow_with_pkce_and_an_id_token(
-    emulator: ProviderEmulator, emulator_http: Any, clock: ManualClock
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = await web_app(emulator_http, scope="openid profile")
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
-        token = await login(client, emulator_http)
+    strategy = await web_app(http, scope="openid profile")
+    async with Client(strategy, http=http, clock=clock) as client:
+        token = await login(client, http)
         assert token.id_token_claims is not None
         assert token.id_token_claims["aud"] == "web"
         assert token.refresh_token
@@ -274,16 +175,16 @@ async def test_code_flow_with_pkce_and_an_id_token(
 
 
 async def test_a_denied_login_and_a_reused_code(
-    emulator: ProviderEmulator, emulator_http: Any, endpoints: OAuthEndpoints, clock: ManualClock
+    emulator: ProviderEmulator, http: Any, endpoints: OAuthEndpoints, clock: ManualClock
 ) -> None:
-    strategy = await web_app(emulator_http, client_id="spa", client_secret=None)
+    strategy = await web_app(http, client_id="spa", client_secret=None)
     assert strategy.client_auth == "none"
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
+    async with Client(strategy, http=http, clock=clock) as client:
         with pytest.raises(anyoauth.AuthorizationDenied) as denied:
-            await login(client, emulator_http, "deny")
+            await login(client, http, "deny")
         assert denied.value.error == "access_denied"
         start = await client.begin()
-        landed = await browse(emulator_http, start.url)
+        landed = await browse(http, start.url)
         await client.complete(landed)
         # The same redirect again: its state is spent, nothing is sent.
         calls = emulator.calls["oauth.token"]
@@ -292,15 +193,15 @@ async def test_a_denied_login_and_a_reused_code(
         assert emulator.calls["oauth.token"] == calls
 
 
-async def test_a_wrong_verifier_is_refused_by_the_server(emulator_http: Any) -> None:
+async def test_a_wrong_verifier_is_refused_by_the_server(http: Any) -> None:
     # Another client's pending flow cannot be completed with this one's verifier:
     # exchange the code of flow A with the verifier of flow B.
-    strategy = await web_app(emulator_http, client_id="spa", client_secret=None)
+    strategy = await web_app(http, client_id="spa", client_secret=None)
     from anyoauth.sansio import Flow
 
     first, second = Flow(strategy), Flow(strategy)
     a, b = first.start(0), second.start(0)
-    landed = await browse(emulator_http, a.url)
+    landed = await browse(http, a.url)
     redirect = strategy.read_redirect(landed)
     assert second.pending is not None
     forged = anyoauth.PendingFlow(
@@ -313,22 +214,20 @@ async def test_a_wrong_verifier_is_refused_by_the_server(emulator_http: Any) -> 
     flow = Flow.resume(strategy, forged)
     request = flow.receive_redirect(redirect, 1)
     assert not isinstance(request, anyoauth.Token)
-    response = await emulator_http.post(
-        request.url, headers=dict(request.headers), content=request.content
-    )
+    response = await http.post(request.url, headers=dict(request.headers), content=request.content)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
 
 async def test_mix_up_a_wrong_iss_is_refused_before_the_exchange(
-    emulator: ProviderEmulator, emulator_http: Any, clock: ManualClock
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = await web_app(emulator_http)
+    strategy = await web_app(http)
     emulator.oauth_send_iss = "https://evil.example"
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
+    async with Client(strategy, http=http, clock=clock) as client:
         before = sum(emulator.calls.values())
         start = await client.begin()
-        landed = await browse(emulator_http, start.url)
+        landed = await browse(http, start.url)
         with pytest.raises(anyoauth.IssuerMismatch):
             await client.complete(landed)
         # Only the two browser requests (authorize, consent) reached the server.
@@ -336,32 +235,32 @@ async def test_mix_up_a_wrong_iss_is_refused_before_the_exchange(
         emulator.oauth_send_iss = False
         start = await client.begin()
         with pytest.raises(anyoauth.IssuerMismatch, match="no iss"):
-            await client.complete(await browse(emulator_http, start.url))
+            await client.complete(await browse(http, start.url))
 
 
 async def test_a_rotated_signing_key_is_fetched_once(
-    emulator: ProviderEmulator, emulator_http: Any, clock: ManualClock
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = await web_app(emulator_http, scope="openid")
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
-        await login(client, emulator_http)
+    strategy = await web_app(http, scope="openid")
+    async with Client(strategy, http=http, clock=clock) as client:
+        await login(client, http)
         jwks_calls = emulator.calls["oauth.jwks"]
-        await login(client, emulator_http)
+        await login(client, http)
         assert emulator.calls["oauth.jwks"] == jwks_calls  # cached
         emulator.rotate_oauth_signing_key(keep_old=False)
-        token = await login(client, emulator_http)
+        token = await login(client, http)
         assert token.id_token_claims is not None
         assert emulator.calls["oauth.jwks"] == jwks_calls + 1
 
 
 async def test_a_forged_nonce_fails_the_login(
-    emulator: ProviderEmulator, emulator_http: Any, clock: ManualClock
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
-    strategy = await web_app(emulator_http, scope="openid")
+    strategy = await web_app(http, scope="openid")
     emulator.oauth_id_token_claims = {"nonce": "forged"}
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
+    async with Client(strategy, http=http, clock=clock) as client:
         with pytest.raises(anyoauth.InvalidIdToken, match="nonce"):
-            await login(client, emulator_http)
+            await login(client, http)
         with pytest.raises(anyoauth.LoginRequired):
             await client.token()
 
@@ -369,23 +268,23 @@ async def test_a_forged_nonce_fails_the_login(
 # -- implicit flows --------------------------------------------------------------------
 
 
-async def test_implicit_flow(
-    emulator_http: Any, endpoints: OAuthEndpoints, clock: ManualClock
-) -> None:
+async def test_implicit_flow(http: Any, endpoints: OAuthEndpoints, clock: ManualClock) -> None:
     strategy = Implicit(
         client_id="legacy",
         authorization_endpoint=endpoints["authorization_endpoint"],
         redirect_uri=LOOPBACK_REDIRECT,
         issuer=BASE,
     )
-    async with Client(strategy, http=emulator_http, clock=clock) as client:
-        token = await login(client, emulator_http)
+    async with Client(strategy, http=http, clock=clock) as client:
+        token = await login(client, http)
         assert token.refresh_token is None
         assert token.expires_at is not None
 
 
-async def test_geni_implicit_token_then_login_required(http: Any, clock: ManualClock) -> None:
-    client = anyoauth.Client(Geni("geni-app"), http=http, clock=clock)
+async def test_geni_implicit_token_then_login_required(
+    routed_http: Any, clock: ManualClock
+) -> None:
+    client = anyoauth.Client(Geni("geni-app"), http=routed_http, clock=clock)
     start = await client.begin()
     token = await client.complete(
         "https://www.geni.com/platform/oauth/auth_success"
@@ -409,8 +308,8 @@ async def test_geni_implicit_token_then_login_required(http: Any, clock: ManualC
         "access_token=x&expires_in=-5",
     ],
 )
-async def test_geni_bad_fragment(http: Any, clock: ManualClock, fragment: str) -> None:
-    client = anyoauth.Client(Geni("geni-app"), http=http, clock=clock)
+async def test_geni_bad_fragment(routed_http: Any, clock: ManualClock, fragment: str) -> None:
+    client = anyoauth.Client(Geni("geni-app"), http=routed_http, clock=clock)
     start = await client.begin()
     with pytest.raises(anyoauth.MalformedRedirect):
         await client.complete(
@@ -419,8 +318,8 @@ async def test_geni_bad_fragment(http: Any, clock: ManualClock, fragment: str) -
     assert await client.store.get_token(client.token_key) is None
 
 
-async def test_geni_denial_carries_provider_words(http: Any, clock: ManualClock) -> None:
-    client = anyoauth.Client(Geni("geni-app"), http=http, clock=clock)
+async def test_geni_denial_carries_provider_words(routed_http: Any, clock: ManualClock) -> None:
+    client = anyoauth.Client(Geni("geni-app"), http=routed_http, clock=clock)
     await client.begin()
     with pytest.raises(anyoauth.AuthorizationDenied) as info:
         await client.complete(
@@ -430,9 +329,11 @@ async def test_geni_denial_carries_provider_words(http: Any, clock: ManualClock)
     assert info.value.error_description == "user canceled"
 
 
-async def test_bog_authorize_step_reads_query_or_fragment(http: Any, clock: ManualClock) -> None:
+async def test_bog_authorize_step_reads_query_or_fragment(
+    routed_http: Any, clock: ManualClock
+) -> None:
     for sep in ("?", "#"):
-        client = anyoauth.Client(bog(), http=http, clock=clock)
+        client = anyoauth.Client(bog(), http=routed_http, clock=clock)
         start = await client.begin()
         token = await client.complete(
             f"https://app.example/bog{sep}access_token=BOG-AT&token_type=bearer"

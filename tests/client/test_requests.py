@@ -5,8 +5,7 @@ secrets."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -16,110 +15,16 @@ import anyio.lowlevel
 import pytest
 
 import anyoauth
-from anyoauth.providers import BankOfGeorgia
 from anyoauth.testing import ManualClock
 from support.endpoints import ScriptedEndpoint
-from support.internals import set_default_http_timeout
+
+from .helpers import LONG_SECRET, SECRET, TOKEN_ENDPOINT, bog, http_answer, slow_server, use
 
 pytestmark = pytest.mark.anyio
 
 
-SECRET = "s3cret-SENTINEL-value"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def ok_payload() -> dict[str, Any]:
-    return {
-        "access_token": "AT-SENTINEL",
-        "token_type": "bearer",
-        "expires_in": 300,
-        "refresh_expires_in": 0,
-        "not-before-policy": 0,
-        "scope": "corp",
-        "app_id": "42",
-    }
-
-
-@pytest.fixture
-async def http(http_module: ModuleType) -> AsyncIterator[Any]:
-    holder: dict[str, Callable[[Any], Any]] = {}
-
-    async def route(request: Any) -> Any:
-        return await holder["handler"](request)
-
-    async with http_module.AsyncClient(transport=http_module.MockTransport(route)) as client:
-        client.route = holder
-        yield client
-
-
-def use(http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
-    http.route["handler"] = endpoint
-    return endpoint
-
-
-def bog() -> anyoauth.Strategy:
-    return BankOfGeorgia("bog-client", SECRET, redirect_uri="https://app.example/bog")
-
-
 def _html(http_module: ModuleType, status: int) -> Any:
     return http_module.Response(status, html="<html><body>Bad gateway</body></html>")
-
-
-ISS = "https://as.example"
-
-
-TOKEN_ENDPOINT = ISS + "/token"
-
-
-LONG_SECRET = "s" * 40
-
-
-@asynccontextmanager
-async def slow_server(delay: float, handle: Callable[[bytes], bytes]) -> AsyncIterator[str]:
-    """A loopback HTTP server answering ``handle(body)`` ``delay`` seconds after a request."""
-
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            raw = b""
-            while b"\r\n\r\n" not in raw:
-                raw += await stream.receive(65536)
-            head, _, rest = raw.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            while len(rest) < length:
-                rest += await stream.receive(65536)
-            await anyio.sleep(delay)
-            await stream.send(handle(rest))
-
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, serve)
-        try:
-            yield f"http://127.0.0.1:{port}/token"
-        finally:
-            tg.cancel_scope.cancel()
-
-
-def http_answer(status: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
-    )
-
-
-@pytest.fixture
-def default_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
-    """The HTTP packages' default timeout (5 s) played by 0.05 s, so the tests are quick."""
-    set_default_http_timeout(monkeypatch, 0.05)
-    return 0.05
 
 
 # -- answers that are not tokens, network failures, deadlines --------------------------
@@ -157,29 +62,32 @@ def default_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
     ],
 )
 async def test_token_endpoint_garbage_is_typed_and_stores_nothing(
-    http: Any,
+    routed_http: Any,
     http_module: ModuleType,
     clock: ManualClock,
     answer: Callable[[ModuleType], Any],
     error: type[Exception],
 ) -> None:
-    use(http, ScriptedEndpoint(http_module, lambda r: answer(http_module)))
-    client = anyoauth.Client(bog(), http=http, clock=clock)
+    use(routed_http, ScriptedEndpoint(http_module, lambda r: answer(http_module)))
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock)
     with pytest.raises(error):
         await client.token()
     assert await client.store.get_token(client.token_key) is None
 
 
 async def test_provider_error_fields(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     payload = {
         "error": "unauthorized_client",
         "error_description": "Invalid client or Invalid client credentials",
         "error_uri": "https://docs.example/errors",
     }
-    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(401, json=payload)))
-    client = anyoauth.Client(bog(), http=http, clock=clock)
+    use(
+        routed_http,
+        ScriptedEndpoint(http_module, lambda r: http_module.Response(401, json=payload)),
+    )
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock)
     with pytest.raises(anyoauth.TokenRequestError) as info:
         await client.token()
     assert info.value.error == "unauthorized_client"
@@ -190,35 +98,39 @@ async def test_provider_error_fields(
 
 
 async def test_network_failure_is_typed(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     def refuse(request: Any) -> Any:
         raise http_module.ConnectError("connection refused", request=request)
 
-    use(http, ScriptedEndpoint(http_module, refuse))
-    client = anyoauth.Client(bog(), http=http, clock=clock)
+    use(routed_http, ScriptedEndpoint(http_module, refuse))
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock)
     with pytest.raises(anyoauth.TokenEndpointUnavailable) as info:
         await client.token()
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__
 
 
-async def test_total_deadline(http: Any, http_module: ModuleType, clock: ManualClock) -> None:
+async def test_total_deadline(
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
+) -> None:
     async def hang(request: Any) -> Any:
         await anyio.sleep_forever()
 
-    http.route["handler"] = hang
-    client = anyoauth.Client(bog(), http=http, clock=clock, timeout=0.05)
+    routed_http.route["handler"] = hang
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock, timeout=0.05)
     with pytest.raises(anyoauth.TokenEndpointUnavailable):
         await client.token()
 
 
 async def test_oversized_body_is_refused(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    routed_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     big = b'{"access_token": "' + b"x" * 5000 + b'"}'
-    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, content=big)))
-    client = anyoauth.Client(bog(), http=http, clock=clock, max_response_bytes=1024)
+    use(
+        routed_http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, content=big))
+    )
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock, max_response_bytes=1024)
     with pytest.raises(anyoauth.TokenEndpointUnavailable):
         await client.token()
 
@@ -251,10 +163,13 @@ async def test_an_answer_slower_than_the_http_clients_default_timeout_is_waited_
 
 
 async def test_no_secret_in_reprs(
-    http: Any, http_module: ModuleType, clock: ManualClock, ok_payload: dict[str, Any]
+    routed_http: Any, http_module: ModuleType, clock: ManualClock, ok_payload: dict[str, Any]
 ) -> None:
-    use(http, ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)))
-    client = anyoauth.Client(bog(), http=http, clock=clock)
+    use(
+        routed_http,
+        ScriptedEndpoint(http_module, lambda r: http_module.Response(200, json=ok_payload)),
+    )
+    client = anyoauth.Client(bog(), http=routed_http, clock=clock)
     token = await client.token()
     for shown in (repr(client), repr(client.strategy), repr(token), str(token), repr(client.store)):
         assert SECRET not in shown

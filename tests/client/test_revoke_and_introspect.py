@@ -2,123 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 
 import anyoauth
 from anyoauth import (
-    AuthorizationCode,
     Client,
-    discover,
 )
-from anyoauth.testing import ManualClock, ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator
+
+from .helpers import REVOKE, answer, code_strategy, form, login, mock, web_app
 
 pytestmark = pytest.mark.anyio
-
-
-BASE = "https://as.example"
-
-
-REDIRECT = "http://127.0.0.1:8123/callback"
-
-
-EMULATED_SECRET = "client-secret-SENTINEL-0123456789abcdef"
-
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def emulator(clock: ManualClock) -> ProviderEmulator:
-    emulator = ProviderEmulator(clock=clock, base_url=BASE, oauth_device_interval=0)
-    emulator.add_oauth_client(
-        "web", client_secret=EMULATED_SECRET, redirect_uris=[REDIRECT], scopes=None
-    )
-    emulator.add_oauth_client(
-        "spa", redirect_uris=[REDIRECT], auth_method="none", grant_types=["authorization_code"]
-    )
-    emulator.add_oauth_client(
-        "legacy", redirect_uris=[REDIRECT], auth_method="none", grant_types=["implicit"]
-    )
-    emulator.add_oauth_client("tv", auth_method="none", grant_types=[DEVICE_GRANT, "refresh_token"])
-    emulator.add_oauth_client(
-        "service", client_secret=EMULATED_SECRET, grant_types=["client_credentials"]
-    )
-    return emulator
-
-
-@pytest.fixture
-async def http(emulator: ProviderEmulator, http_module: ModuleType) -> AsyncIterator[Any]:
-    transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as client:
-        yield client
-
-
-async def metadata(http: Any) -> anyoauth.ServerMetadata:
-    return await discover(BASE, http=http)
-
-
-async def web_app(http: Any, **settings: Any) -> AuthorizationCode:
-    """The confidential "web" client, configured from the emulator's metadata."""
-    values: dict[str, Any] = {
-        "client_id": "web",
-        "client_secret": EMULATED_SECRET,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(settings)
-    return AuthorizationCode.from_metadata(await metadata(http), **values)
-
-
-async def login(client: Client, http: Any, decision: str = "allow") -> anyoauth.Token:
-    start = await client.begin()
-    return await client.complete(await browse(http, start.url, decision=decision))
-
-
-ISS = "https://as.example"
-
-
-TOKEN = ISS + "/token"
-
-
-REVOKE = ISS + "/revoke"
-
-
-SECRET = "s" * 40
-
-
-def form(request: Any) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-
-
-def answer(module: ModuleType, payload: Any, status: int = 200) -> Any:
-    return module.Response(
-        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-
-
-def mock(module: ModuleType, handler: Callable[[Any], Any]) -> Any:
-    return module.AsyncClient(transport=module.MockTransport(handler))
-
-
-def code_strategy(token_endpoint: str = TOKEN) -> anyoauth.AuthorizationCode:
-    return anyoauth.AuthorizationCode(
-        client_id="web",
-        client_secret=SECRET,
-        authorization_endpoint=ISS + "/auth",
-        token_endpoint=token_endpoint,
-        redirect_uri="http://127.0.0.1:8123/cb",
-        revocation_endpoint=REVOKE,
-    )
 
 
 async def test_revoke_then_login_required(

@@ -5,11 +5,9 @@ old one expires, and logging out while a renewal runs."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,226 +23,33 @@ import anyoauth
 from anyoauth.providers import BankOfGeorgia, Teamwork
 from anyoauth.testing import ManualClock
 from support.endpoints import ScriptedEndpoint
-from support.internals import EARLY_RETRY_DELAY, LOCK_SENDS, set_default_http_timeout
+from support.internals import EARLY_RETRY_DELAY, LOCK_SENDS
+
+from .helpers import (
+    BASE,
+    LONG_SECRET,
+    REVOKE,
+    SECRET,
+    TOKEN_ENDPOINT,
+    Server,
+    answer,
+    bog,
+    code_strategy,
+    held_token,
+    http_answer,
+    logged_in,
+    mock,
+    slow_server,
+    standard,
+    use,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-SECRET = "s3cret-SENTINEL-value"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def ok_payload() -> dict[str, Any]:
-    return {
-        "access_token": "AT-SENTINEL",
-        "token_type": "bearer",
-        "expires_in": 300,
-        "refresh_expires_in": 0,
-        "not-before-policy": 0,
-        "scope": "corp",
-        "app_id": "42",
-    }
-
-
-@pytest.fixture
-async def routed_http(http_module: ModuleType) -> AsyncIterator[Any]:
-    holder: dict[str, Callable[[Any], Any]] = {}
-
-    async def route(request: Any) -> Any:
-        return await holder["handler"](request)
-
-    async with http_module.AsyncClient(transport=http_module.MockTransport(route)) as client:
-        client.route = holder
-        yield client
-
-
-def use(routed_http: Any, endpoint: ScriptedEndpoint) -> ScriptedEndpoint:
-    routed_http.route["handler"] = endpoint
-    return endpoint
-
-
-def bog() -> anyoauth.Strategy:
-    return BankOfGeorgia("bog-client", SECRET, redirect_uri="https://app.example/bog")
-
-
-TOKEN_URL = "https://idp.example/token"
-
-
-API = "https://api.example/data"
-
-
-class Server:
-    """A scripted token endpoint (refresh-token grant with rotation) and a bearer API.
-
-    ``gate`` holds every token answer until it is set; ``fail`` makes the token
-    endpoint answer with that status and error.
-    """
-
-    def __init__(self, module: ModuleType, clock: ManualClock) -> None:
-        self.module = module
-        self.clock = clock
-        self.token_requests: list[dict[str, list[str]]] = []
-        self.api_requests: list[str] = []
-        self.generation = 0
-        self.valid: set[str] = set()
-        self.gate: anyio.Event | None = None
-        self.fail: tuple[int, str] | None = None
-        self.rotate = True
-        self.on_request: Callable[[], Any] | None = None
-
-    def issue(self) -> dict[str, Any]:
-        self.generation += 1
-        access = f"AT-{self.generation}"
-        self.valid.add(access)
-        payload: dict[str, Any] = {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": 300,
-        }
-        if self.rotate:
-            payload["refresh_token"] = f"RT-{self.generation}"
-        return payload
-
-    async def __call__(self, request: Any) -> Any:
-        if str(request.url) == API:
-            header = request.headers.get("authorization", "")
-            self.api_requests.append(header)
-            ok = header.startswith("Bearer ") and header[7:] in self.valid
-            return self.module.Response(200 if ok else 401, json={"ok": ok})
-        self.token_requests.append(parse_qs(request.content.decode()))
-        if self.on_request is not None:
-            await self.on_request()
-        if self.gate is not None:
-            await self.gate.wait()
-        await anyio.lowlevel.checkpoint()
-        if self.fail is not None:
-            status, error = self.fail
-            return self.module.Response(status, json={"error": error})
-        return self.module.Response(200, json=self.issue())
-
-
-@pytest.fixture
-async def server(http_module: ModuleType, clock: ManualClock) -> Server:
-    return Server(http_module, clock)
-
-
-@pytest.fixture
-async def http(http_module: ModuleType, server: Server) -> AsyncIterator[Any]:
-    async with http_module.AsyncClient(transport=http_module.MockTransport(server)) as client:
-        yield client
-
-
-def standard() -> anyoauth.Strategy:
-    return anyoauth.Strategy(
-        client_id="cid",
-        client_secret=SECRET,
-        authorization_endpoint="https://idp.example/authorize",
-        token_endpoint=TOKEN_URL,
-        redirect_uri="https://app.example/cb",
-    )
-
-
-def held_token(clock: ManualClock, generation: int = 0, expires_in: float = 300) -> anyoauth.Token:
-    return anyoauth.Token(
-        access_token=f"AT-{generation}",
-        issued_at=clock.now,
-        expires_at=clock.now + expires_in,
-        refresh_token=f"RT-{generation}",
-    )
-
-
-async def logged_in(
-    http: Any, clock: ManualClock, *, store: anyoauth.Store | None = None, **kwargs: Any
-) -> anyoauth.Client:
-    client = anyoauth.Client(standard(), store=store, http=http, clock=clock, **kwargs)
-    await client.set_token(held_token(clock))
-    return client
 
 
 async def _in_scope(scope: anyio.CancelScope, func: Callable[[], Any]) -> None:
     with scope:
         await func()
-
-
-ISS = "https://as.example"
-
-
-TOKEN_ENDPOINT = ISS + "/token"
-
-
-REVOKE = ISS + "/revoke"
-
-
-LONG_SECRET = "s" * 40
-
-
-def answer(module: ModuleType, payload: Any, status: int = 200) -> Any:
-    return module.Response(
-        status, content=json.dumps(payload).encode(), headers={"content-type": "application/json"}
-    )
-
-
-def mock(module: ModuleType, handler: Callable[[Any], Any]) -> Any:
-    return module.AsyncClient(transport=module.MockTransport(handler))
-
-
-def code_strategy(token_endpoint: str = TOKEN_ENDPOINT) -> anyoauth.AuthorizationCode:
-    return anyoauth.AuthorizationCode(
-        client_id="web",
-        client_secret=LONG_SECRET,
-        authorization_endpoint=ISS + "/auth",
-        token_endpoint=token_endpoint,
-        redirect_uri="http://127.0.0.1:8123/cb",
-        revocation_endpoint=REVOKE,
-    )
-
-
-@asynccontextmanager
-async def slow_server(delay: float, handle: Callable[[bytes], bytes]) -> AsyncIterator[str]:
-    """A loopback HTTP server answering ``handle(body)`` ``delay`` seconds after a request."""
-
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            raw = b""
-            while b"\r\n\r\n" not in raw:
-                raw += await stream.receive(65536)
-            head, _, rest = raw.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            while len(rest) < length:
-                rest += await stream.receive(65536)
-            await anyio.sleep(delay)
-            await stream.send(handle(rest))
-
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, serve)
-        try:
-            yield f"http://127.0.0.1:{port}/token"
-        finally:
-            tg.cancel_scope.cancel()
-
-
-def http_answer(status: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
-    )
-
-
-@pytest.fixture
-def default_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
-    """The HTTP packages' default timeout (5 s) played by 0.05 s, so the tests are quick."""
-    set_default_http_timeout(monkeypatch, 0.05)
-    return 0.05
 
 
 # -- single flight ---------------------------------------------------------------------
@@ -294,9 +99,9 @@ async def test_concurrent_callers_share_one_request(
 
 
 async def test_expired_token_many_callers_one_refresh(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     results: list[anyoauth.Token] = []
 
@@ -313,10 +118,10 @@ async def test_expired_token_many_callers_one_refresh(
 
 
 async def test_a_failed_refresh_reaches_every_waiter_and_keeps_the_store(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     # Without retries: one 503 is the answer every waiter gets (tests/hardening covers retries).
-    client = await logged_in(http, clock, retries=anyoauth.RetryPolicy.none())
+    client = await logged_in(server_http, clock, retries=anyoauth.RetryPolicy.none())
     original = held_token(clock)
     clock.now += 301
     server.fail = (503, "temporarily_unavailable")
@@ -338,10 +143,10 @@ async def test_a_failed_refresh_reaches_every_waiter_and_keeps_the_store(
 
 
 async def test_clients_sharing_a_store_refresh_once(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     store = anyoauth.MemoryStore(clock=clock)
-    clients = [await logged_in(http, clock, store=store) for _ in range(5)]
+    clients = [await logged_in(server_http, clock, store=store) for _ in range(5)]
     clock.now += 301
     async with anyio.create_task_group() as tg:
         for client in clients:
@@ -351,9 +156,9 @@ async def test_clients_sharing_a_store_refresh_once(
 
 
 async def test_callers_from_other_threads_share_one_refresh(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     server.gate = anyio.Event()
     seen: list[str] = []
@@ -376,7 +181,7 @@ async def test_callers_from_other_threads_share_one_refresh(
 
 
 async def test_a_cancelled_leader_hands_over_to_a_waiter(
-    http: Any, http_module: ModuleType, clock: ManualClock
+    server_http: Any, http_module: ModuleType, clock: ManualClock
 ) -> None:
     calls = 0
     release = anyio.Event()
@@ -475,9 +280,9 @@ async def test_the_store_lock_outlives_every_request_of_a_renewal(
 
 
 async def test_early_refresh_serves_the_valid_token_meanwhile(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock, leeway=30)
+    client = await logged_in(server_http, clock, leeway=30)
     clock.now += 280  # 20 s left: inside the leeway, still valid
     server.gate = anyio.Event()
     first: list[str] = []
@@ -497,10 +302,10 @@ async def test_early_refresh_serves_the_valid_token_meanwhile(
 
 
 async def test_early_refresh_runs_in_the_background_inside_async_with(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     server.gate = anyio.Event()
-    async with await logged_in(http, clock, leeway=30) as client:
+    async with await logged_in(server_http, clock, leeway=30) as client:
         clock.now += 280
         assert [(await client.token()).access_token for _ in range(50)] == ["AT-0"] * 50
         await anyio.wait_all_tasks_blocked()
@@ -515,9 +320,9 @@ async def test_early_refresh_runs_in_the_background_inside_async_with(
 
 
 async def test_a_failed_early_refresh_keeps_the_valid_token(
-    http: Any, server: Server, clock: ManualClock, caplog: pytest.LogCaptureFixture
+    server_http: Any, server: Server, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = await logged_in(http, clock, leeway=30)
+    client = await logged_in(server_http, clock, leeway=30)
     clock.now += 280
     server.fail = (500, "server_error")
     with caplog.at_level(logging.WARNING, logger="anyoauth"):
@@ -533,10 +338,10 @@ async def test_a_failed_early_refresh_keeps_the_valid_token(
 
 
 async def test_no_early_refresh_without_a_way_to_renew(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     client = anyoauth.Client(
-        Teamwork("cid", SECRET, "https://app.example/cb"), http=http, clock=clock
+        Teamwork("cid", SECRET, "https://app.example/cb"), http=server_http, clock=clock
     )
     await client.set_token(
         anyoauth.Token(access_token="TW", issued_at=clock.now, expires_at=clock.now + 60)
@@ -550,9 +355,9 @@ async def test_no_early_refresh_without_a_way_to_renew(
 
 
 async def test_a_slow_failed_early_refresh_never_returns_an_expired_token(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock, leeway=30)
+    client = await logged_in(server_http, clock, leeway=30)
     clock.now += 299  # 1 s left: inside the leeway
     server.fail = (500, "server_error")
 
@@ -566,9 +371,9 @@ async def test_a_slow_failed_early_refresh_never_returns_an_expired_token(
 
 
 async def test_a_short_lived_token_is_not_refreshed_on_every_call(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = anyoauth.Client(standard(), http=http, clock=clock, leeway=30)
+    client = anyoauth.Client(standard(), http=server_http, clock=clock, leeway=30)
     await client.set_token(held_token(clock, expires_in=30))
     for _ in range(5):
         assert (await client.token()).access_token == "AT-0"
@@ -580,12 +385,12 @@ async def test_a_short_lived_token_is_not_refreshed_on_every_call(
 
 
 async def test_callers_joining_a_failed_background_refresh_see_its_error(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     server.gate = anyio.Event()
     server.fail = (503, "temporarily_unavailable")
     retries = anyoauth.RetryPolicy.none()
-    async with await logged_in(http, clock, leeway=30, retries=retries) as client:
+    async with await logged_in(server_http, clock, leeway=30, retries=retries) as client:
         clock.now += 280
         assert (await client.token()).access_token == "AT-0"  # starts the background refresh
         await anyio.wait_all_tasks_blocked()
@@ -612,9 +417,9 @@ async def test_callers_joining_a_failed_background_refresh_see_its_error(
 
 
 async def test_rotated_refresh_token_is_stored_before_use(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     token = await client.token()
     stored = await client.store.get_token(client.token_key)
@@ -626,9 +431,9 @@ async def test_rotated_refresh_token_is_stored_before_use(
 
 
 async def test_a_response_without_refresh_token_keeps_the_old_one(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     server.rotate = False
     clock.now += 301
     token = await client.token()
@@ -637,9 +442,9 @@ async def test_a_response_without_refresh_token_keeps_the_old_one(
 
 
 async def test_a_cancelled_refresh_still_persists_the_rotated_token(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     server.gate = anyio.Event()
     async with anyio.create_task_group() as tg:
@@ -655,9 +460,9 @@ async def test_a_cancelled_refresh_still_persists_the_rotated_token(
 
 
 async def test_invalid_grant_rereads_the_store_for_a_sibling_rotation(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     sibling = held_token(clock, generation=7)
 
@@ -671,9 +476,9 @@ async def test_invalid_grant_rereads_the_store_for_a_sibling_rotation(
 
 
 async def test_invalid_grant_without_a_sibling_means_login_required(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     server.fail = (400, "invalid_grant")
     with pytest.raises(anyoauth.LoginRequired) as raised:
@@ -683,9 +488,9 @@ async def test_invalid_grant_without_a_sibling_means_login_required(
 
 
 async def test_a_late_writer_does_not_overwrite_a_newer_token(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     newer = held_token(clock, generation=9)
 
@@ -698,9 +503,9 @@ async def test_a_late_writer_does_not_overwrite_a_newer_token(
 
 
 async def test_a_refused_refresh_token_is_dropped_not_resent(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     clock.now += 301
     server.fail = (400, "invalid_grant")
     for _ in range(3):
@@ -721,21 +526,21 @@ async def test_a_key_set_outage_keeps_the_rotated_refresh_token(http_module: Mod
     strategy = anyoauth.AuthorizationCode(
         client_id="web",
         client_secret=LONG_SECRET,
-        authorization_endpoint=ISS + "/auth",
+        authorization_endpoint=BASE + "/auth",
         token_endpoint=TOKEN_ENDPOINT,
         redirect_uri="http://127.0.0.1:8123/cb",
-        issuer=ISS,
-        jwks_uri=ISS + "/jwks",
+        issuer=BASE,
+        jwks_uri=BASE + "/jwks",
         scope="openid",
     )
 
     def handler(request: Any) -> Any:
-        if str(request.url) == ISS + "/jwks":
+        if str(request.url) == BASE + "/jwks":
             jwks_answers.append(1)
             if len(jwks_answers) == 1:  # the prefetch: only the old key is published
                 return answer(http_module, KeySet([old_key]).as_dict(private=False))
             return http_module.Response(500)  # then the key set is down
-        claims = {"iss": ISS, "sub": "alice", "aud": "web", "iat": int(clock.now)}
+        claims = {"iss": BASE, "sub": "alice", "aud": "web", "iat": int(clock.now)}
         claims["exp"] = int(clock.now) + 300
         signed = jwt.encode({"alg": "RS256", "kid": "new"}, claims, new_key)
         return answer(
@@ -751,7 +556,7 @@ async def test_a_key_set_outage_keeps_the_rotated_refresh_token(http_module: Mod
             refresh_token="r1",
             issued_at=clock.now,
             expires_at=clock.now + 100,
-            id_token_claims={"sub": "alice", "iss": ISS},
+            id_token_claims={"sub": "alice", "iss": BASE},
         )
         await client.set_token(held)
         clock.now += 200
@@ -770,9 +575,9 @@ async def test_a_key_set_outage_keeps_the_rotated_refresh_token(http_module: Mod
 
 
 async def test_unknown_expiry_is_used_until_rejected(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = anyoauth.Client(standard(), http=http, clock=clock)
+    client = anyoauth.Client(standard(), http=server_http, clock=clock)
     forever = anyoauth.Token(access_token="AT-0", issued_at=clock.now, refresh_token="RT-0")
     await client.set_token(forever)
     clock.now += 10 * 365 * 86400
@@ -783,10 +588,10 @@ async def test_unknown_expiry_is_used_until_rejected(
 
 
 async def test_a_rejected_token_without_refresh_is_dropped(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
     client = anyoauth.Client(
-        Teamwork("cid", SECRET, "https://app.example/cb"), http=http, clock=clock
+        Teamwork("cid", SECRET, "https://app.example/cb"), http=server_http, clock=clock
     )
     revoked = anyoauth.Token(access_token="TW", issued_at=clock.now)
     await client.set_token(revoked)
@@ -798,9 +603,9 @@ async def test_a_rejected_token_without_refresh_is_dropped(
 
 
 async def test_a_rejected_token_already_replaced_is_not_refreshed_again(
-    http: Any, server: Server, clock: ManualClock
+    server_http: Any, server: Server, clock: ManualClock
 ) -> None:
-    client = await logged_in(http, clock)
+    client = await logged_in(server_http, clock)
     old = await client.token()
     newer = held_token(clock, generation=5)
     await client.store.set_token(client.token_key, newer)

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet
 
 from anyoauth import (
-    AuthorizationCode,
     ConfigurationError,
     Implicit,
     InvalidIdToken,
-    Strategy,
     Token,
     TokenEndpointUnavailable,
 )
@@ -25,73 +21,24 @@ from anyoauth.sansio import (
     KeysNeeded,
     State,
 )
-
-NOW = 1_700_000_000.0
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-JWKS_URI = f"{ISSUER}/jwks"
-REDIRECT = "http://127.0.0.1:8765/callback"
-JSON = "application/json"
-RSA = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-OTHER_RSA = RSAKey.generate_key(2048, parameters={"kid": "k2"}, private=True)
-JWKS = KeySet([RSA]).as_dict(private=False)
-
-
-def body(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
-
-
-def code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
-
-
-def redirect_of(url: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"{REDIRECT}?{query}"
-
-
-def state_of(flow: Flow) -> State:
-    """The flow's state, read afresh (a call in between may have changed it)."""
-    return flow.state
-
-
-def started(strategy: Strategy) -> tuple[Flow, dict[str, str]]:
-    flow = Flow(strategy)
-    request = flow.start(NOW)
-    return flow, dict(parse_qsl(urlsplit(request.url).query))
-
-
-def id_token(key: RSAKey = RSA, **claims: Any) -> str:
-    values: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": "app",
-        "iat": int(NOW),
-        "exp": int(NOW) + 300,
-    }
-    values.update(claims)
-    return jwt.encode({"alg": "RS256", "kid": key.kid}, values, key)
-
-
-def oidc_strategy(**kwargs: Any) -> AuthorizationCode:
-    return code_strategy(scope="openid profile", issuer=ISSUER, jwks_uri=JWKS_URI, **kwargs)
-
-
-def exchanging(strategy: Strategy) -> tuple[Flow, str]:
-    flow, params = started(strategy)
-    assert flow.pending is not None
-    url = redirect_of(REDIRECT, code="c", state=params["state"])
-    flow.receive_redirect(strategy.read_redirect(url), NOW)
-    assert flow.state is State.EXCHANGING
-    return flow, params.get("nonce", "")
+from support.oauth_server import (
+    AUTHORIZE,
+    ISSUER,
+    JSON,
+    JWKS,
+    JWKS_URI,
+    NOW,
+    OTHER_RSA,
+    REDIRECT,
+    RSA,
+    body,
+    code_strategy,
+    exchanging,
+    id_token,
+    oidc_strategy,
+    started,
+    state_of,
+)
 
 
 def test_openid_flow_sends_a_nonce_and_validates_the_id_token() -> None:

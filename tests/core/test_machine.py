@@ -8,18 +8,14 @@ import itertools
 import json
 import re
 import string
-from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
 
 from anyoauth import (
-    AuthorizationCode,
     AuthorizationDenied,
     AuthorizationRequest,
     ClientCredentials,
@@ -53,8 +49,21 @@ from anyoauth.sansio import (
     state_diagram,
 )
 from support.headers import header
+from support.oauth_server import (
+    DEVICE,
+    JSON,
+    JWKS,
+    NOW,
+    TOKEN,
+    body,
+    device_answer,
+    exchanging,
+    id_token,
+    oidc_strategy,
+    state_of,
+)
+from support.oauth_server import code_strategy as pkce_code_strategy
 
-NOW = 1_700_000_000.0
 REDIRECT_URI = "https://app.example/callback"
 TOKEN_URL = "https://idp.example/token"
 AUTHORIZE_URL = "https://idp.example/authorize"
@@ -695,85 +704,6 @@ def test_check_expiry_only_acts_on_a_held_token(state: State) -> None:
         code_strategy(), state=state, token=Token(access_token="a", issued_at=0, expires_at=1)
     )
     assert flow.check_expiry(NOW) is state
-
-
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-JWKS_URI = f"{ISSUER}/jwks"
-DEVICE = f"{ISSUER}/device"
-REDIRECT = "http://127.0.0.1:8765/callback"
-JSON = "application/json"
-RSA = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-JWKS = KeySet([RSA]).as_dict(private=False)
-
-
-def body(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
-
-
-def pkce_code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
-
-
-def redirect_of(url: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"{REDIRECT}?{query}"
-
-
-def state_of(flow: Flow) -> State:
-    """The flow's state, read afresh (a call in between may have changed it)."""
-    return flow.state
-
-
-def started_with_params(strategy: Strategy) -> tuple[Flow, dict[str, str]]:
-    flow = Flow(strategy)
-    request = flow.start(NOW)
-    return flow, dict(parse_qsl(urlsplit(request.url).query))
-
-
-def id_token(key: RSAKey = RSA, **claims: Any) -> str:
-    values: dict[str, Any] = {
-        "iss": ISSUER,
-        "sub": "alice",
-        "aud": "app",
-        "iat": int(NOW),
-        "exp": int(NOW) + 300,
-    }
-    values.update(claims)
-    return jwt.encode({"alg": "RS256", "kid": key.kid}, values, key)
-
-
-def oidc_strategy(**kwargs: Any) -> AuthorizationCode:
-    return pkce_code_strategy(scope="openid profile", issuer=ISSUER, jwks_uri=JWKS_URI, **kwargs)
-
-
-def exchanging(strategy: Strategy) -> tuple[Flow, str]:
-    flow, params = started_with_params(strategy)
-    assert flow.pending is not None
-    url = redirect_of(REDIRECT, code="c", state=params["state"])
-    flow.receive_redirect(strategy.read_redirect(url), NOW)
-    assert flow.state is State.EXCHANGING
-    return flow, params.get("nonce", "")
-
-
-def device_answer(**overrides: Any) -> bytes:
-    payload: dict[str, Any] = {
-        "device_code": "dc-secret",
-        "user_code": "WDJB-MJHT",
-        "verification_uri": f"{ISSUER}/device/verify",
-        "expires_in": 600,
-        "interval": 5,
-    }
-    payload.update(overrides)
-    return json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
 
 
 SHORT_REDIRECT_URI = "https://app.example/cb"

@@ -3,7 +3,6 @@ looked for, how it configures a strategy, and what is refused."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -17,18 +16,7 @@ from anyoauth import (
 from anyoauth.sansio import (
     metadata_urls,
 )
-
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-JWKS_URI = f"{ISSUER}/jwks"
-DEVICE = f"{ISSUER}/device"
-REDIRECT = "http://127.0.0.1:8765/callback"
-JSON = "application/json"
-
-
-def body(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
+from support.oauth_server import AUTHORIZE, DEVICE, ISSUER, JSON, JWKS_URI, REDIRECT, TOKEN, body
 
 
 def metadata(**fields: Any) -> dict[str, Any]:

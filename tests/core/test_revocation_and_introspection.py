@@ -3,14 +3,11 @@ and the reading of their answers."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
 
 from anyoauth import (
-    AuthorizationCode,
     ConfigurationError,
     Introspection,
     InvalidTokenResponse,
@@ -20,28 +17,7 @@ from anyoauth import (
 from anyoauth.sansio import (
     check_revocation_response,
 )
-
-NOW = 1_700_000_000.0
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-REDIRECT = "http://127.0.0.1:8765/callback"
-JSON = "application/json"
-
-
-def body(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
-
-
-def code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
+from support.oauth_server import ISSUER, JSON, NOW, body, code_strategy
 
 
 def test_revocation_answers() -> None:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
-from joserfc.jwk import ECKey, OctKey, RSAKey
+from joserfc.jwk import ECKey, OctKey
 
 from anyoauth import (
     AuthorizationCode,
@@ -35,12 +35,12 @@ from anyoauth.sansio import (
     is_loopback_host,
 )
 from support.headers import decode_basic, header
+from support.oauth_server import NOW, RSA, TOKEN, code_strategy
 
 SECRET = "SENTINEL-SECRET-d00d"
 TOKEN_URL = "https://idp.example/token"
 AUTHORIZE_URL = "https://idp.example/authorize"
 REDIRECT_URI = "https://app.example/cb"
-NOW = 1_700_000_000.0
 
 
 def pending(verifier: str | None = None) -> PendingFlow:
@@ -84,24 +84,6 @@ def urlencoded_query(url: str, params: list[tuple[str, str]]) -> str:
     extra = urlencode(params, safe=",")
     query = f"{parts.query}&{extra}" if parts.query and extra else parts.query or extra
     return urlunsplit(parts._replace(query=query))
-
-
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-REDIRECT = "http://127.0.0.1:8765/callback"
-RSA = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-
-
-def code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
 
 
 def form_of(strategy: Strategy) -> tuple[dict[str, list[str]], dict[str, str]]:

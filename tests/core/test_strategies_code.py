@@ -6,54 +6,29 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
 
 from anyoauth import (
-    AuthorizationCode,
     AuthorizationDenied,
     CodeJsonExchange,
     ConfigurationError,
     IssuerMismatch,
     PendingFlow,
-    Strategy,
     Token,
 )
 from anyoauth.sansio import (
-    Flow,
     State,
 )
-
-NOW = 1_700_000_000.0
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-REDIRECT = "http://127.0.0.1:8765/callback"
-
-
-def code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
-
-
-def redirect_of(url: str, **params: str) -> str:
-    query = "&".join(f"{k}={v}" for k, v in params.items())
-    return f"{REDIRECT}?{query}"
-
-
-def started(strategy: Strategy) -> tuple[Flow, dict[str, str]]:
-    flow = Flow(strategy)
-    request = flow.start(NOW)
-    return flow, dict(parse_qsl(urlsplit(request.url).query))
-
+from support.oauth_server import (
+    ISSUER,
+    NOW,
+    REDIRECT,
+    code_strategy,
+    redirect_of,
+    started,
+)
 
 SECRET = "SENTINEL-SECRET-d00d"
 TOKEN_URL = "https://idp.example/token"

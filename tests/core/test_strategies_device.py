@@ -10,7 +10,6 @@ from urllib.parse import parse_qs
 import pytest
 
 from anyoauth import (
-    AuthorizationCode,
     AuthorizationDenied,
     ConfigurationError,
     DeviceAuthorization,
@@ -25,34 +24,16 @@ from anyoauth.sansio import (
     Flow,
     State,
 )
-
-NOW = 1_700_000_000.0
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-TOKEN = f"{ISSUER}/token"
-DEVICE = f"{ISSUER}/device"
-REDIRECT = "http://127.0.0.1:8765/callback"
-JSON = "application/json"
-
-
-def body(**payload: Any) -> bytes:
-    return json.dumps(payload).encode()
-
-
-def code_strategy(**kwargs: Any) -> AuthorizationCode:
-    values: dict[str, Any] = {
-        "client_id": "app",
-        "authorization_endpoint": AUTHORIZE,
-        "token_endpoint": TOKEN,
-        "redirect_uri": REDIRECT,
-    }
-    values.update(kwargs)
-    return AuthorizationCode(**values)
-
-
-def state_of(flow: Flow) -> State:
-    """The flow's state, read afresh (a call in between may have changed it)."""
-    return flow.state
+from support.oauth_server import (
+    DEVICE,
+    JSON,
+    NOW,
+    TOKEN,
+    body,
+    code_strategy,
+    device_answer,
+    state_of,
+)
 
 
 def device_strategy(**kwargs: Any) -> DeviceCode:
@@ -63,18 +44,6 @@ def device_strategy(**kwargs: Any) -> DeviceCode:
         scope="read",
         **kwargs,
     )
-
-
-def device_answer(**overrides: Any) -> bytes:
-    payload: dict[str, Any] = {
-        "device_code": "dc-secret",
-        "user_code": "WDJB-MJHT",
-        "verification_uri": f"{ISSUER}/device/verify",
-        "expires_in": 600,
-        "interval": 5,
-    }
-    payload.update(overrides)
-    return json.dumps({k: v for k, v in payload.items() if v is not None}).encode()
 
 
 def polling_flow(**answer: Any) -> Flow:

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
-
 import pytest
 
 from anyoauth import (
     Implicit,
     StateMissing,
-    Strategy,
     Token,
 )
 from anyoauth.sansio import (
-    Flow,
     State,
 )
-
-NOW = 1_700_000_000.0
-ISSUER = "https://as.example"
-AUTHORIZE = f"{ISSUER}/authorize"
-REDIRECT = "http://127.0.0.1:8765/callback"
-
-
-def started(strategy: Strategy) -> tuple[Flow, dict[str, str]]:
-    flow = Flow(strategy)
-    request = flow.start(NOW)
-    return flow, dict(parse_qsl(urlsplit(request.url).query))
+from support.oauth_server import AUTHORIZE, NOW, REDIRECT, started
 
 
 def test_implicit_flow_reads_the_token_from_the_fragment() -> None:
