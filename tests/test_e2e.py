@@ -1,5 +1,5 @@
-"""All three provider flows (Geni, Teamwork, Bank of Georgia) end to end against the
-emulator on a real loopback port."""
+"""The Geni, Teamwork and Bank of Georgia flows end to end against the emulator on a real
+loopback port."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import anyoauth
-from anyoauth._demo import run_demo
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
 from anyoauth.testing import ProviderEmulator, browse
+from support.internals import run_demo
 
 pytestmark = pytest.mark.anyio
 

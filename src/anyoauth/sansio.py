@@ -26,12 +26,15 @@ from ._core.machine import new_code_verifier as new_code_verifier
 from ._core.machine import new_state_parameter as new_state_parameter
 from ._core.machine import s256_challenge as s256_challenge
 from ._core.machine import state_diagram as state_diagram
+from ._core.metadata import ENDPOINT_FIELDS as ENDPOINT_FIELDS
 from ._core.metadata import ServerMetadata as ServerMetadata
+from ._core.metadata import metadata_urls as metadata_urls
 from ._core.redirect import MAX_URL_LENGTH as MAX_URL_LENGTH
 from ._core.redirect import Redirect as Redirect
 from ._core.redirect import ResponseLocation as ResponseLocation
 from ._core.revocation import check_revocation_response as check_revocation_response
 from ._core.strategies import UserStep as UserStep
+from ._core.token import MAX_RENEWAL_PAUSE as MAX_RENEWAL_PAUSE
 from ._core.token import RenewalPace as RenewalPace
 from ._core.token import Token as Token
 from ._core.token import parse_token_response as parse_token_response
@@ -45,6 +48,8 @@ from ._core.values import pending_key as pending_key
 
 __all__ = [
     "ASSERTION_TYPE",
+    "ENDPOINT_FIELDS",
+    "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
     "SECRET_PARAMETERS",
     "TERMINAL_STATES",
@@ -71,6 +76,7 @@ __all__ = [
     "check_revocation_response",
     "form_encode",
     "is_loopback_host",
+    "metadata_urls",
     "new_code_verifier",
     "new_state_parameter",
     "parse_token_response",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ._file_store import FileStore as FileStore
 from ._redis_store import RedisStore as RedisStore
+from ._redis_store import TransportName as TransportName
 from ._store import EXPIRED_GRACE as EXPIRED_GRACE
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
@@ -26,6 +27,7 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "Store",
+    "TransportName",
     "dump_pending",
     "dump_token",
     "load_pending",

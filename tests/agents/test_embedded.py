@@ -20,15 +20,10 @@ from anyio import wait_all_tasks_blocked
 
 import anyoauth
 from agents.chromium import CHROMIUM_FLAGS, open_in_chromium
-from anyoauth.agents import AgentSession, default_agent
-from anyoauth.agents._embedded import (
-    CLOSED_REASON,
-    EmbeddedBrowserAgent,
-    UrlWatcher,
-    system_chromium,
-)
+from anyoauth.agents import AgentSession, EmbeddedBrowserAgent, UrlWatcher, default_agent
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
 from anyoauth.testing import ProviderEmulator
+from support.internals import CLOSED_REASON, system_chromium
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -524,7 +519,7 @@ async def assert_port_closed(port: int) -> None:
 
 
 async def test_teamwork_through_loopback_and_chromium(chromium_path: str) -> None:
-    from anyoauth.agents._loopback import LoopbackAgent
+    from anyoauth.agents import LoopbackAgent
 
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/callback"
@@ -546,7 +541,7 @@ async def test_teamwork_through_loopback_and_chromium(chromium_path: str) -> Non
 
 
 async def test_bank_of_georgia_fragment_through_the_relay_page(chromium_path: str) -> None:
-    from anyoauth.agents._loopback import LoopbackAgent
+    from anyoauth.agents import LoopbackAgent
 
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/callback"
@@ -569,7 +564,7 @@ async def test_bank_of_georgia_fragment_through_the_relay_page(chromium_path: st
 
 
 async def test_a_redirect_with_a_wrong_state_is_ignored(chromium_path: str) -> None:
-    from anyoauth.agents._loopback import LoopbackAgent
+    from anyoauth.agents import LoopbackAgent
 
     port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/callback"

@@ -22,11 +22,13 @@ import anyio.from_thread
 import pytest
 
 import anyoauth
-from anyoauth.agents import AgentSession, ManualAgent, UserAgent
-from anyoauth.agents._loopback import (
+from anyoauth.agents import (
     MAX_REQUEST_BYTES,
+    AgentSession,
     LoopbackAgent,
+    ManualAgent,
     SystemBrowserAgent,
+    UserAgent,
 )
 from anyoauth.providers import Geni, Keycloak, Teamwork
 from anyoauth.testing import ProviderEmulator, browse

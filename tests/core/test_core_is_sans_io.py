@@ -158,3 +158,11 @@ def test_the_import_scanner_sees_forbidden_imports(tmp_path: Path) -> None:
     assert {"httpx", "anyio", "urllib.request", "anyoauth._client", "time"} <= {
         m for m in imported if _is_forbidden(m)
     }
+
+
+def test_the_core_imports_no_authlib() -> None:
+    code = "import sys, anyoauth; print(any(m.split('.')[0] == 'authlib' for m in sys.modules))"
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed statement
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

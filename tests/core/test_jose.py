@@ -1,4 +1,4 @@
-"""Client assertions, JWKS documents and ID token validation (anyoauth._core.jose).
+"""Client assertions, JWKS documents and ID token validation (the core's jose module).
 
 Tokens under test are signed with joserfc (or by hand), not with the code under
 test, and client assertions are verified with joserfc or cryptography directly.
@@ -27,7 +27,7 @@ from joserfc import jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, Key, OctKey, OKPKey, RSAKey
 
-from anyoauth._core.jose import (
+from support.internals import (
     CLIENT_SECRET_JWT_ALGORITHMS,
     DEFAULT_ID_TOKEN_ALGORITHMS,
     ID_TOKEN_ALGORITHMS,
@@ -35,6 +35,7 @@ from anyoauth._core.jose import (
     IdTokenInvalid,
     UnknownSigningKey,
     client_assertion,
+    jose,
     jwks_from_response,
     load_client_key,
     validate_id_token,
@@ -949,7 +950,7 @@ spec = importlib.util.find_spec("anyoauth")
 package = types.ModuleType("anyoauth")
 package.__path__ = list(spec.submodule_search_locations)
 sys.modules["anyoauth"] = package
-importlib.import_module("anyoauth._core.jose")
+importlib.import_module(sys.argv[1])
 print(json.dumps(sorted(sys.modules)))
 """
 
@@ -957,7 +958,11 @@ print(json.dumps(sorted(sys.modules)))
 def test_importing_jose_defers_joserfc() -> None:
     """joserfc loads cryptography.x509, which loads socket: it is imported on first use."""
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-I", "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-I", "-c", PROBE, jose.__name__],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     loaded = {name.split(".", 1)[0] for name in json.loads(result.stdout)}
     assert not loaded & {"joserfc", "cryptography", "socket"}

@@ -10,41 +10,61 @@ import re
 import string
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anyoauth import ClientCredentials, HttpRequest, Strategy
-from anyoauth._core.errors import (
+from anyoauth import (
     AuthorizationDenied,
+    AuthorizationRequest,
+    ClientCredentials,
     ConfigurationError,
+    DeviceCode,
     FlowExpired,
+    HttpRequest,
     InvalidTransition,
     LoginRequired,
     MalformedRedirect,
     OAuthError,
+    PendingFlow,
     RedirectMismatch,
     StateMismatch,
     StateMissing,
+    Strategy,
+    Token,
     TokenEndpointUnavailable,
     TokenRequestError,
 )
-from anyoauth._core.redirect import Redirect
-from anyoauth._core.token import Token
 from anyoauth.sansio import (
     TERMINAL_STATES,
     TRANSITIONS,
-    AuthorizationRequest,
     Event,
     Flow,
-    PendingFlow,
+    Redirect,
     RefreshRefused,
     State,
+    new_code_verifier,
     pending_key,
+    s256_challenge,
     state_diagram,
 )
+from support.headers import header
+from support.oauth_server import (
+    DEVICE,
+    JSON,
+    JWKS,
+    NOW,
+    TOKEN,
+    body,
+    device_answer,
+    exchanging,
+    id_token,
+    oidc_strategy,
+    state_of,
+)
+from support.oauth_server import code_strategy as pkce_code_strategy
 
-NOW = 1_700_000_000.0
 REDIRECT_URI = "https://app.example/callback"
 TOKEN_URL = "https://idp.example/token"
 AUTHORIZE_URL = "https://idp.example/authorize"
@@ -80,12 +100,6 @@ def query(url: str) -> dict[str, str]:
 
 def form(request: HttpRequest) -> dict[str, list[str]]:
     return parse_qs(request.content.decode(), keep_blank_values=True)
-
-
-def header(request: HttpRequest, name: str) -> str | None:
-    values = [v for k, v in request.headers if k.lower() == name.lower()]
-    assert len(values) <= 1
-    return values[0] if values else None
 
 
 def started(strategy: Strategy | None = None) -> tuple[Flow, AuthorizationRequest]:
@@ -705,3 +719,80 @@ def test_check_expiry_only_acts_on_a_held_token(state: State) -> None:
         code_strategy(), state=state, token=Token(access_token="a", issued_at=0, expires_at=1)
     )
     assert flow.check_expiry(NOW) is state
+
+
+SHORT_REDIRECT_URI = "https://app.example/cb"
+
+
+# -- token responses in the wrong state ------------------------------------------------
+
+
+def test_token_response_is_refused_before_the_redirect_was_validated() -> None:
+    strategy = pkce_code_strategy(client_secret="s" * 40)
+    pending = Flow(strategy).start(NOW).pending
+    flow = Flow.resume(strategy, pending)
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="injected"), NOW)
+    assert flow.state is State.FAILED
+    assert flow.token is None
+
+
+@pytest.mark.parametrize("state", [State.CREATED, State.HOLDING_TOKEN, State.EXPIRED])
+def test_token_response_needs_a_sent_token_request(state: State) -> None:
+    flow = Flow(pkce_code_strategy(), state=state)
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="x"), NOW)
+    assert flow.state is State.FAILED
+
+
+def test_token_response_is_refused_while_polling_or_verifying() -> None:
+    device = DeviceCode(client_id="tv", device_authorization_endpoint=DEVICE, token_endpoint=TOKEN)
+    flow = Flow(device)
+    flow.request_device_code(NOW)
+    flow.receive_device_code(200, JSON, device_answer(), NOW)
+    flow.poll(NOW + 5)
+    assert state_of(flow) is State.POLLING
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, body(access_token="x"), NOW + 5)
+    assert state_of(flow) is State.FAILED
+
+    flow, nonce = exchanging(oidc_strategy())
+    answer = body(access_token="a", id_token=id_token(nonce=nonce))
+    assert not isinstance(flow.receive_token_response(200, JSON, answer, NOW), Token)
+    assert state_of(flow) is State.VERIFYING
+    with pytest.raises(InvalidTransition):
+        flow.receive_token_response(200, JSON, answer, NOW, keys=JWKS)
+    assert state_of(flow) is State.FAILED
+
+
+# -- PKCE and pending flows ------------------------------------------------------------
+
+
+def test_s256_challenge_of_rfc_7636_appendix_b() -> None:
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert s256_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_code_verifier_shape() -> None:
+    verifiers = {new_code_verifier() for _ in range(100)}
+    assert len(verifiers) == 100
+    for verifier in verifiers:
+        assert len(verifier) == 64
+        assert set(verifier) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+        )
+        digest = hashlib.sha256(verifier.encode()).digest()
+        assert s256_challenge(verifier) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def test_pending_flow_to_dict_has_every_field() -> None:
+    strategy = Strategy(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        token_endpoint=TOKEN_URL,
+        redirect_uri=SHORT_REDIRECT_URI,
+        uses_pkce=True,
+    )
+    pending = Flow(strategy).start(1.0).pending
+    assert pending.to_dict() == attrs.asdict(pending)
+    assert PendingFlow.from_dict(pending.to_dict()) == pending

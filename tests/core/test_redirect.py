@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anyoauth._core.errors import MalformedRedirect, OAuthError, RedirectMismatch
-from anyoauth._core.redirect import (
-    MAX_URL_LENGTH,
-    Endpoint,
+from anyoauth import (
+    ImplicitDesktop,
+    MalformedRedirect,
+    OAuthError,
+    RedirectMismatch,
     ResponseLocation,
-    parse_params,
-    read_redirect,
+    Strategy,
 )
+from anyoauth.sansio import MAX_URL_LENGTH
+from support.internals import Endpoint, landing, parse_params, read_redirect, redirect_module
 
 OK = "https://ok.example/auth_success"
 SECRET_CODE = "SENTINEL-CODE-3c1d"
@@ -277,7 +280,8 @@ def test_redirect_params_are_read_only() -> None:
 
 @pytest.mark.parametrize("render", [repr, str], ids=["repr", "str"])
 def test_redirect_repr_shows_no_secrets(render: Callable[[object], str]) -> None:
-    """A redirect carries a code or a token; printing it must not leak them (DESIGN 5.7)."""
+    """A redirect carries a code or a token; printing it must not leak them
+    (docs/security.md, rule 7)."""
     url = f"{OK}?code={SECRET_CODE}&state=s#access_token={SECRET_TOKEN}"
     text = render(read_redirect(url, ResponseLocation.EITHER))
     assert SECRET_CODE not in text
@@ -317,3 +321,175 @@ def test_encoded_parameters_round_trip(params: dict[str, str], location: Respons
     encoded = urlencode(params)
     url = f"{OK}?{encoded}" if location is ResponseLocation.QUERY else f"{OK}#{encoded}"
     assert dict(read_redirect(url, location).params) == params
+
+
+AUTHORIZE_URL = "https://idp.example/authorize"
+TOKEN_URL = "https://idp.example/token"
+REDIRECT_URI = "https://app.example/cb"
+URL_TEXT = "abcAZ09-._~ :/?#[]@!$&'()*+,;=%é\u2603"
+
+
+def reference_params(text: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key in params:
+            raise MalformedRedirect(f"parameter {key!r} appears more than once")
+        params[key] = value
+    return params
+
+
+ENDPOINTS = [REDIRECT_URI, "http://127.0.0.1:8765/callback", "https://idp.example/ok"]
+
+
+def matches_an_endpoint(endpoints: list[str], url: str) -> bool:
+    """Whether ``url`` matches one of ``endpoints``, each parsed by ``Endpoint.parse``."""
+    return any(Endpoint.parse(e).matches(url) for e in endpoints)
+
+
+received_urls = st.one_of(
+    st.sampled_from(
+        [
+            REDIRECT_URI + "?code=x&state=y",
+            "HTTPS://APP.EXAMPLE:443/cb#x",
+            "https://app.example./cb",
+            "https://app.example@evil.example/cb",
+            "https://user:pw@app.example/cb",
+            "https://app.example:99999/cb",
+            "https://app.example:x/cb",
+            "https://app.example/cb/",
+            "//app.example/cb",
+            "https://[::1/cb",
+            "http://127.0.0.1:8765/callback?code=1",
+            "http://127.0.0.1/callback",
+            " https://app.example/cb\n",
+            "https://app.example/c\x00b",
+        ]
+    ),
+    st.builds(
+        lambda scheme, host, port, path, rest: f"{scheme}://{host}{port}{path}{rest}",
+        st.sampled_from(["https", "http", "HTTPS", ""]),
+        st.sampled_from(["app.example", "APP.example", "127.0.0.1", "idp.example", "a@b", ""]),
+        st.sampled_from(["", ":443", ":80", ":8765", ":0", ":65536", ":-1"]),
+        st.sampled_from(["/cb", "/callback", "/ok", "", "/"]),
+        st.text(alphabet="?#&=@:/ ab", max_size=8),
+    ),
+    st.text(alphabet=URL_TEXT + "\x00\x7f", max_size=40),
+)
+
+
+# -- reading redirects matches the standard library ------------------------------------
+
+
+@settings(max_examples=1000)
+@given(st.one_of(st.text(), st.text(alphabet="ab=&+%2C3D;éx0F", max_size=40)))
+def test_parse_params_splits_as_parse_qsl(text: str) -> None:
+    try:
+        expected = reference_params(text)
+    except MalformedRedirect:
+        with pytest.raises(MalformedRedirect):
+            parse_params(text)
+    else:
+        assert parse_params(text) == expected
+
+
+@settings(max_examples=1000)
+@given(url=received_urls, endpoints=st.lists(st.sampled_from(ENDPOINTS), min_size=1, max_size=3))
+def test_landing_agrees_with_endpoint_matching(url: str, endpoints: list[str]) -> None:
+    parts = landing(url, endpoints)
+    assert (parts is not None) == matches_an_endpoint(endpoints, url)
+    if parts is not None:
+        assert parts == urlsplit(url.strip())
+
+
+def test_read_redirect_locations_after_landing() -> None:
+    for location, url, expected in [
+        (ResponseLocation.QUERY, REDIRECT_URI + "?a=1#b=2", {"a": "1"}),
+        (ResponseLocation.FRAGMENT, REDIRECT_URI + "?a=1#b=2", {"b": "2"}),
+        (ResponseLocation.EITHER, REDIRECT_URI + "?a=1#b=2", {"a": "1", "b": "2"}),
+    ]:
+        parts = landing(url, [REDIRECT_URI])
+        assert parts is not None
+        assert dict(redirect_module.redirect_of(parts, location).params) == expected
+        assert redirect_module.read_redirect(url, location) == redirect_module.redirect_of(
+            parts, location
+        )
+
+
+def test_received_urls_stay_out_of_urllibs_parse_cache() -> None:
+    cache_info = getattr(urlsplit, "cache_info", None)
+    if cache_info is None:
+        pytest.skip("this Python's urlsplit has no cache")
+    strategy = ImplicitDesktop(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        redirect_uri=REDIRECT_URI,
+        success_url="https://idp.example/ok",
+        failure_url="https://idp.example/failed",
+    )
+    strategy.read_redirect("https://idp.example/ok#access_token=warm-up&state=s")
+    before = cache_info()
+    redirect = strategy.read_redirect("https://idp.example/ok#access_token=SENTINEL-AT&state=s")
+    assert redirect.get("access_token") == "SENTINEL-AT"
+    assert Endpoint.parse("https://idp.example/ok?code=SENTINEL-CODE").path == "/ok"
+    after = cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+# -- a strategy's configured redirect endpoints ----------------------------------------
+
+
+def test_configured_endpoints_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    strategy = Strategy(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        token_endpoint=TOKEN_URL,
+        redirect_uri="https://app.example/parsed-once",
+    )
+    strategy.read_redirect("https://app.example/parsed-once?code=c&state=s")
+    splits: list[str] = []
+    split = redirect_module._split
+
+    def counting(url: str, *, check_port: bool = True) -> object:
+        splits.append(url)
+        return split(url, check_port=check_port)
+
+    monkeypatch.setattr(redirect_module, "_split", counting)
+    for n in range(3):
+        redirect = strategy.read_redirect(f"https://app.example/parsed-once?code=c&state={n}")
+        assert redirect.state == str(n)
+    # Only each received URL is split, once for both the endpoint check and the reading.
+    assert splits == [f"https://app.example/parsed-once?code=c&state={n}" for n in range(3)]
+
+
+def test_a_strategy_that_decides_its_own_redirects_is_asked() -> None:
+    @attrs.frozen(kw_only=True)
+    class AnyPath(Strategy):
+        def is_redirect(self, url: str) -> bool:
+            return urlsplit(url).hostname == "app.example"
+
+    strategy = AnyPath(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        token_endpoint=TOKEN_URL,
+        redirect_uri=REDIRECT_URI,
+    )
+    assert strategy.read_redirect("https://app.example/elsewhere?code=c&state=s").state == "s"
+    with pytest.raises(RedirectMismatch):
+        strategy.read_redirect("https://evil.example/cb?code=c&state=s")
+
+
+def test_a_broken_configured_endpoint_still_raises() -> None:
+    @attrs.frozen(kw_only=True)
+    class BadPort(Strategy):
+        def redirect_endpoints(self) -> tuple[str, ...]:
+            return ("https://app.example:99999/cb",)
+
+    strategy = BadPort(
+        client_id="cid",
+        authorization_endpoint=AUTHORIZE_URL,
+        token_endpoint=TOKEN_URL,
+        redirect_uri=REDIRECT_URI,
+    )
+    for url in ("https://app.example/cb", "not a url"):
+        with pytest.raises(MalformedRedirect):
+            strategy.is_redirect(url)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from anyoauth._core.errors import InvalidTokenResponse, TokenRequestError
-from anyoauth._core.token import Token, parse_token_response
+from anyoauth import InvalidTokenResponse, Token, TokenRequestError
+from anyoauth.sansio import parse_token_response
 
 NOW = 1_700_000_000.0
 ACCESS = "SENTINEL-ACCESS-7f3a"

@@ -1,1 +1,2 @@
-"""The hardening suite: faults, hostile input, secrets, transport rules, crashes (issue #7)."""
+"""The hardening suite: faults, hostile input, secrets, transport rules, crashes; each
+test is cited by the rule of docs/security.md it proves."""

@@ -16,6 +16,7 @@ import anyio
 import attrs
 
 import anyoauth
+from support.endpoints import ScriptedEndpoint
 
 from . import faultserver as fs
 from .common import FRESH, FRESH_BODY, NOW
@@ -76,15 +77,14 @@ CASES = [
 IDS = [case.name for case in CASES]
 
 
-class Endpoint:
-    """A MockTransport handler that counts requests and the body bytes pulled from it."""
+class Endpoint(ScriptedEndpoint):
+    """A scripted endpoint that answers every request with the fault ``name`` and counts
+    the body bytes pulled from it."""
 
     def __init__(self, module: ModuleType, name: str) -> None:
-        self.module = module
+        super().__init__(module, self.fault)
         self.name = name
-        self.requests = 0
         self.pulled = 0
-        self.seen: list[Any] = []
 
     def stream(
         self, chunks: Iterable[bytes], then: Exception | None = None, interval: float = 0.0
@@ -120,9 +120,8 @@ class Endpoint:
     def zeros(self, size: int) -> Any:
         return self.stream(b"x" * min(PIECE, size - at) for at in range(0, size, PIECE))
 
-    async def __call__(self, request: Any) -> Any:
-        self.requests += 1
-        self.seen.append(request)
+    def fault(self, request: Any) -> Any:
+        """The answer of fault :attr:`name` to ``request`` (raised if it is an error)."""
         m, name = self.module, self.name
         json_type = {"content-type": "application/json"}
         if name == "500":

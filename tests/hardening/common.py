@@ -1,4 +1,4 @@
-"""Helpers shared by the hardening tests: sentinels, a clock, recorded retry waits."""
+"""Helpers shared by the hardening tests: sentinels, a standard client, recorded retry waits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import anyio.lowlevel
 
 import anyoauth
-from anyoauth._store import dump_token
+from anyoauth.stores import dump_token
 
 SECRET = "SENTINEL-client-secret-5ecr3t"
 """A client secret no message, log line or traceback may ever show."""
@@ -32,16 +32,6 @@ FRESH = {
 """A good token response."""
 
 FRESH_BODY = json.dumps(FRESH).encode()
-
-
-class Clock:
-    """Wall-clock time that stands still (the client's ``clock=``)."""
-
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Waits:

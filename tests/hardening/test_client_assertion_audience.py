@@ -1,5 +1,5 @@
 """JWT client assertions name one audience and cannot be replayed at another server
-(DESIGN.md 5.12a, draft-ietf-oauth-rfc7523bis).
+(docs/security.md, rule 12; draft-ietf-oauth-rfc7523bis).
 
 A hostile server whose metadata names another (honest) server's token endpoint gets
 every assertion the client sends to its own device authorization, revocation,
@@ -31,10 +31,11 @@ from anyoauth.testing import (
     OAUTH_TOKEN_PATH,
     OPENID_CONFIGURATION_PATH,
     EmulatorResponse,
+    ManualClock,
     ProviderEmulator,
 )
 
-from .common import NOW, Clock, Waits
+from .common import NOW, Waits
 
 pytestmark = pytest.mark.anyio
 
@@ -350,7 +351,7 @@ async def test_a_retried_revocation_is_re_signed_for_the_same_audience(
     strategy = device_strategy(issuer=ISSUER, assertion_audience=audience)
     transport = http_module.MockTransport(handler)
     async with http_module.AsyncClient(transport=transport) as http:
-        client = anyoauth.Client(strategy, http=http, clock=Clock(), retries=Waits().policy())
+        client = anyoauth.Client(strategy, http=http, clock=ManualClock(), retries=Waits().policy())
         await client.set_token(anyoauth.Token(access_token="at", issued_at=NOW))
         await client.revoke()
     expected = ENDPOINTS["revocation_endpoint"] if audience == "endpoint" else ISSUER

@@ -1,4 +1,4 @@
-"""Crash and outage (DESIGN.md 5.9, 5.10, 5.11).
+"""Crash and outage (docs/security.md, rules 9 to 11).
 
 - FileStore: writers killed with SIGKILL at random instants, a few hundred times; the
   token file always parses and holds a whole token, the old or the new one. This runs
@@ -26,14 +26,14 @@ import anyio.to_thread
 import pytest
 
 import anyoauth
-import anyoauth._client
-import anyoauth._renewal
-from anyoauth._store import token_fingerprint
+from anyoauth.stores import token_fingerprint
+from anyoauth.testing import ManualClock
 from redis_server import RedisServer, redis_executable
 from stores import test_file_store as file_store_tests
 from stores.test_file_store import Spawn, spawn  # noqa: F401 - the fixture, reused
+from support.internals import set_lock_ttl_margin
 
-from .common import NOW, Clock, strategy
+from .common import NOW, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -107,7 +107,7 @@ TIMEOUT = 1.0
 @pytest.fixture
 def short_locks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Locks outlive a dead holder by 1 s rather than 15 s, so the test is quick."""
-    monkeypatch.setattr(anyoauth._renewal, "LOCK_TTL_MARGIN", 1.0)
+    set_lock_ttl_margin(monkeypatch, 1.0)
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ async def test_redis_restarted_during_a_refresh_storm_loses_no_token(
     short_locks: None,
 ) -> None:
     endpoint, http = endpoint_http
-    clock = Clock(NOW)
+    clock = ManualClock(NOW)
     stores = [
         anyoauth.RedisStore(persistent_redis.url, timeout=STORE_TIMEOUT) for _ in range(WORKERS)
     ]

@@ -32,11 +32,13 @@ import pytest
 from joserfc.jwk import RSAKey
 
 import anyoauth
-from anyoauth._core.errors import ProviderError
+from anyoauth import ProviderError
 from anyoauth.providers import BankOfGeorgia, Teamwork
+from anyoauth.testing import ManualClock
+from support.internals import stop_scrubbing
 
 from .catalogue import CASES, IDS, Case, Endpoint
-from .common import FRESH, ORIGINAL, SECRET, Clock, Waits, strategy
+from .common import FRESH, ORIGINAL, SECRET, Waits, strategy
 from .reachable import TESTS, find_secrets, secret_pieces
 
 pytestmark = pytest.mark.anyio
@@ -448,7 +450,7 @@ async def test_no_fault_leaves_a_secret_reachable_from_its_error(
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )
@@ -463,16 +465,16 @@ async def test_no_fault_leaves_a_secret_reachable_from_its_error(
         errors.append(exchanging.value)
     secrets = {SECRET, code, ORIGINAL.access_token, str(ORIGINAL.refresh_token)}
     secrets |= {str(FRESH["access_token"]), str(FRESH["refresh_token"])}
-    for request in endpoint.seen:
+    for request in endpoint.requests:
         secrets |= {v for k, v in parse_qsl(request.content.decode()) if k in SECRET_FIELDS}
     for error in errors:
         assert_shows_no_secret(error, secrets)
 
 
 def _unreadable_answers() -> Iterable[tuple[str, Callable[[], object]]]:
-    from anyoauth._core.device import DeviceAuthorization
-    from anyoauth._core.token import parse_token_response
-    from anyoauth._store import load_pending, load_token
+    from anyoauth import DeviceAuthorization
+    from anyoauth.sansio import parse_token_response
+    from anyoauth.stores import load_pending, load_token
 
     page = f"<html>refresh_token={STORED.refresh_token}</html>".encode()
     token = f'{{"access_token": "{STORED.access_token}", "expires_in": "soon"}}'.encode()
@@ -516,7 +518,7 @@ class _Sent:
 
 @pytest.mark.parametrize("at", range(470, 510, 3))
 def test_a_secret_astride_the_clip_is_redacted_whole(at: int) -> None:
-    from anyoauth._core.redaction import redacting
+    from support.internals import redacting
 
     jwt = "eyJhbGciOiJSUzI1NiJ9." + "eyJpc3MiOiJhIn0" * 20 + ".c2lnbmF0dXJl" * 10
     secret = "SENTINEL-refresh-token-" + "0123456789" * 5
@@ -581,9 +583,7 @@ async def test_without_the_scrub_the_walk_finds_the_code_in_a_frame(
 ) -> None:
     """With ``_scrub`` (which clears the frames an error leaves through) turned off, the
     walk finds the code in the locals of anyoauth's frames."""
-    import anyoauth._scrub
-
-    monkeypatch.setattr(anyoauth._scrub, "scrub", lambda error: None)
+    stop_scrubbing(monkeypatch)
     echo = Echo(http_module)
     error = await run_flow(FLOWS["code exchange, public client"], echo, http_module)
     code = next(v for k, v in parse_qsl(echo.seen[0].content.decode()) if k == "code")

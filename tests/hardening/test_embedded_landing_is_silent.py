@@ -36,7 +36,7 @@ import pytest
 
 import anyoauth
 from agents.chromium import CHROMIUM_FLAGS
-from anyoauth.agents._embedded import EmbeddedBrowserAgent
+from anyoauth.agents import EmbeddedBrowserAgent
 
 pytestmark = pytest.mark.anyio
 

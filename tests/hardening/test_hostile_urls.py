@@ -1,4 +1,4 @@
-"""Hostile redirects and URLs (DESIGN.md 5.1, 5.4), fuzzed with hypothesis.
+"""Hostile redirects and URLs (docs/security.md, rules 1 and 4), fuzzed with hypothesis.
 
 The redirect reader (``Strategy.read_redirect``), the special-URL matcher
 (``Strategy.is_redirect``, Geni's success and failure URLs), ``Flow.redirect_key`` and
@@ -31,9 +31,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import anyoauth
-from anyoauth._core.redirect import MAX_URL_LENGTH
 from anyoauth.providers import BankOfGeorgia, Geni
-from anyoauth.sansio import Flow, pending_key
+from anyoauth.sansio import MAX_URL_LENGTH, Flow, pending_key
 
 NOW = 1_700_000_000.0
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

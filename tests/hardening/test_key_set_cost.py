@@ -26,8 +26,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 
 import anyoauth
-from anyoauth._core import jose
 from anyoauth.testing import OAUTH_JWKS_PATH, ManualClock, ProviderEmulator, browse
+from support.internals import jose
 
 BASE = "https://as.example"
 REDIRECT = "http://127.0.0.1:8123/callback"

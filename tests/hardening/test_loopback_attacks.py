@@ -52,8 +52,7 @@ from agents.chromium import (
     running_as_root,
     start_playwright,
 )
-from anyoauth.agents import LoopbackAgent, SystemBrowserAgent
-from anyoauth.agents._loopback import MAX_CONNECTIONS
+from anyoauth.agents import MAX_CONNECTIONS, LoopbackAgent, SystemBrowserAgent
 from anyoauth.testing import ProviderEmulator, browse
 
 pytestmark = pytest.mark.anyio

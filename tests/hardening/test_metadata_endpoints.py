@@ -1,4 +1,4 @@
-"""Plain-http endpoints on loopback belong to loopback issuers only (DESIGN.md 5.8).
+"""Plain-http endpoints on loopback belong to loopback issuers only (docs/security.md, rule 8).
 
 A remote (https) server's metadata naming ``http://127.0.0.1:...`` or
 ``http://x.localhost`` as an endpoint would have the client send its secret, in

@@ -1,4 +1,4 @@
-"""anyoauth's own requests never carry the app's HTTP client defaults (DESIGN.md 5.12d).
+"""anyoauth's own requests never carry the app's HTTP client defaults (docs/security.md, rule 15).
 
 An app hands its ``AsyncClient`` to anyoauth as ``http=`` (for its proxy, TLS and
 connection pool). That client's default ``auth``, ``headers`` and ``cookies``, its
@@ -20,10 +20,10 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
 
 from . import faultserver as fs
-from .common import FRESH, FRESH_BODY, ORIGINAL, SECRET, Clock, strategy
+from .common import FRESH, FRESH_BODY, ORIGINAL, SECRET, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +196,7 @@ async def test_cookies_the_server_sets_stay_out_of_the_apps_jar(http_module: Mod
         ) as server,
         app_client(http_module) as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         assert (await client.token()).access_token == FRESH["access_token"]
         await client.set_token(ORIGINAL)
@@ -221,7 +221,9 @@ async def test_own_requests_use_the_clients_transport_for_the_url(http_module: M
 
     mounted = http_module.MockTransport(handler)
     async with app_client(http_module, mounts={"https://as.example": mounted}) as http:
-        client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())
+        client = anyoauth.Client(
+            strategy("https://as.example/token"), http=http, clock=ManualClock()
+        )
         await client.set_token(ORIGINAL)
         assert (await client.token()).access_token == FRESH["access_token"]
     assert len(seen) == 1
@@ -243,7 +245,7 @@ async def test_a_redirect_from_the_token_endpoint_is_not_followed_with_the_apps_
         ) as server,
         app_client(http_module, follow_redirects=True) as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         with pytest.raises(anyoauth.InvalidTokenResponse):
             await client.token()

@@ -28,7 +28,8 @@ import trustme
 from anyio.streams.tls import TLSStream
 
 import anyoauth
-from anyoauth._redis_store import RedisStore, TransportName
+from anyoauth import RedisStore
+from anyoauth.stores import TransportName
 from redis_server import RedisServer, TLSFiles, redis_executable
 from stores.contract import make_token
 

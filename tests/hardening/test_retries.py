@@ -1,4 +1,5 @@
-"""Retries only where safe (DESIGN.md 5.10, :class:`anyoauth.RetryPolicy`).
+"""Retries only where safe (docs/security.md, rule 10 and
+:class:`anyoauth.RetryPolicy`).
 
 - before the request was sent (connect errors): retried, with capped exponential
   backoff and jitter, within the total deadline and ``attempts``;
@@ -26,35 +27,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import anyoauth
-from anyoauth._retry import parse_retry_after
-from anyoauth._store import dump_token
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.stores import dump_token
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
+from support.endpoints import ScriptedEndpoint
+from support.internals import parse_retry_after
 
 from . import faultserver as fs
-from .common import FRESH, FRESH_BODY, NOW, ORIGINAL, SECRET, Clock, Waits, stored, strategy
+from .common import FRESH, FRESH_BODY, NOW, ORIGINAL, SECRET, Waits, stored, strategy
 
 pytestmark = pytest.mark.anyio
 
 TOKEN_URL = "https://as.example/token"
 Answer = Callable[[Any, int], Any]
-
-
-class Endpoint:
-    """A MockTransport handler: ``answers[i]`` answers request number ``i`` (the last one
-    answers every later request); each answer is a Response, or an exception to raise."""
-
-    def __init__(self, module: ModuleType, *answers: Callable[[Any], Any]) -> None:
-        self.module = module
-        self.answers = answers
-        self.requests: list[Any] = []
-
-    async def __call__(self, request: Any) -> Any:
-        self.requests.append(request)
-        await anyio.lowlevel.checkpoint()
-        answer = self.answers[min(len(self.requests), len(self.answers)) - 1](request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
 
 def ok(m: ModuleType) -> Callable[[Any], Any]:
@@ -77,7 +61,7 @@ def lost(m: ModuleType) -> Callable[[Any], Any]:
 
 async def run(
     http_module: ModuleType,
-    endpoint: Endpoint,
+    endpoint: ScriptedEndpoint,
     *,
     waits: Waits | None = None,
     policy: anyoauth.RetryPolicy | None = None,
@@ -90,7 +74,7 @@ async def run(
         client = anyoauth.Client(
             strategy(TOKEN_URL),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=deadline,
             retries=policy or waits.policy(),
         )
@@ -107,7 +91,7 @@ async def run(
 
 async def test_a_connect_error_is_retried_with_backoff(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, refused(m), refused(m), ok(m))
+    endpoint = ScriptedEndpoint(m, refused(m), refused(m), ok(m))
     waits = Waits()
     client, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, anyoauth.Token)
@@ -120,7 +104,7 @@ async def test_a_connect_error_is_retried_with_backoff(http_module: ModuleType) 
 
 async def test_connect_errors_stop_after_the_attempts(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, refused(m))
+    endpoint = ScriptedEndpoint(m, refused(m))
     waits = Waits()
     client, result = await run(m, endpoint, waits=waits, policy=waits.policy(attempts=5))
     assert isinstance(result, anyoauth.TokenEndpointUnavailable)
@@ -131,7 +115,7 @@ async def test_connect_errors_stop_after_the_attempts(http_module: ModuleType) -
 
 async def test_the_backoff_is_capped(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, refused(m))
+    endpoint = ScriptedEndpoint(m, refused(m))
     waits = Waits()
     policy = waits.policy(attempts=7, backoff=1.0, max_delay=4.0, jitter=0.0)
     await run(m, endpoint, waits=waits, policy=policy)
@@ -141,7 +125,7 @@ async def test_the_backoff_is_capped(http_module: ModuleType) -> None:
 async def test_retries_stop_at_the_total_deadline(http_module: ModuleType) -> None:
     """Real (short) waits this time: the deadline, not ``attempts``, ends the retries."""
     m = http_module
-    endpoint = Endpoint(m, refused(m))
+    endpoint = ScriptedEndpoint(m, refused(m))
     policy = anyoauth.RetryPolicy(attempts=50, backoff=0.1, jitter=0.0)
     _, result = await run(m, endpoint, policy=policy, deadline=1.0)
     assert isinstance(result, anyoauth.TokenEndpointUnavailable)
@@ -156,7 +140,7 @@ async def test_retries_stop_at_the_total_deadline(http_module: ModuleType) -> No
 @pytest.mark.parametrize("code", [429, 503])
 async def test_429_and_503_are_retried_then_succeed(http_module: ModuleType, code: int) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, code), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, code), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, anyoauth.Token)
@@ -183,7 +167,7 @@ async def test_retry_after_is_honoured(
     http_module: ModuleType, retry_after: str, wait: float | None
 ) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, 429, retry_after), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, 429, retry_after), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, anyoauth.Token)
@@ -196,7 +180,7 @@ async def test_a_retry_after_longer_than_max_delay_is_not_waited(
     http_module: ModuleType,
 ) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, 503, "3600"), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, 503, "3600"), ok(m))
     waits = Waits()
     client, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, anyoauth.TokenRequestError)
@@ -208,7 +192,7 @@ async def test_a_retry_after_longer_than_max_delay_is_not_waited(
 
 async def test_a_retry_after_past_the_deadline_is_not_waited(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, 429, "5"), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, 429, "5"), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits, deadline=2.0)
     assert isinstance(result, anyoauth.TokenRequestError)
@@ -218,11 +202,11 @@ async def test_a_retry_after_past_the_deadline_is_not_waited(http_module: Module
 
 async def test_many_callers_share_one_retrying_refresh(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, 503), status(m, 429, "1"), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, 503), status(m, 429, "1"), ok(m))
     waits = Waits()
     async with m.AsyncClient(transport=m.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy(TOKEN_URL), http=http, clock=Clock(), retries=waits.policy()
+            strategy(TOKEN_URL), http=http, clock=ManualClock(), retries=waits.policy()
         )
         await client.set_token(ORIGINAL)
         tokens: list[anyoauth.Token] = []
@@ -256,7 +240,7 @@ async def test_oauth_errors_and_other_5xx_are_never_retried(
     http_module: ModuleType, code: int, payload: dict[str, str], error: type[Exception]
 ) -> None:
     m = http_module
-    endpoint = Endpoint(m, status(m, code, "1", json=payload), ok(m))
+    endpoint = ScriptedEndpoint(m, status(m, code, "1", json=payload), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, error)
@@ -267,7 +251,7 @@ async def test_oauth_errors_and_other_5xx_are_never_retried(
 async def test_retries_can_be_turned_off(http_module: ModuleType) -> None:
     m = http_module
     for first in (refused(m), status(m, 503), lost(m)):
-        endpoint = Endpoint(m, first, ok(m))
+        endpoint = ScriptedEndpoint(m, first, ok(m))
         _, result = await run(m, endpoint, policy=anyoauth.RetryPolicy.none())
         assert isinstance(result, anyoauth.OAuthError)
         assert len(endpoint.requests) == 1
@@ -278,7 +262,7 @@ async def test_retries_can_be_turned_off(http_module: ModuleType) -> None:
 
 async def test_a_lost_refresh_is_sent_once_more(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, lost(m), ok(m))
+    endpoint = ScriptedEndpoint(m, lost(m), ok(m))
     waits = Waits()
     client, result = await run(m, endpoint, waits=waits)
     assert isinstance(result, anyoauth.Token)
@@ -290,7 +274,7 @@ async def test_a_lost_refresh_is_sent_once_more(http_module: ModuleType) -> None
 
 async def test_a_refresh_is_never_sent_a_third_time(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, lost(m), lost(m), ok(m))
+    endpoint = ScriptedEndpoint(m, lost(m), lost(m), ok(m))
     client, result = await run(m, endpoint)
     assert isinstance(result, anyoauth.TokenEndpointUnavailable)
     assert len(endpoint.requests) == 2
@@ -299,7 +283,7 @@ async def test_a_refresh_is_never_sent_a_third_time(http_module: ModuleType) -> 
 
 async def test_a_lost_refresh_counts_against_the_attempts(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, refused(m), refused(m), lost(m), ok(m))
+    endpoint = ScriptedEndpoint(m, refused(m), refused(m), lost(m), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits, policy=waits.policy(attempts=3))
     assert isinstance(result, anyoauth.TokenEndpointUnavailable)
@@ -308,7 +292,7 @@ async def test_a_lost_refresh_counts_against_the_attempts(http_module: ModuleTyp
 
 async def test_resend_refresh_can_be_turned_off(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, lost(m), ok(m))
+    endpoint = ScriptedEndpoint(m, lost(m), ok(m))
     waits = Waits()
     _, result = await run(m, endpoint, waits=waits, policy=waits.policy(resend_refresh=False))
     assert isinstance(result, anyoauth.TokenEndpointUnavailable)
@@ -317,10 +301,10 @@ async def test_resend_refresh_can_be_turned_off(http_module: ModuleType) -> None
 
 async def test_a_lost_code_exchange_is_never_resent(http_module: ModuleType) -> None:
     m = http_module
-    endpoint = Endpoint(m, lost(m), ok(m))
+    endpoint = ScriptedEndpoint(m, lost(m), ok(m))
     async with m.AsyncClient(transport=m.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy(TOKEN_URL), http=http, clock=Clock(), retries=Waits().policy()
+            strategy(TOKEN_URL), http=http, clock=ManualClock(), retries=Waits().policy()
         )
         start = await client.begin()
         with pytest.raises(anyoauth.TokenEndpointUnavailable):
@@ -382,7 +366,7 @@ async def test_on_loopback_503_then_success(http_module: ModuleType) -> None:
         http_module.AsyncClient() as http,
     ):
         client = anyoauth.Client(
-            strategy(server.url + "/token"), http=http, clock=Clock(), retries=waits.policy()
+            strategy(server.url + "/token"), http=http, clock=ManualClock(), retries=waits.policy()
         )
         await client.set_token(ORIGINAL)
         token = await client.token()

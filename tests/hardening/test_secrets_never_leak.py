@@ -1,4 +1,4 @@
-"""Secrets never leak (DESIGN.md 5.7).
+"""Secrets never leak (docs/security.md, rule 7).
 
 Every flow (Geni, Teamwork, Bank of Georgia / Keycloak, code + PKCE with OpenID Connect,
 refresh, device, client credentials, revocation, introspection, the httpx Auth) runs
@@ -41,11 +41,12 @@ import pytest
 import anyoauth
 from anyoauth.agents import LoopbackAgent
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
+from support.internals import stop_scrubbing
 
 from . import faultserver as fs
 from .catalogue import CASES, IDS, Case, Endpoint, wire_fault
-from .common import FRESH, ORIGINAL, SECRET, Clock, Waits, strategy
+from .common import FRESH, ORIGINAL, SECRET, Waits, strategy
 from .reachable import find_secrets
 
 pytestmark = pytest.mark.anyio
@@ -434,12 +435,12 @@ async def test_no_fault_leaks_a_secret_in_process(
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )
         await _refresh(evidence, client, case)
-    for request in endpoint.seen:
+    for request in endpoint.requests:
         evidence.from_body(request.content)
         evidence.from_authorization(request.headers.get("authorization"))
     evidence.check()
@@ -462,7 +463,7 @@ async def test_no_fault_leaks_a_secret_on_the_wire(
         client = anyoauth.Client(
             strategy(server.url + "/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=Waits().policy(),
         )
@@ -482,12 +483,12 @@ async def test_without_the_scrub_a_traceback_shows_the_code(
     """This suite can fail: with ``_scrub`` (which clears the locals of anyoauth's frames
     an error leaves through) turned off, the redirect URL held by ``_complete`` shows
     the code in a traceback rendered with locals, and the check catches it."""
-    import anyoauth._scrub
-
-    monkeypatch.setattr(anyoauth._scrub, "scrub", lambda error: None)
+    stop_scrubbing(monkeypatch)
     endpoint = Endpoint(http_module, "500")
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
-        client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())
+        client = anyoauth.Client(
+            strategy("https://as.example/token"), http=http, clock=ManualClock()
+        )
         start = await client.begin()
         code = "SENTINEL-code-" + start.state[:12]
         evidence.secret(code)

@@ -1,5 +1,5 @@
-"""Floors on server-given timings (DESIGN.md 12f): a hostile or broken server cannot make
-anyoauth flood it.
+"""Floors on server-given timings (docs/security.md, rule 17): a hostile or broken server
+cannot make anyoauth flood it.
 
 - A device authorization answer's ``interval`` is kept at or above one second (RFC 8628
   sets no minimum; ``0`` made the client poll thousands of times a second).
@@ -34,17 +34,18 @@ import attrs
 import pytest
 
 import anyoauth
-from anyoauth._core.device import DeviceAuthorization
-from anyoauth.testing import ProviderEmulator
+from anyoauth import DeviceAuthorization
+from anyoauth.testing import ManualClock, ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, SVC_ID, SVC_SECRET, Cli
 from redis_server import RedisServer
+from support.endpoints import ScriptedEndpoint
 
-from .common import NOW, SECRET, Clock
+from .common import NOW, SECRET
 
 pytestmark = pytest.mark.anyio
 
 MIN_INTERVAL = 1.0
-"""The floor of the device grant's polling interval (``anyoauth._core.device``)."""
+"""The floor anyoauth keeps between device grant polls, whatever interval the server names."""
 BORN_EXPIRED_LIMIT = 3
 """Born-expired tokens in a row that raise ``TokenExpiredOnArrival``."""
 
@@ -86,9 +87,9 @@ def test_the_poll_interval_has_a_floor_of_one_second(interval: Any, used: float)
 
 
 @pytest.fixture
-def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, list[float]]:
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[ManualClock, list[float]]:
     """The device login's waits move a fake clock instead of taking time."""
-    clock = Clock()
+    clock = ManualClock()
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -101,7 +102,7 @@ def fake_time(monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, list[float]]:
 
 
 async def test_a_zero_interval_cannot_make_the_device_grant_poll_faster_than_the_floor(
-    http_module: ModuleType, fake_time: tuple[Clock, list[float]]
+    http_module: ModuleType, fake_time: tuple[ManualClock, list[float]]
 ) -> None:
     clock, waits = fake_time
     polls: list[float] = []
@@ -135,7 +136,7 @@ async def test_a_zero_interval_cannot_make_the_device_grant_poll_faster_than_the
 
 
 def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
-    from anyoauth._core.token import MAX_RENEWAL_PAUSE, RenewalPace
+    from anyoauth.sansio import MAX_RENEWAL_PAUSE, RenewalPace
 
     previous, pauses = None, []
     for n in range(10):
@@ -154,29 +155,28 @@ def test_the_renewal_pause_doubles_to_a_cap_and_a_good_token_ends_it() -> None:
     assert RenewalPace.stamp(good, previous).renewal_streak == 0
 
 
-@attrs.define
-class Endpoint:
-    """A token endpoint that answers each request with the next ``expires_in``."""
+def token_endpoint(
+    module: ModuleType,
+    lifetimes: Callable[[int], Any],
+    *,
+    rotating: bool = False,
+    clock: ManualClock | None = None,
+) -> ScriptedEndpoint:
+    """A token endpoint that answers request number ``n`` with ``expires_in`` set to
+    ``lifetimes(n)`` (and a new refresh token each time if ``rotating``)."""
 
-    module: ModuleType
-    lifetimes: Callable[[int], Any]
-    requests: int = 0
-    rotating: bool = False
-    clock: Clock | None = None
-    times: list[float] = attrs.field(factory=list)
-
-    def __call__(self, request: Any) -> Any:
-        self.requests += 1
-        if self.clock is not None:
-            self.times.append(self.clock.now)
+    def answer(request: Any) -> Any:
         payload: dict[str, Any] = {
-            "access_token": f"AT-{self.requests}",
+            "access_token": f"AT-{endpoint.count}",
             "token_type": "Bearer",
-            "expires_in": self.lifetimes(self.requests),
+            "expires_in": lifetimes(endpoint.count),
         }
-        if self.rotating:
-            payload["refresh_token"] = f"RT-{self.requests}"
-        return respond(self.module, payload)
+        if rotating:
+            payload["refresh_token"] = f"RT-{endpoint.count}"
+        return respond(module, payload)
+
+    endpoint = ScriptedEndpoint(module, answer, clock=clock)
+    return endpoint
 
 
 def credentials() -> anyoauth.ClientCredentials:
@@ -189,8 +189,8 @@ def credentials() -> anyoauth.ClientCredentials:
 async def test_born_expired_tokens_are_not_renewed_on_every_call(
     http_module: ModuleType, expires_in: Any
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: expires_in)
-    clock = Clock()
+    endpoint = token_endpoint(http_module, lambda n: expires_in)
+    clock = ManualClock()
     errors: list[anyoauth.TokenExpiredOnArrival] = []
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
@@ -200,22 +200,22 @@ async def test_born_expired_tokens_are_not_renewed_on_every_call(
             except anyoauth.TokenExpiredOnArrival as exc:
                 errors.append(exc)
             else:
-                assert token.access_token == f"AT-{endpoint.requests}"
+                assert token.access_token == f"AT-{endpoint.count}"
             clock.now += 0.1
         stored = await client.store.get_token(client.token_key)
     # Requests at 0, 1, 3, 7, 15, 31, 63 s: the pause doubles from 1 s.
-    assert endpoint.requests == 7
+    assert endpoint.count == 7
     assert errors
     assert all(exc.count >= BORN_EXPIRED_LIMIT for exc in errors)
     assert stored is not None
-    assert stored.access_token == f"AT-{endpoint.requests}"  # every issued token is stored
+    assert stored.access_token == f"AT-{endpoint.count}"  # every issued token is stored
 
 
 async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_stored(
     http_module: ModuleType,
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0, rotating=True)
-    clock = Clock()
+    endpoint = token_endpoint(http_module, lambda n: 0, rotating=True)
+    clock = ManualClock()
     strategy = anyoauth.AuthorizationCode(
         client_id="web",
         client_secret=SECRET,
@@ -248,7 +248,7 @@ async def test_the_third_born_expired_token_in_a_row_is_a_typed_error_and_is_sto
         clock.now += 3.9
         with pytest.raises(anyoauth.TokenExpiredOnArrival):
             await client.token()
-        assert endpoint.requests == 3
+        assert endpoint.count == 3
 
 
 async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
@@ -257,15 +257,15 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
     # A clock running ahead on a host sharing the store, or a tampered record: the pace
     # must not count from an issue time that has not come yet (it would refuse
     # renewals, or raise TokenExpiredOnArrival, for as long as the time lies).
-    endpoint = Endpoint(http_module, lambda n: 300)
-    clock = Clock()
+    endpoint = token_endpoint(http_module, lambda n: 300)
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         ahead = anyoauth.Token(access_token="AT-0", issued_at=NOW + 365 * 86400, expires_at=NOW - 1)
         await client.set_token(attrs.evolve(ahead, renewal_streak=BORN_EXPIRED_LIMIT))
         token = await client.token()
     assert token.access_token == "AT-1"
-    assert endpoint.requests == 1
+    assert endpoint.count == 1
     assert token.renewal_streak == 0
 
 
@@ -274,7 +274,7 @@ async def test_a_stored_token_issued_in_the_future_holds_no_renewal_off(
 def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
     field: str, value: str
 ) -> None:
-    from anyoauth._store import dump_token, load_token
+    from anyoauth.stores import dump_token, load_token
 
     good = anyoauth.Token(access_token="AT", issued_at=NOW, expires_at=NOW + 300)
     record = json.loads(dump_token(attrs.evolve(good, renewal_streak=BORN_EXPIRED_LIMIT)))
@@ -290,29 +290,29 @@ def test_a_stored_token_with_a_time_that_is_not_finite_is_unreadable(
 
 async def test_a_token_with_time_left_ends_the_streak(http_module: ModuleType) -> None:
     lifetimes = {1: 0, 2: 0, 3: 300, 4: 0, 5: 0}
-    endpoint = Endpoint(http_module, lambda n: lifetimes.get(n, 300))
-    clock = Clock()
+    endpoint = token_endpoint(http_module, lambda n: lifetimes.get(n, 300))
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         for _ in range(5):
             await client.token()  # never raises: at most two born-expired in a row
             clock.now += 301
-    assert endpoint.requests == 5
+    assert endpoint.count == 5
 
 
 async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
     http_module: ModuleType,
 ) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0)
+    endpoint = token_endpoint(http_module, lambda n: 0)
     api_calls: list[str] = []
 
-    def handler(request: Any) -> Any:
+    async def handler(request: Any) -> Any:
         if request.url.host == "as.example":
-            return endpoint(request)
+            return await endpoint(request)
         api_calls.append(request.headers["authorization"])
         return http_module.Response(401)
 
-    clock = Clock()
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(handler)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         async with http_module.AsyncClient(
@@ -320,13 +320,13 @@ async def test_a_rejected_born_expired_token_is_not_renewed_during_the_pause(
         ) as api:
             with pytest.raises(anyoauth.TokenExpiredOnArrival):
                 await api.get("https://api.example/me")
-    assert endpoint.requests == 1
+    assert endpoint.count == 1
     assert api_calls == ["Bearer AT-1"]
 
 
 async def test_a_login_starts_a_fresh_streak(http_module: ModuleType) -> None:
-    endpoint = Endpoint(http_module, lambda n: 0)
-    clock = Clock()
+    endpoint = token_endpoint(http_module, lambda n: 0)
+    clock = ManualClock()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         await client.token()
@@ -346,8 +346,8 @@ async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Stor
     """One client per store (all on the same data), taking turns for 100 s against a
     server that issues tokens with ``expires_in: 0``: together they send what one
     client would."""
-    clock = Clock()
-    endpoint = Endpoint(http_module, lambda n: 0, clock=clock)
+    clock = ManualClock()
+    endpoint = token_endpoint(http_module, lambda n: 0, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         clients = [
             anyoauth.Client(credentials(), store, http=http, clock=clock) for store in stores
@@ -360,12 +360,12 @@ async def share_one_pace(http_module: ModuleType, stores: Sequence[anyoauth.Stor
                 late.append(exc.retry_at - clock.now)
             clock.now += 0.1
         stored = await stores[0].get_token(clients[0].token_key)
-    assert endpoint.requests == REQUESTS_IN_100_S
+    assert endpoint.count == REQUESTS_IN_100_S
     assert late
     assert all(wait > 0 for wait in late)
     assert stored is not None
-    assert stored.access_token == f"AT-{endpoint.requests}"
-    assert stored.renewal_streak == endpoint.requests
+    assert stored.access_token == f"AT-{endpoint.count}"
+    assert stored.renewal_streak == endpoint.count
 
 
 async def test_clients_sharing_a_memory_store_keep_one_renewal_pace(
@@ -394,8 +394,8 @@ async def test_clients_sharing_a_redis_store_keep_one_renewal_pace(
 
 
 async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: ModuleType) -> None:
-    clock = Clock()
-    endpoint = Endpoint(http_module, lambda n: 0)
+    clock = ManualClock()
+    endpoint = token_endpoint(http_module, lambda n: 0)
     store = anyoauth.MemoryStore()
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         for _ in range(1000):
@@ -403,15 +403,15 @@ async def test_a_new_client_for_every_call_keeps_the_renewal_pace(http_module: M
             with contextlib.suppress(anyoauth.TokenExpiredOnArrival):
                 await client.token()
             clock.now += 0.1
-    assert endpoint.requests == REQUESTS_IN_100_S
+    assert endpoint.count == REQUESTS_IN_100_S
 
 
 @pytest.mark.parametrize("expires_in", [1, "1", 2, 5, 9.5])
 async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_end(
     http_module: ModuleType, expires_in: Any
 ) -> None:
-    clock = Clock()
-    endpoint = Endpoint(http_module, lambda n: expires_in, clock=clock)
+    clock = ManualClock()
+    endpoint = token_endpoint(http_module, lambda n: expires_in, clock=clock)
     lifetime = float(expires_in)
     handed_out: list[tuple[float, anyoauth.Token]] = []
     errors: list[tuple[float, anyoauth.TokenExpiredOnArrival]] = []
@@ -441,8 +441,8 @@ async def test_a_token_of_a_few_seconds_is_renewed_at_most_once_a_minute_in_the_
 async def test_a_token_of_ten_seconds_or_more_is_renewed_at_half_its_lifetime_without_pause(
     http_module: ModuleType,
 ) -> None:
-    clock = Clock()
-    endpoint = Endpoint(http_module, lambda n: 10, clock=clock)
+    clock = ManualClock()
+    endpoint = token_endpoint(http_module, lambda n: 10, clock=clock)
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(credentials(), http=http, clock=clock)
         for _ in range(400):  # 100 s

@@ -1,5 +1,5 @@
-"""Replay, cross-flow and cross-worker state, mix-up, and the loopback page (DESIGN.md 5.1,
-5.3, 5.5): every bad redirect fails with a typed error before any token request is sent.
+"""Replay, cross-flow and cross-worker state, mix-up, and the loopback page (docs/security.md,
+rules 1, 3 and 5): every bad redirect fails with a typed error before any token request is sent.
 
 Logins run against the provider emulator; the cross-worker tests share a real
 redis-server through separate ``RedisStore`` connections, one per "worker".

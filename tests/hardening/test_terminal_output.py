@@ -1,4 +1,4 @@
-"""Nothing anyoauth shows a person carries a control character (DESIGN.md 12c).
+"""Nothing anyoauth shows a person carries a control character (docs/security.md, rule 14).
 
 - The device grant's ``verification_uri`` and ``verification_uri_complete`` must be
   printable, as ``user_code`` must: an answer with a terminal escape sequence is refused
@@ -27,16 +27,14 @@ from typing import Any
 import pytest
 
 import anyoauth
-from anyoauth import _cli, _client
-from anyoauth._core.device import DeviceAuthorization
-from anyoauth._core.metadata import ENDPOINT_FIELDS, ServerMetadata
-from anyoauth._core.text import printable
-from anyoauth._file_store import _digest
-from anyoauth._store import dump_token
+from anyoauth import DeviceAuthorization, ServerMetadata
 from anyoauth.agents import ManualAgent
 from anyoauth.providers import Keycloak
+from anyoauth.sansio import ENDPOINT_FIELDS
+from anyoauth.stores import dump_token
 from anyoauth.testing import ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, Cli
+from support.internals import cli_module, file_store_digest, printable, show_device_code
 
 from . import faultserver as fs
 from .common import NOW, ORIGINAL
@@ -151,7 +149,7 @@ async def test_the_token_command_never_prints_a_stored_token_with_control_charac
         # An older anyoauth stored what the server sent, control characters and all.
         strategy = Keycloak(f"{base}/auth", KC_REALM, KC_ID, KC_SECRET)
         key = anyoauth.Client(strategy, account="keycloak/default").token_key
-        path = cli.config_dir / "store" / "tokens" / _digest(key)
+        path = cli.config_dir / "store" / "tokens" / file_store_digest(key)
         record = json.loads(dump_token(ORIGINAL))
         record.update(access_token="AT\r\nX-Injected: yes\x1b[2J", expires_at=NOW * 2)
         path.write_text(json.dumps(record))
@@ -351,8 +349,8 @@ def test_the_command_writes_library_warnings_escaped(
         logging.getLogger("anyoauth.client").warning("key set of %s failed", C1_AND_BIDI)
         return EXIT_OK
 
-    monkeypatch.setattr(_cli, "_cmd_providers", warn)
-    assert _cli.main(["providers"]) == EXIT_OK
+    monkeypatch.setattr(cli_module, "_cmd_providers", warn)
+    assert cli_module.main(["providers"]) == EXIT_OK
     shown = capsys.readouterr()
     assert only_printable_lines(shown.out + shown.err)
     assert shown.err == "anyoauth: warning: key set of \\x9b2J\\x9b31mFAKE PROMPT\\u202e failed\n"
@@ -387,7 +385,7 @@ def test_the_default_device_code_output_is_escaped(capsys: pytest.CaptureFixture
         expires_at=NOW + 600,
         interval=5,
     )
-    _client._show_device_code(device)
+    show_device_code(device)
     shown = capsys.readouterr()
     assert only_printable_lines(shown.out + shown.err)
     assert "enter the code AB\\x1b[2JCD" in shown.err

@@ -1,4 +1,5 @@
-"""Faults on the token endpoint (DESIGN.md 5.6, 5.10): each one gives a typed error within
+"""Faults on the token endpoint (docs/security.md, rules 6 and
+10): each one gives a typed error within
 the client's total deadline, and the stored token and refresh token stay exactly as they
 were. Every fault runs twice: in-process (an httpx/httpx2 MockTransport) and on a real
 loopback port (``faultserver``, which misbehaves byte by byte).
@@ -19,8 +20,9 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth._http import DEFAULT_MAX_RESPONSE_BYTES
+from anyoauth.testing import ManualClock
 from redis_server import free_port
+from support.internals import DEFAULT_MAX_RESPONSE_BYTES
 
 from . import faultserver as fs
 from .catalogue import (
@@ -34,7 +36,7 @@ from .catalogue import (
     gzip_bomb,
     wire_fault,
 )
-from .common import FRESH, FRESH_BODY, ORIGINAL, Clock, Waits, stored, strategy
+from .common import FRESH, FRESH_BODY, ORIGINAL, Waits, stored, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -58,13 +60,13 @@ async def test_in_process(http_module: ModuleType, case: Case) -> None:
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=waits.policy(),
         )
         await client.set_token(ORIGINAL)
         error = await refresh_fails(client, case)
-    assert endpoint.requests == case.requests
+    assert endpoint.count == case.requests
     assert len(waits.waits) == case.requests - 1
     if case.name == "50mb-declared":
         assert endpoint.pulled == 0  # refused on its Content-Length, unread
@@ -98,7 +100,11 @@ async def test_on_loopback(http_module: ModuleType, case: Case) -> None:
             )
             url = server.url + "/token"
         client = anyoauth.Client(
-            strategy(url), http=http, clock=Clock(), timeout=case.timeout, retries=waits.policy()
+            strategy(url),
+            http=http,
+            clock=ManualClock(),
+            timeout=case.timeout,
+            retries=waits.policy(),
         )
         await client.set_token(ORIGINAL)
         await refresh_fails(client, case)
@@ -126,7 +132,10 @@ async def test_a_gzip_bomb_is_never_inflated_whole(http_module: ModuleType) -> N
     gzip_bomb()  # compressed before measuring
     async with http_module.AsyncClient(transport=http_module.MockTransport(endpoint)) as http:
         client = anyoauth.Client(
-            strategy("https://as.example/token"), http=http, clock=Clock(), retries=Waits().policy()
+            strategy("https://as.example/token"),
+            http=http,
+            clock=ManualClock(),
+            retries=Waits().policy(),
         )
         await client.set_token(ORIGINAL)
         tracemalloc.start()
@@ -151,7 +160,7 @@ async def test_a_compressed_token_response_within_the_cap_is_read(
         ) as server,
         http_module.AsyncClient() as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         token = await client.token()
     assert token.access_token == FRESH["access_token"]
@@ -166,7 +175,7 @@ async def test_an_unknown_content_encoding_is_typed(http_module: ModuleType, enc
         ) as server,
         http_module.AsyncClient() as http,
     ):
-        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=Clock())
+        client = anyoauth.Client(strategy(server.url + "/token"), http=http, clock=ManualClock())
         await client.set_token(ORIGINAL)
         before = await stored(client)
         with pytest.raises(anyoauth.TokenEndpointUnavailable, match="content encoding"):
@@ -190,7 +199,7 @@ async def test_a_failed_code_exchange_stores_nothing(http_module: ModuleType, na
         client = anyoauth.Client(
             strategy("https://as.example/token"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
             timeout=case.timeout,
             retries=waits.policy(),
         )
@@ -199,7 +208,7 @@ async def test_a_failed_code_exchange_stores_nothing(http_module: ModuleType, na
             await client.complete(f"https://app.example/callback?code=C0DE&state={start.state}")
         assert await stored(client) is None
     # A lost answer to a code exchange is never resent: the code works once.
-    assert endpoint.requests == (3 if name == "503" else 1)
+    assert endpoint.count == (3 if name == "503" else 1)
 
 
 @pytest.mark.parametrize("name", FAULT_SAMPLE)
@@ -220,4 +229,4 @@ async def test_a_failed_client_credentials_grant_stores_nothing(
         with anyio.fail_after(case.timeout + GUARD), pytest.raises(case.error):
             await client.token()
         assert await stored(client) is None
-    assert endpoint.requests == (3 if name == "503" else 1)
+    assert endpoint.count == (3 if name == "503" else 1)

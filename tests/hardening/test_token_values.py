@@ -1,4 +1,4 @@
-"""Token values and token types are checked before anything uses them (DESIGN.md 12c).
+"""Token values and token types are checked before anything uses them (docs/security.md, rule 14).
 
 A token with a space, a control or a non-ASCII character (CR/LF would add headers to
 ``Authorization: Bearer …``, ESC would drive a terminal, NUL would cut a C string) is
@@ -23,12 +23,13 @@ import attrs
 import pytest
 
 import anyoauth
-from anyoauth._file_store import _digest
-from anyoauth._store import dump_token, load_token
 from anyoauth.providers import BankOfGeorgia, Geni, Teamwork
+from anyoauth.stores import dump_token, load_token
+from anyoauth.testing import ManualClock
 from redis_server import RedisServer
+from support.internals import file_store_digest
 
-from .common import NOW, ORIGINAL, SECRET, Clock, stored
+from .common import NOW, ORIGINAL, SECRET, stored
 
 pytestmark = pytest.mark.anyio
 
@@ -192,7 +193,7 @@ async def run_case(
         return respond(http_module, payload)
 
     http = http_module.AsyncClient(transport=http_module.MockTransport(handler))
-    client = anyoauth.Client(case.strategy(), http=http, clock=Clock())
+    client = anyoauth.Client(case.strategy(), http=http, clock=ManualClock())
     await client.set_token(case.start)
 
     async def go() -> anyoauth.Token:
@@ -249,7 +250,7 @@ async def test_a_strategy_that_requires_token_type_refuses_a_response_without_on
     )
     transport = http_module.MockTransport(lambda request: respond(http_module, with_type(None)))
     async with http_module.AsyncClient(transport=transport) as http:
-        client = anyoauth.Client(strict, http=http, clock=Clock())
+        client = anyoauth.Client(strict, http=http, clock=ManualClock())
         with pytest.raises(anyoauth.InvalidTokenResponse, match="token_type is missing"):
             await client.token()
         assert await client.store.get_token(client.token_key) is None
@@ -270,7 +271,7 @@ async def test_a_strategy_that_declares_another_token_type_gets_it(
         client = anyoauth.Client(
             ProofOfPossession(client_id="svc", client_secret=SECRET, token_endpoint=TOKEN_URL),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
         )
         token = await client.token()
     assert token.token_type == "DPoP"
@@ -293,7 +294,7 @@ async def test_a_device_grant_refuses_a_polled_token_with_control_characters(
     import anyio
     import anyio.lowlevel
 
-    clock = Clock()
+    clock = ManualClock()
 
     async def sleep(seconds: float) -> None:
         clock.now += seconds
@@ -378,8 +379,10 @@ async def check_legacy_store(
         client_id="svc", client_secret=SECRET, token_endpoint=TOKEN_URL
     )
     async with http_module.AsyncClient(transport=http_module.MockTransport(handler)) as http:
-        client = anyoauth.Client(strategy, store, http=http, clock=Clock())
-        neighbour = anyoauth.Client(strategy, store, http=http, clock=Clock(), account="other")
+        client = anyoauth.Client(strategy, store, http=http, clock=ManualClock())
+        neighbour = anyoauth.Client(
+            strategy, store, http=http, clock=ManualClock(), account="other"
+        )
         kept = attrs.evolve(ORIGINAL, expires_at=NOW + 3600)
         await neighbour.set_token(kept)
         await plant(client.token_key, legacy_record(BAD_TOKENS["crlf"]))
@@ -399,7 +402,7 @@ async def test_a_file_store_written_by_an_older_version_never_hands_out_such_a_t
     store = anyoauth.FileStore(tmp_path / "store")
 
     async def plant(key: str, record: bytes) -> None:
-        path = tmp_path / "store" / "tokens" / _digest(key)
+        path = tmp_path / "store" / "tokens" / file_store_digest(key)
         path.write_bytes(record)
         os.chmod(path, 0o600)
 
@@ -460,9 +463,9 @@ async def check_stored_type(
         redirect_uri=REDIRECT,
     )
     async with http_module.AsyncClient(transport=http_module.MockTransport(handler)) as http:
-        client = anyoauth.Client(service, store, http=http, clock=Clock())
-        user = anyoauth.Client(web, store, http=http, clock=Clock())
-        neighbour = anyoauth.Client(service, store, http=http, clock=Clock(), account="other")
+        client = anyoauth.Client(service, store, http=http, clock=ManualClock())
+        user = anyoauth.Client(web, store, http=http, clock=ManualClock())
+        neighbour = anyoauth.Client(service, store, http=http, clock=ManualClock(), account="other")
         kept = attrs.evolve(ORIGINAL, access_token="AT-neighbour", expires_at=NOW + 3600)
         await neighbour.set_token(kept)
         await plant(client.token_key, typed_record(token_type))
@@ -513,7 +516,7 @@ async def test_a_file_store_token_of_a_type_the_strategy_cannot_use_is_never_sen
     store = anyoauth.FileStore(tmp_path / "store")
 
     async def plant(key: str, record: bytes) -> None:
-        path = tmp_path / "store" / "tokens" / _digest(key)
+        path = tmp_path / "store" / "tokens" / file_store_digest(key)
         path.write_bytes(record)
         os.chmod(path, 0o600)
 

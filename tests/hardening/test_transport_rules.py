@@ -1,4 +1,4 @@
-"""Transport rules (DESIGN.md 5.7, 5.8): https only, except loopback and an explicit
+"""Transport rules (docs/security.md, rules 7 and 8): https only, except loopback and an explicit
 ``allow_insecure``; token requests never follow redirects, so the ``Location`` never
 receives credentials; the bearer token goes only in the ``Authorization`` header and
 never to another origin.
@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 import anyoauth
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
 from anyoauth.sansio import is_loopback_host
-from anyoauth.testing import ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator, browse
 
 from . import faultserver as fs
-from .common import FRESH_BODY, ORIGINAL, SECRET, Clock, Waits, stored, strategy
+from .common import FRESH_BODY, ORIGINAL, SECRET, Waits, stored, strategy
 
 pytestmark = pytest.mark.anyio
 
@@ -172,7 +172,7 @@ async def test_token_requests_do_not_follow_redirects(
             grant = Teamwork("tw", SECRET, "https://app.example/cb", token_url=url)
         else:
             grant = strategy(url)
-        client = anyoauth.Client(grant, http=http, clock=Clock(), retries=Waits().policy())
+        client = anyoauth.Client(grant, http=http, clock=ManualClock(), retries=Waits().policy())
         if kind == "refresh":
             await client.set_token(ORIGINAL)
         before = await stored(client)
@@ -208,7 +208,7 @@ async def test_revocation_and_key_set_requests_do_not_follow_redirects(
         client = anyoauth.Client(
             strategy(endpoint.url + "/token", revocation_endpoint=endpoint.url + "/revoke"),
             http=http,
-            clock=Clock(),
+            clock=ManualClock(),
         )
         await client.set_token(ORIGINAL)
         with pytest.raises(anyoauth.InvalidTokenResponse):
@@ -230,7 +230,9 @@ async def test_the_bearer_goes_only_in_the_header_and_never_to_another_origin(
         ) as api,
         http_module.AsyncClient(follow_redirects=True) as http,
     ):
-        client = anyoauth.Client(strategy("https://as.example/token"), http=http, clock=Clock())
+        client = anyoauth.Client(
+            strategy("https://as.example/token"), http=http, clock=ManualClock()
+        )
         held = anyoauth.Token(access_token="SENTINEL-bearer-token", issued_at=0.0)
         await client.set_token(held)
         response = await http.post(api.url + "/data?x=1", content=b"payload", auth=client.auth())

@@ -20,11 +20,15 @@ from ._base import AgentSession as AgentSession
 from ._base import UserAgent as UserAgent
 from ._embedded import EmbeddedBrowserAgent as EmbeddedBrowserAgent
 from ._embedded import UrlWatcher as UrlWatcher
+from ._loopback import MAX_CONNECTIONS as MAX_CONNECTIONS
+from ._loopback import MAX_REQUEST_BYTES as MAX_REQUEST_BYTES
 from ._loopback import LoopbackAgent as LoopbackAgent
 from ._loopback import SystemBrowserAgent as SystemBrowserAgent
 from ._manual import ManualAgent as ManualAgent
 
 __all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_REQUEST_BYTES",
     "AgentSession",
     "EmbeddedBrowserAgent",
     "LoopbackAgent",
