@@ -24,8 +24,6 @@ from anyoauth._core.jose import CLIENT_SECRET_JWT_ALGORITHMS as CLIENT_SECRET_JW
 from anyoauth._core.jose import DEFAULT_ID_TOKEN_ALGORITHMS as DEFAULT_ID_TOKEN_ALGORITHMS
 from anyoauth._core.jose import ID_TOKEN_ALGORITHMS as ID_TOKEN_ALGORITHMS
 from anyoauth._core.jose import PRIVATE_KEY_JWT_ALGORITHMS as PRIVATE_KEY_JWT_ALGORITHMS
-from anyoauth._core.jose import IdTokenInvalid as IdTokenInvalid
-from anyoauth._core.jose import UnknownSigningKey as UnknownSigningKey
 from anyoauth._core.jose import client_assertion as client_assertion
 from anyoauth._core.jose import jwks_from_response as jwks_from_response
 from anyoauth._core.jose import load_client_key as load_client_key
@@ -55,8 +53,6 @@ __all__ = [
     "LOCK_SENDS",
     "PRIVATE_KEY_JWT_ALGORITHMS",
     "Endpoint",
-    "IdTokenInvalid",
-    "UnknownSigningKey",
     "cli_module",
     "client_assertion",
     "errors_module",

@@ -319,6 +319,8 @@ class InvalidIdToken(InvalidResponse):
         #: True when no key of the key set matched the token's ``kid``: the server may
         #: have rotated its keys, and fetching its key set again may help.
         self.unknown_key = unknown_key
+        #: The failed check alone, without the "id_token rejected" framing.
+        self.check = redacted(reason)
         super().__init__(f"id_token rejected: {reason}", status_code=status_code)
 
 

@@ -59,6 +59,8 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from .errors import InvalidIdToken
+
 if TYPE_CHECKING:
     from joserfc.jwa import JWSAlgModel
     from joserfc.jwk import Key
@@ -71,8 +73,6 @@ __all__ = [
     "MAX_KEYS_TRIED",
     "PRIVATE_KEY_JWT_ALGORITHMS",
     "ClientKey",
-    "IdTokenInvalid",
-    "UnknownSigningKey",
     "client_assertion",
     "jwks_from_response",
     "load_client_key",
@@ -106,7 +106,7 @@ DEFAULT_ID_TOKEN_ALGORITHMS: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDS
 
 MAX_JWKS_KEYS = 100
 """The most entries a JWKS document may hold. Providers publish a handful of keys;
-a larger set is refused (:class:`IdTokenInvalid`) rather than parsed and imported."""
+a larger set is refused (:class:`~anyoauth.InvalidIdToken`) rather than parsed and imported."""
 
 MAX_KEYS_TRIED = 3
 """The most JWKS keys one ID token check imports and verifies the signature with.
@@ -140,23 +140,6 @@ _KEY_MARKERS = (
     b"ecdsa-sha2-",
 )
 _B64URL_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-class IdTokenInvalid(ValueError):
-    """The ID token (or the JWKS document meant to verify it) failed validation.
-
-    The message names the failed check; it never contains the token, the nonce,
-    claim values that could be secret, or key material.
-    """
-
-
-class UnknownSigningKey(IdTokenInvalid):
-    """No key of the JWKS can have signed the ID token.
-
-    Raised when the token's ``kid`` is not in the JWKS, or (for a token without
-    ``kid``) when the JWKS has no key for the token's algorithm. The provider may
-    have rotated its keys: fetch the JWKS again (once) and retry.
-    """
 
 
 # -- small helpers -------------------------------------------------------------------
@@ -541,7 +524,7 @@ def _entries(jwks: Mapping[str, Any]) -> list[Any]:
     if not isinstance(entries, list):
         return []
     if len(entries) > MAX_JWKS_KEYS:
-        raise IdTokenInvalid(f"the JWKS document has more than {MAX_JWKS_KEYS} keys")
+        raise InvalidIdToken(f"the JWKS document has more than {MAX_JWKS_KEYS} keys")
     return entries
 
 
@@ -562,26 +545,26 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
     carrying private members. The returned document is
     ``{"keys": [...]}`` with the kept entries, as given.
 
-    Raises :class:`IdTokenInvalid` for an error status, a body that is not such a
+    Raises :class:`~anyoauth.InvalidIdToken` for an error status, a body that is not such a
     JSON object, more than :data:`MAX_JWKS_KEYS` entries, or when no usable signing
     key remains. Each key is imported once per process (see :data:`MAX_JWKS_KEYS`);
     the caller caps the body size.
     """
     media_type = (content_type or "").split(";", 1)[0].strip().lower() or "no content type"
     if not 200 <= status_code < 300:
-        raise IdTokenInvalid(f"JWKS endpoint answered HTTP {status_code}")
+        raise InvalidIdToken(f"JWKS endpoint answered HTTP {status_code}")
     try:
         document = _json_object(body)
     except RecursionError:
-        raise IdTokenInvalid("JWKS document is JSON nested too deeply") from None
+        raise InvalidIdToken("JWKS document is JSON nested too deeply") from None
     except ValueError:
-        raise IdTokenInvalid(f"JWKS document is not a JSON object ({media_type})") from None
+        raise InvalidIdToken(f"JWKS document is not a JSON object ({media_type})") from None
     if not isinstance(document.get("keys"), list):
-        raise IdTokenInvalid("JWKS document has no 'keys' list")
+        raise InvalidIdToken("JWKS document has no 'keys' list")
     entries = _entries(document)
     kept = [dict(entry) for entry in entries if _public_key(entry) is not None]
     if not kept:
-        raise IdTokenInvalid("JWKS document has no usable signature verification key")
+        raise InvalidIdToken("JWKS document has no usable signature verification key")
     return {"keys": kept}
 
 
@@ -591,12 +574,12 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
 def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """Return (header, signing input, payload, signature) of a compact JWS."""
     if not isinstance(id_token, str):
-        raise IdTokenInvalid("id_token is not a string")
+        raise InvalidIdToken("id_token is not a string")
     if len(id_token) > _MAX_TOKEN_CHARS:
-        raise IdTokenInvalid("id_token is too large")
+        raise InvalidIdToken("id_token is too large")
     parts = id_token.split(".")
     if len(parts) != 3:
-        raise IdTokenInvalid(
+        raise InvalidIdToken(
             "id_token is not a compact JWS (three dot-separated parts); "
             "encrypted ID tokens are not supported"
         )
@@ -606,7 +589,7 @@ def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]
         payload = _b64url_decode(payload_b64)
         signature = _b64url_decode(signature_b64)
     except (ValueError, RecursionError):
-        raise IdTokenInvalid("id_token is not a well-formed compact JWS") from None
+        raise InvalidIdToken("id_token is not a well-formed compact JWS") from None
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     return header, signing_input, payload, signature
 
@@ -629,13 +612,15 @@ def _candidates(
     if "kid" in header:
         kid = header["kid"]
         if not isinstance(kid, str):
-            raise IdTokenInvalid("id_token header kid is not a string")
+            raise InvalidIdToken("id_token header kid is not a string")
         entries = [entry for entry in entries if _kid_of(entry) == kid]
         if not entries:
-            raise UnknownSigningKey(f"no JWKS key has the id_token's kid {_clip(kid)}")
+            raise InvalidIdToken(
+                f"no JWKS key has the id_token's kid {_clip(kid)}", unknown_key=True
+            )
         fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
         if not fitting:
-            raise IdTokenInvalid(f"the JWKS key with the id_token's kid does not fit {algorithm}")
+            raise InvalidIdToken(f"the JWKS key with the id_token's kid does not fit {algorithm}")
     else:
         fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
     return kid, [canonical for canonical in map(_canonical, fitting) if canonical is not None]
@@ -686,10 +671,14 @@ def _verify(
                     _chosen.popitem(last=False)
             return key
     if tried == 0 and kid is not None:
-        raise UnknownSigningKey(f"no usable JWKS key has the id_token's kid {_clip(kid)}")
+        raise InvalidIdToken(
+            f"no usable JWKS key has the id_token's kid {_clip(kid)}", unknown_key=True
+        )
     if tried == 0:
-        raise UnknownSigningKey(f"no JWKS key fits the id_token's algorithm {algorithm}")
-    raise IdTokenInvalid("id_token signature verification failed")
+        raise InvalidIdToken(
+            f"no JWKS key fits the id_token's algorithm {algorithm}", unknown_key=True
+        )
+    raise InvalidIdToken("id_token signature verification failed")
 
 
 def _at_hash(access_token: str, algorithm: str, key: Key) -> str:
@@ -709,13 +698,13 @@ def _numeric_claim(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     value = claims[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise IdTokenInvalid(f"id_token {name} is not a number")
+        raise InvalidIdToken(f"id_token {name} is not a number")
     try:
         number = float(value)
     except OverflowError:
-        raise IdTokenInvalid(f"id_token {name} is not a usable number") from None
+        raise InvalidIdToken(f"id_token {name} is not a usable number") from None
     if not math.isfinite(number):
-        raise IdTokenInvalid(f"id_token {name} is not a usable number")
+        raise InvalidIdToken(f"id_token {name} is not a usable number")
     return number
 
 
@@ -735,10 +724,10 @@ def _check_claims(
     leeway: float,
 ) -> None:
     if claims.get("iss") != issuer:
-        raise IdTokenInvalid(f"id_token iss is not the expected issuer {issuer!r}")
+        raise InvalidIdToken(f"id_token iss is not the expected issuer {issuer!r}")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise IdTokenInvalid("id_token has no sub")
+        raise InvalidIdToken("id_token has no sub")
 
     aud = claims.get("aud")
     if isinstance(aud, str):
@@ -746,35 +735,35 @@ def _check_claims(
     elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
         audiences = aud
     else:
-        raise IdTokenInvalid("id_token aud is missing or malformed")
+        raise InvalidIdToken("id_token aud is missing or malformed")
     if client_id not in audiences:
-        raise IdTokenInvalid("id_token aud does not contain this client_id")
+        raise InvalidIdToken("id_token aud does not contain this client_id")
     if "azp" in claims or len(audiences) > 1:
         if "azp" not in claims:
-            raise IdTokenInvalid("id_token has several audiences but no azp")
+            raise InvalidIdToken("id_token has several audiences but no azp")
         if claims["azp"] != client_id:
-            raise IdTokenInvalid("id_token azp is not this client_id")
+            raise InvalidIdToken("id_token azp is not this client_id")
 
     exp = _numeric_claim(claims, "exp")
     if exp is None:
-        raise IdTokenInvalid("id_token has no exp")
+        raise InvalidIdToken("id_token has no exp")
     if now >= exp + leeway:
-        raise IdTokenInvalid("id_token has expired")
+        raise InvalidIdToken("id_token has expired")
     iat = _numeric_claim(claims, "iat")
     if iat is None:
-        raise IdTokenInvalid("id_token has no iat")
+        raise InvalidIdToken("id_token has no iat")
     if iat > now + leeway:
-        raise IdTokenInvalid("id_token iat is in the future")
+        raise InvalidIdToken("id_token iat is in the future")
     nbf = _numeric_claim(claims, "nbf")
     if nbf is not None and nbf > now + leeway:
-        raise IdTokenInvalid("id_token is not valid yet (nbf)")
+        raise InvalidIdToken("id_token is not valid yet (nbf)")
 
     if nonce is not None:
         claim = claims.get("nonce")
         if not isinstance(claim, str):
-            raise IdTokenInvalid("id_token has no nonce although one was sent")
+            raise InvalidIdToken("id_token has no nonce although one was sent")
         if not _same(claim, nonce):
-            raise IdTokenInvalid("id_token nonce does not match the one sent")
+            raise InvalidIdToken("id_token nonce does not match the one sent")
 
 
 def validate_id_token(
@@ -817,9 +806,9 @@ def validate_id_token(
 
     ``algorithms`` may only hold asymmetric algorithms (:data:`ID_TOKEN_ALGORITHMS`);
     ``none`` or ``HS*`` there raise :class:`ValueError`, as do a non-finite ``now``
-    or a negative ``leeway``. A failed check raises :class:`UnknownSigningKey` when
-    no key of the JWKS can have signed the token (fetch the JWKS again, once, and
-    retry) and :class:`IdTokenInvalid` otherwise.
+    or a negative ``leeway``. A failed check raises :class:`~anyoauth.InvalidIdToken`,
+    whose ``unknown_key`` is true when no key of the JWKS can have signed the token
+    (fetch the JWKS again, once, and retry).
     """
     allowed = frozenset(algorithms)
     if not allowed:
@@ -837,23 +826,23 @@ def validate_id_token(
     header, signing_input, payload, signature = _split_token(id_token)
     algorithm = header.get("alg")
     if not isinstance(algorithm, str):
-        raise IdTokenInvalid("id_token header has no alg")
+        raise InvalidIdToken("id_token header has no alg")
     if algorithm not in allowed:
-        raise IdTokenInvalid(f"id_token alg {_clip(algorithm)} is not allowed")
+        raise InvalidIdToken(f"id_token alg {_clip(algorithm)} is not allowed")
     if "crit" in header or "b64" in header:
-        raise IdTokenInvalid("id_token uses critical header extensions, which are not supported")
+        raise InvalidIdToken("id_token uses critical header extensions, which are not supported")
 
     key = _verify(algorithm, signing_input, signature, header, jwks)
 
     try:
         claims = _json_object(payload)
     except (ValueError, RecursionError):
-        raise IdTokenInvalid("id_token payload is not a JSON object") from None
+        raise InvalidIdToken("id_token payload is not a JSON object") from None
     _check_claims(claims, issuer=issuer, client_id=client_id, now=now, nonce=nonce, leeway=leeway)
 
     if access_token is not None and "at_hash" in claims:
         at_hash = claims["at_hash"]
         expected = _at_hash(access_token, algorithm, key)
         if not isinstance(at_hash, str) or not _same(at_hash, expected):
-            raise IdTokenInvalid("id_token at_hash does not match the access token")
+            raise InvalidIdToken("id_token at_hash does not match the access token")
     return claims

@@ -516,7 +516,7 @@ class Flow:
         self, status_code: int, content_type: str | None, body: bytes, now: float
     ) -> Token:
         """Validate the waiting id_token with the server's key set (after :class:`KeysNeeded`)."""
-        from .jose import IdTokenInvalid, jwks_from_response
+        from .jose import jwks_from_response
 
         token = self._unverified
         if self._state is not State.VERIFYING or token is None:
@@ -524,7 +524,9 @@ class Flow:
         unusable: InvalidIdToken | None = None
         try:
             keys = jwks_from_response(status_code, content_type, body)
-        except (IdTokenInvalid, ValueError) as exc:
+        except InvalidIdToken as exc:
+            unusable = InvalidIdToken(f"the key set is unusable ({exc.check})")
+        except ValueError as exc:
             unusable = InvalidIdToken(f"the key set is unusable ({exc})")
         if unusable is not None:  # raised here: the key set error is no context of it
             self._fail(unusable, Event.TOKEN_REQUEST_FAILED)

@@ -29,7 +29,6 @@ from ..device import DeviceAuthorization
 from ..errors import (
     AuthorizationDenied,
     ConfigurationError,
-    InvalidIdToken,
     IssuerMismatch,
     MalformedRedirect,
     RedirectMismatch,
@@ -549,21 +548,16 @@ class Strategy:
 
         if self.issuer is None:
             raise ConfigurationError("validating an id_token needs the issuer")
-        try:
-            return jose.validate_id_token(
-                id_token,
-                jwks=jwks,
-                issuer=self.issuer,
-                client_id=self.client_id,
-                now=now,
-                nonce=nonce,
-                algorithms=self.id_token_algorithms,
-                access_token=access_token,
-            )
-        except jose.UnknownSigningKey as exc:
-            raise InvalidIdToken(str(exc), unknown_key=True) from None
-        except jose.IdTokenInvalid as exc:
-            raise InvalidIdToken(str(exc)) from None
+        return jose.validate_id_token(
+            id_token,
+            jwks=jwks,
+            issuer=self.issuer,
+            client_id=self.client_id,
+            now=now,
+            nonce=nonce,
+            algorithms=self.id_token_algorithms,
+            access_token=access_token,
+        )
 
     # -- configuration from metadata ------------------------------------------------
 
