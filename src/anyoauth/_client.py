@@ -100,7 +100,6 @@ class Client:
     ) -> None:
         if not isinstance(strategy, Strategy):
             raise TypeError("strategy must be an anyoauth Strategy")
-        self.strategy = strategy
         self._clock = clock or time.time
         self._http = http
         self._owns_http = http is None
@@ -119,6 +118,17 @@ class Client:
             exchange=self._exchange,
         )
         self._exit_stack: AsyncExitStack | None = None
+
+    @property
+    def strategy(self) -> Strategy:
+        """The flow this client runs."""
+        return self._keeper.strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Strategy) -> None:
+        if not isinstance(strategy, Strategy):
+            raise TypeError("strategy must be an anyoauth Strategy")
+        self._keeper.strategy = strategy
 
     @property
     def store(self) -> Store:
@@ -259,7 +269,6 @@ class Client:
 
     # -- tokens -------------------------------------------------------------------------
 
-    @scrubbed
     async def token(self, *, rejected: Token | None = None) -> Token:
         """A valid token: the one held, or a new one fetched or refreshed.
 
@@ -282,8 +291,20 @@ class Client:
         Raises :class:`LoginRequired` when only an interactive login can help,
         and the token request's errors otherwise.
         """
-        return await self._token(rejected)
+        # The path every API request takes (client.auth()) is one check, not a chain of
+        # coroutines; only a renewal goes through the scrubbed path.
+        fresh = self._keeper.fresh(rejected)
+        if fresh is not None:
+            return fresh
+        try:
+            return await self._token(rejected)
+        except OAuthError:
+            # _token's error was scrubbed; this frame, still running then, keeps neither
+            # the client (which holds the tokens) nor the rejected token.
+            del self, rejected
+            raise
 
+    @scrubbed
     async def _token(self, rejected: Token | None) -> Token:
         return await self._keeper.token(rejected)
 

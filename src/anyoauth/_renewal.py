@@ -109,6 +109,17 @@ class TokenKeeper:
         """Whether a renewal is running."""
         return self._inflight is not None
 
+    def fresh(self, rejected: Token | None) -> Token | None:
+        """The held token when it can be handed out at once (not ``rejected``, not due
+        for renewal), else ``None``: :meth:`token` then decides."""
+        held = self.held
+        if held is None or rejected is not None:
+            return None
+        expires_at = held.expires_at
+        if expires_at is None or self.clock() < expires_at - held.renewal_margin(self.leeway):
+            return held
+        return None
+
     async def token(self, rejected: Token | None) -> Token:
         """A valid token (see :meth:`Client.token`)."""
         held = self.held

@@ -120,11 +120,11 @@ def test_post_puts_id_and_secret_in_the_body() -> None:
 
 
 def test_a_method_needs_its_secret() -> None:
-    with pytest.raises(ConfigurationError, match="secret"):
-        ClientSecretPost("")
-    with pytest.raises(ConfigurationError, match="client_secret"):
+    with pytest.raises(ConfigurationError, match="secret must be a string"):
+        ClientSecretPost(None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=r"^client_secret_jwt needs a client_secret$"):
         ClientSecretJwt()
-    with pytest.raises(ConfigurationError, match="client_key"):
+    with pytest.raises(ConfigurationError, match=r"^private_key_jwt needs a client_key$"):
         PrivateKeyJwt()
 
 

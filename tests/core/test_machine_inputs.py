@@ -34,6 +34,7 @@ from anyoauth.sansio import (
     Event,
     Flow,
     HttpRequest,
+    Redirect,
     RefreshRefused,
     State,
 )
@@ -176,9 +177,21 @@ def test_a_refused_refresh_is_answered_once() -> None:
         flow.refresh_refused(NOW)
 
 
-def test_only_a_refresh_can_be_refused() -> None:
+def test_a_refused_grant_of_the_clients_own_asks_for_a_login() -> None:
     flow = Flow(service())
     flow.request_token(NOW)
+    result = flow.receive_token_response(400, "application/json", body(error="invalid_grant"), NOW)
+    assert isinstance(result, RefreshRefused)  # another holder may have a token: look first
+    with pytest.raises(LoginRequired):
+        flow.refresh_refused(NOW)
+    assert flow.discarded is None
+    assert flow.state is State.FAILED
+
+
+def test_a_refused_code_is_no_refused_renewal() -> None:
+    flow = Flow(code_strategy())
+    start = flow.start(NOW)
+    flow.receive_redirect(Redirect({"code": "c", "state": start.state}), NOW)
     with pytest.raises(TokenRequestError):
         flow.receive_token_response(400, "application/json", body(error="invalid_grant"), NOW)
     assert flow.state is State.FAILED

@@ -87,8 +87,8 @@ class Credentials:
 
 
 def _secret(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{attribute.name} must be a non-empty string")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{attribute.name} must be a string")
 
 
 @attrs.frozen
@@ -209,8 +209,9 @@ class _SignedAssertion(ClientAuthMethod):
     def __attrs_post_init__(self) -> None:
         from . import jose
 
+        material = self._key_material()  # ConfigurationError when it is missing
         try:
-            loaded = jose.load_client_key(self._key_material(), self.signing_algorithm)
+            loaded = jose.load_client_key(material, self.signing_algorithm)
         except ValueError as exc:
             raise ConfigurationError(f"{self.name}: {exc}") from None
         # Parsed once: a PEM key is not parsed again for every request.
@@ -307,17 +308,17 @@ def client_auth_method(
 ) -> ClientAuthMethod:
     """The method a ``client_auth`` name stands for, with a strategy's settings.
 
-    ``client_secret_basic`` and ``client_secret_post`` without a secret send only the
-    ``client_id`` (a public client), as ``none`` does. Raises
+    ``client_secret_basic`` and ``client_secret_post`` without a secret (``None``) send
+    only the ``client_id`` (a public client), as ``none`` does. Raises
     :class:`ConfigurationError` for an unknown name or a method missing its secret or
     key.
     """
     if name == "client_secret_basic":
-        if not client_secret:
+        if client_secret is None:
             return NoClientAuth()
         return ClientSecretBasic(client_secret, form_encoded=basic_form_encoded)
     if name == "client_secret_post":
-        return ClientSecretPost(client_secret) if client_secret else NoClientAuth()
+        return NoClientAuth() if client_secret is None else ClientSecretPost(client_secret)
     if name == "client_secret_jwt":
         return ClientSecretJwt(algorithm, audience, secret=client_secret or "")
     if name == "private_key_jwt":

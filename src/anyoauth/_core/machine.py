@@ -157,6 +157,7 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     # The refresh token was refused: a grant of the client's own starts afresh, else the
     # token is given up and only a new login helps.
     (S.REFRESHING, E.REFRESH_REFUSED): S.REFRESH_REFUSED,
+    (S.EXCHANGING, E.REFRESH_REFUSED): S.REFRESH_REFUSED,
     (S.REFRESH_REFUSED, E.TOKEN_REQUESTED): S.EXCHANGING,
     (S.REFRESH_REFUSED, E.TOKEN_REQUEST_FAILED): S.FAILED,
 }
@@ -227,6 +228,7 @@ class Flow:
         """A token the flow gave up (its refresh token was refused and nothing can
         replace it): the driver removes it from its store."""
         self._refusal: TokenRequestError | None = None
+        self._direct_grant = False
         self._unverified: Token | None = None
         self._sent: HttpRequest | None = None
 
@@ -375,6 +377,7 @@ class Flow:
                 Event.TOKEN_REQUESTED,
             )
         self.handle(Event.TOKEN_REQUESTED)
+        self._direct_grant = True
         return self._sending(request)
 
     def check_expiry(self, now: float, leeway: float = 0.0) -> State:
@@ -420,7 +423,9 @@ class Flow:
 
         A refresh the server refuses with ``invalid_grant`` returns
         :class:`RefreshRefused` (the flow waits in REFRESH_REFUSED for
-        :meth:`refresh_refused`); any other error answer fails the flow.
+        :meth:`refresh_refused`), and so does a grant of the client's own
+        (:meth:`request_token`) refused that way: another holder may have a token;
+        any other error answer fails the flow.
 
         When the strategy validates id_tokens and the answer carries one, ``keys``
         (the server's key set, if already known) verifies it; without a matching key
@@ -445,7 +450,10 @@ class Flow:
                 return self._accept(token, now, keys)
         # Outside the except clause: an error raised for the refusal does not carry it
         # as its context.
-        if self._state is State.REFRESHING and refusal.error == "invalid_grant":
+        if refusal.error == "invalid_grant" and (
+            self._state is State.REFRESHING
+            or (self._state is State.EXCHANGING and self._direct_grant)
+        ):
             self.handle(Event.REFRESH_REFUSED)
             self._refusal = refusal
             return RefreshRefused(error=refusal)
@@ -674,9 +682,9 @@ class Flow:
         is given up (:attr:`discarded`: the driver forgets it) and
         :class:`LoginRequired` is raised."""
         refused, refusal = self.token, self._refusal
-        if self._state is not State.REFRESH_REFUSED or refused is None or refusal is None:
+        if self._state is not State.REFRESH_REFUSED or refusal is None:
             self._fail(InvalidTransition(self._state, Event.TOKEN_REQUESTED), Event.TOKEN_REQUESTED)
-        if refused.refresh_token and self.strategy.has_direct_grant:
+        if refused is not None and refused.refresh_token and self.strategy.has_direct_grant:
             request = self.strategy.direct_token_request(now=now)
             if request is not None:
                 self.token = None
