@@ -17,11 +17,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from agents.chromium import chromium_path  # noqa: F401
 from redis_server import fresh_redis, redis_server, redis_url  # noqa: F401
 
 HTTP_PACKAGE = os.environ.get("ANYOAUTH_TEST_HTTP", "httpx")
+
+# Property tests check what is computed, not how fast: the suite runs one worker per
+# core, and a loaded machine makes one example slow now and then (a deadline failure
+# that says nothing about the code).
+settings.register_profile("anyoauth", deadline=None)
+settings.load_profile("anyoauth")
 
 STACK_FIXTURES = frozenset(
     {"http_module", "http_client", "redis_server", "redis_url", "fresh_redis"}
