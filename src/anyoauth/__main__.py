@@ -1,10 +1,10 @@
-"""``python -m anyoauth`` / ``anyoauth``: the command line (see :mod:`anyoauth._cli`)."""
+"""``python -m anyoauth`` / ``anyoauth``: the command line (see :mod:`anyoauth.cli`)."""
 
 from __future__ import annotations
 
 import sys
 
-from ._cli import main
+from .cli import main
 
 __all__ = ["main"]
 

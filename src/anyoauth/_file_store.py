@@ -680,3 +680,10 @@ def write_private_file(directory: str, name: str, temporary: str, data: bytes) -
         FileStore._write_atomically(fd, name, temporary, data)
     finally:
         os.close(fd)
+
+
+def make_private_dir(path: str) -> None:
+    """Create the directory ``path`` (and its missing parents) mode 0700, or check an
+    existing one as the store checks its own (:class:`StoreError` if it is a link,
+    another user's or writable by others) and make it 0700."""
+    _make_private_dir(path, parents=True)

@@ -1,7 +1,9 @@
-"""Fixtures: a fresh configuration directory and the emulator on a loopback port."""
+"""Fixtures: a fresh configuration directory, the emulator on a loopback port, and the
+command called in-process."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .helpers import (
     WEB_ID,
     WEB_SECRET,
     Cli,
+    InProcess,
 )
 
 
@@ -55,3 +58,16 @@ def emulator() -> ProviderEmulator:
 async def base(emulator: ProviderEmulator) -> AsyncIterator[str]:
     async with emulator.serve() as base_url:
         yield base_url
+
+
+@pytest.fixture
+def main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> InProcess:
+    """The command in-process, with no client id or secret in the environment, the
+    configuration in ``tmp_path / "config"`` and a stdin that is not a terminal."""
+    for name in ("ANYOAUTH_CLIENT_ID", "ANYOAUTH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANYOAUTH_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no prompt
+    return InProcess(capsys)

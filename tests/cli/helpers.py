@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -12,14 +13,18 @@ from pathlib import Path
 
 import anyio
 import attrs
+import pytest
 from anyio.abc import ByteReceiveStream, Process
 
 import anyoauth
+from anyoauth import cli as command
 from anyoauth.testing import ProviderEmulator
 
 # The directory the anyoauth under test was imported from: subprocesses import the same.
 IMPORT_ROOT = str(Path(anyoauth.__file__).resolve().parent.parent)
 FAKE_BROWSER = Path(__file__).with_name("fake_browser.py")
+FAKE_BROWSER_COMMAND = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BROWSER))} %s"
+"""``$BROWSER`` for the fake browser: the system-browser agent opens the login page with it."""
 TIMEOUT = 30.0  # a hang guard, not a performance assertion
 
 # Apps registered on the emulator by the fixtures.
@@ -163,6 +168,20 @@ class Interactive:
                 self.process.kill()
             await self.process.aclose()
         return self.cli._keep(self.args, code, bytes(self.out), bytes(self.err))
+
+
+class InProcess:
+    """:func:`anyoauth.cli.main` called directly (the ``main`` fixture gives it a clean
+    environment and stdin): the same code as the real command, without an interpreter
+    start per run."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        code = command.main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
 
 
 async def _drain(stream: ByteReceiveStream, into: bytearray) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import stat
-import sys
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -33,7 +31,7 @@ from .helpers import (
     EXIT_INTERRUPTED,
     EXIT_LOGIN_REQUIRED,
     EXIT_OK,
-    FAKE_BROWSER,
+    FAKE_BROWSER_COMMAND,
     GENI_ID,
     KC_ID,
     KC_REALM,
@@ -251,7 +249,7 @@ async def test_teamwork_system_browser(cli: Cli, emulator: ProviderEmulator, bas
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
     emulator.add_teamwork_app(TW_ID, TW_SECRET, redirect_uris=[redirect])
-    browser = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BROWSER))} %s"
+    browser = FAKE_BROWSER_COMMAND
     args = teamwork_login(base, "--agent", "system", "--port", str(port), "--timeout", "20")
     login = await cli.run(*args, env={"BROWSER": browser, "ANYOAUTH_CLIENT_SECRET": TW_SECRET})
     assert login.returncode == EXIT_OK, login.stderr
@@ -271,7 +269,7 @@ async def test_bog_authorize_step_through_the_loopback_listener(
     # --redirect-uri on loopback: the listener binds its port and path.
     redirect = f"http://127.0.0.1:{free_port()}/bog/done"
     emulator.add_keycloak_client(BOG_ID, BOG_SECRET, realm="bog", redirect_uris=[redirect])
-    browser = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BROWSER))} %s"
+    browser = FAKE_BROWSER_COMMAND
     urls = emulator.endpoints_keycloak(base, "bog")
     login = await cli.run(
         "login", "bog", "--client-id", BOG_ID, "--redirect-uri", redirect,

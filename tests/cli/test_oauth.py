@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import stat
 import sys
 import time
@@ -21,14 +20,15 @@ import attrs
 import pytest
 
 from anyoauth import Client, FileStore
-from anyoauth._cli import PROVIDERS, Profile
+from anyoauth.cli._profiles import Profile
+from anyoauth.cli._providers import get_provider
 from anyoauth.testing import ProviderEmulator
 
 from .helpers import (
     EXIT_ERROR,
     EXIT_LOGIN_REQUIRED,
     EXIT_OK,
-    FAKE_BROWSER,
+    FAKE_BROWSER_COMMAND,
     KC_ID,
     KC_REALM,
     KC_SECRET,
@@ -47,7 +47,6 @@ from .helpers import (
 pytestmark = pytest.mark.anyio
 
 USER_CODE = r"enter the code ([A-Z0-9]{4}-[A-Z0-9]{4})"
-FAKE_BROWSER_COMMAND = f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BROWSER))} %s"
 SERVER_FIELDS = {
     "authorization_endpoint",
     "token_endpoint",
@@ -68,7 +67,7 @@ def saved_profile(cli: Cli, name: str = "default") -> dict[str, object]:
 def token_key(cli: Cli, name: str = "default") -> str:
     """The store key of the profile's token, from the profile as ``token`` reads it."""
     path = cli.config_dir / "profiles" / "oauth" / f"{name}.json"
-    strategy = PROVIDERS["oauth"].build(Profile.from_json(path.read_bytes()))
+    strategy = get_provider("oauth").build(Profile.from_json(path.read_bytes()))
     return Client(strategy, account=f"oauth/{name}").token_key
 
 

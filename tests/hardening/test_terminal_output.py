@@ -34,7 +34,13 @@ from anyoauth.sansio import ENDPOINT_FIELDS
 from anyoauth.stores import dump_token
 from anyoauth.testing import ProviderEmulator
 from cli.helpers import EXIT_ERROR, EXIT_OK, Cli
-from support.internals import cli_module, file_store_digest, printable, show_device_code
+from support.internals import (
+    cli_module,
+    file_store_digest,
+    printable,
+    replace_command,
+    show_device_code,
+)
 
 from . import faultserver as fs
 from .common import NOW, ORIGINAL
@@ -349,7 +355,7 @@ def test_the_command_writes_library_warnings_escaped(
         logging.getLogger("anyoauth.client").warning("key set of %s failed", C1_AND_BIDI)
         return EXIT_OK
 
-    monkeypatch.setattr(cli_module, "_cmd_providers", warn)
+    replace_command(monkeypatch, "providers", warn)
     assert cli_module.main(["providers"]) == EXIT_OK
     shown = capsys.readouterr()
     assert only_printable_lines(shown.out + shown.err)

@@ -10,12 +10,15 @@ The tests of the CLI, the emulator and the stores keep their own.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+
 import pytest
 
-from anyoauth import _cli as cli_module
 from anyoauth import _http as http_module
 from anyoauth import _renewal as renewal_module
 from anyoauth import _scrub as scrub_module
+from anyoauth import cli as cli_module
 from anyoauth._client import _show_device_code as show_device_code
 from anyoauth._core import errors as errors_module
 from anyoauth._core import jose as jose
@@ -42,6 +45,7 @@ from anyoauth._renewal import LOCK_SENDS as LOCK_SENDS
 from anyoauth._retry import parse_retry_after as parse_retry_after
 from anyoauth.agents._embedded import CLOSED_REASON as CLOSED_REASON
 from anyoauth.agents._embedded import system_chromium as system_chromium
+from anyoauth.cli import _commands as cli_commands
 
 __all__ = [
     "CLIENT_SECRET_JWT_ALGORITHMS",
@@ -69,6 +73,7 @@ __all__ = [
     "redacting",
     "redirect_module",
     "renewal_module",
+    "replace_command",
     "run_demo",
     "scrub_module",
     "set_default_http_timeout",
@@ -89,6 +94,14 @@ def stop_scrubbing(monkeypatch: pytest.MonkeyPatch) -> None:
 def set_lock_ttl_margin(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Make the store lock of one renewal outlive its token requests by ``seconds``."""
     monkeypatch.setattr(renewal_module, "LOCK_TTL_MARGIN", seconds)
+
+
+def replace_command(
+    monkeypatch: pytest.MonkeyPatch, name: str, handler: Callable[[argparse.Namespace], int]
+) -> None:
+    """Make the ``anyoauth`` command ``name`` run ``handler`` (``anyoauth.cli.main`` still
+    parses the arguments and reports what it returns or raises)."""
+    monkeypatch.setitem(cli_commands.COMMANDS, name, handler)
 
 
 def set_default_http_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

@@ -1,0 +1,151 @@
+"""The commands after ``login``: ``token`` (print a valid access token), ``logout``
+(revoke the token where the provider can, delete it), ``providers`` (list the built-in
+providers and the installed plugins) and ``demo``; and :data:`COMMANDS`, which maps each
+command's name to the function that runs it (``login`` is :mod:`._login`'s).
+
+Each function takes the parsed arguments and returns the exit status; errors are raised
+for :func:`anyoauth.cli.main` to report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, MutableMapping
+
+import anyio
+
+from .. import OAuthError, Strategy, Token, plugins
+from ._common import EXIT_ERROR, EXIT_OK, LoginNeeded, RevocationFailed, login_hint
+from ._login import login
+from ._profiles import Config, Profile
+from ._providers import builtin_providers, get_provider
+from ._terminal import clean, out, print_token, say
+
+__all__ = ["COMMANDS", "demo", "logout", "providers", "token"]
+
+
+def token(args: argparse.Namespace) -> int:
+    """``anyoauth token PROVIDER``: print a valid access token on stdout."""
+    provider = get_provider(args.provider)
+    config = Config.locate(args.config_dir)
+    profile = config.load(provider, args.profile)
+    if profile is None:
+        raise LoginNeeded(
+            f"not logged in to {args.provider} (profile {args.profile}); "
+            f"run `{login_hint(args)}` first"
+        )
+    if profile.client_secret:
+        args.secrets_seen.append(profile.client_secret)
+    strategy = provider.build(profile)
+    print_token(anyio.run(_token, config, profile, strategy))
+    return EXIT_OK
+
+
+async def _token(config: Config, profile: Profile, strategy: Strategy) -> Token:
+    """A valid token of ``profile``, refreshed or refetched when it can be."""
+    client = config.client(profile, strategy)
+    try:
+        await client.token()
+        # A second look runs the early refresh itself (the client is not entered, so
+        # there is no background task) when the token is inside the client's leeway:
+        # the caller gets a token with time left whenever one can be had.
+        return await client.token()
+    finally:
+        await client.aclose()
+
+
+def logout(args: argparse.Namespace) -> int:
+    """``anyoauth logout PROVIDER``: revoke the token at the provider when it can (and
+    ``--local`` is not given), delete it here; ``--forget-profile`` deletes the profile."""
+    provider = get_provider(args.provider)
+    config = Config.locate(args.config_dir)
+    profile = config.load(provider, args.profile)
+    if profile is None:
+        say(f"anyoauth: not logged in to {args.provider} (profile {args.profile})")
+        return EXIT_OK
+    if profile.client_secret:
+        args.secrets_seen.append(profile.client_secret)
+    strategy = provider.build(profile)
+    revoke = strategy.revocation_endpoint is not None and not args.local
+    failure: RevocationFailed | None = None
+    try:
+        revoked = anyio.run(_logout, config, profile, strategy, revoke)
+    except RevocationFailed as exc:
+        revoked, failure = False, exc
+    what = "token"
+    if args.forget_profile:
+        config.forget(profile.provider, profile.name)
+        what = "token and profile"
+    where = f"{provider.title_of(profile)} (profile {profile.name})"
+    if failure is not None:
+        error = clean(f"{type(failure.error).__name__}: {failure.error}", args.secrets_seen)
+        verb = "were" if args.forget_profile else "was"
+        say(
+            f"anyoauth: the local {what} of {where} {verb} deleted, but revoking the token "
+            f"at the provider failed ({error}); it may stay valid there until it expires"
+        )
+        return EXIT_ERROR
+    if revoked:
+        done = f"token revoked at the provider, local {what} deleted"
+    else:
+        done = f"{what} deleted; nothing was revoked at the provider"
+    say(f"Logged out of {where}: {done}.")
+    return EXIT_OK
+
+
+async def _logout(config: Config, profile: Profile, strategy: Strategy, revoke: bool) -> bool:
+    """Delete the stored token, after revoking it at the provider when ``revoke`` (and
+    there is one); whether it was revoked. :class:`RevocationFailed` when the token was
+    deleted here but could not be revoked there."""
+    client = config.client(profile, strategy)
+    try:
+        if not revoke or await client.store.get_token(client.token_key) is None:
+            await client.forget()
+            return False
+        try:
+            await client.revoke()  # deletes the local token first, then revokes it
+        except OAuthError as exc:
+            if await client.store.get_token(client.token_key) is not None:
+                raise  # not even deleted here: a store error
+            raise RevocationFailed(exc) from None
+        return True
+    finally:
+        await client.aclose()
+
+
+def providers(args: argparse.Namespace) -> int:
+    """``anyoauth providers``: the built-in providers, then the installed plugins."""
+    for provider in builtin_providers():
+        words = provider.wording
+        out(f"{provider.name:<9} {words.title}: {words.flow}; default agent: {words.agent}")
+    _print_plugins()
+    return EXIT_OK
+
+
+def _print_plugins() -> None:
+    """List installed provider and strategy plugins (built-ins are listed above)."""
+    for kind in ("provider", "strategy"):
+        rows = [info for info in plugins.describe() if not info.builtin and info.kind == kind]
+        if not rows:
+            continue
+        out(f"{kind} plugins (from Python: anyoauth.plugins.get_{kind}):")
+        for info in rows:
+            about = info.summary if info.status == "ok" else f"{info.status}: {info.error or ''}"
+            out(f"  {info.name:<9} {about} [{info.origin}]".rstrip())
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``anyoauth demo``: every built-in flow against the emulator on loopback."""
+    from .._demo import run_demo
+
+    return anyio.run(run_demo)
+
+
+COMMANDS: MutableMapping[str, Callable[[argparse.Namespace], int]] = {
+    "login": login,
+    "token": token,
+    "logout": logout,
+    "providers": providers,
+    "demo": demo,
+}
+"""Each command's name and the function that runs it."""
