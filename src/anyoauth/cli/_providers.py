@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .. import AuthorizationCode, ClientCredentials, DeviceCode, ImplicitDesktop, Strategy, plugins
+from .. import AuthorizationCode, ClientCredentials, DeviceCode, Strategy, UserStep, plugins
 from ._common import PLACEHOLDER_REDIRECT, UsageError
 from ._profiles import ENDPOINT_OPTIONS, FLOWS, Profile
 
@@ -329,9 +329,8 @@ class FlowTraits:
 
 
 def flow_traits(strategy: Strategy) -> FlowTraits:
-    """``strategy``'s :class:`FlowTraits`: the one place the command looks at a
-    strategy's class."""
+    """``strategy``'s :class:`FlowTraits`, from the user step it declares."""
     return FlowTraits(
-        ends_on_provider_pages=isinstance(strategy, ImplicitDesktop),
-        device=isinstance(strategy, DeviceCode),
+        ends_on_provider_pages=strategy.user_step is UserStep.LANDING_PAGE,
+        device=strategy.user_step is UserStep.DEVICE,
     )
