@@ -17,8 +17,8 @@ import anyio
 import anyio.to_thread
 
 import anyoauth
-from anyoauth._store import token_fingerprint
 from anyoauth.providers import Keycloak
+from anyoauth.stores import token_fingerprint
 
 from ._common import CLIENT_ID, CLIENT_SECRET, REALM
 

@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 
 import anyoauth
-from anyoauth._client import DEFAULT_MAX_RESPONSE_BYTES, send_request
-from anyoauth._core.machine import Flow
+from anyoauth._http import DEFAULT_MAX_RESPONSE_BYTES, send_request
 from anyoauth.providers import Teamwork
+from anyoauth.sansio import Flow
 
 from ._harness import Batch, compare, interleave
 

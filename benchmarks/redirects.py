@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import anyoauth
-from anyoauth._core.machine import Flow, PendingFlow
 from anyoauth.providers import GENI_SUCCESS_URL, Geni
+from anyoauth.sansio import Flow, PendingFlow
 
 from ._harness import SyncBatch, compare, interleave_sync
 from .login import AUTHORIZE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TOKEN_URL

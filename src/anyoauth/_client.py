@@ -304,6 +304,11 @@ class Client:
             del self, rejected
             raise
 
+    def fresh_token(self) -> Token | None:
+        """The held token when :meth:`token` would hand it out at once (valid and not
+        yet due for renewal), else ``None``; never waits, never sends anything."""
+        return self._keeper.fresh()
+
     @scrubbed
     async def _token(self, rejected: Token | None) -> Token:
         return await self._keeper.token(rejected)

@@ -1,6 +1,7 @@
 """``client.auth()``: an ``httpx``/``httpx2`` ``Auth`` that sets each request's
-``Authorization`` from :meth:`Client.token` and, on a 401, asks it for a different
-token and sends the request once more. It decides nothing about tokens itself.
+``Authorization`` from :meth:`Client.token` (or :meth:`Client.fresh_token`, its
+no-wait answer) and, on a 401, asks it for a different token and sends the request
+once more. It decides nothing about tokens itself.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ __all__ = ["TokenSource", "auth_class"]
 
 
 class TokenSource(Protocol):
-    """What the ``Auth`` needs of a :class:`~anyoauth.Client`: its :meth:`token`."""
+    """What the ``Auth`` needs of a :class:`~anyoauth.Client`: its :meth:`token`, and
+    the held token when :meth:`token` would hand it out at once (the same rule)."""
 
     async def token(self, *, rejected: Token | None = None) -> Token:
         """A valid token; a different one than ``rejected``."""
+        ...
+
+    def fresh_token(self) -> Token | None:
+        """The token :meth:`token` would return without waiting, or ``None``."""
         ...
 
 
@@ -45,7 +51,9 @@ def auth_class(module: ModuleType) -> type:
             raise TypeError("anyoauth is async: use it with an AsyncClient")
 
         async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
-            token = await self._client.token()
+            # Every API request: the held token when token() would hand it out at once
+            # (no coroutine), else token() itself.
+            token = self._client.fresh_token() or await self._client.token()
             request.headers["Authorization"] = token.authorization_header
             response = yield request
             if response.status_code == 401:

@@ -12,6 +12,7 @@ request itself is sent by the ``exchange`` the client gives.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -46,6 +47,15 @@ grant a new grant (with its key set)."""
 
 Exchange = Callable[[Flow, HttpRequest], Awaitable["Token | RefreshRefused"]]
 """Sends a flow's token request and reads the answer (the client's ``_exchange``)."""
+
+
+def _fresh_until(token: Token | None, leeway: float) -> float:
+    """Until when ``token`` is handed out without a renewal (``-inf``: no token)."""
+    if token is None:
+        return -math.inf
+    if token.expires_at is None:
+        return math.inf
+    return token.expires_at - token.renewal_margin(leeway)
 
 
 @attrs.define(eq=False)
@@ -85,11 +95,11 @@ class TokenKeeper:
         self.store = store
         self._key = key
         self.clock = clock
-        self.leeway = leeway
+        self._leeway = leeway
         self.timeout = timeout
         self._exchange = exchange
-        self.held: Token | None = None
-        """The token handed out without asking the store."""
+        self._held: Token | None = None
+        self._fresh_until = -math.inf
         self.task_group: TaskGroup | None = None
         """Where early refreshes run (the client's, inside ``async with``)."""
         self._logouts = 0
@@ -98,6 +108,26 @@ class TokenKeeper:
         self._inflight: _Call | None = None
         self._early_retry_at = 0.0
         self._unsaved: tuple[Token | None, Token] | None = None
+
+    @property
+    def held(self) -> Token | None:
+        """The token handed out without asking the store."""
+        return self._held
+
+    @held.setter
+    def held(self, token: Token | None) -> None:
+        self._held = token
+        self._fresh_until = _fresh_until(token, self._leeway)
+
+    @property
+    def leeway(self) -> float:
+        """A token this close to its expiry (at most half its lifetime) is renewed early."""
+        return self._leeway
+
+    @leeway.setter
+    def leeway(self, seconds: float) -> None:
+        self._leeway = seconds
+        self._fresh_until = _fresh_until(self._held, seconds)
 
     @property
     def key(self) -> str:
@@ -109,15 +139,12 @@ class TokenKeeper:
         """Whether a renewal is running."""
         return self._inflight is not None
 
-    def fresh(self, rejected: Token | None) -> Token | None:
+    def fresh(self, rejected: Token | None = None) -> Token | None:
         """The held token when it can be handed out at once (not ``rejected``, not due
-        for renewal), else ``None``: :meth:`token` then decides."""
-        held = self.held
-        if held is None or rejected is not None:
-            return None
-        expires_at = held.expires_at
-        if expires_at is None or self.clock() < expires_at - held.renewal_margin(self.leeway):
-            return held
+        for renewal: :meth:`Token.renewal_due`, worked out when the token is held),
+        else ``None``: :meth:`token` then decides."""
+        if rejected is None and self.clock() < self._fresh_until:
+            return self._held
         return None
 
     async def token(self, rejected: Token | None) -> Token:

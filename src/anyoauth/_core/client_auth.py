@@ -103,7 +103,9 @@ class ClientAuthMethod:
     name: ClassVar[ClientAuth] = "none"
     """The method's registered name (``token_endpoint_auth_method``)."""
     fresh_per_request: ClassVar[bool] = False
-    """Whether every request, every retry included, needs credentials made anew."""
+    """Whether every request, every retry included, needs credentials made anew. When
+    ``False`` the credentials may depend only on the client id, the issuer and the URL:
+    a strategy makes them once per URL."""
 
     def check(self, *, client_id: str, issuer: str | None) -> None:
         """Refuse (:class:`ConfigurationError`) a client this method cannot

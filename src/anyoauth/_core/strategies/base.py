@@ -23,6 +23,7 @@ from ..client_auth import (
     AssertionAudience,
     ClientAuth,
     ClientAuthMethod,
+    Credentials,
     client_auth_method,
 )
 from ..device import DeviceAuthorization
@@ -157,6 +158,9 @@ class Strategy:
     introspection_endpoint: str | None = None
     """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
+    _static_credentials: dict[str, Credentials] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False
+    )
     uses_pkce: bool = False
     """Whether code flows send a PKCE S256 challenge."""
     extra_authorization_params: Mapping[str, str] = attrs.field(factory=dict)
@@ -447,22 +451,39 @@ class Strategy:
         (:attr:`HttpRequest.rebuild`): every retry then carries a fresh assertion for
         the same audience."""
         target = self._token_url() if url is None else url
-        fixed = tuple(params)
         method = self._authentication
         known = self._quoted_settings
-
-        def build(at: float) -> HttpRequest:
-            credentials = method.credentials(
-                client_id=self.client_id, issuer=self.issuer, url=target, now=at
-            )
-            body = form_encode(fixed + credentials.params, known=known)
+        if not method.fresh_per_request:
+            # The same credentials for every request to ``target``: made once.
+            credentials = self._static_credentials.get(target)
+            if credentials is None:
+                credentials = self._static_credentials[target] = method.credentials(
+                    client_id=self.client_id, issuer=self.issuer, url=target, now=now
+                )
+            params = list(params)
+            params += credentials.params
             return HttpRequest(
                 method="POST",
                 url=target,
-                headers=_FORM_HEADERS + credentials.headers,
-                content=body.encode(),
+                headers=_FORM_HEADERS + credentials.headers
+                if credentials.headers
+                else _FORM_HEADERS,
+                content=form_encode(params, known=known).encode(),
                 extra_secrets=credentials.secrets,
-                rebuild=build if method.fresh_per_request else None,
+            )
+        fixed = tuple(params)
+
+        def build(at: float) -> HttpRequest:
+            signed = method.credentials(
+                client_id=self.client_id, issuer=self.issuer, url=target, now=at
+            )
+            return HttpRequest(
+                method="POST",
+                url=target,
+                headers=_FORM_HEADERS + signed.headers,
+                content=form_encode(fixed + signed.params, known=known).encode(),
+                extra_secrets=signed.secrets,
+                rebuild=build,
             )
 
         return build(now)
