@@ -262,7 +262,11 @@ class Client:
             raise StateMismatch("unknown or already used state")
         flow = Flow.resume(strategy, pending)
         result = flow.receive_redirect(redirect, self._clock())
-        token = result if isinstance(result, Token) else await self._exchanged(flow, result)
+        if not isinstance(result, Token):
+            exchanged = await self._exchange(flow, result)
+            assert not isinstance(exchanged, RefreshRefused)  # a code exchange is no renewal
+            result = exchanged
+        token = result
         await self._keeper.save(token)
         logger.debug("login completed for %s", strategy.store_namespace)
         return token
@@ -363,12 +367,6 @@ class Client:
         if isinstance(result, RefreshRefused):
             return result
         return await self._verified(flow, result)
-
-    async def _exchanged(self, flow: Flow, request: HttpRequest) -> Token:
-        """:meth:`_exchange` of a request that is no refresh (it cannot be refused as one)."""
-        result = await self._exchange(flow, request)
-        assert not isinstance(result, RefreshRefused)
-        return result
 
     async def _verified(self, flow: Flow, result: Token | KeysNeeded) -> Token:
         """The token, once its id_token is verified with a (re)fetched key set."""
