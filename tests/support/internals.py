@@ -20,6 +20,7 @@ from anyoauth import _renewal as renewal_module
 from anyoauth import _scrub as scrub_module
 from anyoauth import cli as cli_module
 from anyoauth._client import _show_device_code as show_device_code
+from anyoauth._core import dpop as dpop
 from anyoauth._core import errors as errors_module
 from anyoauth._core import jose as jose
 from anyoauth._core import redirect as redirect_module
@@ -59,6 +60,7 @@ __all__ = [
     "Endpoint",
     "cli_module",
     "client_assertion",
+    "dpop",
     "errors_module",
     "file_store_digest",
     "http_module",

@@ -1,0 +1,156 @@
+"""DPoP proofs (RFC 9449), sans-IO: the key a client proves possession of, and the
+signed proof JWT that goes with one request.
+
+:class:`DPoPKey` holds the private key (generated, or the user's) and its public JWK and
+thumbprint (``jkt``, RFC 7638). :meth:`DPoPKey.proof` makes the ``DPoP`` header value of
+one request: a JWT of type ``dpop+jwt`` carrying the public key, with a fresh ``jti``,
+``htm``, ``htu`` (the URL without query and fragment), ``iat``, and when given the
+server's ``nonce`` and ``ath`` (the hash of the access token it goes with). Every request,
+and every retry of one, gets a new proof. joserfc signs; nothing here reads a clock or
+performs IO.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import warnings
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["DPOP_ALGORITHMS", "DPOP_TYPE", "DPoPKey", "access_token_hash", "htu_of"]
+
+DPOP_TYPE = "dpop+jwt"
+"""The ``typ`` of a DPoP proof (RFC 9449 4.2)."""
+
+DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "RS256")
+"""Asymmetric JWS algorithms a DPoP key may sign with (never ``none`` or HMAC)."""
+
+_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_JTI_BYTES = 24
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def htu_of(url: str) -> str:
+    """The ``htu`` of a request to ``url``: the URL without its query and fragment."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def access_token_hash(access_token: str) -> str:
+    """The ``ath`` of a proof sent with ``access_token``: base64url(SHA-256(token))."""
+    return _b64url(hashlib.sha256(access_token.encode("ascii")).digest())
+
+
+def _generate(algorithm: str) -> Any:
+    from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+    if algorithm in _CURVES:
+        return ECKey.generate_key(_CURVES[algorithm], private=True)
+    if algorithm in ("EdDSA", "Ed25519"):
+        return OKPKey.generate_key("Ed25519", private=True)
+    return RSAKey.generate_key(2048, private=True)
+
+
+def _check_algorithm(value: object) -> None:
+    if value not in DPOP_ALGORITHMS:
+        raise ConfigurationError(f"a DPoP key signs with one of {', '.join(DPOP_ALGORITHMS)}")
+
+
+def _algorithm(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
+    _check_algorithm(value)
+
+
+@attrs.frozen(repr=False)
+class DPoPKey:
+    """A client's DPoP key pair. Never shows its private part in a repr.
+
+    Make one with :meth:`generate` or :meth:`load`; share one key (its private JWK) by
+    every holder of a token bound to it.
+    """
+
+    algorithm: str = attrs.field(validator=_algorithm)
+    """The JWS algorithm proofs are signed with."""
+    _key: Any = attrs.field(alias="key")
+    _public: dict[str, Any] = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        from . import jose
+
+        try:
+            loaded = jose.load_client_key(self._key, self.algorithm)
+        except ValueError as exc:
+            raise ConfigurationError(f"DPoP key: {exc}") from None
+        object.__setattr__(self, "_key", loaded)
+        object.__setattr__(self, "_public", dict(loaded.as_dict(private=False)))
+
+    def __repr__(self) -> str:
+        return f"<DPoPKey {self.algorithm} jkt={self.thumbprint}>"
+
+    @classmethod
+    def generate(cls, algorithm: str = "ES256") -> DPoPKey:
+        """A new key pair for ``algorithm`` (ES256 by default; P-256)."""
+        _check_algorithm(algorithm)
+        return cls(algorithm, key=_generate(algorithm))
+
+    @classmethod
+    def load(cls, key: Any, algorithm: str = "ES256") -> DPoPKey:
+        """The key pair of ``key``: a private JWK dict, PEM text or bytes, or a joserfc
+        key, that fits ``algorithm``; :class:`ConfigurationError` otherwise."""
+        return cls(algorithm, key=key)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        """The public key as a JWK (what every proof carries in its header)."""
+        return dict(self._public)
+
+    @property
+    def thumbprint(self) -> str:
+        """The key's JWK SHA-256 thumbprint (RFC 7638): the ``jkt`` a bound token names
+        and the authorization request's ``dpop_jkt``."""
+        thumbprint: str = self._key.thumbprint()
+        return thumbprint
+
+    def private_jwk(self) -> dict[str, Any]:
+        """The private key as a JWK, for sharing it with the other holders of a token
+        bound to it (store it as a secret)."""
+        return dict(self._key.as_dict(private=True))
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        now: float,
+        nonce: str | None = None,
+        access_token: str | None = None,
+    ) -> str:
+        """The ``DPoP`` header value of a ``method`` request to ``url`` made at ``now``:
+        a new proof (fresh ``jti``) with the server's ``nonce`` when it asked for one and
+        ``ath`` when it goes with ``access_token``."""
+        from joserfc import jwt
+
+        header = {"typ": DPOP_TYPE, "alg": self.algorithm, "jwk": self.public_jwk}
+        claims: dict[str, Any] = {
+            "jti": _b64url(secrets.token_bytes(_JTI_BYTES)),
+            "htm": method.upper(),
+            "htu": htu_of(url),
+            "iat": int(now),
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if access_token is not None:
+            claims["ath"] = access_token_hash(access_token)
+        with warnings.catch_warnings():
+            # joserfc flags "EdDSA" as superseded by "Ed25519" (RFC 9864); servers still
+            # list "EdDSA", so a key may sign with either name.
+            warnings.simplefilter("ignore")
+            return jwt.encode(header, claims, self._key, algorithms=[self.algorithm])
