@@ -4,7 +4,7 @@ builds one from its ``client_auth`` name, and how signed requests are built agai
 from __future__ import annotations
 
 import base64
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import attrs
@@ -25,10 +25,10 @@ from anyoauth import (
 from anyoauth.sansio import (
     ASSERTION_TYPE,
     ClientAuthMethod,
-    Credentials,
     HttpRequest,
     basic_credentials,
 )
+from support.client_auth import SignedHeader, signature
 
 ISSUER = "https://idp.example"
 TOKEN_URL = "https://idp.example/token"
@@ -227,33 +227,13 @@ def test_an_unsigned_request_is_sent_again_as_it_is() -> None:
     assert request.rebuild is None
 
 
-@attrs.frozen
-class SignedHeader(ClientAuthMethod):
-    """A method of a provider anyoauth does not know: a per-request signature header."""
-
-    name: ClassVar[Any] = "provider_signature"
-    fresh_per_request: ClassVar[bool] = True
-
-    key: str = attrs.field(repr=False)
-
-    def credentials(
-        self, *, client_id: str, issuer: str | None, url: str, now: float
-    ) -> Credentials:
-        signature = f"{self.key}-{client_id}-{now:.0f}"
-        return Credentials(
-            headers=(("X-Signature", signature),),
-            params=(("client_id", client_id),),
-            secrets=frozenset({signature}),
-        )
-
-
 def test_a_method_of_its_own_authenticates_every_request_of_a_strategy() -> None:
     strategy = credentials({"client_auth": SignedHeader("k")})
     request = strategy.direct_token_request(now=NOW)
-    assert header(request, "X-Signature") == f"k-app-{NOW:.0f}"
+    assert header(request, "X-Signature") == signature("k", "app", NOW)
     assert form(request)["client_id"] == ["app"]
-    assert f"k-app-{NOW:.0f}" in request.secrets
+    assert signature("k", "app", NOW) in request.secrets
     assert request.rebuild is not None
-    assert header(request.rebuild(NOW + 1), "X-Signature") == f"k-app-{NOW + 1:.0f}"
+    assert header(request.rebuild(NOW + 1), "X-Signature") == signature("k", "app", NOW + 1)
     revoke = attrs.evolve(strategy, revocation_endpoint=REVOKE_URL)
     assert header(revoke.revocation_request("t", now=NOW), "X-Signature") is not None

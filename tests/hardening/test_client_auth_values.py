@@ -6,18 +6,17 @@ from __future__ import annotations
 import base64
 import json
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import anyio.lowlevel
-import attrs
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 import anyoauth
 from anyoauth import ClientCredentials, ClientSecretBasic, PrivateKeyJwt, TokenRequestError
-from anyoauth.sansio import ClientAuthMethod, Credentials
+from support.client_auth import SignedHeader
 
 pytestmark = pytest.mark.anyio
 
@@ -110,32 +109,12 @@ async def test_one_basic_method_shared_by_two_clients_sends_each_its_own_id(
     assert sent == ["first", "second", "first"]
 
 
-@attrs.frozen
-class SignedHeader(ClientAuthMethod):
-    """A provider's own scheme: an HMAC-like header made per request."""
-
-    name: ClassVar[Any] = "provider_signature"
-    fresh_per_request: ClassVar[bool] = True
-
-    key: str = attrs.field(repr=False)
-
-    def credentials(
-        self, *, client_id: str, issuer: str | None, url: str, now: float
-    ) -> Credentials:
-        signature = f"{self.key}.{client_id}.{now:.0f}"
-        return Credentials(
-            headers=(("X-Provider-Signature", signature),),
-            params=(("client_id", client_id),),
-            secrets=frozenset({signature}),
-        )
-
-
 async def test_an_echoed_secret_of_a_method_of_ones_own_never_reaches_the_error(
     http_module: ModuleType,
 ) -> None:
     async def echo(request: Any) -> Any:
         await anyio.lowlevel.checkpoint()
-        signature = request.headers["x-provider-signature"]
+        signature = request.headers["x-signature"]
         body = {"error": "invalid_client", "error_description": f"bad signature {signature}"}
         return http_module.Response(401, content=json.dumps(body).encode())
 
