@@ -16,6 +16,7 @@ from ._core.client_auth import ClientSecretPost as ClientSecretPost
 from ._core.client_auth import NoClientAuth as NoClientAuth
 from ._core.client_auth import PrivateKeyJwt as PrivateKeyJwt
 from ._core.device import DeviceAuthorization as DeviceAuthorization
+from ._core.dpop import DPoPKey as DPoPKey
 from ._core.errors import AgentError as AgentError
 from ._core.errors import AuthorizationDenied as AuthorizationDenied
 from ._core.errors import ConfigurationError as ConfigurationError
@@ -81,6 +82,7 @@ __all__ = [
     "ClientSecretPost",
     "CodeJsonExchange",
     "ConfigurationError",
+    "DPoPKey",
     "DeviceAuthorization",
     "DeviceCode",
     "DiscoveryError",

@@ -344,6 +344,34 @@ class Client:
             module = module_of(self._http) if self._http is not None else httpx
         return auth_class(module)(self)
 
+    # -- DPoP (RFC 9449) --------------------------------------------------------------------
+
+    def dpop_proof(self, method: str, url: str, *, token: Token | None = None) -> str:
+        """A new DPoP proof (the ``DPoP`` header value) for a ``method`` request to
+        ``url`` made now with ``token`` (its hash goes in the proof as ``ath``; send the
+        token as ``Authorization: DPoP <token>``), carrying the latest nonce the server
+        of ``url`` gave. :meth:`auth` does this for every request; call it for requests
+        sent some other way. Raises :class:`ConfigurationError` without a DPoP key
+        (:attr:`Strategy.dpop_key`)."""
+        key = self.strategy.dpop_key
+        if key is None:
+            raise ConfigurationError(f"{self.strategy.name} has no DPoP key")
+        return key.proof(
+            method,
+            url,
+            now=self._clock(),
+            nonce=key.nonce_for(url),
+            access_token=None if token is None else token.access_token,
+        )
+
+    def remember_dpop_nonce(self, url: str, nonce: str) -> None:
+        """Remember the ``DPoP-Nonce`` a server (of ``url``) answered with, for the next
+        proofs to it (:meth:`DPoPKey.remember_nonce`); :meth:`auth` does this itself.
+        Without a DPoP key, nothing is remembered."""
+        key = self.strategy.dpop_key
+        if key is not None:
+            key.remember_nonce(url, nonce)
+
     # -- IO -------------------------------------------------------------------------------
 
     async def _exchange(self, flow: Flow, request: HttpRequest) -> Token | RefreshRefused:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import anyio
 import attrs
 
+from ._core.dpop import asks_for_nonce
 from ._core.errors import ServerUnavailable
 from ._core.http import HttpRequest
 from ._retry import RetryPolicy, parse_retry_after
@@ -78,6 +79,7 @@ class _Answer:
     content_type: str | None
     body: bytes = attrs.field(repr=False)
     retry_after: str | None
+    dpop_nonce: str | None = None
 
 
 _Retry = Literal["not sent", "lost", "never"]
@@ -300,6 +302,7 @@ async def _attempt(
         content_type=response.headers.get("content-type"),
         body=_ResponseBody(body),
         retry_after=response.headers.get("retry-after"),
+        dpop_nonce=response.headers.get("dpop-nonce") if request.remember_nonce else None,
     )
 
 
@@ -316,17 +319,35 @@ async def send_with_retries(
     """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
     seconds. ``resend``: the request is a refresh, sent once more if its answer is lost.
     A request that must differ on each attempt (:attr:`HttpRequest.rebuild`: a fresh
-    client assertion) is built again for each retry."""
+    client assertion or DPoP proof) is built again for each retry.
+
+    A request with a DPoP proof hands every ``DPoP-Nonce`` the server answers with to
+    :attr:`HttpRequest.remember_nonce`; an answer asking for a nonce (``use_dpop_nonce``,
+    RFC 9449 8) that brought one is answered once with a new proof carrying it (not
+    counted as a retry: the server refused the request without processing it)."""
     end = anyio.current_time() + deadline
     attempt = 0
     resent = False
+    nonce_retried = False
     first = request
     while True:
-        attempt += 1
-        if attempt > 1 and first.rebuild is not None:
+        if (attempt > 0 or nonce_retried) and first.rebuild is not None:
             request = first.rebuild(clock())
+        attempt += 1
         left = max(end - anyio.current_time(), 0.0)
         outcome = await _attempt(http, request, left, max_response_bytes, total=deadline)
+        if isinstance(outcome, _Answer) and outcome.dpop_nonce is not None:
+            assert request.remember_nonce is not None  # only read for such a request
+            request.remember_nonce(outcome.dpop_nonce)
+            if (
+                not nonce_retried
+                and first.rebuild is not None
+                and asks_for_nonce(outcome.status, outcome.body)
+            ):
+                nonce_retried = True
+                attempt -= 1
+                logger.debug("DPoP nonce asked for: request sent again with it")
+                continue
         retry_after: float | None = None
         if isinstance(outcome, _Failure):
             retry = outcome.retry == "not sent" or (

@@ -1,7 +1,9 @@
 """``client.auth()``: an ``httpx``/``httpx2`` ``Auth`` that sets each request's
 ``Authorization`` from :meth:`Client.token` (or :meth:`Client.fresh_token`, its
 no-wait answer) and, on a 401, asks it for a different token and sends the request
-once more. It decides nothing about tokens itself.
+once more. A DPoP-bound token goes with a fresh proof (:meth:`Client.dpop_proof`), and
+a resource server's ``use_dpop_nonce`` challenge is answered once with its nonce. It
+decides nothing about tokens itself.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any, Protocol
 
+from ._core.dpop import challenges_for_nonce
 from ._core.token import Token
 
 __all__ = ["TokenSource", "auth_class"]
@@ -28,6 +31,18 @@ class TokenSource(Protocol):
         """The token :meth:`token` would return without waiting, or ``None``."""
         ...
 
+    def dpop_proof(self, method: str, url: str, *, token: Token | None = None) -> str:
+        """A new DPoP proof for a ``method`` request to ``url`` made with ``token``."""
+        ...
+
+    def remember_dpop_nonce(self, url: str, nonce: str) -> None:
+        """Remember the ``DPoP-Nonce`` the server of ``url`` answered with."""
+        ...
+
+
+def _is_bound(token: Token) -> bool:
+    return token.token_type.lower() == "dpop"
+
 
 @functools.cache
 def auth_class(module: ModuleType) -> type:
@@ -35,8 +50,8 @@ def auth_class(module: ModuleType) -> type:
     (an ``Auth`` must subclass its own package's ``Auth``)."""
 
     class BearerAuth(module.Auth):  # type: ignore[name-defined,misc]
-        """Sets the token from :meth:`Client.token`; on a 401 gets a different token
-        and retries once."""
+        """Sets the token from :meth:`Client.token` (a DPoP-bound one with a proof); on a
+        401 gets a different token and retries once."""
 
         requires_request_body = False
         requires_response_body = False
@@ -53,13 +68,35 @@ def auth_class(module: ModuleType) -> type:
         async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
             # Every API request: the held token when token() would hand it out at once
             # (no coroutine), else token() itself.
-            token = self._client.fresh_token() or await self._client.token()
-            request.headers["Authorization"] = token.authorization_header
-            response = yield request
-            if response.status_code == 401:
-                token = await self._client.token(rejected=token)
+            client = self._client
+            token = client.fresh_token() or await client.token()
+            for retry in (False, True):
                 request.headers["Authorization"] = token.authorization_header
-                yield request
+                if not _is_bound(token):
+                    request.headers.pop("DPoP", None)
+                    response = yield request
+                else:
+                    # A bound token never goes without a proof of its key (RFC 9449 7).
+                    url = str(request.url)
+                    request.headers["DPoP"] = client.dpop_proof(request.method, url, token=token)
+                    response = yield request
+                    nonce = response.headers.get("dpop-nonce")
+                    if nonce is not None:
+                        client.remember_dpop_nonce(url, nonce)
+                        challenge = response.headers.get("www-authenticate")
+                        if challenges_for_nonce(response.status_code, challenge):
+                            proof = client.dpop_proof(request.method, url, token=token)
+                            request.headers["DPoP"] = proof
+                            response = yield request
+                            nonce = response.headers.get("dpop-nonce")
+                            if nonce is not None:
+                                client.remember_dpop_nonce(url, nonce)
+                            challenge = response.headers.get("www-authenticate")
+                            if challenges_for_nonce(response.status_code, challenge):
+                                return  # asked for a nonce twice: no token problem
+                if response.status_code != 401 or retry:
+                    return
+                token = await client.token(rejected=token)
 
     BearerAuth.__qualname__ = BearerAuth.__name__ = f"BearerAuth[{module.__name__}]"
     return BearerAuth

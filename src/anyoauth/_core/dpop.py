@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 import secrets
+import threading
 import warnings
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,7 +27,17 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["DPOP_ALGORITHMS", "DPOP_TYPE", "DPoPKey", "access_token_hash", "htu_of"]
+__all__ = [
+    "DPOP_ALGORITHMS",
+    "DPOP_TYPE",
+    "MAX_NONCE_LENGTH",
+    "DPoPKey",
+    "access_token_hash",
+    "asks_for_nonce",
+    "challenges_for_nonce",
+    "htu_of",
+    "origin_of",
+]
 
 DPOP_TYPE = "dpop+jwt"
 """The ``typ`` of a DPoP proof (RFC 9449 4.2)."""
@@ -34,6 +48,17 @@ DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "RS25
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 _JTI_BYTES = 24
 
+MAX_NONCE_LENGTH = 1024
+"""The longest server nonce remembered; a longer ``DPoP-Nonce`` is ignored."""
+
+_MAX_ORIGINS = 256
+"""Servers whose latest nonce a key remembers (the least recently told is dropped)."""
+
+# RFC 9449 8.1: nonce = 1*NQCHAR (visible ASCII but '"' and '\\').
+_NONCE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_NONCE_CHALLENGE = re.compile(r'(?i)\berror\s*=\s*"?use_dpop_nonce"?')
+_DPOP_SCHEME = re.compile(r"(?i)(?:^|,)\s*dpop(?:\s|,|$)")
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -43,6 +68,35 @@ def htu_of(url: str) -> str:
     """The ``htu`` of a request to ``url``: the URL without its query and fragment."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def origin_of(url: str) -> str:
+    """The origin of ``url`` (scheme and authority, lower case): what a server nonce is
+    remembered for."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def asks_for_nonce(status_code: int, body: bytes) -> bool:
+    """Whether an authorization server's answer is a ``use_dpop_nonce`` error
+    (RFC 9449 8): HTTP 400 with that ``error`` in its JSON body."""
+    if status_code != 400 or len(body) > 65536:
+        return False
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(payload, dict) and payload.get("error") == "use_dpop_nonce"
+
+
+def challenges_for_nonce(status_code: int, www_authenticate: str | None) -> bool:
+    """Whether a resource server's answer asks for a nonce (RFC 9449 9): HTTP 401 with
+    a ``DPoP`` challenge whose ``error`` is ``use_dpop_nonce``."""
+    if status_code != 401 or not www_authenticate or len(www_authenticate) > 8192:
+        return False
+    return bool(_DPOP_SCHEME.search(www_authenticate)) and bool(
+        _NONCE_CHALLENGE.search(www_authenticate)
+    )
 
 
 def access_token_hash(access_token: str) -> str:
@@ -81,6 +135,9 @@ class DPoPKey:
     """The JWS algorithm proofs are signed with."""
     _key: Any = attrs.field(alias="key")
     _public: dict[str, Any] = attrs.field(init=False, eq=False)
+    _header: dict[str, Any] = attrs.field(init=False, eq=False)
+    _nonces: OrderedDict[str, str] = attrs.field(init=False, eq=False, factory=OrderedDict)
+    _nonce_lock: threading.Lock = attrs.field(init=False, eq=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
         from . import jose
@@ -90,7 +147,11 @@ class DPoPKey:
         except ValueError as exc:
             raise ConfigurationError(f"DPoP key: {exc}") from None
         object.__setattr__(self, "_key", loaded)
-        object.__setattr__(self, "_public", dict(loaded.as_dict(private=False)))
+        public = dict(loaded.as_dict(private=False))
+        object.__setattr__(self, "_public", public)
+        object.__setattr__(
+            self, "_header", {"typ": DPOP_TYPE, "alg": self.algorithm, "jwk": dict(public)}
+        )
 
     def __repr__(self) -> str:
         return f"<DPoPKey {self.algorithm} jkt={self.thumbprint}>"
@@ -124,6 +185,27 @@ class DPoPKey:
         bound to it (store it as a secret)."""
         return dict(self._key.as_dict(private=True))
 
+    def nonce_for(self, url: str) -> str | None:
+        """The latest nonce the server of ``url`` gave (its ``DPoP-Nonce`` header), if any."""
+        return self._nonces.get(origin_of(url))
+
+    def remember_nonce(self, url: str, nonce: str) -> None:
+        """Remember ``nonce``, which the server of ``url`` sent in a ``DPoP-Nonce``
+        header, for the next proofs to that server (origin). A value that is not a
+        nonce (RFC 9449 8.1: visible ASCII but ``"`` and ``\\``, at most
+        :data:`MAX_NONCE_LENGTH` characters) is ignored. Thread-safe; a key remembers the
+        nonces of its 256 most recent servers."""
+        if not isinstance(nonce, str) or len(nonce) > MAX_NONCE_LENGTH:
+            return
+        if not _NONCE.fullmatch(nonce):
+            return
+        origin = origin_of(url)
+        with self._nonce_lock:
+            self._nonces[origin] = nonce
+            self._nonces.move_to_end(origin)
+            while len(self._nonces) > _MAX_ORIGINS:
+                self._nonces.popitem(last=False)
+
     def proof(
         self,
         method: str,
@@ -138,7 +220,7 @@ class DPoPKey:
         ``ath`` when it goes with ``access_token``."""
         from joserfc import jwt
 
-        header = {"typ": DPOP_TYPE, "alg": self.algorithm, "jwk": self.public_jwk}
+        header = self._header
         claims: dict[str, Any] = {
             "jti": _b64url(secrets.token_bytes(_JTI_BYTES)),
             "htm": method.upper(),

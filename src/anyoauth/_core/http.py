@@ -91,6 +91,10 @@ class HttpRequest:
     must differ (a client assertion's ``jti`` works once; a DPoP proof is per request):
     the driver sends ``rebuild(now)`` for every attempt after the first. ``None``: the
     same request is sent again."""
+    remember_nonce: Callable[[str], None] | None = attrs.field(default=None, repr=False, eq=False)
+    """For a request carrying a DPoP proof: where the driver hands each ``DPoP-Nonce``
+    the server answers with (the key remembers it for the server's origin), after which
+    :attr:`rebuild` makes a proof with it. ``None``: the request carries no proof."""
     extra_secrets: frozenset[str] = attrs.field(default=frozenset(), repr=False, eq=False)
     """Secret values sent under names :data:`SECRET_PARAMETERS` does not list (a
     strategy's own parameters); :attr:`secrets` finds the standard ones itself."""

@@ -17,6 +17,7 @@ __all__ = [
     "BEARER",
     "BEARER_TYPE",
     "BORN_EXPIRED_LIMIT",
+    "DPOP",
     "MAX_RENEWAL_PAUSE",
     "MIN_TOKEN_LIFETIME",
     "RenewalPace",
@@ -33,6 +34,10 @@ BEARER_TYPE = "Bearer"
 
 BEARER: frozenset[str] = frozenset({"bearer"})
 """The token types every strategy knows how to use (RFC 6750), in lower case."""
+
+DPOP: frozenset[str] = frozenset({"dpop"})
+"""The token type of a DPoP-bound token (RFC 9449 5), in lower case: usable by a
+strategy with a DPoP key."""
 
 # Token text is visible ASCII without space (text.is_visible_ascii): RFC 6749 appendix
 # A's VSCHAR (%x20-7E) less the space. Every token value (access, refresh, id token) and
@@ -157,6 +162,11 @@ class Token:
     """The claims of the OpenID Connect id_token (``extra["id_token"]``) once validated
     against the server's keys; ``None`` when there was no id_token to validate."""
 
+    dpop_jkt: str | None = attrs.field(default=None, validator=_token_text)
+    """For a DPoP-bound token (``token_type`` ``DPoP``, RFC 9449): the thumbprint of the
+    key it is bound to (RFC 7638), recorded when it was received. Only a client holding
+    that key uses it (:meth:`Strategy.can_use`); ``None`` for other tokens."""
+
     renewal_streak: int = attrs.field(default=0, eq=False, validator=_streak)
     """How many short-lived tokens (:attr:`short_lived`) the server issued in a row,
     this one included, each renewing the one before; 0 for a token with a normal
@@ -280,6 +290,7 @@ class Token:
             "extra": dict(self.extra),
             "id_token_claims": None if self.id_token_claims is None else dict(self.id_token_claims),
             "renewal_streak": self.renewal_streak,
+            "dpop_jkt": self.dpop_jkt,
         }
 
     @classmethod
@@ -300,6 +311,7 @@ class Token:
             extra=data.get("extra") or {},
             id_token_claims=data.get("id_token_claims"),
             renewal_streak=data.get("renewal_streak", 0),
+            dpop_jkt=data.get("dpop_jkt"),
         )
 
 

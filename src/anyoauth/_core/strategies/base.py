@@ -27,6 +27,7 @@ from ..client_auth import (
     client_auth_method,
 )
 from ..device import DeviceAuthorization
+from ..dpop import DPoPKey
 from ..errors import (
     AuthorizationDenied,
     ConfigurationError,
@@ -37,7 +38,7 @@ from ..errors import (
 from ..http import HttpRequest
 from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
 from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
-from ..token import BEARER, BEARER_TYPE, Token, parse_token_response
+from ..token import BEARER, BEARER_TYPE, DPOP, Token, parse_token_response
 from ..urls import (
     add_query,
     check_endpoint,
@@ -157,6 +158,14 @@ class Strategy:
     """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
     introspection_endpoint: str | None = None
     """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
+    dpop_key: DPoPKey | None = attrs.field(default=None)
+    """The client's DPoP key (RFC 9449), or ``None`` for bearer tokens. With a key,
+    every request to the authorization server (token, refresh, pushed authorization,
+    revocation, introspection, device authorization) carries a fresh proof signed with
+    it, the authorization request names it (``dpop_jkt``), the server may issue tokens
+    of type ``DPoP`` bound to it, and :meth:`Client.auth` sends such a token with a
+    proof, never as a bearer token. Every client sharing a store must hold the same
+    key (see :meth:`DPoPKey.load`): a token bound to another key is never used."""
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
     _static_credentials: dict[str, Credentials] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -213,6 +222,8 @@ class Strategy:
                 f"missing_token_type must be one of {', '.join(sorted(self.token_types))}"
             )
         self._check_client_auth()
+        if self.dpop_key is not None and not isinstance(self.dpop_key, DPoPKey):
+            raise ConfigurationError("dpop_key must be a DPoPKey (DPoPKey.generate or load)")
         if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
             raise ConfigurationError(
                 "id_token_algorithms must list asymmetric JWS algorithms only: "
@@ -244,6 +255,14 @@ class Strategy:
         """The client authentication every request to the authorization server carries
         (token, device authorization, revocation, introspection endpoints)."""
         return self._authentication
+
+    @property
+    def usable_token_types(self) -> frozenset[str]:
+        """The token types this client can use: :attr:`token_types`, and ``dpop`` when
+        it holds a :attr:`dpop_key`. A token response of any other type is refused."""
+        if self.dpop_key is None:
+            return self.token_types
+        return self.token_types | DPOP
 
     @property
     def verifies_id_tokens(self) -> bool:
@@ -336,6 +355,9 @@ class Strategy:
             params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
         if nonce is not None:
             params.append(("nonce", nonce))
+        if self.dpop_key is not None and self.response_type == "code":
+            # RFC 9449 10: the code is bound to the key that must redeem it.
+            params.append(("dpop_jkt", self.dpop_key.thumbprint))
         params += list(self.extra_authorization_params.items())
         return params
 
@@ -425,7 +447,7 @@ class Strategy:
                 return Token.from_response(
                     params,
                     received_at=now,
-                    token_types=self.token_types,
+                    token_types=self.token_types,  # an implicit token is never DPoP-bound
                     missing_token_type=self.missing_token_type,
                 )
             except ValueError as exc:
@@ -442,48 +464,62 @@ class Strategy:
             raise ConfigurationError(f"{self.name} has no token endpoint")
         return self.token_endpoint
 
+    def _credentials(self, target: str, now: float) -> Credentials:
+        """:attr:`authentication`'s credentials for a request to ``target`` at ``now``:
+        made once per URL for a method whose credentials never change."""
+        method = self._authentication
+        if method.fresh_per_request:
+            return method.credentials(
+                client_id=self.client_id, issuer=self.issuer, url=target, now=now
+            )
+        credentials = self._static_credentials.get(target)
+        if credentials is None:
+            credentials = self._static_credentials[target] = method.credentials(
+                client_id=self.client_id, issuer=self.issuer, url=target, now=now
+            )
+        return credentials
+
     def form_request(
         self, params: Iterable[tuple[str, str]], *, now: float, url: str | None = None
     ) -> HttpRequest:
         """A form-encoded POST to ``url`` (by default the token endpoint) carrying
-        :attr:`authentication`'s credentials, made at ``now``. When the method signs
-        (a JWT assertion), the request knows how to build itself again
+        :attr:`authentication`'s credentials, made at ``now``, and a DPoP proof when the
+        strategy has a :attr:`dpop_key`. When the method signs (a JWT assertion) or a
+        proof goes with it, the request knows how to build itself again
         (:attr:`HttpRequest.rebuild`): every retry then carries a fresh assertion for
-        the same audience."""
+        the same audience and a fresh proof with the server's latest nonce."""
         target = self._token_url() if url is None else url
-        method = self._authentication
         known = self._quoted_settings
-        if not method.fresh_per_request:
-            # The same credentials for every request to ``target``: made once.
-            credentials = self._static_credentials.get(target)
-            if credentials is None:
-                credentials = self._static_credentials[target] = method.credentials(
-                    client_id=self.client_id, issuer=self.issuer, url=target, now=now
-                )
-            params = list(params)
-            params += credentials.params
+        key = self.dpop_key
+        if key is None and not self._authentication.fresh_per_request:
+            # The same request for every attempt: credentials made once per URL.
+            credentials = self._credentials(target, now)
             return HttpRequest(
                 method="POST",
                 url=target,
                 headers=_FORM_HEADERS + credentials.headers
                 if credentials.headers
                 else _FORM_HEADERS,
-                content=form_encode(params, known=known).encode(),
+                content=form_encode([*params, *credentials.params], known=known).encode(),
                 extra_secrets=credentials.secrets,
             )
         fixed = tuple(params)
+        remember = None if key is None else functools.partial(key.remember_nonce, target)
 
         def build(at: float) -> HttpRequest:
-            signed = method.credentials(
-                client_id=self.client_id, issuer=self.issuer, url=target, now=at
-            )
+            signed = self._credentials(target, at)
+            headers = _FORM_HEADERS + signed.headers
+            if key is not None:
+                proof = key.proof("POST", target, now=at, nonce=key.nonce_for(target))
+                headers += (("DPoP", proof),)
             return HttpRequest(
                 method="POST",
                 url=target,
-                headers=_FORM_HEADERS + signed.headers,
+                headers=headers,
                 content=form_encode(fixed + signed.params, known=known).encode(),
                 extra_secrets=signed.secrets,
                 rebuild=build,
+                remember_nonce=remember,
             )
 
         return build(now)
@@ -619,22 +655,32 @@ class Strategy:
         self, status_code: int, content_type: str | None, body: bytes, now: float
     ) -> Token:
         """Validate the token endpoint's answer (see :func:`parse_token_response`): a
-        token of one of :attr:`token_types`, with visible ASCII token values."""
-        return parse_token_response(
+        token of one of :attr:`usable_token_types`, with visible ASCII token values.
+        A ``DPoP`` token records the thumbprint of the key it is bound to."""
+        token = parse_token_response(
             status_code,
             content_type,
             body,
             received_at=now,
-            token_types=self.token_types,
+            token_types=self.usable_token_types,
             missing_token_type=self.missing_token_type,
         )
+        if self.dpop_key is not None and token.token_type.lower() == "dpop":
+            token = attrs.evolve(token, dpop_jkt=self.dpop_key.thumbprint)
+        return token
 
     def can_use(self, token: Token) -> bool:
         """Whether ``token`` is of a type this strategy knows how to use (one of
-        :attr:`token_types`, compared without case). The client never holds or sends a
+        :attr:`usable_token_types`, compared without case) and, for a DPoP-bound token,
+        bound to this strategy's :attr:`dpop_key`. The client never holds or sends a
         stored token that is not: an older version may have stored a ``Basic``,
-        ``DPoP`` or ``N_A`` token before such responses were refused."""
-        return token.token_type.lower() in self.token_types
+        ``DPoP`` or ``N_A`` token before such responses were refused, and a client
+        sharing the store may hold another DPoP key."""
+        kind = token.token_type.lower()
+        if kind == "dpop":
+            key = self.dpop_key
+            return key is not None and token.dpop_jkt in (None, key.thumbprint)
+        return kind in self.token_types
 
 
 def require(strategy: Strategy, *names: str) -> None:
