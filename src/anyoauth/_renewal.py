@@ -285,6 +285,12 @@ class TokenKeeper:
         none) but is what the new token replaces. The new token carries its renewal
         streak (:meth:`RenewalPace.stamp`), so the pace is stored with it."""
         base = stored if stored is not None and self.strategy.can_use(stored) else None
+        if stored is not None and base is None and stored.dpop_jkt is not None:
+            logger.warning(
+                "the stored token of %s is bound to a DPoP key this client does not hold: "
+                "every client sharing a store must hold the same key (DPoPKey.load)",
+                self.strategy.store_namespace,
+            )
         if base is None:
             flow = Flow(self.strategy)
             request = flow.request_token(self.clock())

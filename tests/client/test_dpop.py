@@ -356,7 +356,7 @@ async def test_a_bearer_token_with_a_key_is_sent_as_a_bearer_token_without_a_pro
 
 
 async def test_a_stored_token_bound_to_another_key_is_not_used(
-    http_module: ModuleType, key: DPoPKey
+    http_module: ModuleType, key: DPoPKey, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = DPoPServer(http_module)
     store = MemoryStore()
@@ -371,6 +371,7 @@ async def test_a_stored_token_bound_to_another_key_is_not_used(
         fresh = await other_key.token()
         no_key = Client(service(None), store, http=http, clock=ManualClock(NOW))
         bearer = await no_key.token()
+    assert "bound to a DPoP key this client does not hold" in caplog.text
     assert fresh.access_token != shared.access_token
     assert fresh.dpop_jkt != shared.dpop_jkt
     assert bearer.token_type == "Bearer"
