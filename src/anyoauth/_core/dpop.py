@@ -18,7 +18,6 @@ import json
 import re
 import secrets
 import threading
-import warnings
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -46,6 +45,7 @@ DPOP_ALGORITHMS = ("ES256", "ES384", "ES512", "EdDSA", "Ed25519", "PS256", "RS25
 """Asymmetric JWS algorithms a DPoP key may sign with (never ``none`` or HMAC)."""
 
 _CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _JTI_BYTES = 24
 
 MAX_NONCE_LENGTH = 1024
@@ -135,7 +135,8 @@ class DPoPKey:
     """The JWS algorithm proofs are signed with."""
     _key: Any = attrs.field(alias="key")
     _public: dict[str, Any] = attrs.field(init=False, eq=False)
-    _header: dict[str, Any] = attrs.field(init=False, eq=False)
+    _prefix: bytes = attrs.field(init=False, eq=False)
+    _signer: Any = attrs.field(init=False, eq=False)
     _nonces: OrderedDict[str, str] = attrs.field(init=False, eq=False, factory=OrderedDict)
     _nonce_lock: threading.Lock = attrs.field(init=False, eq=False, factory=threading.Lock)
 
@@ -149,9 +150,15 @@ class DPoPKey:
         object.__setattr__(self, "_key", loaded)
         public = dict(loaded.as_dict(private=False))
         object.__setattr__(self, "_public", public)
-        object.__setattr__(
-            self, "_header", {"typ": DPOP_TYPE, "alg": self.algorithm, "jwk": dict(public)}
-        )
+        # Every proof of this key has the same protected header: encoded once.
+        header = {"typ": DPOP_TYPE, "alg": self.algorithm, "jwk": public}
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        object.__setattr__(self, "_prefix", _b64url(encoded).encode("ascii") + b".")
+        from joserfc.jws import JWSRegistry
+
+        signer = JWSRegistry.algorithms[self.algorithm]
+        signer.check_key(loaded)
+        object.__setattr__(self, "_signer", signer)
 
     def __repr__(self) -> str:
         return f"<DPoPKey {self.algorithm} jkt={self.thumbprint}>"
@@ -218,9 +225,6 @@ class DPoPKey:
         """The ``DPoP`` header value of a ``method`` request to ``url`` made at ``now``:
         a new proof (fresh ``jti``) with the server's ``nonce`` when it asked for one and
         ``ath`` when it goes with ``access_token``."""
-        from joserfc import jwt
-
-        header = self._header
         claims: dict[str, Any] = {
             "jti": _b64url(secrets.token_bytes(_JTI_BYTES)),
             "htm": method.upper(),
@@ -231,8 +235,7 @@ class DPoPKey:
             claims["nonce"] = nonce
         if access_token is not None:
             claims["ath"] = access_token_hash(access_token)
-        with warnings.catch_warnings():
-            # joserfc flags "EdDSA" as superseded by "Ed25519" (RFC 9864); servers still
-            # list "EdDSA", so a key may sign with either name.
-            warnings.simplefilter("ignore")
-            return jwt.encode(header, claims, self._key, algorithms=[self.algorithm])
+        payload = _compact_json(claims).encode()
+        signing_input = self._prefix + _b64url(payload).encode("ascii")
+        signature = self._signer.sign(signing_input, self._key)
+        return f"{signing_input.decode('ascii')}.{_b64url(signature)}"
