@@ -57,11 +57,12 @@ def make_emulator() -> ProviderEmulator:
 
 
 def bearer_of(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer ...`` value."""
+    """The token of an ``Authorization: Bearer ...`` (or ``DPoP ...``) value."""
     if authorization is None:
         return None
     scheme, _, token = authorization.partition(" ")
-    return token if scheme.lower() == "bearer" and token else None
+    # A DPoP-bound token's proof is the server's to check; the API here checks the token.
+    return token if scheme.lower() in ("bearer", "dpop") and token else None
 
 
 def api_response(emulator: ProviderEmulator, authorization: str | None) -> tuple[int, bytes]:

@@ -10,7 +10,8 @@ another, through its own ``AsyncClient`` on the same kind of transport:
 Two families, each against its own raw floor: httpx (raw client with a static
 ``Authorization`` header, ``anyoauth.Client.auth()``, httpx-auth's
 ``OAuth2ClientCredentials``) and httpx2 (raw client, ``client.auth(httpx2)`` and
-authlib's ``AsyncOAuth2Client``, which is built on httpx2 when it is installed).
+authlib's ``AsyncOAuth2Client``, which is built on httpx2 when it is installed). In each
+family, ``anyoauth DPoP`` sends a DPoP-bound token with a new proof (ES256) per request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import AsyncExitStack
 from types import ModuleType
 from typing import Any
 
+import attrs
 import httpx
 
 import anyoauth
@@ -108,6 +110,13 @@ async def _contenders(
         api = await client(module, transport=transport(module), auth=oauth.auth())
         contenders[f"anyoauth {name}"] = _batch(api.get, api_url)
         families[f"anyoauth {name}"] = name
+        # anyoauth with a DPoP-bound token: a new proof (one ES256 signature) per request.
+        dpop = await _dpop_client(
+            strategy, await oauth.token(), await client(module, transport=transport(module))
+        )
+        api = await client(module, transport=transport(module), auth=dpop.auth())
+        contenders[f"anyoauth DPoP {name}"] = _batch(api.get, api_url)
+        families[f"anyoauth DPoP {name}"] = name
     # httpx-auth (httpx only): OAuth2ClientCredentials with its token client on the
     # same transport; the token is fetched by the warm-up's first request.
     token_client = httpx.Client(transport=sync_transport())
@@ -132,6 +141,15 @@ async def _contenders(
     contenders["authlib"] = _batch(authlib_client.get, api_url)
     families["authlib"] = module.__name__
     return contenders, families
+
+
+async def _dpop_client(strategy: Any, token: anyoauth.Token, http: Any) -> anyoauth.Client:
+    """A client holding ``token`` as a DPoP-bound token of a new ES256 key."""
+    key = anyoauth.DPoPKey.generate()
+    client = anyoauth.Client(attrs.evolve(strategy, dpop_key=key), http=http)
+    bound = attrs.evolve(token, token_type="DPoP", dpop_jkt=key.thumbprint)  # noqa: S106
+    await client.set_token(bound)
+    return client
 
 
 def _hook_batch(auth: Any, request: Any, response: Any, before: Any = None) -> Batch:
@@ -183,6 +201,8 @@ async def _hooks(stack: AsyncExitStack) -> dict[str, Batch]:
         "raw httpx": _hook_batch(httpx.Auth(), raw_request, ok),
         "anyoauth httpx": _hook_batch(oauth.auth(), httpx.Request("GET", api_url), ok),
     }
+    dpop = await _dpop_client(strategy, token, http)
+    hooks["anyoauth DPoP httpx"] = _hook_batch(dpop.auth(), httpx.Request("GET", api_url), ok)
     token_client = httpx.Client(transport=httpx.MockTransport(mock_handler(emulator, httpx)))
     stack.callback(token_client.close)
     auth = OAuth2ClientCredentials(
