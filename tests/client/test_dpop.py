@@ -411,3 +411,26 @@ async def test_a_proof_by_hand_carries_the_token_hash_and_the_nonce(
     with pytest.raises(anyoauth.ConfigurationError):
         without.dpop_proof("GET", API)
     await client.aclose()
+
+
+def test_from_metadata_refuses_a_key_the_server_does_not_take() -> None:
+    metadata = anyoauth.ServerMetadata.from_dict(
+        {
+            "issuer": "https://as.example",
+            "token_endpoint": TOKEN_URL,
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA"],
+        },
+        issuer="https://as.example",
+    )
+    assert metadata.dpop_signing_alg_values_supported == ("ES256", "EdDSA")
+    for algorithm in ("ES256", "EdDSA", "Ed25519"):
+        key = DPoPKey.generate(algorithm)
+        strategy = ClientCredentials.from_metadata(metadata, client_id="c", dpop_key=key)
+        assert strategy.dpop_key is key
+    with pytest.raises(anyoauth.ConfigurationError, match="PS256"):
+        ClientCredentials.from_metadata(metadata, client_id="c", dpop_key=DPoPKey.generate("PS256"))
+    silent = anyoauth.ServerMetadata.from_dict(
+        {"issuer": "https://as.example", "token_endpoint": TOKEN_URL}, issuer="https://as.example"
+    )
+    key = DPoPKey.generate("PS256")
+    assert ClientCredentials.from_metadata(silent, client_id="c", dpop_key=key).dpop_key is key

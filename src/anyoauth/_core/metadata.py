@@ -58,6 +58,7 @@ _LIST_FIELDS = (
     "token_endpoint_auth_methods_supported",
     "code_challenge_methods_supported",
     "id_token_signing_alg_values_supported",
+    "dpop_signing_alg_values_supported",
 )
 
 
@@ -172,6 +173,9 @@ class ServerMetadata:
     """PKCE methods the server accepts."""
     id_token_signing_alg_values_supported: tuple[str, ...] = ()
     """Algorithms the server signs id_tokens with."""
+    dpop_signing_alg_values_supported: tuple[str, ...] = ()
+    """Algorithms the server accepts DPoP proofs signed with (RFC 9449 5.1); empty when
+    it says nothing (it may then not do DPoP)."""
     authorization_response_iss_parameter_supported: bool = False
     """Whether authorization responses carry ``iss`` (RFC 9207); then it is required."""
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, repr=False)

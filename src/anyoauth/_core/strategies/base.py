@@ -631,7 +631,8 @@ class Strategy:
 
         ``allow_insecure`` stays off unless ``kwargs`` turn it on: http endpoints in the
         metadata are refused (:class:`ConfigurationError`) unless they and the issuer
-        are all on loopback hosts.
+        are all on loopback hosts. A ``dpop_key`` whose algorithm the server does not
+        list in ``dpop_signing_alg_values_supported`` is refused.
         """
         from ..metadata import STRATEGY_ENDPOINTS
 
@@ -642,6 +643,13 @@ class Strategy:
             if value is not None and field in names:
                 values[field] = value
         values["require_iss"] = metadata.authorization_response_iss_parameter_supported
+        key = kwargs.get("dpop_key")
+        listed = metadata.dpop_signing_alg_values_supported
+        if isinstance(key, DPoPKey) and listed and not _dpop_algorithm_listed(key, listed):
+            raise ConfigurationError(
+                f"the server takes DPoP proofs signed with {', '.join(listed)}, "
+                f"not {key.algorithm}: make the key for one of them"
+            )
         if "client_auth" not in kwargs:
             methods = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
             if not kwargs.get("client_secret"):
@@ -681,6 +689,15 @@ class Strategy:
             key = self.dpop_key
             return key is not None and token.dpop_jkt in (None, key.thumbprint)
         return kind in self.token_types
+
+
+def _dpop_algorithm_listed(key: DPoPKey, listed: tuple[str, ...]) -> bool:
+    """Whether a server listing ``listed`` takes proofs of ``key`` ("EdDSA" and
+    "Ed25519" name the same signatures)."""
+    names = {key.algorithm}
+    if key.algorithm in ("EdDSA", "Ed25519"):
+        names = {"EdDSA", "Ed25519"}
+    return bool(names & set(listed))
 
 
 def require(strategy: Strategy, *names: str) -> None:
