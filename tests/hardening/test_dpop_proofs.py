@@ -253,6 +253,15 @@ def test_a_huge_rsa_key_is_refused_unimported(server: Server) -> None:
     assert "exponent" in refused(server.client_credentials(proof))
 
 
+@pytest.mark.parametrize("iat", [float("nan"), float("inf"), float("-inf")])
+def test_a_proof_issued_at_no_real_time_is_refused(
+    server: Server, prover: Prover, iat: float
+) -> None:
+    # json.loads reads NaN and Infinity; NaN compares false with every bound.
+    proof = prover.proof("POST", TOKEN_URL, now=server.now, claims={"iat": iat})
+    assert "iat" in refused(server.client_credentials(proof))
+
+
 def test_a_long_jti_is_refused(server: Server, prover: Prover) -> None:
     proof = prover.proof("POST", TOKEN_URL, now=server.now, claims={"jti": "j" * 257})
     assert "jti" in refused(server.client_credentials(proof))
@@ -270,6 +279,14 @@ def test_nothing_from_a_proof_reaches_the_answers_headers(server: Server, prover
         assert all("\r" not in v and "\n" not in v for _, v in answer.headers)
         assert "stolen" not in "".join(v for _, v in answer.headers)
         assert "stolen" not in answer.text
+
+
+def test_only_asymmetric_algorithms_can_be_allowed() -> None:
+    emulator = Server().emulator
+    for bad in (["none"], ["HS256"], ["ES256", "HS512"]):
+        with pytest.raises(ValueError, match="asymmetric"):
+            emulator.oauth_dpop_algorithms = bad
+    assert "HS256" not in emulator.oauth_dpop_algorithms
 
 
 def test_the_replay_cache_is_bounded_and_forgets_what_time_would_refuse(prover: Prover) -> None:

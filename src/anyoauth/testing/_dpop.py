@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import heapq
 import json
+import math
 import re
 import secrets
 import warnings
@@ -122,7 +123,8 @@ def _json_object(segment: str, what: str) -> dict[str, Any]:
 
 
 def _numeric(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # json.loads reads NaN and Infinity; NaN compares false with everything.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def token_hash(access_token: str) -> str:
@@ -230,8 +232,7 @@ class DPoPVerifier:
         replay_capacity: int = REPLAY_CAPACITY,
     ) -> None:
         self._clock = clock
-        self.algorithms: tuple[str, ...] = tuple(algorithms)
-        """The algorithms proofs may be signed with (a subset of :data:`DPOP_SIGNING_ALGS`)."""
+        self.algorithms = tuple(algorithms)
         self.iat_window = iat_window
         """How far, in seconds, a proof's ``iat`` may be from now, either way."""
         self.nonce_required = nonce_required
@@ -249,6 +250,19 @@ class DPoPVerifier:
 
     def __repr__(self) -> str:
         return f"<DPoPVerifier algorithms={len(self.algorithms)} remembered={len(self._seen)}>"
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The algorithms proofs may be signed with (some of :data:`DPOP_SIGNING_ALGS`;
+        :class:`ValueError` for any other)."""
+        return self._algorithms
+
+    @algorithms.setter
+    def algorithms(self, value: Iterable[str]) -> None:
+        algorithms = tuple(value)
+        if unknown := [alg for alg in algorithms if alg not in DPOP_SIGNING_ALGS]:
+            raise ValueError(f"not an asymmetric DPoP algorithm: {', '.join(unknown)}")
+        self._algorithms = algorithms
 
     @property
     def sends_nonce(self) -> bool:
@@ -288,7 +302,7 @@ class DPoPVerifier:
         if header.get("typ") != _TYPE:
             raise DPoPProofError(f"The proof's typ must be {_TYPE}.")
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.algorithms or alg not in DPOP_SIGNING_ALGS:
+        if not isinstance(alg, str) or alg not in self.algorithms:
             raise DPoPProofError(f"The proof's alg must be one of {' '.join(self.algorithms)}.")
         key, jkt = _public_key(alg, header.get("jwk"))
         try:
