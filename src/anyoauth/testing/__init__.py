@@ -32,7 +32,10 @@ origin, so one base URL serves all of them::
       GET  /device, POST /device/decision       verification page (user_code)
       POST /oauth/revoke, /oauth/introspect     RFC 7009, RFC 7662
       GET  /oauth/jwks, /oauth/userinfo         id_token keys (RS256), OpenID userinfo
-      GET  /api/me                              API (Bearer)
+      GET  /api/me                              API (Bearer, or DPoP with a proof)
+    DPoP (RFC 9449) on the generic server: a proof at the token endpoint binds the
+    tokens to its key (token_type DPoP); the ``oauth_*dpop*`` options require proofs
+    and nonces or stage a misbehaving server.
 
 Use it in-process with :meth:`ProviderEmulator.mock_transport` or on a loopback
 port with :meth:`ProviderEmulator.serve`, and let :func:`browse` click the
@@ -59,6 +62,8 @@ secret, code or token.
 from ._browser import AsyncHTTPClient as AsyncHTTPClient
 from ._browser import BrowseError as BrowseError
 from ._browser import browse as browse
+from ._dpop import DPOP_SIGNING_ALGS as DPOP_SIGNING_ALGS
+from ._dpop import MAX_DPOP_PROOF_BYTES as MAX_DPOP_PROOF_BYTES
 from ._emulator import ProviderEmulator as ProviderEmulator
 from ._geni import GENI_AUTHORIZE_PATH as GENI_AUTHORIZE_PATH
 from ._geni import GENI_DECISION_PATH as GENI_DECISION_PATH
@@ -97,6 +102,7 @@ from ._toolkit import ManualClock as ManualClock
 
 __all__ = [
     "BOG_ACCOUNTS_PATH",
+    "DPOP_SIGNING_ALGS",
     "GENI_AUTHORIZE_PATH",
     "GENI_DECISION_PATH",
     "GENI_FAILURE_PATH",
@@ -105,6 +111,7 @@ __all__ = [
     "GENI_TOKEN_PATH",
     "KEYCLOAK_REALM_PATH",
     "MAX_BODY_BYTES",
+    "MAX_DPOP_PROOF_BYTES",
     "OAUTH_API_PATH",
     "OAUTH_AUTHORIZE_PATH",
     "OAUTH_DECISION_PATH",

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._dpop import DPOP_SIGNING_ALGS
 from ._geni import EmulatedGeni, GeniEndpoints
 from ._keycloak import EmulatedKeycloak, KeycloakEndpoints
 from ._oauth_server import EmulatedOAuthServer, OAuthEndpoints
@@ -59,7 +60,10 @@ class ProviderEmulator:
     ``"oauth.openid_configuration"``, ``"not_found"``).
 
     The ``oauth_*`` options shape the generic server and let tests stage faults and
-    attacks; each is also an attribute that can be changed at any time.
+    attacks; each is also an attribute that can be changed at any time. The
+    ``oauth_*dpop*`` options and ``oauth_token_type`` shape its DPoP (RFC 9449): proofs
+    are checked at every endpoint that takes one, tokens asked for with a proof are
+    bound to its key, and bound tokens are taken only with a proof.
     """
 
     def __init__(
@@ -78,6 +82,13 @@ class ProviderEmulator:
         oauth_send_iss: bool | str = True,
         oauth_id_token_claims: Mapping[str, object] | None = None,
         oauth_assertion_audience: Literal["issuer", "issuer_or_endpoint"] = "issuer_or_endpoint",
+        oauth_require_dpop: bool = False,
+        oauth_dpop_nonce: bool = False,
+        oauth_dpop_nonce_rotates: bool = False,
+        oauth_dpop_always_challenge: bool = False,
+        oauth_dpop_algorithms: Iterable[str] = DPOP_SIGNING_ALGS,
+        oauth_dpop_iat_window: float = 60,
+        oauth_token_type: str | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -103,6 +114,13 @@ class ProviderEmulator:
             send_iss=oauth_send_iss,
             id_token_claims=oauth_id_token_claims,
             assertion_audience=oauth_assertion_audience,
+            require_dpop=oauth_require_dpop,
+            dpop_nonce=oauth_dpop_nonce,
+            dpop_nonce_rotates=oauth_dpop_nonce_rotates,
+            dpop_always_challenge=oauth_dpop_always_challenge,
+            dpop_algorithms=oauth_dpop_algorithms,
+            dpop_iat_window=oauth_dpop_iat_window,
+            token_type=oauth_token_type,
         )
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
@@ -232,6 +250,100 @@ class ProviderEmulator:
     @oauth_assertion_audience.setter
     def oauth_assertion_audience(self, value: Literal["issuer", "issuer_or_endpoint"]) -> None:
         self._oauth.clients.assertion_audience = value
+
+    @property
+    def oauth_require_dpop(self) -> bool:
+        """Refuse token requests without a DPoP proof (``400 invalid_dpop_proof``), so
+        every token issued is DPoP-bound; protected resources then also challenge
+        with ``WWW-Authenticate: DPoP``."""
+        return self._oauth.require_dpop
+
+    @oauth_require_dpop.setter
+    def oauth_require_dpop(self, value: bool) -> None:
+        self._oauth.require_dpop = value
+
+    @property
+    def oauth_dpop_nonce(self) -> bool:
+        """Require the server's current nonce in every DPoP proof (RFC 9449 section 8
+        and 9): a proof without it gets ``400 use_dpop_nonce`` from the token endpoint
+        (401 ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` from a protected
+        resource) and every answer carries the nonce in ``DPoP-Nonce``."""
+        return self._oauth.dpop.nonce_required
+
+    @oauth_dpop_nonce.setter
+    def oauth_dpop_nonce(self, value: bool) -> None:
+        self._oauth.dpop.nonce_required = value
+
+    @property
+    def oauth_dpop_nonce_rotates(self) -> bool:
+        """With :attr:`oauth_dpop_nonce`, make a new nonce for every answer (each
+        ``DPoP-Nonce`` differs; a nonce cached from an earlier answer is stale)."""
+        return self._oauth.dpop.nonce_rotates
+
+    @oauth_dpop_nonce_rotates.setter
+    def oauth_dpop_nonce_rotates(self, value: bool) -> None:
+        self._oauth.dpop.nonce_rotates = value
+
+    @property
+    def oauth_dpop_always_challenge(self) -> bool:
+        """Misbehave: answer every request carrying an otherwise valid DPoP proof with a
+        ``use_dpop_nonce`` challenge and a new nonce, whatever nonce it carries (a
+        client must retry once, not forever)."""
+        return self._oauth.dpop.always_challenge
+
+    @oauth_dpop_always_challenge.setter
+    def oauth_dpop_always_challenge(self, value: bool) -> None:
+        self._oauth.dpop.always_challenge = value
+
+    @property
+    def oauth_dpop_algorithms(self) -> tuple[str, ...]:
+        """The JWS algorithms DPoP proofs may be signed with (asymmetric only; the
+        metadata's ``dpop_signing_alg_values_supported``)."""
+        return self._oauth.dpop.algorithms
+
+    @oauth_dpop_algorithms.setter
+    def oauth_dpop_algorithms(self, value: Iterable[str]) -> None:
+        self._oauth.dpop.algorithms = tuple(value)
+
+    @property
+    def oauth_dpop_iat_window(self) -> float:
+        """How far, in seconds, a DPoP proof's ``iat`` may be from the emulator's clock,
+        either way; its ``jti`` is remembered as long."""
+        return self._oauth.dpop.iat_window
+
+    @oauth_dpop_iat_window.setter
+    def oauth_dpop_iat_window(self, value: float) -> None:
+        self._oauth.dpop.iat_window = value
+
+    @property
+    def oauth_token_type(self) -> str | None:
+        """The ``token_type`` token answers name; ``None``: ``DPoP`` for a DPoP-bound
+        token, ``Bearer`` otherwise. Another value stages a server that lies (``"DPoP"``
+        for an unbound token, ``"Bearer"`` for a bound one); the binding is unchanged."""
+        return self._oauth.token_type
+
+    @oauth_token_type.setter
+    def oauth_token_type(self, value: str | None) -> None:
+        self._oauth.token_type = value
+
+    @property
+    def oauth_dpop_current_nonce(self) -> str:
+        """The nonce DPoP proofs must carry now when :attr:`oauth_dpop_nonce` is on."""
+        with self._lock:
+            return self._oauth.dpop.nonce
+
+    def rotate_oauth_dpop_nonce(self) -> str:
+        """Make a new DPoP nonce current and return it; proofs carrying the old one get
+        ``use_dpop_nonce`` from now on (a client's cached nonce goes stale)."""
+        with self._lock:
+            return self._oauth.dpop.rotate_nonce()
+
+    def oauth_token_jkt(self, token: str) -> str | None:
+        """The RFC 7638 thumbprint of the DPoP key a generic server access token is
+        bound to; ``None`` for a bearer token or a token it did not issue."""
+        with self._lock:
+            grant = self._oauth.tokens.find(token)
+            return None if grant is None else grant.jkt
 
     @property
     def calls(self) -> Counter[str]:
@@ -485,7 +597,8 @@ class ProviderEmulator:
         ``url`` is absolute (its origin is the base of generated URLs unless
         ``base_url`` is set); header names are case-insensitive.
         """
-        items = headers.items() if isinstance(headers, Mapping) else headers
+        items = list(headers.items() if isinstance(headers, Mapping) else headers)
+        counts = Counter(name.lower() for name, _ in items)
         parts = urlsplit(url)
         request = Request(
             method=method.upper(),
@@ -494,6 +607,7 @@ class ProviderEmulator:
             headers={name.lower(): value for name, value in items},
             body=body,
             base=self.base_url or f"{parts.scheme}://{parts.netloc}",
+            repeated=frozenset(name for name, count in counts.items() if count > 1),
         )
         with self._lock:
             response = self._router.answer(request, parts.query)

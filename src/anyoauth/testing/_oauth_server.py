@@ -4,10 +4,15 @@ Authorization code with PKCE (RFC 6749, RFC 7636), implicit, refresh token rotat
 client credentials, the device authorization grant (RFC 8628), revocation (RFC 7009),
 introspection (RFC 7662), metadata (RFC 8414, OpenID Connect Discovery), the ``iss``
 authorization response parameter (RFC 9207), RS256 id_tokens and their JWKS, userinfo,
-and a protected resource. Its issuer is the base URL. Which client may do what, and how
-clients authenticate, is :mod:`._oauth_clients`'s; the options that stage faults and
-attacks (a wrong ``iss``, another issuer in the metadata, forged id_token claims) are
-attributes of :class:`EmulatedOAuthServer`.
+and a protected resource. Its issuer is the base URL. DPoP (RFC 9449): tokens bound to
+the key of the proof that asked for them (``token_type`` ``DPoP``, ``cnf.jkt``), codes
+bound by ``dpop_jkt``, refresh tokens of public clients bound to their key, protected
+resources that take a bound token only as ``Authorization: DPoP`` with a proof, and
+server nonces; the proofs themselves are checked by :mod:`._dpop`. Which client may do
+what, and how clients authenticate, is :mod:`._oauth_clients`'s; the options that stage
+faults and attacks (a wrong ``iss``, another issuer in the metadata, forged id_token
+claims, a nonce challenge on every proof, a wrong ``token_type``) are attributes of
+:class:`EmulatedOAuthServer`.
 """
 
 from __future__ import annotations
@@ -17,11 +22,18 @@ import html
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypedDict
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from ._dpop import (
+    DPOP_SIGNING_ALGS,
+    DPoPNonceError,
+    DPoPProofError,
+    DPoPVerifier,
+    VerifiedProof,
+)
 from ._oauth_clients import (
     AUTH_METHODS,
     DEVICE_GRANT,
@@ -39,6 +51,8 @@ from ._toolkit import (
     EmulatedProvider,
     EmulatorResponse,
     Grant,
+    Handler,
+    Reject,
     Request,
     Route,
     Ticket,
@@ -111,6 +125,7 @@ SUBJECT = "emulated-user-1"
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 _VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
@@ -144,6 +159,8 @@ class AccessGrant(Grant):
     """The grant it belongs to: every token of one authorization shares it."""
     issued_at: float
     """When it was issued."""
+    jkt: str | None = None
+    """The RFC 7638 thumbprint of the DPoP key it is bound to; ``None``: a bearer token."""
 
 
 @attrs.frozen
@@ -157,6 +174,7 @@ class _Code:
     expires_at: float
     auth_time: float
     family: str
+    dpop_jkt: str | None = None
 
 
 @attrs.frozen
@@ -167,6 +185,7 @@ class _Refresh:
     issued_at: float
     expires_at: float | None
     auth_time: float
+    jkt: str | None = None
 
 
 @attrs.define
@@ -257,6 +276,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         send_iss: bool | str = True,
         id_token_claims: Mapping[str, object] | None = None,
         assertion_audience: Literal["issuer", "issuer_or_endpoint"] = "issuer_or_endpoint",
+        require_dpop: bool = False,
+        dpop_nonce: bool = False,
+        dpop_nonce_rotates: bool = False,
+        dpop_always_challenge: bool = False,
+        dpop_algorithms: Iterable[str] = DPOP_SIGNING_ALGS,
+        dpop_iat_window: float = 60,
+        token_type: str | None = None,
     ) -> None:
         super().__init__(clock, consent)
         self.expires_in = expires_in
@@ -292,6 +318,20 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """Device codes of pending authorizations, by normalised user code."""
         self.keys: list[RSAKey] = []
         """The id_token signing keys, the current one first (made when first needed)."""
+        self.require_dpop = require_dpop
+        """Token requests without a DPoP proof are refused (``invalid_dpop_proof``)."""
+        self.token_type = token_type
+        """The ``token_type`` token answers name; ``None``: ``DPoP`` for a bound token,
+        ``Bearer`` otherwise (another value stages a lying server)."""
+        self.dpop = DPoPVerifier(
+            clock,
+            algorithms=dpop_algorithms,
+            iat_window=dpop_iat_window,
+            nonce_required=dpop_nonce,
+            nonce_rotates=dpop_nonce_rotates,
+            always_challenge=dpop_always_challenge,
+        )
+        """The DPoP proof checks, the server's nonce and the ``jti`` values seen."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -373,16 +413,18 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "POST", "oauth.verification_decision", self.consent.decision
             ),
             OAUTH_AUTHORIZE_PATH: Route("GET", "oauth.authorize", self._authorize),
-            OAUTH_TOKEN_PATH: Route("POST", "oauth.token", self._token_endpoint),
+            OAUTH_TOKEN_PATH: Route("POST", "oauth.token", self._nonced(self._token_endpoint)),
             OAUTH_DEVICE_AUTHORIZATION_PATH: Route(
-                "POST", "oauth.device_authorization", self._device_authorization
+                "POST", "oauth.device_authorization", self._nonced(self._device_authorization)
             ),
             OAUTH_VERIFICATION_PATH: Route("GET", "oauth.verification", self._verification),
-            OAUTH_REVOCATION_PATH: Route("POST", "oauth.revoke", self._revoke),
-            OAUTH_INTROSPECTION_PATH: Route("POST", "oauth.introspect", self._introspect),
+            OAUTH_REVOCATION_PATH: Route("POST", "oauth.revoke", self._nonced(self._revoke)),
+            OAUTH_INTROSPECTION_PATH: Route(
+                "POST", "oauth.introspect", self._nonced(self._introspect)
+            ),
             OAUTH_JWKS_PATH: Route("GET", "oauth.jwks", self._jwks),
-            OAUTH_USERINFO_PATH: Route("GET", "oauth.userinfo", self._userinfo),
-            OAUTH_API_PATH: Route("GET", "oauth.api", self._api),
+            OAUTH_USERINFO_PATH: Route("GET", "oauth.userinfo", self._nonced(self._userinfo)),
+            OAUTH_API_PATH: Route("GET", "oauth.api", self._nonced(self._api)),
             OAUTH_METADATA_PATH: Route("GET", "oauth.metadata", self._metadata),
             OPENID_CONFIGURATION_PATH: Route("GET", "oauth.openid_configuration", self._metadata),
         }
@@ -410,6 +452,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "revocation_endpoint_auth_methods_supported": methods,
             "introspection_endpoint_auth_methods_supported": methods,
             "code_challenge_methods_supported": ["S256"],
+            "dpop_signing_alg_values_supported": list(self.dpop.algorithms),
             "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -466,6 +509,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         openid: bool = False,
         nonce: str | None = None,
         auth_time: float | None = None,
+        jkt: str | None = None,
+        refresh_jkt: str | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
         ttl = self.expires_in
@@ -477,11 +522,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             subject=subject,
             family=family,
             issued_at=now,
+            jkt=jkt,
         )
         self.tokens.issue(access_token, grant)
         payload: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": self.token_type or ("DPoP" if jkt is not None else "Bearer"),
             "expires_in": ttl,
         }
         if scope:
@@ -496,6 +542,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 issued_at=now,
                 expires_at=None if lifetime is None else now + lifetime,
                 auth_time=now if auth_time is None else auth_time,
+                jkt=refresh_jkt,
             )
             payload["refresh_token"] = refresh_token
         if openid:
@@ -594,6 +641,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 return error("invalid_request", "code_challenge_method must be S256.")
             if challenge is not None and not _CHALLENGE.fullmatch(challenge):
                 return error("invalid_request", "The code_challenge is malformed.")
+            dpop_jkt = params.get("dpop_jkt")
+            if dpop_jkt is not None and not _THUMBPRINT.fullmatch(dpop_jkt):
+                return error("invalid_request", "The dpop_jkt is not a JWK SHA-256 thumbprint.")
         ticket_params: dict[str, str] = {
             "response_type": response_type,
             "redirect_uri": redirect_uri,
@@ -601,7 +651,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "scope": scope,
             **{
                 name: params[name]
-                for name in ("state", "nonce", "code_challenge")
+                for name in ("state", "nonce", "code_challenge", "dpop_jkt")
                 if name in params
             },
         }
@@ -661,6 +711,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             expires_at=now + CODE_TTL,
             auth_time=now,
             family=family,
+            dpop_jkt=params.get("dpop_jkt"),
         )
         return redirect(with_query(redirect_uri, [("code", code), *tail]))
 
@@ -668,12 +719,19 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _token_endpoint(self, request: Request) -> EmulatorResponse:
         form = _form(request)
+        proof = self._proof(request)
+        if proof is None and self.require_dpop:
+            return _bad("invalid_dpop_proof", "A DPoP proof is required.")
         client = self.clients.authenticate(request, form)
         grant_type = form.get("grant_type")
         if grant_type is None:
             return _bad("invalid_request", "Missing grant_type.")
         handlers: dict[
-            str, Callable[[Request, RegisteredClient, dict[str, str]], EmulatorResponse]
+            str,
+            Callable[
+                [Request, RegisteredClient, dict[str, str], VerifiedProof | None],
+                EmulatorResponse,
+            ],
         ] = {
             "authorization_code": self._code_grant,
             "refresh_token": self._refresh_grant,
@@ -685,10 +743,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             return _bad("unsupported_grant_type", "Unsupported grant_type.")
         if grant_type not in client.grant_types:
             return _bad("unauthorized_client", f"The client may not use the {grant_type} grant.")
-        return handler(request, client, form)
+        return handler(request, client, form, proof)
 
     def _code_grant(
-        self, request: Request, client: RegisteredClient, form: dict[str, str]
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
     ) -> EmulatorResponse:
         code_value = form.get("code")
         if code_value is None:
@@ -703,6 +765,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             return _bad("invalid_grant", "The code is invalid or expired.")
         if code.client_id != client.client_id:
             return _bad("invalid_grant", "The code was issued to another client.")
+        if code.dpop_jkt is not None:
+            # RFC 9449 section 10: the code is bound to the key named by dpop_jkt.
+            if proof is None:
+                return _bad("invalid_dpop_proof", "This code needs a DPoP proof by its key.")
+            if proof.jkt != code.dpop_jkt:
+                return _bad("invalid_grant", "The DPoP proof's key is not the code's dpop_jkt.")
         redirect_uri = form.get("redirect_uri")
         if (code.redirect_uri_sent or redirect_uri is not None) and (
             redirect_uri != code.redirect_uri
@@ -729,11 +797,16 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             openid="openid" in code.scope.split(),
             nonce=code.nonce,
             auth_time=code.auth_time,
+            **self._binding(client, proof),
         )
         return json_response(200, payload)
 
     def _refresh_grant(
-        self, request: Request, client: RegisteredClient, form: dict[str, str]
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
     ) -> EmulatorResponse:
         presented = form.get("refresh_token")
         if presented is None:
@@ -747,6 +820,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             return _bad("invalid_grant", "The refresh token is invalid, expired or revoked.")
         if record.client_id != client.client_id:
             return _bad("invalid_grant", "The refresh token was issued to another client.")
+        if record.jkt is not None:
+            # RFC 9449 section 5: a public client's refresh token is bound to its key.
+            if proof is None:
+                return _bad("invalid_dpop_proof", "This refresh token needs a DPoP proof.")
+            if proof.jkt != record.jkt:
+                return _bad("invalid_grant", "The refresh token is bound to another DPoP key.")
         scope = record.scope
         if "scope" in form:
             requested = _words(form["scope"])
@@ -763,11 +842,16 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             refresh=True,
             openid="openid" in scope.split(),
             auth_time=record.auth_time,
+            **self._binding(client, proof),
         )
         return json_response(200, payload)
 
     def _client_credentials_grant(
-        self, request: Request, client: RegisteredClient, form: dict[str, str]
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
     ) -> EmulatorResponse:
         if client.auth_method == "none":
             return _bad("unauthorized_client", "A public client cannot use client credentials.")
@@ -780,6 +864,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             scope=scope,
             family=_new_id(),
             subject=client.client_id,
+            **self._binding(client, proof),
         )
         return json_response(200, payload)
 
@@ -787,6 +872,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _device_authorization(self, request: Request) -> EmulatorResponse:
         form = _form(request)
+        self._proof(request)
         client = self.clients.authenticate(request, form)
         if DEVICE_GRANT not in client.grant_types:
             return _bad("unauthorized_client", "The client may not use the device grant.")
@@ -870,7 +956,11 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         return page(200, "Access denied", "The device was not connected.")
 
     def _device_grant(
-        self, request: Request, client: RegisteredClient, form: dict[str, str]
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
     ) -> EmulatorResponse:
         device_code = form.get("device_code")
         if device_code is None:
@@ -891,6 +981,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 refresh="refresh_token" in client.grant_types,
                 openid="openid" in device.scope.split(),
                 auth_time=device.decided_at,
+                **self._binding(client, proof),
             )
             return json_response(200, payload)
         if device.status == "denied":
@@ -906,6 +997,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _revoke(self, request: Request) -> EmulatorResponse:
         form = _form(request)
+        self._proof(request)
         client = self.clients.authenticate(request, form)
         token = form.get("token")
         if token is None:
@@ -926,6 +1018,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _introspect(self, request: Request) -> EmulatorResponse:
         form = _form(request)
+        self._proof(request)
         self.clients.authenticate(request, form)
         token = form.get("token")
         if token is None:
@@ -937,13 +1030,15 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "active": True,
                 "scope": grant.scope,
                 "client_id": grant.client_id,
-                "token_type": "Bearer",
+                "token_type": "Bearer" if grant.jkt is None else "DPoP",
                 "exp": int(grant.expires_at),
                 "iat": int(grant.issued_at),
                 "sub": grant.subject,
                 "aud": grant.client_id,
                 "iss": request.base,
             }
+            if grant.jkt is not None:
+                answer["cnf"] = {"jkt": grant.jkt}
             return json_response(200, answer)
         refresh = self.refresh.get(token)
         if refresh is not None and (
@@ -961,6 +1056,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             }
             if refresh.expires_at is not None:
                 answer["exp"] = int(refresh.expires_at)
+            if refresh.jkt is not None:
+                answer["cnf"] = {"jkt": refresh.jkt}
             return json_response(200, answer)
         return json_response(200, {"active": False})
 
@@ -968,17 +1065,92 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _bearer(self, request: Request) -> AccessGrant:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, token = scheme.lower(), token.strip()
+        if scheme not in ("bearer", "dpop") or not token:
             # RFC 6750 section 3.1: no error code when the request has no credentials.
-            challenge = ("WWW-Authenticate", 'Bearer realm="emulator"')
+            challenges = [("WWW-Authenticate", 'Bearer realm="emulator"')]
+            if self.require_dpop:
+                challenges.append(("WWW-Authenticate", self._dpop_challenge()))
             fail(
-                json_response(401, {"error_description": "An access token is required."}, challenge)
+                json_response(
+                    401, {"error_description": "An access token is required."}, *challenges
+                )
             )
-        grant = self.tokens.valid(token.strip())
-        if grant is None:
+        grant = self.tokens.valid(token)
+        if grant is None and scheme == "bearer":
             challenge = ("WWW-Authenticate", 'Bearer realm="emulator", error="invalid_token"')
             fail(oauth_error(401, "invalid_token", "The access token is invalid.", challenge))
+        if grant is None:
+            self._dpop_refusal("invalid_token", "The access token is invalid.")
+        if scheme == "bearer":
+            if grant.jkt is not None:
+                # RFC 9449 section 7.1: a bound token is never accepted as a bearer token.
+                self._dpop_refusal("invalid_token", "This token is DPoP-bound: send a proof.")
+            return grant
+        if grant.jkt is None:
+            self._dpop_refusal("invalid_token", "This token is not DPoP-bound.")
+        try:
+            proof = self.dpop.verify(request, access_token=token)
+        except DPoPNonceError as error:
+            self._dpop_refusal("use_dpop_nonce", str(error))
+        except DPoPProofError as error:
+            self._dpop_refusal("invalid_dpop_proof", str(error))
+        if proof is None:
+            self._dpop_refusal("invalid_dpop_proof", "A DPoP token needs a DPoP proof.")
+        if proof.jkt != grant.jkt:
+            self._dpop_refusal("invalid_dpop_proof", "The proof's key is not the token's key.")
         return grant
+
+    # -- DPoP ---------------------------------------------------------------------------
+
+    def _proof(self, request: Request) -> VerifiedProof | None:
+        """The request's verified DPoP proof, or ``None``; answers 400
+        ``invalid_dpop_proof`` or ``use_dpop_nonce`` when it fails."""
+        try:
+            return self.dpop.verify(request)
+        except DPoPNonceError as error:
+            fail(_bad("use_dpop_nonce", str(error)))
+        except DPoPProofError as error:
+            fail(_bad("invalid_dpop_proof", str(error)))
+
+    def _binding(self, client: RegisteredClient, proof: VerifiedProof | None) -> dict[str, Any]:
+        """The keys of the tokens issued for a request with ``proof``: the access token
+        is bound to its key, and so is a public client's refresh token (RFC 9449
+        section 5)."""
+        if proof is None:
+            return {}
+        return {
+            "jkt": proof.jkt,
+            "refresh_jkt": proof.jkt if client.auth_method == "none" else None,
+        }
+
+    def _dpop_challenge(self, error: str | None = None, description: str = "") -> str:
+        challenge = f'DPoP algs="{" ".join(self.dpop.algorithms)}"'
+        if error is not None:
+            challenge += f', error="{error}", error_description="{description}"'
+        return challenge
+
+    def _dpop_refusal(self, error: str, description: str) -> NoReturn:
+        challenge = ("WWW-Authenticate", self._dpop_challenge(error, description))
+        fail(oauth_error(401, error, description, challenge))
+
+    def _nonced(self, handler: Handler) -> Handler:
+        """``handler``, its answers carrying the server's DPoP nonce when it has one (a
+        new one each time when nonces rotate)."""
+
+        def answer(request: Request) -> EmulatorResponse:
+            try:
+                response = handler(request)
+            except Reject as rejected:
+                response = rejected.response
+            if not self.dpop.sends_nonce:
+                return response
+            if self.dpop.nonce_rotates:
+                self.dpop.rotate_nonce()
+            headers = [h for h in response.headers if h[0].lower() != "dpop-nonce"]
+            return attrs.evolve(response, headers=(*headers, ("DPoP-Nonce", self.dpop.nonce)))
+
+        return answer
 
     def _userinfo(self, request: Request) -> EmulatorResponse:
         grant = self._bearer(request)

@@ -160,6 +160,9 @@ class Request:
     """The body."""
     base: str
     """The origin (scheme, host, port) of generated URLs."""
+    repeated: frozenset[str] = frozenset()
+    """The lower-cased names of the headers sent more than once (``headers`` keeps the
+    last value of each)."""
 
     def form(self) -> dict[str, str]:
         """The body as an HTML form; answers 415 or 400 when it is not one."""
