@@ -80,7 +80,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 def _example_tests() -> list[tuple[str, str]]:
     """Every ``async def test_...`` example in the README and docs/, by file."""
     examples = []
-    for path in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
         for source in re.findall(r"```python\n(.+?)```", path.read_text(), re.S):
             if re.search(r"^async def test_\w+\(\)", source, re.M):
                 examples.append((path.relative_to(ROOT).as_posix(), source))
@@ -100,7 +100,11 @@ async def test_documented_test_examples_run(path: str, source: str) -> None:
 
 
 def test_documented_examples_are_found() -> None:
-    assert {path for path, _ in _example_tests()} >= {"README.md", "docs/testing.md"}
+    assert {path for path, _ in _example_tests()} >= {
+        "README.md",
+        "docs/testing.md",
+        "docs/fapi/dpop.md",
+    }
 
 
 def _python_blocks() -> list[tuple[str, str]]:

@@ -18,7 +18,9 @@ from joserfc.jwk import JWKRegistry
 
 import anyoauth
 from anyoauth import AuthorizationCode, Client, ClientCredentials, DPoPKey, MemoryStore, Token
-from anyoauth.testing import ManualClock
+from anyoauth.testing import OAUTH_API_PATH, ManualClock, OAuthEndpoints, ProviderEmulator, browse
+
+from .helpers import BASE, EMULATED_SECRET, LOOPBACK_REDIRECT, web_app
 
 pytestmark = pytest.mark.anyio
 
@@ -434,3 +436,58 @@ def test_from_metadata_refuses_a_key_the_server_does_not_take() -> None:
     )
     key = DPoPKey.generate("PS256")
     assert ClientCredentials.from_metadata(silent, client_id="c", dpop_key=key).dpop_key is key
+
+
+# -- against the emulator's strict server ----------------------------------------------------
+
+
+async def test_a_public_code_flow_client_keeps_its_bound_tokens_fresh(
+    emulator: ProviderEmulator, http: Any, clock: ManualClock, http_module: ModuleType
+) -> None:
+    """dpop_jkt binds the code, the bound refresh token renews with the same key, and
+    a rotating server nonce is followed at both servers."""
+    emulator.add_oauth_client(
+        "native",
+        redirect_uris=[LOOPBACK_REDIRECT],
+        auth_method="none",
+        grant_types=["authorization_code", "refresh_token"],
+    )
+    emulator.oauth_dpop_nonce = True
+    emulator.oauth_dpop_nonce_rotates = True
+    key = DPoPKey.generate("EdDSA")
+    strategy = await web_app(http, client_id="native", client_secret=None, dpop_key=key)
+    async with Client(strategy, http=http, clock=clock) as client:
+        start = await client.begin()
+        assert parse_qs(urlsplit(start.url).query)["dpop_jkt"] == [key.thumbprint]
+        first = await client.complete(await browse(http, start.url))
+        assert first.token_type == "DPoP"
+        assert emulator.oauth_token_jkt(first.access_token) == key.thumbprint
+        async with http_module.AsyncClient(
+            transport=emulator.mock_transport(http_module), auth=client.auth(http_module)
+        ) as api:
+            assert (await api.get(BASE + OAUTH_API_PATH)).status_code == 200
+            clock.advance(3600)
+            assert (await api.get(BASE + OAUTH_API_PATH)).status_code == 200
+        second = await client.token()
+    assert second.access_token != first.access_token
+    assert second.token_type == "DPoP"
+    assert emulator.oauth_token_jkt(second.access_token) == key.thumbprint
+
+
+async def test_the_emulator_refuses_the_bound_token_without_the_proof(
+    emulator: ProviderEmulator, http: Any, clock: ManualClock, endpoints: OAuthEndpoints
+) -> None:
+    key = DPoPKey.generate()
+    strategy = ClientCredentials(
+        client_id="service",
+        client_secret=EMULATED_SECRET,
+        token_endpoint=endpoints["token_endpoint"],
+        dpop_key=key,
+    )
+    async with Client(strategy, http=http, clock=clock) as client:
+        token = await client.token()
+    answer = await http.get(
+        BASE + OAUTH_API_PATH, headers={"Authorization": f"Bearer {token.access_token}"}
+    )
+    assert answer.status_code == 401
+    assert 'error="invalid_token"' in answer.headers["www-authenticate"]
