@@ -1,0 +1,200 @@
+// panva's oidc-provider on loopback for anyoauth's interop tests.
+//
+//   node server.mjs CONFIG.json
+//
+// CONFIG.json (written by tests/interop/oidc_provider.py):
+//   port                 TCP port on 127.0.0.1 (0: a free one)
+//   clients              oidc-provider client metadata, registered as given
+//   requireDpopNonce     every DPoP proof must carry a server nonce (use_dpop_nonce)
+//   fapiClients          client_ids held to the FAPI 2.0 Security Profile
+//   requirePar           every client must push its authorization request (RFC 9126)
+//   accessTokenTtl       access token lifetime in seconds
+//   tls                  {cert, key, ca} PEM file paths: serve https and accept client
+//                        certificates signed by ca (RFC 8705); absent: plain http
+//
+// Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
+// stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
+// warnings and every error it answers with go to stderr.
+//
+// The user is played by plain HTTP: oidc-provider's development interactions accept any
+// login and password, then ask for consent; both are HTML forms posted back.
+
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createRequire } from 'node:module';
+import process from 'node:process';
+
+import Provider from 'oidc-provider';
+
+const require = createRequire(import.meta.url);
+const { version } = require('oidc-provider/package.json');
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const tls = config.tls ?? null;
+const fapiClients = new Set(config.fapiClients ?? []);
+
+function signingKey(type, options, alg) {
+  const { privateKey } = generateKeyPairSync(type, options);
+  return { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg, kid: `${alg}-${randomBytes(4).toString('hex')}` };
+}
+
+// The server's own signing keys (id_tokens, JARM responses, userinfo JWTs): fresh per run.
+const jwks = {
+  keys: [
+    signingKey('rsa', { modulusLength: 2048 }, 'RS256'),
+    signingKey('rsa', { modulusLength: 2048 }, 'PS256'),
+    signingKey('ec', { namedCurve: 'P-256' }, 'ES256'),
+    signingKey('ed25519', {}, 'EdDSA'),
+  ],
+};
+
+function peerCertificate(ctx) {
+  const socket = ctx.req.socket;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  return socket.getPeerX509Certificate();
+}
+
+const server = tls
+  ? createHttpsServer({
+    cert: readFileSync(tls.cert),
+    key: readFileSync(tls.key),
+    ca: readFileSync(tls.ca),
+    requestCert: true,
+    // Self-signed client certificates (self_signed_tls_client_auth) must reach the
+    // provider; certificateAuthorized() below tells it whether the CA signed one.
+    rejectUnauthorized: false,
+  })
+  : createHttpServer();
+
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.port ?? 0, '127.0.0.1', resolve);
+});
+const { port } = server.address();
+const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+
+const provider = new Provider(issuer, {
+  clients: config.clients,
+  jwks,
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  async findAccount(ctx, sub) {
+    // devInteractions log in any login: the login becomes the subject.
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, email: `${sub}@example.test`, email_verified: true };
+      },
+    };
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+  },
+  scopes: ['openid', 'offline_access', 'email', 'read', 'write'],
+  pkce: { required: () => true },
+  // Refresh tokens for every client allowed the refresh_token grant (not only with
+  // offline_access), rotated on every use.
+  async issueRefreshToken(ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
+  rotateRefreshToken: () => true,
+  ttl: {
+    AccessToken: config.accessTokenTtl ?? 3600,
+    ClientCredentials: config.accessTokenTtl ?? 3600,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: 24 * 3600,
+    Grant: 24 * 3600,
+    Interaction: 600,
+    Session: 3600,
+  },
+  features: {
+    devInteractions: { enabled: true },
+    dPoP: {
+      enabled: true,
+      nonceSecret: randomBytes(32),
+      requireNonce: () => Boolean(config.requireDpopNonce),
+    },
+    pushedAuthorizationRequests: {
+      enabled: true,
+      requirePushedAuthorizationRequests: Boolean(config.requirePar),
+    },
+    requestObjects: { enabled: true, requireSignedRequestObject: false },
+    jwtResponseModes: { enabled: true },
+    revocation: { enabled: true },
+    introspection: { enabled: true },
+    clientCredentials: { enabled: true },
+    userinfo: { enabled: true },
+    fapi: {
+      enabled: fapiClients.size > 0,
+      profile: (ctx, client) => (client && fapiClients.has(client.clientId) ? '2.0' : undefined),
+    },
+    mTLS: {
+      enabled: Boolean(tls),
+      certificateBoundAccessTokens: Boolean(tls),
+      selfSignedTlsClientAuth: Boolean(tls),
+      tlsClientAuth: Boolean(tls),
+      getCertificate(ctx) {
+        return peerCertificate(ctx)?.toString();
+      },
+      certificateAuthorized(ctx) {
+        return Boolean(ctx.req.socket.authorized);
+      },
+      certificateSubjectMatches(ctx, property, expected) {
+        const certificate = peerCertificate(ctx);
+        if (!certificate) return false;
+        const names = (certificate.subjectAltName ?? '').split(', ');
+        switch (property) {
+          case 'tls_client_auth_subject_dn':
+            return certificate.subject.split('\n').reverse().join(',') === expected
+              || certificate.subject.split('\n').join(',') === expected;
+          case 'tls_client_auth_san_dns':
+            return names.includes(`DNS:${expected}`);
+          case 'tls_client_auth_san_ip':
+            return names.includes(`IP Address:${expected}`);
+          case 'tls_client_auth_san_email':
+            return names.includes(`email:${expected}`);
+          case 'tls_client_auth_san_uri':
+            return names.includes(`URI:${expected}`);
+          default:
+            return false;
+        }
+      },
+    },
+  },
+});
+
+// Every error the provider answers with, on stderr: the tests show it when they fail.
+for (const event of [
+  'server_error',
+  'authorization.error',
+  'backchannel.error',
+  'grant.error',
+  'introspection.error',
+  'pushed_authorization_request.error',
+  'revocation.error',
+  'userinfo.error',
+]) {
+  provider.on(event, (ctx, error) => {
+    const detail = error.error_description ? `: ${error.error_description}` : '';
+    process.stderr.write(`${event} ${ctx?.method} ${ctx?.path} ${error.name} ${error.message}${detail}\n`);
+  });
+}
+
+server.on('request', provider.callback());
+
+process.stdout.write(`${JSON.stringify({
+  issuer, port, pid: process.pid, version, node: process.version,
+})}\n`);
+
+function stop() {
+  server.close();
+  server.closeAllConnections?.();
+  process.exit(0);
+}
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+process.on('SIGTERM', stop);

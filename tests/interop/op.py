@@ -1,0 +1,428 @@
+"""A real FAPI 2.0 authorization server for the interop tests: panva's ``oidc-provider``.
+
+``oidc-provider`` (npm, the version pinned in ``oidc_provider/package.json`` and
+``package-lock.json``) implements DPoP (RFC 9449), PAR (RFC 9126), JAR (RFC 9101),
+JARM, mutual TLS (RFC 8705) and the FAPI 2.0 Security Profile, and is certified for
+them by the OpenID Foundation. ``oidc_provider/server.mjs`` runs it on 127.0.0.1 with
+a configuration this module writes: the port, the clients (with keys and secrets made
+here, fresh for every run) and switches such as "DPoP nonces required". The script
+prints one line of JSON once it listens and serves until its stdin is closed. The
+test process never runs JavaScript itself.
+
+Node.js comes from the machine (``node`` on ``PATH``); the package from the npm
+registry: when ``oidc_provider/node_modules`` is missing or holds another version
+than the lock file, ``npm ci`` installs it (once, under a file lock, so parallel test
+workers do not race; ``.ci/run`` does it before the tests). Without ``node`` or
+``npm``, or when the install fails, the fixtures skip the test, unless ``CI`` or
+``ANYOAUTH_REQUIRE_SERVICES`` is set: then they fail it.
+
+Fixtures (registered in ``tests/interop/conftest.py``), each an :class:`OpServer`:
+
+- ``op_server`` (session): http on loopback, DPoP nonces issued on every DPoP
+  response but not required.
+- ``op_server_nonce`` (session): the same, but every DPoP proof must carry a nonce:
+  the first proof is answered with ``use_dpop_nonce`` and a ``DPoP-Nonce`` header.
+
+:func:`start_op_server` starts another one (other options) as a context manager.
+
+Registered clients (``server.clients[name]``, a :class:`OpClient`; every redirect URI
+is ``http://127.0.0.1/callback``, loopback ports free for the native ones):
+
+- ``public``: native, public (``none``), code + refresh; PKCE is required of all.
+- ``basic``: web, ``client_secret_basic``, code + refresh + client credentials.
+- ``private-key-jwt``: web, ``private_key_jwt`` with an ES256 key
+  (:attr:`OpClient.private_jwk`), code + refresh + client credentials.
+- ``dpop-par``: web, ``private_key_jwt`` (ES256); its access tokens must be DPoP-bound
+  (``dpop_bound_access_tokens``) and its authorization requests pushed
+  (``require_pushed_authorization_requests``).
+- ``fapi2``: the same, held to oidc-provider's FAPI 2.0 Security Profile checks
+  (``features.fapi``): PAR, PKCE S256, sender-constrained tokens, ``aud`` of client
+  assertions equal to the issuer, PS256/ES256/EdDSA only.
+- ``service``: ``client_secret_basic``, client credentials only.
+
+The user: oidc-provider's development interactions take any login and password, then
+ask for consent; :mod:`interop.op_user` plays that user with plain HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import queue
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from joserfc.jwk import ECKey
+
+from services import missing_service
+
+__all__ = [
+    "OP_DIRECTORY",
+    "REDIRECT_URI",
+    "OpClient",
+    "OpServer",
+    "install_oidc_provider",
+    "op_server",
+    "op_server_nonce",
+    "start_op_server",
+]
+
+OP_DIRECTORY = Path(__file__).resolve().parent / "oidc_provider"
+"""``package.json``, ``package-lock.json`` and ``server.mjs``; ``npm ci`` puts
+``node_modules`` here."""
+
+SERVER_SCRIPT = OP_DIRECTORY / "server.mjs"
+
+REDIRECT_URI = "http://127.0.0.1/callback"
+"""Every client's registered redirect URI (native clients: any loopback port)."""
+
+START_SECONDS = 30.0
+"""How long :func:`start_op_server` waits for the server's JSON line."""
+
+INSTALL_SECONDS = 300.0
+"""How long ``npm ci`` may take."""
+
+_STOP_SECONDS = 10.0
+
+
+@attrs.frozen
+class OpClient:
+    """One registered client."""
+
+    name: str
+    client_id: str
+    client_secret: str | None = attrs.field(repr=False)
+    """``None`` for clients without a secret (public, ``private_key_jwt``)."""
+    auth_method: str
+    """Its ``token_endpoint_auth_method``."""
+    private_jwk: Mapping[str, Any] | None = attrs.field(repr=False)
+    """The private JWK of a ``private_key_jwt`` client (its public half is registered)."""
+    signing_alg: str | None
+    """``token_endpoint_auth_signing_alg`` of a ``private_key_jwt`` client."""
+    metadata: Mapping[str, Any]
+    """Everything registered for it (without the private key)."""
+
+
+@attrs.frozen
+class OpServer:
+    """A running oidc-provider and what was registered in it."""
+
+    issuer: str
+    """``http://127.0.0.1:PORT``."""
+    port: int
+    version: str
+    """oidc-provider's version (``node_modules/oidc-provider/package.json``)."""
+    node_version: str
+    pid: int
+    metadata: Mapping[str, Any]
+    """Its ``/.well-known/openid-configuration`` document."""
+    clients: Mapping[str, OpClient]
+    require_dpop_nonce: bool
+    startup_seconds: float
+    log_path: Path
+
+    @property
+    def token_endpoint(self) -> str:
+        return str(self.metadata["token_endpoint"])
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return str(self.metadata["authorization_endpoint"])
+
+    @property
+    def par_endpoint(self) -> str:
+        return str(self.metadata["pushed_authorization_request_endpoint"])
+
+    @property
+    def userinfo_endpoint(self) -> str:
+        return str(self.metadata["userinfo_endpoint"])
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return str(self.metadata["introspection_endpoint"])
+
+    @property
+    def revocation_endpoint(self) -> str:
+        return str(self.metadata["revocation_endpoint"])
+
+    @property
+    def jwks_uri(self) -> str:
+        return str(self.metadata["jwks_uri"])
+
+    def log(self) -> str:
+        """The server's stderr so far (oidc-provider's warnings and every error it
+        answered with)."""
+        return self.log_path.read_text(errors="replace")
+
+
+def _pinned_version() -> str:
+    lock = json.loads((OP_DIRECTORY / "package-lock.json").read_text())
+    return str(lock["packages"]["node_modules/oidc-provider"]["version"])
+
+
+def _installed_version() -> str | None:
+    try:
+        package = json.loads(
+            (OP_DIRECTORY / "node_modules" / "oidc-provider" / "package.json").read_text()
+        )
+    except (OSError, ValueError):
+        return None
+    return str(package.get("version"))
+
+
+def install_oidc_provider() -> str:
+    """Make sure ``node_modules`` holds the locked oidc-provider (``npm ci`` when not);
+    returns the path of ``node``. Skips (fails under CI) without node or npm, or when
+    the install fails."""
+    node = shutil.which("node")
+    if node is None:
+        missing_service("Node.js (node) is not installed; oidc-provider needs it")
+    pinned = _pinned_version()
+    if _installed_version() == pinned:
+        return node
+    npm = shutil.which("npm")
+    if npm is None:
+        missing_service("npm is not installed; it installs oidc-provider from the npm registry")
+    with (OP_DIRECTORY / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one install at a time across test workers
+        if _installed_version() != pinned:
+            try:
+                done = subprocess.run(  # noqa: S603
+                    [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                    cwd=OP_DIRECTORY,
+                    capture_output=True,
+                    text=True,
+                    timeout=INSTALL_SECONDS,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                missing_service(f"npm ci did not finish within {INSTALL_SECONDS:g} s")
+            if done.returncode != 0 or _installed_version() != pinned:
+                missing_service(
+                    f"npm ci of oidc-provider {pinned} failed (status {done.returncode}): "
+                    f"{(done.stderr or done.stdout)[-2000:]}"
+                )
+    return node
+
+
+def _client_key() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A fresh ES256 key for a ``private_key_jwt`` client: (private JWK, public JWK)."""
+    key = ECKey.generate_key("P-256", parameters={"alg": "ES256", "use": "sig"}, auto_kid=True)
+    return dict(key.as_dict(private=True)), dict(key.as_dict(private=False))
+
+
+def default_clients() -> list[tuple[OpClient, dict[str, Any]]]:
+    """The clients of the module documentation: each with its registration (which may
+    carry a public key, never a private one)."""
+    web = {"application_type": "web", "redirect_uris": [REDIRECT_URI]}
+    code = {"grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}
+    service = {
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types": ["code"],
+    }
+    made: list[tuple[OpClient, dict[str, Any]]] = []
+
+    def add(
+        name: str,
+        registration: dict[str, Any],
+        *,
+        secret: bool = False,
+        key: bool = False,
+        alg: str = "ES256",
+    ) -> None:
+        registration = {"client_id": f"{name}-{secrets.token_hex(4)}", **registration}
+        client_secret = secrets.token_urlsafe(32) if secret else None
+        private_jwk = None
+        if client_secret is not None:
+            registration["client_secret"] = client_secret
+        if key:
+            private_jwk, public_jwk = _client_key()
+            registration["jwks"] = {"keys": [public_jwk]}
+            registration["token_endpoint_auth_signing_alg"] = alg
+        client = OpClient(
+            name=name,
+            client_id=registration["client_id"],
+            client_secret=client_secret,
+            auth_method=registration["token_endpoint_auth_method"],
+            private_jwk=private_jwk,
+            signing_alg=alg if key else None,
+            metadata={k: v for k, v in registration.items() if k != "client_secret"},
+        )
+        made.append((client, registration))
+
+    add(
+        "public",
+        {
+            "application_type": "native",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            **code,
+        },
+    )
+    basic = {"token_endpoint_auth_method": "client_secret_basic"}
+    add("basic", {**web, **service, **basic}, secret=True)
+    add(
+        "private-key-jwt",
+        {**web, **service, "token_endpoint_auth_method": "private_key_jwt"},
+        key=True,
+    )
+    fapi = {
+        **web,
+        **code,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "dpop_bound_access_tokens": True,
+        "require_pushed_authorization_requests": True,
+    }
+    add("dpop-par", fapi, key=True)
+    add("fapi2", {**fapi, "id_token_signed_response_alg": "ES256"}, key=True)
+    add(
+        "service",
+        {
+            "redirect_uris": [],
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+        secret=True,
+    )
+    return made
+
+
+def _tail(path: Path, limit: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the server: close its stdin (it exits on EOF), SIGTERM, then SIGKILL."""
+    if process.stdin is not None:
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+    try:
+        process.wait(timeout=_STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _fetch_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (loopback)
+        document: dict[str, Any] = json.load(answer)
+        return document
+
+
+@contextlib.contextmanager
+def start_op_server(
+    directory: Path,
+    *,
+    require_dpop_nonce: bool = False,
+    fapi_clients: Sequence[str] = ("fapi2",),
+    access_token_lifetime: int = 3600,
+    timeout: float = START_SECONDS,
+) -> Iterator[OpServer]:
+    """Run oidc-provider with :func:`default_clients` until the ``with`` block ends.
+
+    ``directory`` receives the configuration file and ``server.log`` (its stderr).
+    ``require_dpop_nonce`` makes every DPoP proof need a server nonce; the clients
+    named in ``fapi_clients`` are held to the FAPI 2.0 profile. Waits ``timeout``
+    seconds for the server's JSON line and raises :class:`RuntimeError` (with its
+    stderr) if it does not come. On exit the process is stopped and waited for.
+    """
+    node = install_oidc_provider()
+    directory.mkdir(parents=True, exist_ok=True)
+    clients = default_clients()
+    by_name = {client.name: client for client, _ in clients}
+    config = {
+        "port": 0,
+        "clients": [registration for _, registration in clients],
+        "requireDpopNonce": require_dpop_nonce,
+        "fapiClients": [by_name[name].client_id for name in fapi_clients],
+        "accessTokenTtl": access_token_lifetime,
+    }
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(config))
+    os.chmod(config_path, 0o600)  # client secrets (test-only, but still)
+    log_path = directory / "server.log"
+    lines: queue.Queue[bytes] = queue.Queue()
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603
+            [node, str(SERVER_SCRIPT), str(config_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=OP_DIRECTORY,
+        )
+    try:
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def read_stdout() -> None:
+            for line in iter(stdout.readline, b""):
+                lines.put(line)
+            lines.put(b"")
+
+        threading.Thread(target=read_stdout, name="op-server-stdout", daemon=True).start()
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(
+                f"oidc-provider did not start within {timeout:g} s; its stderr:\n{_tail(log_path)}"
+            ) from None
+        if not line.strip():
+            process.wait(timeout=_STOP_SECONDS)
+            raise RuntimeError(
+                f"oidc-provider exited at start (status {process.returncode}); its stderr:\n"
+                f"{_tail(log_path)}"
+            )
+        ready = json.loads(line)
+        issuer = str(ready["issuer"])
+        yield OpServer(
+            issuer=issuer,
+            port=int(ready["port"]),
+            version=str(ready["version"]),
+            node_version=str(ready["node"]),
+            pid=int(ready["pid"]),
+            metadata=_fetch_json(f"{issuer}/.well-known/openid-configuration"),
+            clients=by_name,
+            require_dpop_nonce=require_dpop_nonce,
+            startup_seconds=time.monotonic() - started,
+            log_path=log_path,
+        )
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def op_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider at ``http://127.0.0.1:PORT``; DPoP nonces offered, not required."""
+    with start_op_server(tmp_path_factory.mktemp("op-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def op_server_nonce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider requiring a server nonce in every DPoP proof."""
+    with start_op_server(
+        tmp_path_factory.mktemp("op-server-nonce"), require_dpop_nonce=True
+    ) as server:
+        yield server
