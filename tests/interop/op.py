@@ -335,6 +335,7 @@ def start_op_server(
     directory: Path,
     *,
     require_dpop_nonce: bool = False,
+    require_par: bool = False,
     fapi_clients: Sequence[str] = ("fapi2",),
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
@@ -342,7 +343,9 @@ def start_op_server(
     """Run oidc-provider with :func:`default_clients` until the ``with`` block ends.
 
     ``directory`` receives the configuration file and ``server.log`` (its stderr).
-    ``require_dpop_nonce`` makes every DPoP proof need a server nonce; the clients
+    ``require_dpop_nonce`` makes every DPoP proof need a server nonce;
+    ``require_par`` makes every client push its authorization requests (and the
+    metadata say ``require_pushed_authorization_requests``); the clients
     named in ``fapi_clients`` are held to the FAPI 2.0 profile. Waits ``timeout``
     seconds for the server's JSON line and raises :class:`RuntimeError` (with its
     stderr) if it does not come. On exit the process is stopped and waited for.
@@ -355,6 +358,7 @@ def start_op_server(
         "port": 0,
         "clients": [registration for _, registration in clients],
         "requireDpopNonce": require_dpop_nonce,
+        "requirePar": require_par,
         "fapiClients": [by_name[name].client_id for name in fapi_clients],
         "accessTokenTtl": access_token_lifetime,
     }

@@ -448,3 +448,88 @@ async def test_harness_a_par_and_dpop_client_is_refused_without_them(
     error = parse_qs(urlsplit(refused.headers["location"]).query)
     assert error["error"] == ["invalid_request"]
     assert "pushed" in error["error_description"][0].lower()
+
+
+def client_assertion(client: OpClient, audience: str) -> dict[str, str]:
+    """``private_key_jwt`` form fields made by hand (joserfc)."""
+    assert client.private_jwk is not None
+    assert client.signing_alg is not None
+    key = ECKey.import_key(dict(client.private_jwk))
+    now = int(time.time())
+    claims = {
+        "iss": client.client_id,
+        "sub": client.client_id,
+        "aud": audience,
+        "jti": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + 60,
+    }
+    header = {"alg": client.signing_alg, "kid": str(client.private_jwk["kid"])}
+    return {
+        "client_id": client.client_id,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jwt.encode(header, claims, key, algorithms=[client.signing_alg]),
+    }
+
+
+async def pushed_code(
+    http_module: ModuleType, server: OpServer, client: OpClient, key: ECKey, *, http: Any
+) -> dict[str, str]:
+    """Push ``client``'s request with a DPoP proof of ``key`` (the code is bound to it),
+    authorize it; returns the code exchange form (without client authentication)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "client_id": client.client_id,
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "openid",
+        "state": secrets.token_urlsafe(16),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    pushed = await http.post(
+        server.par_endpoint,
+        data={**params, **client_assertion(client, server.issuer)},
+        headers={"DPoP": dpop_proof(key, "POST", server.par_endpoint)},
+    )
+    assert pushed.status_code == 201, pushed.text
+    query = {"client_id": client.client_id, "request_uri": pushed.json()["request_uri"]}
+    redirect = await authorize_as_user(
+        http_module, f"{server.authorization_endpoint}?{urlencode(query)}"
+    )
+    code = parse_qs(urlsplit(redirect).query)["code"][0]
+    return token_form(code, verifier)
+
+
+async def test_harness_a_dpop_bound_client_needs_the_pushed_keys_proof(
+    op_server: OpServer, http_module: ModuleType, http: Any
+) -> None:
+    server = op_server
+    client = server.clients["dpop-par"]
+    key = ECKey.generate_key("P-256")
+
+    # No proof: refused (the client's tokens must be DPoP-bound). A failed exchange
+    # spends the code, so each attempt gets its own.
+    form = await pushed_code(http_module, server, client, key, http=http)
+    without = await http.post(
+        server.token_endpoint, data={**form, **client_assertion(client, server.issuer)}
+    )
+    assert without.status_code == 400, without.text
+    # A proof from another key than the one the request was pushed with: refused.
+    form = await pushed_code(http_module, server, client, key, http=http)
+    stranger = ECKey.generate_key("P-256")
+    other_key = await http.post(
+        server.token_endpoint,
+        data={**form, **client_assertion(client, server.issuer)},
+        headers={"DPoP": dpop_proof(stranger, "POST", server.token_endpoint)},
+    )
+    assert other_key.status_code == 400, other_key.text
+    # The pushed key's proof: a DPoP token.
+    form = await pushed_code(http_module, server, client, key, http=http)
+    bound = await http.post(
+        server.token_endpoint,
+        data={**form, **client_assertion(client, server.issuer)},
+        headers={"DPoP": dpop_proof(key, "POST", server.token_endpoint)},
+    )
+    assert bound.status_code == 200, bound.text
+    assert bound.json()["token_type"] == "DPoP"

@@ -178,8 +178,8 @@ for (const event of [
   'userinfo.error',
 ]) {
   provider.on(event, (ctx, error) => {
-    const detail = error.error_description ? `: ${error.error_description}` : '';
-    process.stderr.write(`${event} ${ctx?.method} ${ctx?.path} ${error.name} ${error.message}${detail}\n`);
+    const detail = [error.error_description, error.error_detail].filter(Boolean).join(' / ');
+    process.stderr.write(`${event} ${ctx?.method} ${ctx?.path} ${error.name} ${error.message}: ${detail}\n`);
   });
 }
 
