@@ -22,6 +22,9 @@ Fixtures (registered in ``tests/interop/conftest.py``), each an :class:`OpServer
   response but not required.
 - ``op_server_nonce`` (session): the same, but every DPoP proof must carry a nonce:
   the first proof is answered with ``use_dpop_nonce`` and a ``DPoP-Nonce`` header.
+- ``op_server_mtls`` (session): https with a ``trustme`` certificate, asking every
+  connection for a client certificate (RFC 8705): mutual-TLS client authentication
+  and certificate-bound access tokens on; :attr:`OpServer.tls` has the files.
 
 :func:`start_op_server` starts another one (other options) as a context manager.
 
@@ -39,6 +42,9 @@ is ``http://127.0.0.1/callback``, loopback ports free for the native ones):
   (``features.fapi``): PAR, PKCE S256, sender-constrained tokens, ``aud`` of client
   assertions equal to the issuer, PS256/ES256/EdDSA only.
 - ``service``: ``client_secret_basic``, client credentials only.
+- ``mtls`` (``op_server_mtls`` only): ``tls_client_auth`` with the certificate
+  :attr:`OpTls.client_cert` (``tls_client_auth_san_dns`` ``client.example.test``),
+  certificate-bound tokens, code + refresh + client credentials.
 
 The user: oidc-provider's development interactions take any login and password, then
 ask for consent; :mod:`interop.op_user` plays that user with plain HTTP.
@@ -53,6 +59,7 @@ import os
 import queue
 import secrets
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -63,17 +70,21 @@ from typing import Any
 
 import attrs
 import pytest
+import trustme
 from joserfc.jwk import ECKey
 
 from services import missing_service
 
 __all__ = [
+    "MTLS_CLIENT_DNS",
     "OP_DIRECTORY",
     "REDIRECT_URI",
     "OpClient",
     "OpServer",
+    "OpTls",
     "install_oidc_provider",
     "op_server",
+    "op_server_mtls",
     "op_server_nonce",
     "start_op_server",
 ]
@@ -114,6 +125,49 @@ class OpClient:
     """Everything registered for it (without the private key)."""
 
 
+MTLS_CLIENT_DNS = "client.example.test"
+"""The DNS name in the ``mtls`` client's certificate, registered as
+``tls_client_auth_san_dns``."""
+
+
+@attrs.frozen
+class OpTls:
+    """The PEM files of an https server made by ``trustme``."""
+
+    ca: Path
+    """The CA that signed the server's and the client's certificate."""
+    client_cert: Path
+    """The ``mtls`` client's certificate and private key (one PEM file)."""
+    server_cert: Path
+    server_key: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> OpTls:
+        ca = trustme.CA()
+        server = ca.issue_cert("127.0.0.1")
+        client = ca.issue_cert(MTLS_CLIENT_DNS)
+        files = cls(
+            ca=directory / "ca.pem",
+            client_cert=directory / "client.pem",
+            server_cert=directory / "server.pem",
+            server_key=directory / "server.key",
+        )
+        ca.cert_pem.write_to_path(str(files.ca))
+        client.private_key_and_cert_chain_pem.write_to_path(str(files.client_cert))
+        server.cert_chain_pems[0].write_to_path(str(files.server_cert))
+        for blob in server.cert_chain_pems[1:]:
+            blob.write_to_path(str(files.server_cert), append=True)
+        server.private_key_pem.write_to_path(str(files.server_key))
+        return files
+
+    def ssl_context(self, *, client_cert: bool = True) -> ssl.SSLContext:
+        """A client context trusting :attr:`ca`, presenting the client's certificate."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if client_cert:
+            context.load_cert_chain(str(self.client_cert))
+        return context
+
+
 @attrs.frozen
 class OpServer:
     """A running oidc-provider and what was registered in it."""
@@ -129,6 +183,8 @@ class OpServer:
     """Its ``/.well-known/openid-configuration`` document."""
     clients: Mapping[str, OpClient]
     require_dpop_nonce: bool
+    tls: OpTls | None
+    """The certificates when the server speaks https (``op_server_mtls``)."""
     startup_seconds: float
     log_path: Path
 
@@ -222,9 +278,9 @@ def _client_key() -> tuple[dict[str, Any], dict[str, Any]]:
     return dict(key.as_dict(private=True)), dict(key.as_dict(private=False))
 
 
-def default_clients() -> list[tuple[OpClient, dict[str, Any]]]:
+def default_clients(*, mtls: bool = False) -> list[tuple[OpClient, dict[str, Any]]]:
     """The clients of the module documentation: each with its registration (which may
-    carry a public key, never a private one)."""
+    carry a public key, never a private one); ``mtls`` adds the ``mtls`` client."""
     web = {"application_type": "web", "redirect_uris": [REDIRECT_URI]}
     code = {"grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}
     service = {
@@ -296,6 +352,17 @@ def default_clients() -> list[tuple[OpClient, dict[str, Any]]]:
         },
         secret=True,
     )
+    if mtls:
+        add(
+            "mtls",
+            {
+                **web,
+                **service,
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_san_dns": MTLS_CLIENT_DNS,
+                "tls_client_certificate_bound_access_tokens": True,
+            },
+        )
     return made
 
 
@@ -324,8 +391,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.stdout.close()
 
 
-def _fetch_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (loopback)
+def _fetch_json(url: str, context: ssl.SSLContext | None) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10, context=context) as answer:  # noqa: S310
         document: dict[str, Any] = json.load(answer)
         return document
 
@@ -337,6 +404,7 @@ def start_op_server(
     require_dpop_nonce: bool = False,
     require_par: bool = False,
     fapi_clients: Sequence[str] = ("fapi2",),
+    tls: OpTls | None = None,
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
 ) -> Iterator[OpServer]:
@@ -346,15 +414,16 @@ def start_op_server(
     ``require_dpop_nonce`` makes every DPoP proof need a server nonce;
     ``require_par`` makes every client push its authorization requests (and the
     metadata say ``require_pushed_authorization_requests``); the clients
-    named in ``fapi_clients`` are held to the FAPI 2.0 profile. Waits ``timeout``
+    named in ``fapi_clients`` are held to the FAPI 2.0 profile; with ``tls`` it serves
+    https and mutual TLS (and registers the ``mtls`` client). Waits ``timeout``
     seconds for the server's JSON line and raises :class:`RuntimeError` (with its
     stderr) if it does not come. On exit the process is stopped and waited for.
     """
     node = install_oidc_provider()
     directory.mkdir(parents=True, exist_ok=True)
-    clients = default_clients()
+    clients = default_clients(mtls=tls is not None)
     by_name = {client.name: client for client, _ in clients}
-    config = {
+    config: dict[str, Any] = {
         "port": 0,
         "clients": [registration for _, registration in clients],
         "requireDpopNonce": require_dpop_nonce,
@@ -362,6 +431,12 @@ def start_op_server(
         "fapiClients": [by_name[name].client_id for name in fapi_clients],
         "accessTokenTtl": access_token_lifetime,
     }
+    if tls is not None:
+        config["tls"] = {
+            "cert": str(tls.server_cert),
+            "key": str(tls.server_key),
+            "ca": str(tls.ca),
+        }
     config_path = directory / "config.json"
     config_path.write_text(json.dumps(config))
     os.chmod(config_path, 0o600)  # client secrets (test-only, but still)
@@ -406,9 +481,13 @@ def start_op_server(
             version=str(ready["version"]),
             node_version=str(ready["node"]),
             pid=int(ready["pid"]),
-            metadata=_fetch_json(f"{issuer}/.well-known/openid-configuration"),
+            metadata=_fetch_json(
+                f"{issuer}/.well-known/openid-configuration",
+                None if tls is None else tls.ssl_context(client_cert=False),
+            ),
             clients=by_name,
             require_dpop_nonce=require_dpop_nonce,
+            tls=tls,
             startup_seconds=time.monotonic() - started,
             log_path=log_path,
         )
@@ -429,4 +508,12 @@ def op_server_nonce(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServ
     with start_op_server(
         tmp_path_factory.mktemp("op-server-nonce"), require_dpop_nonce=True
     ) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def op_server_mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider over https, with mutual-TLS client authentication (RFC 8705)."""
+    directory = tmp_path_factory.mktemp("op-server-mtls")
+    with start_op_server(directory, tls=OpTls.make(directory)) as server:
         yield server

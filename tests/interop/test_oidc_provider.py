@@ -12,7 +12,8 @@ DPoP and PAR tests rely on are really on and enforced (a pushed request gets a
 ``request_uri``; a token request with a DPoP proof gets a ``DPoP`` token that the
 userinfo endpoint refuses as a bearer and accepts with a proof; with nonces required
 the first proof is answered ``use_dpop_nonce`` with a ``DPoP-Nonce`` header; a client
-registered for PAR and DPoP-bound tokens is refused without them).
+registered for PAR and DPoP-bound tokens is refused without them; over https with
+mutual TLS, a client certificate authenticates a client and binds its token).
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import trustme
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
 import anyoauth
 from anyoauth import AuthorizationCode, Client, ClientCredentials, Token, discover
-from interop.op import REDIRECT_URI, OpClient, OpServer
+from interop.op import MTLS_CLIENT_DNS, REDIRECT_URI, OpClient, OpServer
 from interop.op_user import ScriptedUser, authorize_as_user
 
 pytestmark = pytest.mark.anyio
@@ -533,3 +536,37 @@ async def test_harness_a_dpop_bound_client_needs_the_pushed_keys_proof(
     )
     assert bound.status_code == 200, bound.text
     assert bound.json()["token_type"] == "DPoP"
+
+
+async def test_harness_mutual_tls_authenticates_and_binds_to_the_certificate(
+    op_server_mtls: OpServer, http_module: ModuleType, tmp_path: Path
+) -> None:
+    server = op_server_mtls
+    assert server.tls is not None
+    assert server.issuer.startswith("https://127.0.0.1:")
+    client = server.clients["mtls"]
+    form = {"grant_type": "client_credentials", "client_id": client.client_id}
+    async with http_module.AsyncClient(verify=server.tls.ssl_context(), timeout=20.0) as http:
+        answer = await http.post(server.token_endpoint, data=form)
+        assert answer.status_code == 200, answer.text
+        access = answer.json()["access_token"]
+        introspected = await http.post(
+            server.introspection_endpoint, data={"token": access, "client_id": client.client_id}
+        )
+        assert introspected.status_code == 200, introspected.text
+        assert introspected.json()["active"] is True
+        assert "x5t#S256" in introspected.json()["cnf"]
+    ssl_without_cert = server.tls.ssl_context(client_cert=False)
+    async with http_module.AsyncClient(verify=ssl_without_cert, timeout=20.0) as http:
+        refused = await http.post(server.token_endpoint, data=form)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"] == "invalid_client"
+    # The same name in a certificate from a CA the server does not trust: refused.
+    forged = trustme.CA().issue_cert(MTLS_CLIENT_DNS)
+    forged.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "forged.pem"))
+    ssl_forged = server.tls.ssl_context(client_cert=False)
+    ssl_forged.load_cert_chain(str(tmp_path / "forged.pem"))
+    async with http_module.AsyncClient(verify=ssl_forged, timeout=20.0) as http:
+        refused = await http.post(server.token_endpoint, data=form)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"] == "invalid_client"

@@ -94,6 +94,14 @@ const provider = new Provider(issuer, {
   },
   scopes: ['openid', 'offline_access', 'email', 'read', 'write'],
   pkce: { required: () => true },
+  clientAuthMethods: [
+    'client_secret_basic',
+    'client_secret_jwt',
+    'client_secret_post',
+    'private_key_jwt',
+    'none',
+    ...(tls ? ['tls_client_auth', 'self_signed_tls_client_auth'] : []),
+  ],
   // Refresh tokens for every client allowed the refresh_token grant (not only with
   // offline_access), rotated on every use.
   async issueRefreshToken(ctx, client) {
