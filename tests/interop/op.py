@@ -35,8 +35,9 @@ is ``http://127.0.0.1/callback``, loopback ports free for the native ones):
 - ``basic``: web, ``client_secret_basic``, code + refresh + client credentials.
 - ``private-key-jwt``: web, ``private_key_jwt`` with an ES256 key
   (:attr:`OpClient.private_jwk`), code + refresh + client credentials.
-- ``dpop-par``: web, ``private_key_jwt`` (ES256); its access tokens must be DPoP-bound
-  (``dpop_bound_access_tokens``) and its authorization requests pushed
+- ``dpop``: web, ``private_key_jwt`` (ES256); its access tokens must be DPoP-bound
+  (``dpop_bound_access_tokens``).
+- ``dpop-par``: the same, and its authorization requests must be pushed
   (``require_pushed_authorization_requests``).
 - ``fapi2``: the same, held to oidc-provider's FAPI 2.0 Security Profile checks
   (``features.fapi``): PAR, PKCE S256, sender-constrained tokens, ``aud`` of client
@@ -340,6 +341,7 @@ def default_clients(*, mtls: bool = False) -> list[tuple[OpClient, dict[str, Any
         "dpop_bound_access_tokens": True,
         "require_pushed_authorization_requests": True,
     }
+    add("dpop", {**fapi, "require_pushed_authorization_requests": False}, key=True)
     add("dpop-par", fapi, key=True)
     add("fapi2", {**fapi, "id_token_signed_response_alg": "ES256"}, key=True)
     add(

@@ -9,10 +9,9 @@ authorization server and once at the resource server; the bound token refused wh
 replayed without a proof; a client held to oidc-provider's FAPI 2.0 profile; PAR
 turned on by the server's metadata.
 
-These tests use the strategy options ``dpop_key`` and ``push_authorization_request``.
-On a tree that does not have them yet they are expected to fail with the
-``AttributeError`` / ``TypeError`` of the missing option (strict: once the options
-exist they must pass).
+The PAR tests use the strategy option ``push_authorization_request``: on a tree that
+does not have it yet they are expected to fail with the ``AttributeError`` /
+``TypeError`` of the missing option (strict: once it exists they must pass).
 """
 
 from __future__ import annotations
@@ -27,24 +26,21 @@ import attrs
 import pytest
 
 import anyoauth
-from anyoauth import AuthorizationCode, Client, Token, discover
+from anyoauth import AuthorizationCode, Client, DPoPKey, MemoryStore, Token, discover
 from interop.op import REDIRECT_URI, OpServer, start_op_server
 from interop.op_user import ScriptedUser, authorize_as_user
 
-HAS_DPOP_AND_PAR = hasattr(anyoauth, "DPoPKey") and {
-    "dpop_key",
-    "push_authorization_request",
-} <= set(attrs.fields_dict(AuthorizationCode))
+HAS_PAR = "push_authorization_request" in attrs.fields_dict(AuthorizationCode)
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.xfail(
-        not HAS_DPOP_AND_PAR,
-        reason="this tree has no DPoPKey / dpop_key / push_authorization_request yet",
-        raises=(AttributeError, TypeError),
-        strict=True,
-    ),
-]
+needs_par = pytest.mark.xfail(
+    not HAS_PAR,
+    reason="this tree's strategies have no push_authorization_request yet",
+    raises=(AttributeError, TypeError),
+    strict=True,
+)
+"""PAR tests: expected to fail (strictly) while the option is missing, then must pass."""
+
+pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
@@ -53,24 +49,24 @@ async def http(http_module: ModuleType) -> AsyncIterator[Any]:
         yield client
 
 
-API: Any = anyoauth
-"""The package, typed loosely: the names these tests use may not exist on this tree."""
+def new_dpop_key() -> DPoPKey:
+    return DPoPKey.generate("ES256")
 
 
-def new_dpop_key() -> Any:
-    return API.DPoPKey.generate("ES256")
-
-
-async def fapi_strategy(http: Any, server: OpServer, name: str, **kwargs: Any) -> AuthorizationCode:
-    """A DPoP + PAR code strategy for one registered client, from discovery."""
+async def fapi_strategy(
+    http: Any, server: OpServer, name: str, *, par: bool = False, **kwargs: Any
+) -> AuthorizationCode:
+    """A DPoP (and with ``par``, PAR) code strategy for one registered client, from
+    discovery."""
     client = server.clients[name]
     settings: dict[str, Any] = {
         "client_id": client.client_id,
         "redirect_uri": REDIRECT_URI,
         "scope": "openid",
         "dpop_key": new_dpop_key(),
-        "push_authorization_request": True,
     }
+    if par:
+        settings["push_authorization_request"] = True
     if client.auth_method == "private_key_jwt":
         settings.update(
             client_auth="private_key_jwt",
@@ -92,11 +88,30 @@ async def raw_userinfo(http: Any, server: OpServer, authorization: str) -> Any:
     return await http.get(server.userinfo_endpoint, headers={"Authorization": authorization})
 
 
+async def test_code_pkce_dpop_private_key_jwt_end_to_end(
+    op_server: OpServer, http_module: ModuleType, http: Any
+) -> None:
+    server = op_server
+    strategy = await fapi_strategy(http, server, "dpop")
+    async with Client(strategy, http=http) as client:
+        url, token = await login_by_hand(client, http_module)
+        # The authorization request names the key (dpop_jkt, RFC 9449 10).
+        query = parse_qs(urlsplit(url).query)
+        assert query["dpop_jkt"] == [strategy.dpop_key.thumbprint if strategy.dpop_key else ""]
+        assert token.token_type == "DPoP"
+        assert token.id_token_claims is not None
+        assert token.id_token_claims["sub"] == "alice"
+        answer = await http.get(server.userinfo_endpoint, auth=client.auth())
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["sub"] == "alice"
+
+
+@needs_par
 async def test_code_pkce_par_dpop_private_key_jwt_end_to_end(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
     server = op_server
-    strategy = await fapi_strategy(http, server, "dpop-par")
+    strategy = await fapi_strategy(http, server, "dpop-par", par=True)
     async with Client(strategy, http=http) as client:
         url, token = await login_by_hand(client, http_module)
         # The browser saw only client_id and request_uri (RFC 9126 4).
@@ -118,7 +133,7 @@ async def test_a_bound_token_replayed_without_a_proof_is_refused(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
     server = op_server
-    strategy = await fapi_strategy(http, server, "dpop-par")
+    strategy = await fapi_strategy(http, server, "dpop")
     async with Client(strategy, http=http) as client:
         token = await client.login(ScriptedUser(http_module))
         assert token.token_type == "DPoP"
@@ -135,7 +150,7 @@ async def test_refresh_of_a_dpop_bound_token(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
     server = op_server
-    strategy = await fapi_strategy(http, server, "dpop-par")
+    strategy = await fapi_strategy(http, server, "dpop")
     async with Client(strategy, http=http) as client:
         token = await client.login(ScriptedUser(http_module))
         renewed = await client.token(rejected=token)
@@ -160,38 +175,56 @@ async def test_refresh_of_a_public_clients_bound_refresh_token(
         assert renewed.token_type == "DPoP"
         assert renewed.refresh_token not in (None, token.refresh_token)
     # The same refresh token with another key: refused by the provider.
-    loose: Any = strategy
-    other = attrs.evolve(loose, dpop_key=new_dpop_key())
+    other = attrs.evolve(strategy, dpop_key=new_dpop_key())
     async with Client(other, http=http) as thief:
         await thief.set_token(renewed)
         with pytest.raises(anyoauth.LoginRequired):
             await thief.token(rejected=renewed)
 
 
+@pytest.mark.parametrize("par", [False, pytest.param(True, marks=needs_par)])
 async def test_nonces_required_by_the_authorization_and_resource_server(
-    op_server_nonce: OpServer, http_module: ModuleType, http: Any
+    op_server_nonce: OpServer, http_module: ModuleType, http: Any, par: bool
 ) -> None:
-    # Every proof needs a server nonce: the PAR push, the code exchange, the refresh
-    # and the userinfo call are each answered use_dpop_nonce first, then retried once.
+    # Every proof needs a server nonce. The first request to the authorization server
+    # (the PAR push, or the code exchange) is answered use_dpop_nonce and retried once
+    # with the nonce; later requests to that origin carry the remembered nonce.
     server = op_server_nonce
-    strategy = await fapi_strategy(http, server, "dpop-par")
-    async with Client(strategy, http=http) as client:
+    strategy = await fapi_strategy(http, server, "dpop-par" if par else "dpop", par=par)
+    store = MemoryStore()
+    seen = len(server.log())
+    async with Client(strategy, store=store, http=http) as client:
         token = await client.login(ScriptedUser(http_module))
         assert token.token_type == "DPoP"
-        answer = await http.get(server.userinfo_endpoint, auth=client.auth())
-        assert answer.status_code == 200, answer.text
         renewed = await client.token(rejected=token)
         assert renewed.token_type == "DPoP"
-    assert "use_dpop_nonce" in server.log() or "nonce is required" in server.log()
+    challenges = server.log()[seen:]
+    endpoint = "/request" if par else "/token"
+    assert challenges.count("use_dpop_nonce") == 1, challenges
+    assert f"POST {endpoint} UseDpopNonce" in challenges
+
+    # Another process of the fleet loads the same key (no nonce remembered yet): its
+    # first call with the stored token, at the userinfo endpoint, is answered
+    # WWW-Authenticate: DPoP error="use_dpop_nonce"; client.auth() retries once.
+    assert strategy.dpop_key is not None
+    same_key = DPoPKey.load(strategy.dpop_key.private_jwk(), "ES256")
+    seen = len(server.log())
+    async with Client(attrs.evolve(strategy, dpop_key=same_key), store=store, http=http) as other:
+        answer = await http.get(server.userinfo_endpoint, auth=other.auth())
+        assert answer.status_code == 200, answer.text
+    challenges = server.log()[seen:]
+    assert challenges.count("use_dpop_nonce") == 1, challenges
+    assert "GET /me UseDpopNonce" in challenges
 
 
+@needs_par
 async def test_a_client_held_to_the_fapi2_profile(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
     # oidc-provider checks this client against FAPI 2.0: PAR, PKCE S256, sender-
     # constrained tokens, client assertions whose aud is the issuer, ES256 id_tokens.
     server = op_server
-    strategy = await fapi_strategy(http, server, "fapi2")
+    strategy = await fapi_strategy(http, server, "fapi2", par=True)
     async with Client(strategy, http=http) as client:
         token = await client.login(ScriptedUser(http_module))
         assert token.token_type == "DPoP"
@@ -200,6 +233,7 @@ async def test_a_client_held_to_the_fapi2_profile(
         assert answer.status_code == 200, answer.text
 
 
+@needs_par
 async def test_par_from_metadata_when_the_server_requires_it(
     tmp_path: Path, http_module: ModuleType, http: Any
 ) -> None:
