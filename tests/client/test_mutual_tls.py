@@ -265,3 +265,25 @@ async def test_a_client_without_a_certificate_keeps_plain_endpoints_and_bearer_t
         assert api.status_code == 200
     assert emulator.calls["oauth.token"] == 1
     assert emulator.calls["oauth.mtls.token"] == 0
+
+
+DOCS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "fapi" / "mtls.md"
+
+
+async def test_the_documented_mutual_tls_example_runs() -> None:
+    import inspect
+    import re
+
+    examples = [
+        source
+        for source in re.findall(r"```python\n(.+?)```", DOCS_PAGE.read_text(), re.S)
+        if re.search(r"^async def test_\w+\(\)", source, re.M)
+    ]
+    assert len(examples) == 1
+    namespace: dict[str, Any] = {}
+    exec(compile(examples[0], str(DOCS_PAGE), "exec"), namespace)  # noqa: S102
+    tests = [value for name, value in namespace.items() if name.startswith("test_")]
+    assert tests
+    for test in tests:
+        assert inspect.iscoroutinefunction(test)
+        await test()

@@ -112,9 +112,7 @@ class Pki:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(key, hashes.SHA256())
         )
         pem = cert.public_bytes(serialization.Encoding.PEM)
@@ -127,11 +125,15 @@ class Pki:
             self._trusted_self_signed.append(pem)
         return self._files(name, pem, key_pem)
 
-    def server_context(self) -> ssl.SSLContext:
+    def server_context(self, *, tls12: bool = False) -> ssl.SSLContext:
         """The emulator's TLS context: a certificate for 127.0.0.1 and localhost, client
         certificates asked for (not required) and verified against the authority and
-        the trusted self-signed certificates."""
+        the trusted self-signed certificates. With ``tls12`` it speaks TLS 1.2 at most:
+        an untrusted client certificate then fails the handshake itself, where with
+        TLS 1.3 the client learns it only when it reads the answer."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if tls12:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         context.verify_mode = ssl.CERT_OPTIONAL
         self.ca.configure_trust(context)
