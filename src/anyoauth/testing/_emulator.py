@@ -350,6 +350,7 @@ class ProviderEmulator:
             grant = self._oauth.tokens.find(token)
             return None if grant is None else grant.jkt
 
+    @property
     def oauth_mutual_tls(self) -> bool:
         """Whether the generic server's metadata advertises mutual TLS (RFC 8705): the
         ``tls_client_auth`` and ``self_signed_tls_client_auth`` methods,
