@@ -15,6 +15,10 @@ from ._core.client_auth import ClientSecretJwt as ClientSecretJwt
 from ._core.client_auth import ClientSecretPost as ClientSecretPost
 from ._core.client_auth import NoClientAuth as NoClientAuth
 from ._core.client_auth import PrivateKeyJwt as PrivateKeyJwt
+from ._core.client_auth import SelfSignedTlsClientAuth as SelfSignedTlsClientAuth
+from ._core.client_auth import TlsClientAuth as TlsClientAuth
+from ._core.client_auth import certificate_thumbprint as certificate_thumbprint
+from ._core.client_auth import is_certificate_bound as is_certificate_bound
 from ._core.device import DeviceAuthorization as DeviceAuthorization
 from ._core.dpop import DPoPKey as DPoPKey
 from ._core.errors import AgentError as AgentError
@@ -64,6 +68,7 @@ from ._redis_store import RedisStore as RedisStore
 from ._retry import RetryPolicy as RetryPolicy
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
+from ._tls import client_tls_context as client_tls_context
 
 __version__ = "0.1.0"
 
@@ -112,6 +117,7 @@ __all__ = [
     "RedisStore",
     "ResponseLocation",
     "RetryPolicy",
+    "SelfSignedTlsClientAuth",
     "ServerMetadata",
     "ServerUnavailable",
     "StateError",
@@ -120,10 +126,14 @@ __all__ = [
     "Store",
     "StoreError",
     "Strategy",
+    "TlsClientAuth",
     "Token",
     "TokenEndpointUnavailable",
     "TokenExpiredOnArrival",
     "TokenRequestError",
     "UserStep",
+    "certificate_thumbprint",
+    "client_tls_context",
     "discover",
+    "is_certificate_bound",
 ]

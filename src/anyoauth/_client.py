@@ -58,6 +58,11 @@ logger = logging.getLogger("anyoauth")
 
 _PENDING = "pending:"
 
+_NEEDS_CERTIFICATE = (
+    "mutual TLS needs an HTTP client that presents the client certificate: "
+    "Client(..., http=httpx.AsyncClient(verify=anyoauth.client_tls_context(...)))"
+)
+
 
 class Client:
     """Drives one strategy: starts logins, completes them, and hands out valid tokens.
@@ -82,6 +87,12 @@ class Client:
         retries: when a failed token request is sent again (:class:`RetryPolicy`);
             by default up to 3 attempts, only where it is safe.
 
+    A strategy that presents a TLS client certificate (mutual TLS,
+    :attr:`Strategy.uses_client_certificate`) needs ``http``: one made here would have
+    no certificate, and :class:`ConfigurationError` is raised. Whether a given client
+    presents one cannot be seen from its ``ssl.SSLContext``: build it with
+    :func:`client_tls_context`.
+
     Use it as an async context manager, or call :meth:`aclose` when done.
     """
 
@@ -100,6 +111,9 @@ class Client:
     ) -> None:
         if not isinstance(strategy, Strategy):
             raise TypeError("strategy must be an anyoauth Strategy")
+        if http is None and strategy.uses_client_certificate:
+            # A client made here has no certificate to present (mutual TLS, RFC 8705).
+            raise ConfigurationError(_NEEDS_CERTIFICATE)
         self._clock = clock or time.time
         self._http = http
         self._owns_http = http is None

@@ -974,7 +974,7 @@ def test_add_oauth_client_validates() -> None:
     with pytest.raises(ValueError, match="grant types"):
         emulator.add_oauth_client("a", client_secret="s", grant_types=["password"])
     with pytest.raises(ValueError, match="auth_method"):
-        emulator.add_oauth_client("a", auth_method="tls_client_auth")  # type: ignore[arg-type]
+        emulator.add_oauth_client("a", auth_method="tls_client_auth")
     with pytest.raises(ValueError, match="needs a client_secret"):
         emulator.add_oauth_client("a")
     with pytest.raises(ValueError, match="no client_secret"):

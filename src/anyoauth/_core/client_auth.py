@@ -1,18 +1,25 @@
 """Client authentication as values: each method is an object that says what it adds to
 a request sent to the authorization server (RFC 6749 2.3, RFC 7523, OpenID Connect
-Core 9).
+Core 9, RFC 8705 2).
 
 A strategy holds one :class:`ClientAuthMethod` (built from its ``client_auth`` name and
 settings, or given as the object itself) and asks it for the :class:`Credentials` of
 each request: a header, form parameters, or both. Methods that sign
 (:attr:`ClientAuthMethod.fresh_per_request`) are asked again for every attempt of a
-retried request, so no signed assertion is ever sent twice. Nothing here performs IO;
-keys are parsed once, when the method is made.
+retried request, so no signed assertion is ever sent twice. The mutual-TLS methods
+(:attr:`ClientAuthMethod.uses_client_certificate`) add only ``client_id``: the proof is
+the TLS client certificate, which the HTTP client presents; :func:`certificate_thumbprint`
+computes the ``x5t#S256`` a certificate-bound token is bound to (RFC 8705 3.1).
+Nothing here performs IO; keys are parsed once, when the method is made.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
@@ -31,12 +38,22 @@ __all__ = [
     "Credentials",
     "NoClientAuth",
     "PrivateKeyJwt",
+    "SelfSignedTlsClientAuth",
+    "TlsClientAuth",
     "basic_credentials",
+    "certificate_thumbprint",
     "client_auth_method",
+    "is_certificate_bound",
 ]
 
 ClientAuth = Literal[
-    "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+    "none",
 ]
 """The names of the client authentication methods (the ``token_endpoint_auth_method``
 values of RFC 7591), as a strategy's ``client_auth`` accepts them."""
@@ -106,6 +123,11 @@ class ClientAuthMethod:
     """Whether every request, every retry included, needs credentials made anew. When
     ``False`` the credentials may depend only on the client id, the issuer and the URL:
     a strategy makes them once per URL."""
+    uses_client_certificate: ClassVar[bool] = False
+    """Whether the client proves who it is with the TLS client certificate of the HTTP
+    client (``tls_client_auth``, ``self_signed_tls_client_auth``; RFC 8705 2): every
+    request to the authorization server must then go over a connection that presents
+    it."""
 
     def check(self, *, client_id: str, issuer: str | None) -> None:
         """Refuse (:class:`ConfigurationError`) a client this method cannot
@@ -299,6 +321,91 @@ class PrivateKeyJwt(_SignedAssertion):
         return self.key
 
 
+@attrs.frozen
+class _MutualTls(ClientAuthMethod):
+    """Client authentication by the TLS client certificate (RFC 8705 2): the request
+    carries ``client_id`` only; the server authenticates the connection's certificate.
+    The certificate and its key are the HTTP client's (an ``ssl.SSLContext`` passed as
+    ``verify=``; see :func:`anyoauth.client_tls_context`), never this value's."""
+
+    uses_client_certificate: ClassVar[bool] = True
+
+    def credentials(
+        self, *, client_id: str, issuer: str | None, url: str, now: float
+    ) -> Credentials:
+        """``client_id`` as a form parameter (RFC 8705 2: it must be sent)."""
+        return Credentials(params=(("client_id", client_id),))
+
+
+@attrs.frozen
+class TlsClientAuth(_MutualTls):
+    """``tls_client_auth``: the client's certificate is issued by a certificate
+    authority the server trusts, and the server matches its subject or a subject
+    alternative name with the client's registration (RFC 8705 2.1)."""
+
+    name: ClassVar[ClientAuth] = "tls_client_auth"
+
+
+@attrs.frozen
+class SelfSignedTlsClientAuth(_MutualTls):
+    """``self_signed_tls_client_auth``: the client's certificate is self-signed and the
+    server matches it with a certificate the client registered (its ``jwks`` with
+    ``x5c``; RFC 8705 2.2)."""
+
+    name: ClassVar[ClientAuth] = "self_signed_tls_client_auth"
+
+
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_PEM_END = b"-----END CERTIFICATE-----"
+
+
+def _certificate_der(certificate: str | bytes) -> bytes:
+    data = certificate.encode("ascii", "replace") if isinstance(certificate, str) else certificate
+    if not isinstance(data, bytes) or not data:
+        raise ConfigurationError("a certificate must be PEM text or DER bytes")
+    start = data.find(_PEM_BEGIN)
+    if start < 0:
+        if data[:1] != b"\x30":  # a DER certificate is an ASN.1 SEQUENCE
+            raise ConfigurationError("the certificate is neither PEM nor DER")
+        return data
+    end = data.find(_PEM_END, start)
+    if end < 0:
+        raise ConfigurationError("the PEM certificate has no end line")
+    try:
+        der = base64.b64decode(b"".join(data[start + len(_PEM_BEGIN) : end].split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError("the PEM certificate is not base64") from None
+    if der[:1] != b"\x30":
+        raise ConfigurationError("the PEM certificate holds no DER certificate")
+    return der
+
+
+def certificate_thumbprint(certificate: str | bytes) -> str:
+    """The ``x5t#S256`` of a certificate: the base64url SHA-256 of its DER encoding
+    (RFC 8705 3.1), as a certificate-bound token's ``cnf`` names it.
+
+    ``certificate`` is PEM text or bytes (the first certificate of a chain is used)
+    or DER bytes. Raises :class:`ConfigurationError` for anything else. A
+    certificate is public: nothing secret goes in or out.
+    """
+    digest = hashlib.sha256(_certificate_der(certificate)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def is_certificate_bound(claims: Mapping[str, Any], certificate: str | bytes) -> bool:
+    """Whether a token's claims (an introspection answer's members, a JWT access token's
+    payload) bind it to ``certificate``: their ``cnf`` holds an ``x5t#S256`` equal to
+    :func:`certificate_thumbprint` of it (RFC 8705 3.1, 3.2). ``False`` when the token
+    is not certificate-bound at all."""
+    confirmation = claims.get("cnf")
+    if not isinstance(confirmation, Mapping):
+        return False
+    bound = confirmation.get("x5t#S256")
+    if not isinstance(bound, str):
+        return False
+    return hmac.compare_digest(bound.encode(), certificate_thumbprint(certificate).encode())
+
+
 def client_auth_method(
     name: object,
     *,
@@ -311,7 +418,9 @@ def client_auth_method(
     """The method a ``client_auth`` name stands for, with a strategy's settings.
 
     ``client_secret_basic`` and ``client_secret_post`` without a secret (``None``) send
-    only the ``client_id`` (a public client), as ``none`` does. Raises
+    only the ``client_id`` (a public client), as ``none`` does. ``tls_client_auth`` and
+    ``self_signed_tls_client_auth`` send only the ``client_id`` too, and authenticate
+    with the HTTP client's TLS certificate. Raises
     :class:`ConfigurationError` for an unknown name or a method missing its secret or
     key.
     """
@@ -325,6 +434,10 @@ def client_auth_method(
         return ClientSecretJwt(algorithm, audience, secret=client_secret or "")
     if name == "private_key_jwt":
         return PrivateKeyJwt(algorithm, audience, key=client_key)
+    if name == "tls_client_auth":
+        return TlsClientAuth()
+    if name == "self_signed_tls_client_auth":
+        return SelfSignedTlsClientAuth()
     if name == "none":
         return NoClientAuth()
     raise ConfigurationError(f"unknown client_auth {name!r}")

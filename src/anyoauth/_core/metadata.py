@@ -128,13 +128,15 @@ def _check_url(name: str, value: object, allow_insecure: bool, issuer: str | Non
     return value
 
 
-def _check_aliases(value: object, allow_insecure: bool, issuer: str) -> None:
-    """RFC 8705's ``mtls_endpoint_aliases``: an object of endpoint URLs."""
+def _check_aliases(value: object, allow_insecure: bool, issuer: str) -> dict[str, str]:
+    """RFC 8705's ``mtls_endpoint_aliases``: an object of endpoint URLs, each checked
+    as the endpoints are."""
     if not isinstance(value, dict):
         raise DiscoveryError("metadata mtls_endpoint_aliases is not a JSON object")
     for url in value.values():
         # The server's own key names stay out of the message.
         _check_url("mtls_endpoint_aliases", url, allow_insecure, issuer)
+    return dict(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -178,6 +180,15 @@ class ServerMetadata:
     it says nothing (it may then not do DPoP)."""
     authorization_response_iss_parameter_supported: bool = False
     """Whether authorization responses carry ``iss`` (RFC 9207); then it is required."""
+    mtls_endpoint_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze)
+    """RFC 8705 5: the endpoints (by metadata name: ``token_endpoint``,
+    ``revocation_endpoint``, ...) a client that presents a TLS client certificate uses
+    instead of the plain ones; each URL checked as the endpoints are. A strategy made
+    with ``from_metadata`` uses them when it authenticates with mutual TLS or when
+    ``use_mtls_endpoint_aliases`` is turned on."""
+    tls_client_certificate_bound_access_tokens: bool = False
+    """Whether the server binds access tokens to the client's TLS certificate (RFC 8705
+    3.3): such a token works only over a connection presenting that certificate."""
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, repr=False)
     """The whole document as the server sent it."""
 
@@ -207,7 +218,9 @@ class ServerMetadata:
             elif document.get(name) is not None:
                 _check_url(name, document[name], allow_insecure, found)
         if document.get("mtls_endpoint_aliases") is not None:
-            _check_aliases(document["mtls_endpoint_aliases"], allow_insecure, found)
+            fields["mtls_endpoint_aliases"] = _check_aliases(
+                document["mtls_endpoint_aliases"], allow_insecure, found
+            )
         for name in _LIST_FIELDS:
             value = document.get(name)
             if value is None:
@@ -221,6 +234,12 @@ class ServerMetadata:
                 "metadata authorization_response_iss_parameter_supported is not a boolean"
             )
         fields["authorization_response_iss_parameter_supported"] = iss_supported
+        bound = document.get("tls_client_certificate_bound_access_tokens", False)
+        if not isinstance(bound, bool):
+            raise DiscoveryError(
+                "metadata tls_client_certificate_bound_access_tokens is not a boolean"
+            )
+        fields["tls_client_certificate_bound_access_tokens"] = bound
         return cls(raw=document, **fields)
 
     @classmethod
@@ -243,6 +262,18 @@ class ServerMetadata:
         if not isinstance(document, dict):
             raise DiscoveryError("the metadata is not a JSON object")
         return cls.from_dict(document, issuer=issuer, allow_insecure=allow_insecure)
+
+    def endpoint(self, name: str, *, mtls: bool = False) -> str | None:
+        """The URL of the endpoint called ``name`` (its metadata field:
+        ``"userinfo_endpoint"``, one of :data:`ENDPOINT_FIELDS`); with ``mtls``, its
+        mutual-TLS alias (RFC 8705 5) when the server publishes one. ``None`` when the
+        server names neither (or ``name`` is no endpoint field)."""
+        if mtls and name in self.mtls_endpoint_aliases:
+            return self.mtls_endpoint_aliases[name]
+        if name not in ENDPOINT_FIELDS:
+            return None
+        found = getattr(self, name, None) if hasattr(self, name) else self.raw.get(name)
+        return found if isinstance(found, str) else None
 
     def supports_grant(self, grant_type: str) -> bool:
         """Whether the server lists ``grant_type`` (RFC 8414's default when absent)."""

@@ -33,6 +33,7 @@ origin, so one base URL serves all of them::
       POST /oauth/revoke, /oauth/introspect     RFC 7009, RFC 7662
       GET  /oauth/jwks, /oauth/userinfo         id_token keys (RS256), OpenID userinfo
       GET  /api/me                              API (Bearer, or DPoP with a proof)
+      /mtls/oauth/{token,device,revoke,introspect,userinfo}  mutual-TLS aliases (RFC 8705)
     DPoP (RFC 9449) on the generic server: a proof at the token endpoint binds the
     tokens to its key (token_type DPoP); the ``oauth_*dpop*`` options require proofs
     and nonces or stage a misbehaving server.
@@ -82,6 +83,7 @@ from ._oauth_server import OAUTH_DEVICE_AUTHORIZATION_PATH as OAUTH_DEVICE_AUTHO
 from ._oauth_server import OAUTH_INTROSPECTION_PATH as OAUTH_INTROSPECTION_PATH
 from ._oauth_server import OAUTH_JWKS_PATH as OAUTH_JWKS_PATH
 from ._oauth_server import OAUTH_METADATA_PATH as OAUTH_METADATA_PATH
+from ._oauth_server import OAUTH_MTLS_PREFIX as OAUTH_MTLS_PREFIX
 from ._oauth_server import OAUTH_REVOCATION_PATH as OAUTH_REVOCATION_PATH
 from ._oauth_server import OAUTH_TOKEN_PATH as OAUTH_TOKEN_PATH
 from ._oauth_server import OAUTH_USERINFO_PATH as OAUTH_USERINFO_PATH
@@ -119,6 +121,7 @@ __all__ = [
     "OAUTH_INTROSPECTION_PATH",
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
+    "OAUTH_MTLS_PREFIX",
     "OAUTH_REVOCATION_PATH",
     "OAUTH_TOKEN_PATH",
     "OAUTH_USERINFO_PATH",

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,7 +29,10 @@ from ._keycloak import EmulatedKeycloak, KeycloakEndpoints
 from ._oauth_server import EmulatedOAuthServer, OAuthEndpoints
 from ._router import Router
 from ._teamwork import EmulatedTeamwork, TeamworkEndpoints
-from ._toolkit import ConsentDesk, EmulatedProvider, EmulatorResponse, Request
+from ._toolkit import PEER_CERTIFICATE, ConsentDesk, EmulatedProvider, EmulatorResponse, Request
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["ProviderEmulator"]
 
@@ -89,6 +92,7 @@ class ProviderEmulator:
         oauth_dpop_algorithms: Iterable[str] = DPOP_SIGNING_ALGS,
         oauth_dpop_iat_window: float = 60,
         oauth_token_type: str | None = None,
+        oauth_mutual_tls: bool = False,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -121,6 +125,7 @@ class ProviderEmulator:
             dpop_algorithms=oauth_dpop_algorithms,
             dpop_iat_window=oauth_dpop_iat_window,
             token_type=oauth_token_type,
+            mutual_tls=oauth_mutual_tls,
         )
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
@@ -346,6 +351,19 @@ class ProviderEmulator:
             return None if grant is None else grant.jkt
 
     @property
+    def oauth_mutual_tls(self) -> bool:
+        """Whether the generic server's metadata advertises mutual TLS (RFC 8705): the
+        ``tls_client_auth`` and ``self_signed_tls_client_auth`` methods,
+        ``tls_client_certificate_bound_access_tokens`` and ``mtls_endpoint_aliases``
+        (the endpoints under :data:`OAUTH_MTLS_PREFIX`). Serve the emulator with
+        ``serve(ssl_context=...)`` so that clients can present certificates."""
+        return self._oauth.mutual_tls
+
+    @oauth_mutual_tls.setter
+    def oauth_mutual_tls(self, value: bool) -> None:
+        self._oauth.mutual_tls = value
+
+    @property
     def calls(self) -> Counter[str]:
         """Requests received, per endpoint name."""
         return self._router.calls
@@ -428,12 +446,20 @@ class ProviderEmulator:
             "client_secret_post",
             "client_secret_jwt",
             "private_key_jwt",
+            "tls_client_auth",
+            "self_signed_tls_client_auth",
             "none",
         ] = "client_secret_basic",
         jwks: Mapping[str, Any] | None = None,
         require_pkce: bool = True,
         basic_form_encoded: bool = True,
         scopes: Iterable[str] | None = None,
+        tls_client_auth_subject_dn: str | None = None,
+        tls_client_auth_san_dns: str | None = None,
+        tls_client_auth_san_uri: str | None = None,
+        tls_client_auth_san_ip: str | None = None,
+        tls_client_auth_san_email: str | None = None,
+        certificate_bound_access_tokens: bool = True,
     ) -> None:
         """Register a client of the generic OAuth 2.0 / OpenID Connect server.
 
@@ -462,7 +488,32 @@ class ProviderEmulator:
         carry an S256 ``code_challenge``. With ``scopes``, requests for any other scope
         fail with ``invalid_scope``, and a request without ``scope`` gets all of them.
         Registering an existing ``client_id`` again replaces the client.
+
+        Mutual TLS (RFC 8705; serve with ``serve(ssl_context=...)``):
+        ``"tls_client_auth"`` clients present a certificate the server's TLS context
+        verified, whose subject DN (RFC 4514 text, e.g. ``"CN=app,O=Example"``) or
+        subject alternative name equals the one registered: give exactly one of
+        ``tls_client_auth_subject_dn``, ``tls_client_auth_san_dns``, ``_san_uri``,
+        ``_san_ip``, ``_san_email``. ``"self_signed_tls_client_auth"`` clients present a
+        certificate that is the first ``x5c`` of a key in ``jwks``. Every token issued
+        over a connection that presents a certificate is bound to it (``cnf.x5t#S256``
+        in introspection; the userinfo endpoint and the API refuse it over a connection
+        without that certificate), unless ``certificate_bound_access_tokens`` is false;
+        a public client's refresh tokens are bound too.
         """
+        rules = [
+            (name, value)
+            for name, value in (
+                ("subject_dn", tls_client_auth_subject_dn),
+                ("san_dns", tls_client_auth_san_dns),
+                ("san_uri", tls_client_auth_san_uri),
+                ("san_ip", tls_client_auth_san_ip),
+                ("san_email", tls_client_auth_san_email),
+            )
+            if value is not None
+        ]
+        if len(rules) > 1:
+            raise ValueError("give one tls_client_auth_subject_dn or tls_client_auth_san_*")
         self._oauth.add_client(
             client_id,
             client_secret=client_secret,
@@ -473,6 +524,8 @@ class ProviderEmulator:
             require_pkce=require_pkce,
             basic_form_encoded=basic_form_encoded,
             scopes=scopes,
+            tls_client_auth=rules[0] if rules else None,
+            certificate_bound_access_tokens=certificate_bound_access_tokens,
         )
 
     def approve_device(self, user_code: str, *, allow: bool = True) -> None:
@@ -572,16 +625,27 @@ class ProviderEmulator:
 
         return module.MockTransport(handler)
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> AbstractAsyncContextManager[str]:
+    def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> AbstractAsyncContextManager[str]:
         """Serve the emulator over HTTP/1.1 on ``host``:``port`` (a free port by default).
 
         ``async with emulator.serve() as base_url:`` yields e.g.
         ``"http://127.0.0.1:54321"``; works on asyncio and trio; the server and
         its connections close when the block exits.
+
+        With ``ssl_context`` (a server context: its certificate and key loaded) it
+        serves HTTPS and yields ``"https://..."``. For mutual TLS, let the context ask
+        for client certificates (``verify_mode = ssl.CERT_OPTIONAL``, so clients
+        without one still connect) and trust the certificate authorities of the
+        ``tls_client_auth`` clients and the self-signed certificates of the
+        ``self_signed_tls_client_auth`` ones (``load_verify_locations``): the
+        certificate each connection presents goes with its requests to :meth:`handle`. A connection
+        whose certificate the context does not trust fails its handshake.
         """
         from ._server import serve
 
-        return serve(self.handle, host, port)
+        return serve(self.handle, host, port, ssl_context=ssl_context)
 
     # -- request handling --------------------------------------------------------------
 
@@ -596,6 +660,8 @@ class ProviderEmulator:
 
         ``url`` is absolute (its origin is the base of generated URLs unless
         ``base_url`` is set); header names are case-insensitive.
+        On a TLS connection of :meth:`serve`, the certificate the client presented
+        (mutual TLS) is the request's too.
         """
         items = list(headers.items() if isinstance(headers, Mapping) else headers)
         counts = Counter(name.lower() for name, _ in items)
@@ -608,6 +674,7 @@ class ProviderEmulator:
             body=body,
             base=self.base_url or f"{parts.scheme}://{parts.netloc}",
             repeated=frozenset(name for name, count in counts.items() if count > 1),
+            client_certificate=PEER_CERTIFICATE.get(),
         )
         with self._lock:
             response = self._router.answer(request, parts.query)

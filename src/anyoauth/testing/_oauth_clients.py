@@ -5,15 +5,19 @@ section 9): ``client_secret_basic`` (the id and secret form-urlencoded before Ba
 or taken as sent for clients registered with ``basic_form_encoded=False``),
 ``client_secret_post``, ``client_secret_jwt``, ``private_key_jwt`` (assertions checked
 for signature, ``iss`` = ``sub`` = ``client_id``, ``aud``, ``exp``, ``nbf`` and a fresh
-``jti``) or ``none``. Every failure is ``401 invalid_client``, with a Basic challenge for
-Basic clients. :mod:`._oauth_server` asks :meth:`ClientRegistry.authenticate` at each
-endpoint where a client authenticates.
+``jti``), ``tls_client_auth`` (the TLS client certificate, verified by the server's TLS
+context, matches the registered subject DN or subject alternative name; RFC 8705 2.1),
+``self_signed_tls_client_auth`` (its SHA-256 thumbprint is that of a registered ``x5c``
+certificate; RFC 8705 2.2) or ``none``. Every failure is ``401 invalid_client``, with a
+Basic challenge for Basic clients. :mod:`._oauth_server` asks
+:meth:`ClientRegistry.authenticate` at each endpoint where a client authenticates.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import secrets
 import warnings
@@ -32,6 +36,7 @@ __all__ = [
     "GRANT_TYPES",
     "HMAC_ALGS",
     "KEY_ALGS",
+    "MTLS_METHODS",
     "ClientRegistry",
     "RegisteredClient",
 ]
@@ -50,6 +55,10 @@ AUTH_METHODS = (
     "none",
 )
 """The client authentication methods, in the order the metadata lists them."""
+MTLS_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
+"""The mutual-TLS client authentication methods (RFC 8705 2), listed in the metadata
+when the emulator advertises mutual TLS."""
+_SAN_KINDS = ("dns", "uri", "ip", "email")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """The ``client_assertion_type`` of JWT client authentication (RFC 7523)."""
 HMAC_ALGS = ("HS256", "HS384", "HS512")
@@ -80,6 +89,64 @@ class RegisteredClient:
     """Whether its Basic credentials are form-urlencoded before Base64."""
     scopes: tuple[str, ...] | None
     """The scopes it may ask for; ``None``: any."""
+    tls_client_auth: tuple[str, str] | None = None
+    """What a ``tls_client_auth`` client's certificate must carry: ``("subject_dn",
+    dn)`` (RFC 4514) or ``("san_dns" | "san_uri" | "san_ip" | "san_email", value)``."""
+    certificate_thumbprints: frozenset[str] = frozenset()
+    """The ``x5t#S256`` of the certificates a ``self_signed_tls_client_auth`` client
+    registered (the ``x5c`` of its ``jwks``)."""
+    certificate_bound_access_tokens: bool = True
+    """Whether tokens issued over a connection presenting a client certificate are
+    bound to it (RFC 8705 3: ``tls_client_certificate_bound_access_tokens``)."""
+
+
+def certificate_thumbprint(der: bytes) -> str:
+    """The ``x5t#S256`` of a DER certificate (RFC 8705 3.1)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+def _x5c_thumbprints(jwks: Mapping[str, Any]) -> frozenset[str]:
+    found: set[str] = set()
+    for key in jwks.get("keys", []):
+        chain = key.get("x5c") if isinstance(key, Mapping) else None
+        if isinstance(chain, list) and chain and isinstance(chain[0], str):
+            try:
+                found.add(certificate_thumbprint(base64.b64decode(chain[0], validate=True)))
+            except (binascii.Error, ValueError):
+                raise ValueError("an x5c certificate of jwks is not base64") from None
+    return frozenset(found)
+
+
+def _certificate_matches(der: bytes, rule: tuple[str, str]) -> bool:
+    """Whether the DER certificate carries the subject DN or SAN ``rule`` names."""
+    import ipaddress
+
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return False
+    kind, expected = rule
+    if kind == "subject_dn":
+        return certificate.subject.rfc4514_string() == expected
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    general: dict[str, type[x509.GeneralName]] = {
+        "san_dns": x509.DNSName,
+        "san_uri": x509.UniformResourceIdentifier,
+        "san_ip": x509.IPAddress,
+        "san_email": x509.RFC822Name,
+    }
+    values = names.get_values_for_type(general[kind])  # type: ignore[arg-type]
+    if kind == "san_ip":
+        try:
+            return ipaddress.ip_address(expected) in values
+        except ValueError:
+            return False
+    return expected in values
 
 
 def _segment(data: str) -> dict[str, Any]:
@@ -162,6 +229,8 @@ class ClientRegistry:
         require_pkce: bool,
         basic_form_encoded: bool,
         scopes: Iterable[str] | None,
+        tls_client_auth: tuple[str, str] | None = None,
+        certificate_bound_access_tokens: bool = True,
     ) -> None:
         """Register (or replace) a client; raise :class:`ValueError` for a registration
         that contradicts itself."""
@@ -170,17 +239,36 @@ class ClientRegistry:
             raise ValueError("client_id must not be empty")
         if unknown := sorted(grants - GRANT_TYPES):
             raise ValueError(f"unsupported grant types: {', '.join(unknown)}")
-        if auth_method not in AUTH_METHODS:
-            raise ValueError(f"auth_method must be one of {', '.join(AUTH_METHODS)}")
+        if auth_method not in AUTH_METHODS + MTLS_METHODS:
+            raise ValueError(f"auth_method must be one of {', '.join(AUTH_METHODS + MTLS_METHODS)}")
+        if (auth_method == "tls_client_auth") != (tls_client_auth is not None):
+            raise ValueError(
+                "auth_method tls_client_auth needs one tls_client_auth_subject_dn or"
+                " tls_client_auth_san_*, and only it takes one"
+            )
+        if tls_client_auth is not None and tls_client_auth[0] not in (
+            "subject_dn",
+            *(f"san_{kind}" for kind in _SAN_KINDS),
+        ):
+            raise ValueError("unknown tls_client_auth rule")
         needs_secret = auth_method.startswith("client_secret_")
         if needs_secret and not client_secret:
             raise ValueError(f"{auth_method} needs a client_secret")
         if not needs_secret and client_secret is not None:
             raise ValueError(f"{auth_method} clients have no client_secret")
-        if (auth_method == "private_key_jwt") != (jwks is not None):
-            raise ValueError("jwks is needed for private_key_jwt, and only for it")
+        keyed = ("private_key_jwt", "self_signed_tls_client_auth")
+        if (auth_method in keyed) != (jwks is not None):
+            raise ValueError(
+                "jwks is needed for private_key_jwt and self_signed_tls_client_auth, and only"
+                " for them"
+            )
+        thumbprints: frozenset[str] = frozenset()
         if jwks is not None:
             _key_set(jwks)
+            if auth_method == "self_signed_tls_client_auth":
+                thumbprints = _x5c_thumbprints(jwks)
+                if not thumbprints:
+                    raise ValueError("self_signed_tls_client_auth needs jwks keys with x5c")
         uris = tuple(redirect_uris)
         if any("#" in uri for uri in uris):
             raise ValueError("redirect URIs must not have a fragment")
@@ -194,6 +282,9 @@ class ClientRegistry:
             require_pkce=require_pkce,
             basic_form_encoded=basic_form_encoded,
             scopes=None if scopes is None else tuple(dict.fromkeys(scopes)),
+            tls_client_auth=tls_client_auth,
+            certificate_thumbprints=thumbprints,
+            certificate_bound_access_tokens=certificate_bound_access_tokens,
         )
 
     def authenticate(self, request: Request, form: Mapping[str, str]) -> RegisteredClient:
@@ -225,6 +316,9 @@ class ClientRegistry:
                 fail(_invalid_client("Unknown client.", False))
             client = found
             method = used[0] if used else "none"
+            if method == "none" and client.auth_method in MTLS_METHODS:
+                self._mutual_tls(request, client)
+                method = client.auth_method
             if client.auth_method != method:
                 fail(_wrong_method(client))
             if method == "client_secret_post" and not _same_secret(
@@ -234,6 +328,18 @@ class ClientRegistry:
         if form.get("client_id", client.client_id) != client.client_id:
             fail(_invalid_client("The client_id does not match the authenticated client.", basic))
         return client
+
+    def _mutual_tls(self, request: Request, client: RegisteredClient) -> None:
+        """Authenticate ``client`` by the connection's TLS client certificate."""
+        der = request.client_certificate
+        if der is None:
+            fail(_invalid_client("This client must present its TLS client certificate.", False))
+        if client.auth_method == "tls_client_auth":
+            assert client.tls_client_auth is not None
+            if not _certificate_matches(der, client.tls_client_auth):
+                fail(_invalid_client("The TLS client certificate is not this client's.", False))
+        elif certificate_thumbprint(der) not in client.certificate_thumbprints:
+            fail(_invalid_client("The TLS client certificate is not this client's.", False))
 
     def _basic(self, credentials: str) -> RegisteredClient:
         try:

@@ -12,7 +12,9 @@ server nonces; the proofs themselves are checked by :mod:`._dpop`. Which client 
 what, and how clients authenticate, is :mod:`._oauth_clients`'s; the options that stage
 faults and attacks (a wrong ``iss``, another issuer in the metadata, forged id_token
 claims, a nonce challenge on every proof, a wrong ``token_type``) are attributes of
-:class:`EmulatedOAuthServer`.
+:class:`EmulatedOAuthServer`. Mutual TLS (RFC 8705): clients authenticated by their TLS
+certificate, access tokens bound to it (``cnf.x5t#S256``), and the endpoints' aliases
+under :data:`OAUTH_MTLS_PREFIX`.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from ._oauth_clients import (
     GRANT_TYPES,
     HMAC_ALGS,
     KEY_ALGS,
+    MTLS_METHODS,
     ClientRegistry,
     RegisteredClient,
+    certificate_thumbprint,
 )
 from ._toolkit import (
     NO_STORE,
@@ -79,6 +83,7 @@ __all__ = [
     "OAUTH_INTROSPECTION_PATH",
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
+    "OAUTH_MTLS_PREFIX",
     "OAUTH_REVOCATION_PATH",
     "OAUTH_TOKEN_PATH",
     "OAUTH_USERINFO_PATH",
@@ -117,6 +122,17 @@ OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
 """The generic server's authorization server metadata (RFC 8414)."""
 OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
 """The generic server's OpenID Connect Discovery document (same content)."""
+OAUTH_MTLS_PREFIX = "/mtls"
+"""The generic server's mutual-TLS endpoint aliases (RFC 8705 5) are its token, device
+authorization, revocation, introspection and userinfo endpoints under this prefix
+(``/mtls/oauth/token``, ...); their calls count as ``"oauth.mtls.token"``, ..."""
+_MTLS_ALIASED = {
+    "token_endpoint": OAUTH_TOKEN_PATH,
+    "device_authorization_endpoint": OAUTH_DEVICE_AUTHORIZATION_PATH,
+    "revocation_endpoint": OAUTH_REVOCATION_PATH,
+    "introspection_endpoint": OAUTH_INTROSPECTION_PATH,
+    "userinfo_endpoint": OAUTH_USERINFO_PATH,
+}
 
 SCOPES = ("openid", "profile", "email")
 CODE_TTL = 10 * 60
@@ -161,6 +177,9 @@ class AccessGrant(Grant):
     """When it was issued."""
     jkt: str | None = None
     """The RFC 7638 thumbprint of the DPoP key it is bound to; ``None``: a bearer token."""
+    certificate_thumbprint: str | None = None
+    """The ``x5t#S256`` of the TLS client certificate it is bound to (RFC 8705 3), or
+    ``None`` for a plain bearer token."""
 
 
 @attrs.frozen
@@ -186,6 +205,7 @@ class _Refresh:
     expires_at: float | None
     auth_time: float
     jkt: str | None = None
+    certificate_thumbprint: str | None = None
 
 
 @attrs.define
@@ -283,8 +303,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         dpop_algorithms: Iterable[str] = DPOP_SIGNING_ALGS,
         dpop_iat_window: float = 60,
         token_type: str | None = None,
+        mutual_tls: bool = False,
     ) -> None:
         super().__init__(clock, consent)
+        self.mutual_tls = mutual_tls
+        """Whether the metadata advertises mutual TLS (RFC 8705): the two mTLS client
+        authentication methods, ``tls_client_certificate_bound_access_tokens`` and
+        ``mtls_endpoint_aliases``. Clients authenticate by certificate and tokens are
+        bound either way, whenever the connection presents a certificate."""
         self.expires_in = expires_in
         """Lifetime in seconds of access and id tokens."""
         self.refresh_expires_in = refresh_expires_in
@@ -350,6 +376,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         require_pkce: bool,
         basic_form_encoded: bool,
         scopes: Iterable[str] | None,
+        tls_client_auth: tuple[str, str] | None = None,
+        certificate_bound_access_tokens: bool = True,
     ) -> None:
         """Register (or replace) a client (see :meth:`ClientRegistry.add`)."""
         self.clients.add(
@@ -362,6 +390,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             require_pkce=require_pkce,
             basic_form_encoded=basic_form_encoded,
             scopes=scopes,
+            tls_client_auth=tls_client_auth,
+            certificate_bound_access_tokens=certificate_bound_access_tokens,
         )
 
     def revoke_all(self) -> None:
@@ -429,6 +459,17 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             OPENID_CONFIGURATION_PATH: Route("GET", "oauth.openid_configuration", self._metadata),
         }
 
+    def route(self, path: str) -> Route | None:
+        """The mutual-TLS aliases: an aliased endpoint's route under
+        :data:`OAUTH_MTLS_PREFIX`, counted under its own name."""
+        if not path.startswith(OAUTH_MTLS_PREFIX + "/"):
+            return None
+        inner = path[len(OAUTH_MTLS_PREFIX) :]
+        if inner not in _MTLS_ALIASED.values():
+            return None
+        route = self.routes()[inner]
+        return attrs.evolve(route, name="oauth.mtls." + route.name.removeprefix("oauth."))
+
     # -- metadata and keys --------------------------------------------------------------
 
     def _metadata(self, request: Request) -> EmulatorResponse:
@@ -472,7 +513,22 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "email_verified",
             ],
         }
+        if self.mutual_tls:
+            document["token_endpoint_auth_methods_supported"] = [*methods, *MTLS_METHODS]
+            document["tls_client_certificate_bound_access_tokens"] = True
+            document["mtls_endpoint_aliases"] = {
+                name: base + OAUTH_MTLS_PREFIX + path for name, path in _MTLS_ALIASED.items()
+            }
         return json_response(200, document)
+
+    def _bound_to(self, request: Request, client_id: str) -> str | None:
+        """The thumbprint tokens issued for ``request`` are bound to: the connection's
+        client certificate's, unless the client opted out (RFC 8705 3)."""
+        client = self.clients.get(client_id)
+        der = request.client_certificate
+        if der is None or client is None or not client.certificate_bound_access_tokens:
+            return None
+        return certificate_thumbprint(der)
 
     def _jwks(self, request: Request) -> EmulatorResponse:
         self._signing_key()
@@ -515,6 +571,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         now = self.clock()
         ttl = self.expires_in
         access_token = _token()
+        bound = self._bound_to(request, client_id)
         grant = AccessGrant(
             expires_at=now + ttl,
             client_id=client_id,
@@ -523,6 +580,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             family=family,
             issued_at=now,
             jkt=jkt,
+            certificate_thumbprint=bound,
         )
         self.tokens.issue(access_token, grant)
         payload: dict[str, Any] = {
@@ -543,6 +601,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 expires_at=None if lifetime is None else now + lifetime,
                 auth_time=now if auth_time is None else auth_time,
                 jkt=refresh_jkt,
+                certificate_thumbprint=bound,
             )
             payload["refresh_token"] = refresh_token
         if openid:
@@ -826,6 +885,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 return _bad("invalid_dpop_proof", "This refresh token needs a DPoP proof.")
             if proof.jkt != record.jkt:
                 return _bad("invalid_grant", "The refresh token is bound to another DPoP key.")
+        if (
+            client.auth_method == "none"
+            and record.certificate_thumbprint is not None
+            and record.certificate_thumbprint != self._bound_to(request, client.client_id)
+        ):
+            # RFC 8705 4: a public client's refresh token is bound to its certificate.
+            return _bad("invalid_grant", "The refresh token is bound to another certificate.")
         scope = record.scope
         if "scope" in form:
             requested = _words(form["scope"])
@@ -1039,6 +1105,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             }
             if grant.jkt is not None:
                 answer["cnf"] = {"jkt": grant.jkt}
+            if grant.certificate_thumbprint is not None:
+                answer.setdefault("cnf", {})["x5t#S256"] = grant.certificate_thumbprint
             return json_response(200, answer)
         refresh = self.refresh.get(token)
         if refresh is not None and (
@@ -1082,6 +1150,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             fail(oauth_error(401, "invalid_token", "The access token is invalid.", challenge))
         if grant is None:
             self._dpop_refusal("invalid_token", "The access token is invalid.")
+        if grant.certificate_thumbprint is not None and (
+            request.client_certificate is None
+            or certificate_thumbprint(request.client_certificate) != grant.certificate_thumbprint
+        ):
+            # RFC 8705 3: a bound token works only with the certificate it is bound to.
+            challenge = ("WWW-Authenticate", 'Bearer realm="emulator", error="invalid_token"')
+            description = "The access token is bound to another TLS client certificate."
+            fail(oauth_error(401, "invalid_token", description, challenge))
         if scheme == "bearer":
             if grant.jkt is not None:
                 # RFC 9449 section 7.1: a bound token is never accepted as a bearer token.

@@ -12,6 +12,7 @@ injected clock.
 from __future__ import annotations
 
 import base64
+import contextvars
 import html
 import json
 import secrets
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "NO_STORE",
     "PAGE_HEADERS",
+    "PEER_CERTIFICATE",
     "PERSON",
     "TICKET_TTL",
     "Clock",
@@ -71,6 +73,13 @@ PAGE_HEADERS = (
 """The headers of every HTML page the emulator shows."""
 PERSON = {"id": 1, "firstName": "Test", "lastName": "User", "email": "test.user@example.com"}
 """The one emulated user, as Teamwork spells it (the generic server's userinfo reuses it)."""
+
+PEER_CERTIFICATE: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
+    "anyoauth_testing_peer_certificate", default=None
+)
+"""The DER certificate the client presented on the TLS connection being answered
+(mutual TLS), set by the loopback server around each ``handle`` call; ``None`` on plain
+connections and in-process."""
 
 Clock = Callable[[], float]
 """The source of the current time, in seconds since the epoch."""
@@ -163,6 +172,9 @@ class Request:
     repeated: frozenset[str] = frozenset()
     """The lower-cased names of the headers sent more than once (``headers`` keeps the
     last value of each)."""
+    client_certificate: bytes | None = attrs.field(default=None, repr=False)
+    """The DER certificate the client presented on the TLS connection (mutual TLS,
+    verified by the server's TLS context), or ``None``."""
 
     def form(self) -> dict[str, str]:
         """The body as an HTML form; answers 415 or 400 when it is not one."""

@@ -14,6 +14,7 @@ import enum
 import functools
 import hashlib
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import SplitResult
 
@@ -166,6 +167,20 @@ class Strategy:
     of type ``DPoP`` bound to it, and :meth:`Client.auth` sends such a token with a
     proof, never as a bearer token. Every client sharing a store must hold the same
     key (see :meth:`DPoPKey.load`): a token bound to another key is never used."""
+    mtls_endpoint_aliases: Mapping[str, str] = attrs.field(factory=dict)
+    """The server's mutual-TLS endpoint aliases (RFC 8705 5), by metadata name
+    (``token_endpoint``, ``revocation_endpoint``, ``introspection_endpoint``,
+    ``device_authorization_endpoint``, ...); each checked as the endpoints are. Used
+    only with :attr:`use_mtls_endpoint_aliases`."""
+    use_mtls_endpoint_aliases: bool = False
+    """Send every request to the authorization server that has an alias in
+    :attr:`mtls_endpoint_aliases` to the alias instead (token, refresh, device
+    authorization, revocation, introspection and any other endpoint of the same name
+    as its metadata field). :meth:`from_metadata` turns it on when the client
+    authenticates with mutual TLS; turn it on yourself for certificate-bound tokens
+    with another client authentication. Either way the HTTP client must present the
+    client certificate (see :attr:`uses_client_certificate`)."""
+    _mtls_targets: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
     _static_credentials: dict[str, Credentials] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -207,6 +222,7 @@ class Strategy:
         ):
             check_endpoint(name, getattr(self, name), self.allow_insecure, self.issuer)
         check_endpoint("issuer", self.issuer, self.allow_insecure)
+        self._check_mtls_aliases()
         check_redirect_uri(self.redirect_uri)
         if self.response_type not in ("code", "token"):
             raise ConfigurationError("response_type must be 'code' or 'token'")
@@ -249,6 +265,30 @@ class Strategy:
             )
         method.check(client_id=self.client_id, issuer=self.issuer)
         object.__setattr__(self, "_authentication", method)
+
+    def _check_mtls_aliases(self) -> None:
+        aliases = self.mtls_endpoint_aliases
+        if not isinstance(aliases, Mapping):
+            raise ConfigurationError("mtls_endpoint_aliases must map endpoint names to URLs")
+        targets: dict[str, str] = {}
+        for name, alias in aliases.items():
+            if not isinstance(name, str) or not isinstance(alias, str):
+                raise ConfigurationError("mtls_endpoint_aliases must map endpoint names to URLs")
+            check_endpoint("an mtls_endpoint_aliases URL", alias, self.allow_insecure, self.issuer)
+            plain = getattr(self, name, None) if name.endswith("_endpoint") else None
+            if self.use_mtls_endpoint_aliases and isinstance(plain, str):
+                targets[plain] = alias
+        object.__setattr__(self, "mtls_endpoint_aliases", MappingProxyType(dict(aliases)))
+        object.__setattr__(self, "_mtls_targets", targets)
+
+    @property
+    def uses_client_certificate(self) -> bool:
+        """Whether requests to the authorization server must present a TLS client
+        certificate: the client authenticates with mutual TLS (``tls_client_auth``,
+        ``self_signed_tls_client_auth``) or uses the mTLS endpoint aliases. The
+        :class:`~anyoauth.Client` then refuses to make its own HTTP client (one
+        without a certificate)."""
+        return self._authentication.uses_client_certificate or self.use_mtls_endpoint_aliases
 
     @property
     def authentication(self) -> ClientAuthMethod:
@@ -489,6 +529,7 @@ class Strategy:
         (:attr:`HttpRequest.rebuild`): every retry then carries a fresh assertion for
         the same audience and a fresh proof with the server's latest nonce."""
         target = self._token_url() if url is None else url
+        target = self._mtls_targets.get(target, target)
         known = self._quoted_settings
         key = self.dpop_key
         if key is None and not self._authentication.fresh_per_request:
@@ -656,6 +697,14 @@ class Strategy:
                 values["client_auth"] = "none"
             elif "client_secret_basic" not in methods and "client_secret_post" in methods:
                 values["client_auth"] = "client_secret_post"
+        if metadata.mtls_endpoint_aliases and "mtls_endpoint_aliases" in names:
+            values["mtls_endpoint_aliases"] = metadata.mtls_endpoint_aliases
+            auth = kwargs.get("client_auth")
+            values["use_mtls_endpoint_aliases"] = (
+                auth.uses_client_certificate
+                if isinstance(auth, ClientAuthMethod)
+                else auth in ("tls_client_auth", "self_signed_tls_client_auth")
+            )
         values.update(kwargs)
         return cls(**values)
 
