@@ -73,7 +73,8 @@ class RegisteredClient:
     auth_method: str
     """How the client authenticates (one of :data:`AUTH_METHODS`)."""
     jwks: Mapping[str, Any] | None = attrs.field(repr=False)
-    """The public keys of a ``private_key_jwt`` client."""
+    """The client's public keys: they verify its ``private_key_jwt`` assertions and
+    its request objects (RFC 9101), whatever its authentication method."""
     require_pkce: bool
     """Whether its authorization requests need an S256 ``code_challenge``."""
     basic_form_encoded: bool
@@ -177,8 +178,8 @@ class ClientRegistry:
             raise ValueError(f"{auth_method} needs a client_secret")
         if not needs_secret and client_secret is not None:
             raise ValueError(f"{auth_method} clients have no client_secret")
-        if (auth_method == "private_key_jwt") != (jwks is not None):
-            raise ValueError("jwks is needed for private_key_jwt, and only for it")
+        if auth_method == "private_key_jwt" and jwks is None:
+            raise ValueError("jwks is needed for private_key_jwt")
         if jwks is not None:
             _key_set(jwks)
         uris = tuple(redirect_uris)
