@@ -150,8 +150,8 @@ class RequestObjectSigner:
             algorithm = choose_request_object_algorithm(key)
             if algorithm is None:
                 raise ConfigurationError(
-                    "the request object key fits no asymmetric JWS algorithm "
-                    "(it must be a private RSA, EC or OKP key)"
+                    "the request object key fits no asymmetric JWS algorithm: it must be "
+                    "a private RSA, EC or OKP key (not a public key or a secret)"
                 )
         checked = _check_algorithm(algorithm)
         try:

@@ -818,9 +818,10 @@ class Strategy:
         key, first = kwargs.get("request_object_key"), None
         auth = kwargs.get("client_auth")
         if key is None and isinstance(auth, PrivateKeyJwt):
-            key, first = auth.key, auth.algorithm
+            key, first = auth.key, auth.signing_algorithm
         elif key is None and auth == "private_key_jwt":
-            key, first = kwargs.get("client_key"), kwargs.get("client_assertion_algorithm")
+            key = kwargs.get("client_key")
+            first = kwargs.get("client_assertion_algorithm") or PrivateKeyJwt.default_algorithm
         if key is None:
             return
         chosen = choose_request_object_algorithm(key, accepted=accepted, first=first)
