@@ -155,7 +155,7 @@ def test_the_url_needs_the_time_when_it_signs() -> None:
 
 def test_the_key_is_never_shown() -> None:
     signed = strategy(request_object_key=EC.as_dict(private=True))
-    private = EC.as_dict(private=True)["d"]
+    private = str(EC.as_dict(private=True)["d"])
     assert private not in repr(signed)
     assert private not in repr(signed._request_signer)
 
@@ -208,3 +208,17 @@ def test_signing_stays_off_unless_asked_for() -> None:
     )
     assert not configured.signs_request_object
     assert configured.request_object_signing_algorithm is None
+
+
+def test_every_attempt_of_a_push_carries_its_own_request_object() -> None:
+    started = Flow(strategy(push_authorization_request=True, client_secret="s" * 32)).begin(NOW)
+    assert isinstance(started, PushNeeded)
+    first = started.request
+    assert first.rebuild is not None
+    again = first.rebuild(NOW + 2)
+    objects = [dict(parse_qsl(r.content.decode()))["request"] for r in (first, again)]
+    claims = [decode(o, EC, "ES256")[1] for o in objects]
+    assert claims[0]["jti"] != claims[1]["jti"]
+    assert claims[1]["iat"] == int(NOW) + 2
+    assert claims[0]["state"] == claims[1]["state"]
+    assert again.rebuild is not None

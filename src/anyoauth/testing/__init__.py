@@ -82,6 +82,7 @@ from ._oauth_server import OAUTH_DEVICE_AUTHORIZATION_PATH as OAUTH_DEVICE_AUTHO
 from ._oauth_server import OAUTH_INTROSPECTION_PATH as OAUTH_INTROSPECTION_PATH
 from ._oauth_server import OAUTH_JWKS_PATH as OAUTH_JWKS_PATH
 from ._oauth_server import OAUTH_METADATA_PATH as OAUTH_METADATA_PATH
+from ._oauth_server import OAUTH_PAR_PATH as OAUTH_PAR_PATH
 from ._oauth_server import OAUTH_REVOCATION_PATH as OAUTH_REVOCATION_PATH
 from ._oauth_server import OAUTH_TOKEN_PATH as OAUTH_TOKEN_PATH
 from ._oauth_server import OAUTH_USERINFO_PATH as OAUTH_USERINFO_PATH
@@ -119,6 +120,7 @@ __all__ = [
     "OAUTH_INTROSPECTION_PATH",
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
+    "OAUTH_PAR_PATH",
     "OAUTH_REVOCATION_PATH",
     "OAUTH_TOKEN_PATH",
     "OAUTH_USERINFO_PATH",

@@ -151,7 +151,6 @@ class OAuthEndpoints(TypedDict):
     introspection_endpoint: str
     jwks_uri: str
     userinfo_endpoint: str
-    pushed_authorization_request_endpoint: str
     metadata_url: str
     openid_configuration_url: str
 
@@ -442,7 +441,6 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
             "jwks_uri": base + OAUTH_JWKS_PATH,
             "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
-            "pushed_authorization_request_endpoint": base + OAUTH_PAR_PATH,
             "metadata_url": base + OAUTH_METADATA_PATH,
             "openid_configuration_url": base + OPENID_CONFIGURATION_PATH,
         }

@@ -479,9 +479,16 @@ class Strategy:
         if endpoint is None:
             raise ConfigurationError(f"{self.name} has no pushed_authorization_request_endpoint")
         params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
-        if self._request_signer is not None:
-            params = [("client_id", self.client_id), ("request", self.request_object(params, now))]
-        return self.form_request(params, now=now, url=endpoint)
+        if self._request_signer is None:
+            return self.form_request(params, now=now, url=endpoint)
+
+        def build(at: float) -> HttpRequest:
+            # Every attempt carries a request object of its own (a fresh jti), as it
+            # carries fresh client credentials.
+            signed = [("client_id", self.client_id), ("request", self.request_object(params, at))]
+            return attrs.evolve(self.form_request(signed, now=at, url=endpoint), rebuild=build)
+
+        return build(now)
 
     def read_pushed_authorization(
         self, status_code: int, content_type: str | None, body: bytes, now: float
