@@ -196,3 +196,17 @@ async def test_the_emulator_metadata_advertises_par_and_jar(http: Any) -> None:
     assert found.request_parameter_supported
     assert "PS256" in found.request_object_signing_alg_values_supported
     assert "none" not in found.request_object_signing_alg_values_supported
+
+
+async def test_a_pushed_login_with_a_dpop_key_gets_a_bound_token(
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
+) -> None:
+    emulator.oauth_require_pushed_authorization_requests = True
+    emulator.oauth_dpop_nonce = True
+    key = anyoauth.DPoPKey.generate()
+    strategy = await web_app(http, dpop_key=key)
+    async with Client(strategy, http=http, clock=clock) as client:
+        token = await login(client, http)
+    assert token.token_type == "DPoP"
+    assert emulator.oauth_token_jkt(token.access_token) == key.thumbprint
+    assert emulator.calls["oauth.par"] >= 1
