@@ -78,7 +78,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def _example_tests() -> list[tuple[str, str]]:
-    """Every ``async def test_...`` example in the README and docs/, by file."""
+    """Every ``async def test_...`` example in the README and docs/ (its sections too), by file."""
     examples = []
     for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
         for source in re.findall(r"```python\n(.+?)```", path.read_text(), re.S):

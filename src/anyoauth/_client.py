@@ -213,8 +213,13 @@ class Client:
 
     # -- interactive flows ------------------------------------------------------------
 
+    @scrubbed
     async def begin(self) -> AuthorizationRequest:
         """Start a login: returns the authorization URL and saves the pending flow.
+
+        A strategy that pushes its authorization request (RFC 9126) sends the push
+        first: its errors (:class:`TokenRequestError`, :class:`InvalidResponse`,
+        :class:`ServerUnavailable`) are raised and nothing is saved.
 
         Open ``.url`` in a user agent, then pass the URL it is sent back to (or,
         for embedded-browser flows, the special URL it lands on) to :meth:`complete`.
@@ -264,7 +269,16 @@ class Client:
         return await self._complete(strategy, url)
 
     async def _begin(self, strategy: Strategy) -> AuthorizationRequest:
-        request = Flow(strategy).start(self._clock())
+        flow = Flow(strategy)
+        started = flow.begin(self._clock())
+        if isinstance(started, AuthorizationRequest):
+            request = started
+        else:  # a pushed authorization request (RFC 9126): pushed before anything is kept
+            try:
+                answer = await self._send(started.request)
+            except OAuthError as exc:
+                flow.push_failed(exc)
+            request = flow.receive_push_response(*answer, self._clock())
         await self.store.put_pending(_PENDING + pending_key(request.state), request.pending)
         logger.debug("login started for %s", strategy.store_namespace)
         return request

@@ -29,6 +29,7 @@ from ._core.machine import state_diagram as state_diagram
 from ._core.metadata import ENDPOINT_FIELDS as ENDPOINT_FIELDS
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.metadata import metadata_urls as metadata_urls
+from ._core.par import PushedAuthorization as PushedAuthorization
 from ._core.redirect import MAX_URL_LENGTH as MAX_URL_LENGTH
 from ._core.redirect import Redirect as Redirect
 from ._core.redirect import ResponseLocation as ResponseLocation
@@ -43,6 +44,7 @@ from ._core.urls import is_loopback_host as is_loopback_host
 from ._core.values import AuthorizationRequest as AuthorizationRequest
 from ._core.values import KeysNeeded as KeysNeeded
 from ._core.values import PendingFlow as PendingFlow
+from ._core.values import PushNeeded as PushNeeded
 from ._core.values import RefreshRefused as RefreshRefused
 from ._core.values import pending_key as pending_key
 
@@ -64,6 +66,8 @@ __all__ = [
     "Introspection",
     "KeysNeeded",
     "PendingFlow",
+    "PushNeeded",
+    "PushedAuthorization",
     "Redirect",
     "RefreshRefused",
     "RenewalPace",

@@ -8,10 +8,6 @@ refresh token is bound too); a server that requires DPoP nonces, answered once a
 authorization server and once at the resource server; the bound token refused when
 replayed without a proof; a client held to oidc-provider's FAPI 2.0 profile; PAR
 turned on by the server's metadata.
-
-The PAR tests use the strategy option ``push_authorization_request``: on a tree that
-does not have it yet they are expected to fail with the ``AttributeError`` /
-``TypeError`` of the missing option (strict: once it exists they must pass).
 """
 
 from __future__ import annotations
@@ -29,16 +25,6 @@ import anyoauth
 from anyoauth import AuthorizationCode, Client, DPoPKey, MemoryStore, Token, discover
 from interop.op import REDIRECT_URI, OpServer, start_op_server
 from interop.op_user import ScriptedUser, authorize_as_user
-
-HAS_PAR = "push_authorization_request" in attrs.fields_dict(AuthorizationCode)
-
-needs_par = pytest.mark.xfail(
-    not HAS_PAR,
-    reason="this tree's strategies have no push_authorization_request yet",
-    raises=(AttributeError, TypeError),
-    strict=True,
-)
-"""PAR tests: expected to fail (strictly) while the option is missing, then must pass."""
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +92,6 @@ async def test_code_pkce_dpop_private_key_jwt_end_to_end(
         assert answer.json()["sub"] == "alice"
 
 
-@needs_par
 async def test_code_pkce_par_dpop_private_key_jwt_end_to_end(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
@@ -182,7 +167,7 @@ async def test_refresh_of_a_public_clients_bound_refresh_token(
             await thief.token(rejected=renewed)
 
 
-@pytest.mark.parametrize("par", [False, pytest.param(True, marks=needs_par)])
+@pytest.mark.parametrize("par", [False, True])
 async def test_nonces_required_by_the_authorization_and_resource_server(
     op_server_nonce: OpServer, http_module: ModuleType, http: Any, par: bool
 ) -> None:
@@ -217,7 +202,6 @@ async def test_nonces_required_by_the_authorization_and_resource_server(
     assert "GET /me UseDpopNonce" in challenges
 
 
-@needs_par
 async def test_a_client_held_to_the_fapi2_profile(
     op_server: OpServer, http_module: ModuleType, http: Any
 ) -> None:
@@ -233,7 +217,6 @@ async def test_a_client_held_to_the_fapi2_profile(
         assert answer.status_code == 200, answer.text
 
 
-@needs_par
 async def test_par_from_metadata_when_the_server_requires_it(
     tmp_path: Path, http_module: ModuleType, http: Any
 ) -> None:

@@ -76,6 +76,7 @@ __all__ = [
     "client_assertion",
     "jwks_from_response",
     "load_client_key",
+    "sign_compact",
     "validate_id_token",
 ]
 
@@ -440,12 +441,20 @@ def client_assertion(
         "exp": issued_at + max(1, math.floor(lifetime)),
         "jti": jti,
     }
+    return sign_compact(header, claims, loaded, algorithm)
+
+
+def sign_compact(
+    header: Mapping[str, Any], claims: Mapping[str, Any], key: Key, algorithm: str
+) -> str:
+    """The JWS compact serialisation of ``claims`` under ``header``, signed with ``key``
+    (already loaded and checked for ``algorithm``, see :func:`load_client_key`)."""
     signing_input = (
         _b64url_encode(json.dumps(header, separators=(",", ":")).encode("utf-8"))
         + "."
         + _b64url_encode(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
     )
-    signature = _alg_model(algorithm).sign(signing_input.encode("ascii"), loaded)
+    signature = _alg_model(algorithm).sign(signing_input.encode("ascii"), key)
     return f"{signing_input}.{_b64url_encode(signature)}"
 
 

@@ -41,7 +41,14 @@ from .redaction import RedactionScope, redacting
 from .redirect import Redirect
 from .strategies.base import UserStep
 from .token import Token
-from .values import AuthorizationRequest, KeysNeeded, PendingFlow, RefreshRefused, pending_key
+from .values import (
+    AuthorizationRequest,
+    KeysNeeded,
+    PendingFlow,
+    PushNeeded,
+    RefreshRefused,
+    pending_key,
+)
 
 if TYPE_CHECKING:
     from .strategies.base import Strategy
@@ -78,6 +85,7 @@ class State(enum.Enum):
     """Where a flow is in its life."""
 
     CREATED = "created"
+    PUSHING = "pushing authorization request"
     AWAITING_REDIRECT = "awaiting redirect"
     AUTHORIZING_DEVICE = "authorizing device"
     AWAITING_APPROVAL = "awaiting approval"
@@ -98,6 +106,8 @@ class Event(enum.Enum):
     """What can happen to a flow."""
 
     AUTHORIZATION_STARTED = "authorization started"
+    PUSH_REQUESTED = "authorization request pushed"
+    PUSH_REFUSED = "push refused"
     TOKEN_REQUESTED = "token requested"
     CODE_RECEIVED = "code received"
     TOKEN_RECEIVED = "token received"
@@ -127,6 +137,11 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.AWAITING_REDIRECT, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
     (S.AWAITING_REDIRECT, E.REDIRECT_REJECTED): S.FAILED,
     (S.AWAITING_REDIRECT, E.FLOW_EXPIRED): S.FAILED,
+    # A pushed authorization request (RFC 9126): the parameters go to the server first;
+    # its request_uri is what the user agent gets.
+    (S.CREATED, E.PUSH_REQUESTED): S.PUSHING,
+    (S.PUSHING, E.AUTHORIZATION_STARTED): S.AWAITING_REDIRECT,
+    (S.PUSHING, E.PUSH_REFUSED): S.FAILED,
     # Grants without a user step (client credentials) go straight to the token endpoint.
     (S.CREATED, E.TOKEN_REQUESTED): S.EXCHANGING,
     (S.EXCHANGING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
@@ -283,14 +298,36 @@ class Flow:
     # -- interactive flows ----------------------------------------------------------
 
     def start(self, now: float) -> AuthorizationRequest:
-        """Create ``state`` (and a PKCE verifier) and build the authorization request."""
+        """Create ``state`` (and a PKCE verifier) and build the authorization request.
+
+        A strategy that pushes its authorization request
+        (:attr:`Strategy.push_authorization_request`) needs a request sent first: use
+        :meth:`begin`; here it raises :class:`ConfigurationError`.
+        """
+        if self.strategy.push_authorization_request:
+            self._fail(
+                ConfigurationError(
+                    f"{self.strategy.name} pushes its authorization request: use Flow.begin()"
+                ),
+                Event.REDIRECT_REJECTED,
+            )
+        result = self.begin(now)
+        assert isinstance(result, AuthorizationRequest)
+        return result
+
+    def begin(self, now: float) -> AuthorizationRequest | PushNeeded:
+        """Create ``state`` (and a PKCE verifier) and build the authorization request,
+        or, for a strategy that pushes it (RFC 9126), :class:`PushNeeded`: send its
+        request and pass the answer to :meth:`receive_push_response`, which returns the
+        :class:`AuthorizationRequest`."""
         strategy = self.strategy
         if not strategy.interactive:
             self._fail(
                 ConfigurationError(f"{strategy.name} has no interactive authorization step"),
                 Event.REDIRECT_REJECTED,
             )
-        self.handle(Event.AUTHORIZATION_STARTED)
+        pushing = strategy.push_authorization_request
+        self.handle(Event.PUSH_REQUESTED if pushing else Event.AUTHORIZATION_STARTED)
         verifier = new_code_verifier() if strategy.uses_pkce else None
         nonce = secrets.token_urlsafe(STATE_BYTES) if strategy.requests_nonce else None
         self.pending = PendingFlow(
@@ -302,10 +339,54 @@ class Flow:
             nonce=nonce,
         )
         challenge = None if verifier is None else s256_challenge(verifier)
-        url = strategy.authorization_url(
-            state=self.pending.state, code_challenge=challenge, nonce=nonce
-        )
+        try:
+            if pushing:
+                push = strategy.pushed_authorization_request(
+                    state=self.pending.state, code_challenge=challenge, nonce=nonce, now=now
+                )
+                return PushNeeded(request=self._sending(push), pending=self.pending)
+            if strategy.signs_request_object:
+                url = strategy.authorization_url(
+                    state=self.pending.state, code_challenge=challenge, nonce=nonce, now=now
+                )
+            else:
+                url = strategy.authorization_url(
+                    state=self.pending.state, code_challenge=challenge, nonce=nonce
+                )
+        except OAuthError as exc:
+            self._fail(exc, Event.PUSH_REFUSED if pushing else Event.REDIRECT_REJECTED)
         return AuthorizationRequest(url=url, pending=self.pending)
+
+    def receive_push_response(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> AuthorizationRequest:
+        """Read the pushed authorization endpoint's answer (after :class:`PushNeeded`):
+        the :class:`AuthorizationRequest` whose URL carries only ``client_id`` and the
+        ``request_uri``, and whose :attr:`~AuthorizationRequest.url_expires_at` says when
+        the server forgets it. An error answer raises :class:`TokenRequestError` (the
+        server's ``error``; no secret of the push in its text), anything else that is
+        not a push answer :class:`InvalidResponse`; the flow fails."""
+        pending = self.pending
+        if self._state is not State.PUSHING or pending is None:
+            self._fail(InvalidTransition(self._state, Event.PUSH_REFUSED), Event.PUSH_REFUSED)
+        with self._reading():
+            try:
+                pushed = self.strategy.read_pushed_authorization(
+                    status_code, content_type, body, now
+                )
+            except FlowError as exc:
+                self._fail(exc, Event.PUSH_REFUSED)
+        self.handle(Event.AUTHORIZATION_STARTED)
+        self._sent = None
+        return AuthorizationRequest(
+            url=self.strategy.pushed_authorization_url(pushed.request_uri),
+            pending=pending,
+            url_expires_at=min(pushed.expires_at, pending.expires_at),
+        )
+
+    def push_failed(self, error: OAuthError) -> NoReturn:
+        """Report that the push request could not be completed; raises ``error``."""
+        self._fail(error, Event.PUSH_REFUSED)
 
     @staticmethod
     def redirect_key(strategy: Strategy, url: str) -> tuple[Redirect, str]:

@@ -59,7 +59,18 @@ _LIST_FIELDS = (
     "code_challenge_methods_supported",
     "id_token_signing_alg_values_supported",
     "dpop_signing_alg_values_supported",
+    "request_object_signing_alg_values_supported",
 )
+
+_FLAG_FIELDS = (
+    ("authorization_response_iss_parameter_supported", False),
+    ("require_pushed_authorization_requests", False),
+    ("require_signed_request_object", False),
+    ("request_parameter_supported", False),
+    ("request_uri_parameter_supported", True),
+    ("tls_client_certificate_bound_access_tokens", False),
+)
+"""Boolean fields, with the default RFC 8414, RFC 9126, RFC 9101 and RFC 8705 give them."""
 
 
 def metadata_urls(issuer: str) -> tuple[str, ...]:
@@ -189,6 +200,21 @@ class ServerMetadata:
     tls_client_certificate_bound_access_tokens: bool = False
     """Whether the server binds access tokens to the client's TLS certificate (RFC 8705
     3.3): such a token works only over a connection presenting that certificate."""
+    pushed_authorization_request_endpoint: str | None = None
+    """Where authorization requests are pushed (RFC 9126)."""
+    require_pushed_authorization_requests: bool = False
+    """Whether the server accepts only pushed authorization requests (RFC 9126 5);
+    ``from_metadata`` then turns pushing on."""
+    request_object_signing_alg_values_supported: tuple[str, ...] = ()
+    """Algorithms the server accepts for signed request objects (RFC 9101 10.1)."""
+    require_signed_request_object: bool = False
+    """Whether the server accepts only signed request objects (RFC 9101 10.5);
+    ``from_metadata`` then turns them on."""
+    request_parameter_supported: bool = False
+    """Whether the server takes request objects by value (``request``)."""
+    request_uri_parameter_supported: bool = True
+    """Whether the server takes ``request_uri`` (OpenID Connect Discovery's default is
+    true)."""
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, repr=False)
     """The whole document as the server sent it."""
 
@@ -228,18 +254,11 @@ class ServerMetadata:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise DiscoveryError(f"metadata {name} is not a list of strings")
             fields[name] = tuple(value)
-        iss_supported = document.get("authorization_response_iss_parameter_supported", False)
-        if not isinstance(iss_supported, bool):
-            raise DiscoveryError(
-                "metadata authorization_response_iss_parameter_supported is not a boolean"
-            )
-        fields["authorization_response_iss_parameter_supported"] = iss_supported
-        bound = document.get("tls_client_certificate_bound_access_tokens", False)
-        if not isinstance(bound, bool):
-            raise DiscoveryError(
-                "metadata tls_client_certificate_bound_access_tokens is not a boolean"
-            )
-        fields["tls_client_certificate_bound_access_tokens"] = bound
+        for name, default in _FLAG_FIELDS:
+            flag = document.get(name, default)
+            if not isinstance(flag, bool):
+                raise DiscoveryError(f"metadata {name} is not a boolean")
+            fields[name] = flag
         return cls(raw=document, **fields)
 
     @classmethod

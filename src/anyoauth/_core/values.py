@@ -1,6 +1,7 @@
 """The values a flow hands out and keeps: what survives between a login's start and its
 redirect (:class:`PendingFlow`), where to send the user (:class:`AuthorizationRequest`),
-and what a flow asks its driver to do next (:class:`KeysNeeded`, :class:`RefreshRefused`).
+and what a flow asks its driver to do next (:class:`PushNeeded`, :class:`KeysNeeded`,
+:class:`RefreshRefused`).
 
 Plain data: stores import this module for the records they keep, the machine for what
 it returns; nothing here has behaviour beyond (de)serialising itself.
@@ -17,7 +18,14 @@ import attrs
 from .errors import TokenRequestError
 from .http import HttpRequest
 
-__all__ = ["AuthorizationRequest", "KeysNeeded", "PendingFlow", "RefreshRefused", "pending_key"]
+__all__ = [
+    "AuthorizationRequest",
+    "KeysNeeded",
+    "PendingFlow",
+    "PushNeeded",
+    "RefreshRefused",
+    "pending_key",
+]
 
 
 def pending_key(state: str) -> str:
@@ -68,6 +76,12 @@ class AuthorizationRequest:
     """The authorization URL to open in the user agent."""
     pending: PendingFlow
     """The pending flow to store under :func:`pending_key` of its state."""
+    url_expires_at: float | None = None
+    """When :attr:`url` stops working, if sooner than the flow: for a pushed
+    authorization request (RFC 9126), when the server forgets its ``request_uri``
+    (``expires_in`` of the push answer, never later than :attr:`expires_at`); the user
+    must open the URL before then. ``None``: the URL works as long as the flow. The
+    pending flow itself still accepts its redirect until :attr:`expires_at`."""
 
     @property
     def state(self) -> str:
@@ -78,6 +92,19 @@ class AuthorizationRequest:
     def expires_at(self) -> float:
         """When the flow stops accepting its redirect."""
         return self.pending.expires_at
+
+
+@attrs.frozen(kw_only=True)
+class PushNeeded:
+    """The strategy pushes its authorization request (RFC 9126): send :attr:`request`
+    (a POST to the pushed authorization request endpoint, with client authentication)
+    and pass the answer to :meth:`Flow.receive_push_response`, which returns the
+    :class:`AuthorizationRequest`; report a failed send with :meth:`Flow.push_failed`."""
+
+    request: HttpRequest
+    """The push request."""
+    pending: PendingFlow
+    """The pending flow the push belongs to (stored once the push is answered)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -84,6 +84,7 @@ from ._oauth_server import OAUTH_INTROSPECTION_PATH as OAUTH_INTROSPECTION_PATH
 from ._oauth_server import OAUTH_JWKS_PATH as OAUTH_JWKS_PATH
 from ._oauth_server import OAUTH_METADATA_PATH as OAUTH_METADATA_PATH
 from ._oauth_server import OAUTH_MTLS_PREFIX as OAUTH_MTLS_PREFIX
+from ._oauth_server import OAUTH_PAR_PATH as OAUTH_PAR_PATH
 from ._oauth_server import OAUTH_REVOCATION_PATH as OAUTH_REVOCATION_PATH
 from ._oauth_server import OAUTH_TOKEN_PATH as OAUTH_TOKEN_PATH
 from ._oauth_server import OAUTH_USERINFO_PATH as OAUTH_USERINFO_PATH
@@ -122,6 +123,7 @@ __all__ = [
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
     "OAUTH_MTLS_PREFIX",
+    "OAUTH_PAR_PATH",
     "OAUTH_REVOCATION_PATH",
     "OAUTH_TOKEN_PATH",
     "OAUTH_USERINFO_PATH",

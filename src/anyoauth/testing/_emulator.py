@@ -57,7 +57,7 @@ class ProviderEmulator:
     ``"teamwork.decision"``, ``"teamwork.token"``, ``"teamwork.me"``,
     ``"keycloak.authorize"``, ``"keycloak.decision"``, ``"keycloak.token"``,
     ``"bog.accounts"``, ``"oauth.authorize"``, ``"oauth.decision"``, ``"oauth.token"``,
-    ``"oauth.device_authorization"``, ``"oauth.verification"``,
+    ``"oauth.par"``, ``"oauth.device_authorization"``, ``"oauth.verification"``,
     ``"oauth.verification_decision"``, ``"oauth.revoke"``, ``"oauth.introspect"``,
     ``"oauth.jwks"``, ``"oauth.userinfo"``, ``"oauth.api"``, ``"oauth.metadata"``,
     ``"oauth.openid_configuration"``, ``"not_found"``).
@@ -93,6 +93,10 @@ class ProviderEmulator:
         oauth_dpop_iat_window: float = 60,
         oauth_token_type: str | None = None,
         oauth_mutual_tls: bool = False,
+        oauth_require_pushed_authorization_requests: bool = False,
+        oauth_require_signed_request_object: bool = False,
+        oauth_par_expires_in: int = 60,
+        oauth_par_response: Mapping[str, object] | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -126,6 +130,10 @@ class ProviderEmulator:
             dpop_iat_window=oauth_dpop_iat_window,
             token_type=oauth_token_type,
             mutual_tls=oauth_mutual_tls,
+            require_pushed_authorization_requests=oauth_require_pushed_authorization_requests,
+            require_signed_request_object=oauth_require_signed_request_object,
+            par_expires_in=oauth_par_expires_in,
+            par_response=oauth_par_response,
         )
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
@@ -364,6 +372,49 @@ class ProviderEmulator:
         self._oauth.mutual_tls = value
 
     @property
+    def oauth_require_pushed_authorization_requests(self) -> bool:
+        """The generic server's authorization endpoint takes only pushed requests
+        (RFC 9126 5: a ``request_uri`` from its ``/oauth/par`` endpoint); the metadata
+        says so (``require_pushed_authorization_requests``)."""
+        return self._oauth.require_pushed_authorization_requests
+
+    @oauth_require_pushed_authorization_requests.setter
+    def oauth_require_pushed_authorization_requests(self, value: bool) -> None:
+        self._oauth.require_pushed_authorization_requests = value
+
+    @property
+    def oauth_require_signed_request_object(self) -> bool:
+        """The generic server takes authorization parameters only in a signed request
+        object (RFC 9101 10.5), by value or pushed; the metadata says so
+        (``require_signed_request_object``)."""
+        return self._oauth.require_signed_request_object
+
+    @oauth_require_signed_request_object.setter
+    def oauth_require_signed_request_object(self, value: bool) -> None:
+        self._oauth.require_signed_request_object = value
+
+    @property
+    def oauth_par_expires_in(self) -> int:
+        """Seconds a pushed request's ``request_uri`` works (the push answer's
+        ``expires_in``)."""
+        return self._oauth.par_expires_in
+
+    @oauth_par_expires_in.setter
+    def oauth_par_expires_in(self, value: int) -> None:
+        self._oauth.par_expires_in = value
+
+    @property
+    def oauth_par_response(self) -> dict[str, object]:
+        """Fields that override every push answer's (a huge ``request_uri``, a bad
+        ``expires_in``...); a ``None`` value removes the field. For testing how a
+        client takes hostile answers."""
+        return self._oauth.par_response
+
+    @oauth_par_response.setter
+    def oauth_par_response(self, value: dict[str, object]) -> None:
+        self._oauth.par_response = dict(value)
+
+    @property
     def calls(self) -> Counter[str]:
         """Requests received, per endpoint name."""
         return self._router.calls
@@ -476,7 +527,13 @@ class ProviderEmulator:
         ``"client_secret_post"``, ``"client_secret_jwt"`` (an HS256/384/512
         assertion signed with ``client_secret``), ``"private_key_jwt"`` (an assertion
         verified with the public keys in ``jwks``, a JWK Set dict) or ``"none"`` (a
-        public client that sends only ``client_id``). Assertions must have
+        public client that sends only ``client_id``). ``jwks`` also verifies the
+        client's signed request objects (RFC 9101), whatever its ``auth_method``: ``typ``
+        ``oauth-authz-req+jwt``, an RS/PS/ES/EdDSA ``alg``, ``iss`` the client, ``aud``
+        the issuer, an unexpired ``exp``, a past ``nbf`` and an unseen ``jti``; only the
+        object's parameters count. The pushed authorization request endpoint
+        (RFC 9126, ``/oauth/par``) authenticates the client as the token endpoint does
+        and answers a single-use ``request_uri`` that only this client can use. Assertions must have
         ``iss`` = ``sub`` = ``client_id``, an ``aud`` naming the issuer or the endpoint the
         assertion is posted to (only the issuer with
         ``oauth_assertion_audience="issuer"``), an unexpired ``exp`` and a ``jti`` not

@@ -82,7 +82,8 @@ class RegisteredClient:
     auth_method: str
     """How the client authenticates (one of :data:`AUTH_METHODS`)."""
     jwks: Mapping[str, Any] | None = attrs.field(repr=False)
-    """The public keys of a ``private_key_jwt`` client."""
+    """The client's public keys: they verify its ``private_key_jwt`` assertions and
+    its request objects (RFC 9101), whatever its authentication method."""
     require_pkce: bool
     """Whether its authorization requests need an S256 ``code_challenge``."""
     basic_form_encoded: bool
@@ -257,11 +258,8 @@ class ClientRegistry:
         if not needs_secret and client_secret is not None:
             raise ValueError(f"{auth_method} clients have no client_secret")
         keyed = ("private_key_jwt", "self_signed_tls_client_auth")
-        if (auth_method in keyed) != (jwks is not None):
-            raise ValueError(
-                "jwks is needed for private_key_jwt and self_signed_tls_client_auth, and only"
-                " for them"
-            )
+        if auth_method in keyed and jwks is None:
+            raise ValueError("jwks is needed for private_key_jwt and self_signed_tls_client_auth")
         thumbprints: frozenset[str] = frozenset()
         if jwks is not None:
             _key_set(jwks)

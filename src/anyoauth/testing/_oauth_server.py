@@ -47,6 +47,13 @@ from ._oauth_clients import (
     RegisteredClient,
     certificate_thumbprint,
 )
+from ._oauth_par import (
+    REQUEST_OBJECT_ALGS,
+    PushedRequest,
+    PushedRequests,
+    RequestObjectError,
+    RequestObjects,
+)
 from ._toolkit import (
     NO_STORE,
     PERSON,
@@ -84,6 +91,7 @@ __all__ = [
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
     "OAUTH_MTLS_PREFIX",
+    "OAUTH_PAR_PATH",
     "OAUTH_REVOCATION_PATH",
     "OAUTH_TOKEN_PATH",
     "OAUTH_USERINFO_PATH",
@@ -101,6 +109,8 @@ OAUTH_DECISION_PATH = "/oauth/authorize/decision"
 """Where the generic server's consent form posts the user's decision."""
 OAUTH_TOKEN_PATH = "/oauth/token"
 """The generic server's token endpoint (RFC 6749 section 3.2)."""
+OAUTH_PAR_PATH = "/oauth/par"
+"""The generic server's pushed authorization request endpoint (RFC 9126)."""
 OAUTH_DEVICE_AUTHORIZATION_PATH = "/oauth/device"
 """The generic server's device authorization endpoint (RFC 8628 section 3.1)."""
 OAUTH_VERIFICATION_PATH = "/device"
@@ -258,6 +268,17 @@ def _redirect_matches(registered: str, requested: str) -> bool:
     )
 
 
+_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+"""Form parameters of client authentication: not part of a pushed request."""
+
+
+@attrs.frozen
+class _Refusal:
+    error: str
+    description: str
+    redirect_uri: str | None
+
+
 def _bad(error: str, description: str, status: int = 400) -> EmulatorResponse:
     return oauth_error(status, error, description)
 
@@ -304,6 +325,10 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         dpop_iat_window: float = 60,
         token_type: str | None = None,
         mutual_tls: bool = False,
+        require_pushed_authorization_requests: bool = False,
+        require_signed_request_object: bool = False,
+        par_expires_in: int = 60,
+        par_response: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -358,6 +383,20 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             always_challenge=dpop_always_challenge,
         )
         """The DPoP proof checks, the server's nonce and the ``jti`` values seen."""
+        self.require_pushed_authorization_requests = require_pushed_authorization_requests
+        """The authorization endpoint takes only pushed requests (``request_uri``)."""
+        self.require_signed_request_object = require_signed_request_object
+        """The authorization endpoint takes only parameters in a signed request object
+        (by value, or pushed)."""
+        self.par_expires_in = par_expires_in
+        """Seconds a pushed request's ``request_uri`` works."""
+        self.par_response: dict[str, object] = dict(par_response or {})
+        """Fields that override every push answer's (``request_uri``, ``expires_in``...);
+        ``None`` removes one. Stages hostile answers."""
+        self.pushed = PushedRequests(clock)
+        """The pushed requests not used yet."""
+        self.request_objects = RequestObjects(clock)
+        """Request object checks, and the ``jti`` values already seen."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -402,6 +441,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self.refresh.clear()
         self.devices.clear()
         self.user_codes.clear()
+        self.pushed.clear()
 
     def decide_device(self, user_code: str, allow: bool) -> None:
         """Decide a pending device authorization as its user; :class:`ValueError` when the
@@ -444,6 +484,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             ),
             OAUTH_AUTHORIZE_PATH: Route("GET", "oauth.authorize", self._authorize),
             OAUTH_TOKEN_PATH: Route("POST", "oauth.token", self._nonced(self._token_endpoint)),
+            OAUTH_PAR_PATH: Route("POST", "oauth.par", self._nonced(self._par)),
             OAUTH_DEVICE_AUTHORIZATION_PATH: Route(
                 "POST", "oauth.device_authorization", self._nonced(self._device_authorization)
             ),
@@ -484,6 +525,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
             "jwks_uri": base + OAUTH_JWKS_PATH,
             "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
+            "pushed_authorization_request_endpoint": base + OAUTH_PAR_PATH,
+            "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
+            "request_parameter_supported": True,
+            "request_uri_parameter_supported": False,
+            "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
+            "require_signed_request_object": self.require_signed_request_object,
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code", "token"],
             "response_modes_supported": ["query", "fragment"],
@@ -657,11 +704,62 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
     # -- the authorization endpoint -----------------------------------------------------
 
     def _authorize(self, request: Request) -> EmulatorResponse:
-        params = {name: value for name, value in request.query.items() if value}
+        query = {name: value for name, value in request.query.items() if value}
         self.consent.record(request.query)
-        client = self.clients.get(params.get("client_id", ""))
+        client = self.clients.get(query.get("client_id", ""))
         if client is None:
             return page(400, "Authorization failed", "Unknown client_id.")
+        try:
+            params, signed = self._authorization_params(request, client, query)
+        except RequestObjectError as exc:
+            return page(400, "Authorization failed", exc.description)
+        checked = self._check_authorization(client, params, signed=signed)
+        if isinstance(checked, _Refusal):
+            if checked.redirect_uri is None:
+                return page(400, "Authorization failed", checked.description)
+            return self._error_redirect(
+                request,
+                checked.redirect_uri,
+                params.get("response_type") == "token",
+                checked.error,
+                checked.description,
+                params,
+            )
+        return self.consent.show(
+            client_id=client.client_id,
+            params=checked,
+            action=OAUTH_DECISION_PATH,
+            title=f"Authorize {client.client_id}",
+            decide=self._authorize_decision,
+        )
+
+    def _authorization_params(
+        self, request: Request, client: RegisteredClient, query: Mapping[str, str]
+    ) -> tuple[dict[str, str], bool]:
+        """The authorization parameters of a request to the authorization endpoint, and
+        whether they come from a verified request object: a pushed request's
+        (``request_uri``, RFC 9126 4), a request object's (``request``, RFC 9101 5:
+        nothing outside it counts), or the query's."""
+        if "request_uri" in query:
+            pushed = self.pushed.take(query["request_uri"], client.client_id)
+            return dict(pushed.params), pushed.signed
+        if self.require_pushed_authorization_requests:
+            raise RequestObjectError(
+                "This server takes only pushed authorization requests.", "invalid_request"
+            )
+        if "request" in query:
+            params = self.request_objects.verify(
+                query["request"], client_id=client.client_id, jwks=client.jwks, issuer=request.base
+            )
+            return params, True
+        return dict(query), False
+
+    def _check_authorization(
+        self, client: RegisteredClient, params: Mapping[str, str], *, signed: bool
+    ) -> dict[str, str] | _Refusal:
+        """The consent ticket's parameters of an authorization request of ``client``,
+        or why it is refused (with the redirect URI the refusal may go to, when one
+        is known to be the client's)."""
         requested = params.get("redirect_uri")
         if requested is None:
             redirect_uri = client.redirect_uris[0] if len(client.redirect_uris) == 1 else None
@@ -671,14 +769,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             redirect_uri = None
         if redirect_uri is None:
             message = "The redirect_uri is missing or not registered for this client."
-            return page(400, "Authorization failed", message)
+            return _Refusal("invalid_request", message, None)
         response_type = params.get("response_type", "")
 
-        def error(code: str, description: str) -> EmulatorResponse:
-            return self._error_redirect(
-                request, redirect_uri, response_type == "token", code, description, params
-            )
+        def error(code: str, description: str) -> _Refusal:
+            return _Refusal(code, description, redirect_uri)
 
+        if self.require_signed_request_object and not signed:
+            return error("invalid_request", "A signed request object is required.")
         if response_type not in ("code", "token"):
             return error("unsupported_response_type", "response_type must be code or token.")
         grant = "authorization_code" if response_type == "code" else "implicit"
@@ -703,7 +801,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             dpop_jkt = params.get("dpop_jkt")
             if dpop_jkt is not None and not _THUMBPRINT.fullmatch(dpop_jkt):
                 return error("invalid_request", "The dpop_jkt is not a JWK SHA-256 thumbprint.")
-        ticket_params: dict[str, str] = {
+        return {
             "response_type": response_type,
             "redirect_uri": redirect_uri,
             "redirect_uri_sent": "1" if requested is not None else "",
@@ -714,13 +812,55 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 if name in params
             },
         }
-        return self.consent.show(
+
+    def _par(self, request: Request) -> EmulatorResponse:
+        """The pushed authorization request endpoint (RFC 9126 2): the client
+        authenticates as at the token endpoint; the parameters (or a request object)
+        are checked as the authorization endpoint would; the answer is ``201`` with a
+        single-use ``request_uri`` and its ``expires_in``."""
+        form = _form(request)
+        client = self.clients.authenticate(request, form)
+        if "request_uri" in form:
+            return _bad("invalid_request", "A request_uri cannot be pushed.")
+        signed = "request" in form
+        if signed:
+            try:
+                params = self.request_objects.verify(
+                    form["request"],
+                    client_id=client.client_id,
+                    jwks=client.jwks,
+                    issuer=request.base,
+                )
+            except RequestObjectError as exc:
+                return _bad(exc.error, exc.description)
+        else:
+            params = {name: value for name, value in form.items() if name not in _AUTH_PARAMS}
+        proof = self._proof(request)
+        if proof is not None:
+            # RFC 9449 section 10.1: a proof with the push binds the code to its key.
+            if params.get("dpop_jkt", proof.jkt) != proof.jkt:
+                return _bad("invalid_dpop_proof", "The DPoP proof's key is not the dpop_jkt.")
+            params["dpop_jkt"] = proof.jkt
+        checked = self._check_authorization(client, params, signed=signed)
+        if isinstance(checked, _Refusal):
+            return _bad(checked.error, checked.description)
+        expires_in = self.par_expires_in
+        pushed = PushedRequest(
             client_id=client.client_id,
-            params=ticket_params,
-            action=OAUTH_DECISION_PATH,
-            title=f"Authorize {client.client_id}",
-            decide=self._authorize_decision,
+            params=params,
+            signed=signed,
+            expires_at=self.clock() + expires_in,
         )
+        answer: dict[str, object] = {
+            "request_uri": self.pushed.push(pushed),
+            "expires_in": expires_in,
+        }
+        for name, value in self.par_response.items():
+            if value is None:
+                answer.pop(name, None)
+            else:
+                answer[name] = value
+        return json_response(201, answer, *NO_STORE)
 
     def _error_redirect(
         self,

@@ -25,6 +25,7 @@ from ..client_auth import (
     ClientAuth,
     ClientAuthMethod,
     Credentials,
+    PrivateKeyJwt,
     client_auth_method,
 )
 from ..device import DeviceAuthorization
@@ -37,7 +38,9 @@ from ..errors import (
     RedirectMismatch,
 )
 from ..http import HttpRequest
+from ..jar import DEFAULT_REQUEST_OBJECT_LIFETIME, RequestObjectSigner
 from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
+from ..par import PushedAuthorization
 from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
 from ..token import BEARER, BEARER_TYPE, DPOP, Token, parse_token_response
 from ..urls import (
@@ -181,9 +184,36 @@ class Strategy:
     with another client authentication. Either way the HTTP client must present the
     client certificate (see :attr:`uses_client_certificate`)."""
     _mtls_targets: Mapping[str, str] = attrs.field(init=False, repr=False, eq=False)
+    pushed_authorization_request_endpoint: str | None = None
+    """Where authorization requests are pushed (RFC 9126), with
+    :attr:`push_authorization_request`."""
+    push_authorization_request: bool = False
+    """Push the authorization request (RFC 9126): its parameters go, with client
+    authentication, to :attr:`pushed_authorization_request_endpoint`, and the user
+    agent gets only ``client_id`` and the ``request_uri`` the server answered. Turned
+    on by :meth:`from_metadata` when the server requires it."""
+    sign_request_object: bool = False
+    """Send the authorization parameters as a signed request object (RFC 9101, JAR):
+    by value in the authorization URL (``client_id`` + ``request``), or in the pushed
+    request when pushing. Needs :attr:`issuer` (the object's ``aud``) and a private
+    key: :attr:`request_object_key`, or else the ``private_key_jwt`` key. Turned on by
+    :meth:`from_metadata` when the server requires it."""
+    request_object_key: Any = attrs.field(default=None, repr=False)
+    """The private key request objects are signed with (a JWK dict, PEM text or bytes,
+    or a joserfc key); ``None``: the ``private_key_jwt`` client key. Never shown in a
+    repr."""
+    request_object_algorithm: str | None = None
+    """The request objects' JWS algorithm: asymmetric only (never ``none`` or HS*).
+    ``None``: the ``private_key_jwt`` algorithm when its key signs, else chosen from the
+    key (PS256 for RSA, ES256 for P-256, EdDSA for Ed25519...)."""
+    request_object_lifetime: float = DEFAULT_REQUEST_OBJECT_LIFETIME
+    """Seconds each request object is valid (``exp`` - ``iat``; 1 to 3600)."""
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
     _static_credentials: dict[str, Credentials] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
+    )
+    _request_signer: RequestObjectSigner | None = attrs.field(
+        default=None, init=False, repr=False, eq=False
     )
     uses_pkce: bool = False
     """Whether code flows send a PKCE S256 challenge."""
@@ -219,6 +249,7 @@ class Strategy:
             "jwks_uri",
             "revocation_endpoint",
             "introspection_endpoint",
+            "pushed_authorization_request_endpoint",
         ):
             check_endpoint(name, getattr(self, name), self.allow_insecure, self.issuer)
         check_endpoint("issuer", self.issuer, self.allow_insecure)
@@ -240,6 +271,7 @@ class Strategy:
         self._check_client_auth()
         if self.dpop_key is not None and not isinstance(self.dpop_key, DPoPKey):
             raise ConfigurationError("dpop_key must be a DPoPKey (DPoPKey.generate or load)")
+        self._check_authorization_request()
         if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
             raise ConfigurationError(
                 "id_token_algorithms must list asymmetric JWS algorithms only: "
@@ -289,6 +321,45 @@ class Strategy:
         :class:`~anyoauth.Client` then refuses to make its own HTTP client (one
         without a certificate)."""
         return self._authentication.uses_client_certificate or self.use_mtls_endpoint_aliases
+
+    def _check_authorization_request(self) -> None:
+        """PAR and JAR settings: what they need, and the request object's key."""
+        if self.push_authorization_request:
+            if self.pushed_authorization_request_endpoint is None:
+                raise ConfigurationError(
+                    "push_authorization_request needs the pushed_authorization_request_endpoint"
+                )
+            if self.authorization_endpoint is None:
+                raise ConfigurationError(
+                    "push_authorization_request needs the authorization_endpoint"
+                )
+        if not self.sign_request_object:
+            return
+        if self.issuer is None:
+            raise ConfigurationError("sign_request_object needs the issuer (the object's aud)")
+        key, algorithm = self.request_object_key, self.request_object_algorithm
+        method = self._authentication
+        if key is None and isinstance(method, PrivateKeyJwt):
+            key = method.key
+            if algorithm is None and method.signing_algorithm in ID_TOKEN_ALGORITHMS:
+                algorithm = method.signing_algorithm
+        if key is None:
+            raise ConfigurationError(
+                "sign_request_object needs request_object_key (or private_key_jwt's client_key)"
+            )
+        signer = RequestObjectSigner.load(key, algorithm, lifetime=self.request_object_lifetime)
+        object.__setattr__(self, "_request_signer", signer)
+
+    @property
+    def signs_request_object(self) -> bool:
+        """Whether authorization parameters travel in a signed request object (RFC 9101)."""
+        return self._request_signer is not None
+
+    @property
+    def request_object_signing_algorithm(self) -> str | None:
+        """The JWS algorithm request objects are signed with, or ``None`` when they are not."""
+        signer = self._request_signer
+        return None if signer is None else signer.algorithm
 
     @property
     def authentication(self) -> ClientAuthMethod:
@@ -402,12 +473,75 @@ class Strategy:
         return params
 
     def authorization_url(
-        self, *, state: str, code_challenge: str | None, nonce: str | None = None
+        self,
+        *,
+        state: str,
+        code_challenge: str | None,
+        nonce: str | None = None,
+        now: float | None = None,
     ) -> str:
-        """The URL to open in the user agent."""
+        """The URL to open in the user agent.
+
+        With :attr:`sign_request_object`, the parameters go in a request object signed
+        at ``now`` (required then), and the URL carries ``client_id`` and ``request``
+        only (RFC 9101 5), plus ``response_type`` and ``scope`` for an OpenID Connect
+        request (OpenID Connect Core 6.1 asks for them outside the object too; the
+        server uses the object's).
+        """
         if self.authorization_endpoint is None:
             raise ConfigurationError(f"{self.name} has no authorization endpoint")
         params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
+        if self._request_signer is not None:
+            if now is None:
+                raise ConfigurationError("a signed request object needs the time (now)")
+            wrapped = [("client_id", self.client_id), ("request", self.request_object(params, now))]
+            if "openid" in self.scope:
+                wrapped += [(k, v) for k, v in params if k in ("response_type", "scope")]
+            params = wrapped
+        return add_query(self.authorization_endpoint, params, self._quoted_settings)
+
+    def request_object(self, params: Iterable[tuple[str, str]], now: float) -> str:
+        """A request object (RFC 9101) carrying ``params``, signed at ``now`` for the
+        issuer; :class:`ConfigurationError` when :attr:`sign_request_object` is off."""
+        signer = self._request_signer
+        if signer is None or self.issuer is None:
+            raise ConfigurationError(f"{self.name} does not sign request objects")
+        return signer.sign(params, client_id=self.client_id, audience=self.issuer, now=now)
+
+    def pushed_authorization_request(
+        self, *, state: str, code_challenge: str | None, nonce: str | None = None, now: float
+    ) -> HttpRequest:
+        """The push of the authorization request (RFC 9126 2.1): a form POST to
+        :attr:`pushed_authorization_request_endpoint` with client authentication, of
+        the authorization parameters, or of ``client_id`` and the signed ``request``
+        with :attr:`sign_request_object`."""
+        endpoint = self.pushed_authorization_request_endpoint
+        if endpoint is None:
+            raise ConfigurationError(f"{self.name} has no pushed_authorization_request_endpoint")
+        params = self.authorization_params(state=state, code_challenge=code_challenge, nonce=nonce)
+        if self._request_signer is None:
+            return self.form_request(params, now=now, url=endpoint)
+
+        def build(at: float) -> HttpRequest:
+            # Every attempt carries a request object of its own (a fresh jti), as it
+            # carries fresh client credentials.
+            signed = [("client_id", self.client_id), ("request", self.request_object(params, at))]
+            return attrs.evolve(self.form_request(signed, now=at, url=endpoint), rebuild=build)
+
+        return build(now)
+
+    def read_pushed_authorization(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> PushedAuthorization:
+        """Validate the push answer (see :meth:`PushedAuthorization.from_response`)."""
+        return PushedAuthorization.from_response(status_code, content_type, body, received_at=now)
+
+    def pushed_authorization_url(self, request_uri: str) -> str:
+        """The URL the user agent opens after a push: the authorization endpoint with
+        ``client_id`` and ``request_uri`` only (RFC 9126 4)."""
+        if self.authorization_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no authorization endpoint")
+        params = [("client_id", self.client_id), ("request_uri", request_uri)]
         return add_query(self.authorization_endpoint, params, self._quoted_settings)
 
     # -- reading the redirect -------------------------------------------------------
@@ -535,13 +669,17 @@ class Strategy:
         if key is None and not self._authentication.fresh_per_request:
             # The same request for every attempt: credentials made once per URL.
             credentials = self._credentials(target, now)
+            params = list(params)
             return HttpRequest(
                 method="POST",
                 url=target,
                 headers=_FORM_HEADERS + credentials.headers
                 if credentials.headers
                 else _FORM_HEADERS,
-                content=form_encode([*params, *credentials.params], known=known).encode(),
+                content=form_encode(
+                    [*params, *(pair for pair in credentials.params if pair not in params)],
+                    known=known,
+                ).encode(),
                 extra_secrets=credentials.secrets,
             )
         fixed = tuple(params)
@@ -549,6 +687,7 @@ class Strategy:
 
         def build(at: float) -> HttpRequest:
             signed = self._credentials(target, at)
+            added = tuple(pair for pair in signed.params if pair not in fixed)
             headers = _FORM_HEADERS + signed.headers
             if key is not None:
                 proof = key.proof("POST", target, now=at, nonce=key.nonce_for(target))
@@ -557,7 +696,7 @@ class Strategy:
                 method="POST",
                 url=target,
                 headers=headers,
-                content=form_encode(fixed + signed.params, known=known).encode(),
+                content=form_encode(fixed + added, known=known).encode(),
                 extra_secrets=signed.secrets,
                 rebuild=build,
                 remember_nonce=remember,
@@ -691,6 +830,14 @@ class Strategy:
                 f"the server takes DPoP proofs signed with {', '.join(listed)}, "
                 f"not {key.algorithm}: make the key for one of them"
             )
+        par_endpoint = metadata.pushed_authorization_request_endpoint
+        if par_endpoint is not None and "pushed_authorization_request_endpoint" in names:
+            values["pushed_authorization_request_endpoint"] = par_endpoint
+        if metadata.require_pushed_authorization_requests:
+            values["push_authorization_request"] = True
+        if metadata.require_signed_request_object:
+            values["sign_request_object"] = True
+        cls._request_object_algorithm_for(metadata, values, kwargs)
         if "client_auth" not in kwargs:
             methods = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
             if not kwargs.get("client_secret"):
@@ -707,6 +854,39 @@ class Strategy:
             )
         values.update(kwargs)
         return cls(**values)
+
+    @staticmethod
+    def _request_object_algorithm_for(
+        metadata: ServerMetadata, values: dict[str, Any], kwargs: Mapping[str, Any]
+    ) -> None:
+        """With signed request objects on and no algorithm given, the first one the
+        server lists (``request_object_signing_alg_values_supported``) that fits the
+        key: the ``private_key_jwt`` algorithm first, then PS256, ES256, EdDSA..."""
+        from ..jar import choose_request_object_algorithm
+
+        accepted = metadata.request_object_signing_alg_values_supported
+        if (
+            not accepted
+            or not kwargs.get("sign_request_object", values.get("sign_request_object"))
+            or kwargs.get("request_object_algorithm") is not None
+        ):
+            return
+        key, first = kwargs.get("request_object_key"), None
+        auth = kwargs.get("client_auth")
+        if key is None and isinstance(auth, PrivateKeyJwt):
+            key, first = auth.key, auth.signing_algorithm
+        elif key is None and auth == "private_key_jwt":
+            key = kwargs.get("client_key")
+            first = kwargs.get("client_assertion_algorithm") or PrivateKeyJwt.default_algorithm
+        if key is None:
+            return
+        chosen = choose_request_object_algorithm(key, accepted=accepted, first=first)
+        if chosen is None:
+            raise ConfigurationError(
+                "no algorithm the server accepts for request objects fits the key "
+                f"(it accepts {', '.join(accepted)})"
+            )
+        values["request_object_algorithm"] = chosen
 
     def parse_token_response(
         self, status_code: int, content_type: str | None, body: bytes, now: float
