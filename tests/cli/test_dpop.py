@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from anyoauth import DPoPKey
+from anyoauth.cli._args import build_parser
+from anyoauth.cli._login import login_profile
 from anyoauth.cli._profiles import Profile
 from anyoauth.cli._providers import get_provider
 
@@ -228,6 +230,30 @@ def test_later_logins_keep_the_key_unless_told(
     assert "--no-dpop" in err
 
 
+def test_another_client_keeps_dpop_with_a_key_of_its_own(main: InProcess) -> None:
+    provider = get_provider("keycloak")
+    saved = Profile(
+        provider="keycloak",
+        client_id="first",
+        client_secret=KC_SECRET,
+        endpoints={"server_url": "http://127.0.0.1:9/auth", "realm": KC_REALM},
+        dpop_alg="EdDSA",
+        dpop_jwk=DPoPKey.generate("EdDSA").private_jwk(),
+    )
+
+    def login(*args: str) -> Profile:
+        parsed = build_parser().parse_args(["login", "keycloak", *args])
+        return login_profile(provider, parsed, saved)
+
+    assert login().dpop_jwk == saved.dpop_jwk
+    other = login("--client-id", "second", "--client-secret", "another-secret")
+    assert other.dpop_alg == "EdDSA"
+    assert other.dpop_jwk is not None
+    assert saved.dpop_jwk is not None
+    assert other.dpop_jwk["d"] != saved.dpop_jwk["d"]
+    assert login("--no-dpop").dpop_jwk is None
+
+
 def test_keycloak_login_with_dpop(
     main: InProcess, tmp_path: Path, server: tuple[str, BindingEmulator]
 ) -> None:
@@ -393,3 +419,24 @@ def test_profiles_with_a_dpop_key() -> None:
     # A version 2 document carries no key, even if a hand edit adds one.
     v2 = data | {"version": 2}
     assert Profile.from_json(json.dumps(v2).encode()).dpop_jwk is None
+
+
+def test_help_texts_mention_dpop(main: InProcess) -> None:
+    code, out, _ = main("login", "--help")
+    assert code == EXIT_OK
+    for option in ("--dpop", "--no-dpop", "--dpop-alg ALG", "--new-dpop-key"):
+        assert option in out
+    code, out, _ = main("token", "--help")
+    assert code == EXIT_OK
+    assert "--headers METHOD URL" in out
+    assert "Authorization: DPoP <token>" in " ".join(out.split())
+    code, out, _ = main("providers")
+    assert code == EXIT_OK
+    listed = {line.split()[0]: "DPoP: login --dpop" in line for line in out.splitlines()[:5]}
+    assert listed == {
+        "geni": False,
+        "teamwork": False,
+        "bog": True,
+        "keycloak": True,
+        "oauth": True,
+    }

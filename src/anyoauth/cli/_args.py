@@ -265,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a valid access token of PROVIDER on stdout, and nothing else, "
         "refreshing or refetching it when possible:\n\n"
         '  curl -H "Authorization: Bearer $(anyoauth token teamwork)" ...\n\n'
+        "--headers METHOD URL prints instead the headers of that request, one per line, as "
+        "curl reads them with -H @FILE: `Authorization: Bearer <token>`, or for a token "
+        "bound to the profile's DPoP key (login --dpop) `Authorization: DPoP <token>` and "
+        "`DPoP: <proof>`, a proof signed for this one request (METHOD, URL without its "
+        "query, the token's hash):\n\n"
+        "  curl -H @<(anyoauth token oauth --headers GET https://api.example/me) "
+        "https://api.example/me\n\n"
         "Exits 3 when only `anyoauth login` can get a token.",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,

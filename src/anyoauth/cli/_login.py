@@ -157,7 +157,7 @@ def login_profile(
         # A new user agent setting means the code flow: a saved device flow is not reused.
         flow=args.flow or (saved.flow if saved is not None and same and not choosing else None),
     )
-    profile = _with_dpop(provider, args, saved if same else None, profile)
+    profile = _with_dpop(provider, args, saved, profile, same=same)
     if "client_secret" not in provider.options:
         return profile
     secret = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
@@ -199,10 +199,16 @@ def login_profile(
 
 
 def _with_dpop(
-    provider: Provider, args: argparse.Namespace, saved: Profile | None, profile: Profile
+    provider: Provider,
+    args: argparse.Namespace,
+    saved: Profile | None,
+    profile: Profile,
+    *,
+    same: bool,
 ) -> Profile:
-    """``profile`` with the DPoP key the login uses, if any: ``saved``'s (a profile of
-    the same client and server), unless a new one is asked for."""
+    """``profile`` with the DPoP key the login uses, if any. DPoP stays on when
+    ``saved`` has a key (unless ``--no-dpop``); the key is ``saved``'s when it is a
+    profile of the same client and server (``same``) and no new key is asked for."""
     asked = getattr(args, "dpop", None)
     algorithm = getattr(args, "dpop_alg", None)
     renew = bool(getattr(args, "new_dpop_key", False))
@@ -218,9 +224,11 @@ def _with_dpop(
         raise UsageError(
             f"{provider.name} does not take --dpop: its tokens cannot be bound to a DPoP key"
         )
-    keep = saved is not None and saved.has_dpop and not renew
+    keep = same and had and not renew
     if keep and saved is not None and algorithm in (None, saved.dpop_alg):
         return attrs.evolve(profile, dpop_alg=saved.dpop_alg, dpop_jwk=saved.dpop_jwk)
+    if algorithm is None:
+        algorithm = saved.dpop_alg if saved is not None and saved.dpop_alg else None
     key = DPoPKey.generate(algorithm or DEFAULT_DPOP_ALGORITHM)
     return attrs.evolve(profile, dpop_alg=key.algorithm, dpop_jwk=key.private_jwk())
 
