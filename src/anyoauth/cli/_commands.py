@@ -28,7 +28,7 @@ from ._common import (
     UsageError,
     login_hint,
 )
-from ._login import login
+from ._login import login, token_hint
 from ._profiles import Config, Profile
 from ._providers import builtin_providers, get_provider
 from ._terminal import clean, is_terminal, out, print_headers, print_token, say
@@ -91,7 +91,7 @@ def token(args: argparse.Namespace) -> int:
             say(
                 "anyoauth: note: this token is DPoP-bound: a request needs it as "
                 "`Authorization: DPoP` with a proof of the profile's key, which "
-                f"`anyoauth token {profile.provider} --headers METHOD URL` prints"
+                f"`{token_hint(profile)} --headers METHOD URL` prints"
             )
     elif proof is not None:
         print_headers([("Authorization", f"DPoP {found.access_token}"), ("DPoP", proof)])

@@ -35,7 +35,7 @@ from ._terminal import ask_secret, is_terminal, say
 if TYPE_CHECKING:
     from ..agents import UserAgent
 
-__all__ = ["login", "login_profile", "show_device_code"]
+__all__ = ["login", "login_profile", "show_device_code", "token_hint"]
 
 
 def login(args: argparse.Namespace) -> int:
@@ -81,12 +81,12 @@ def login(args: argparse.Namespace) -> int:
     title = provider.title_of(profile)
     say(
         f"Logged in to {title} (profile {profile.name}){how}: {_describe(token)}, "
-        f"saved in {config.root}. Print it with `{_token_hint(profile)}`."
+        f"saved in {config.root}. Print it with `{token_hint(profile)}`."
     )
     if _is_bound(token):
         say(
             "The token is bound to the profile's DPoP key: print the headers of a request "
-            f"with `{_token_hint(profile)} --headers METHOD URL`."
+            f"with `{token_hint(profile)} --headers METHOD URL`."
         )
     elif profile.has_dpop:
         say(
@@ -319,7 +319,7 @@ async def _log_in(
         return token
 
 
-def _token_hint(profile: Profile) -> str:
+def token_hint(profile: Profile) -> str:
     """The ``anyoauth token`` command line for ``profile``."""
     suffix = "" if profile.name == DEFAULT_PROFILE else f" --profile {profile.name}"
     return f"anyoauth token {profile.provider}{suffix}"
