@@ -15,7 +15,9 @@ Commands (``anyoauth COMMAND --help`` describes each):
   just fetches a token), stores the token and saves a profile, so that later
   commands need only the provider (and ``--profile``) name.
 - ``token PROVIDER``: prints a valid access token, and nothing else, on stdout,
-  refreshing or refetching it when it can.
+  refreshing or refetching it when it can; ``--headers METHOD URL`` prints instead
+  the headers of that request in the form ``curl -H @FILE`` reads (for a DPoP-bound
+  token ``Authorization: DPoP ...`` and a ``DPoP`` proof made for that request).
 - ``logout PROVIDER``: revokes the token at the provider when the provider has a
   revocation endpoint (RFC 7009; ``--local`` skips that) and deletes the stored
   token; ``--forget-profile`` deletes the profile too. A failed revocation still
@@ -33,6 +35,10 @@ a browser can be opened or ``--agent`` is given), ``device`` (RFC 8628: the user
 code and address are printed on stderr; the default otherwise) and
 ``client-credentials`` (needs a client secret).
 
+``login --dpop`` (``oauth``, ``keycloak``, ``bog``) binds the tokens to a DPoP key
+(RFC 9449) that it makes and saves in the profile; later logins, ``token`` and
+``logout`` use the same key (``--new-dpop-key`` makes another, ``--no-dpop`` drops it).
+
 Files live in the configuration directory: ``--config-dir``, else
 ``$ANYOAUTH_CONFIG_DIR``, else ``platformdirs.user_config_dir("anyoauth")``
 (``~/.config/anyoauth`` on Linux). The directory and its subdirectories are
@@ -41,7 +47,8 @@ mode 0700 and every file in them 0600::
     profiles/<provider>/<profile>.json   provider, client id, endpoints, redirect URI,
                                          scopes, and the client secret; for oauth also
                                          the issuer, the discovered endpoints, the
-                                         flow and the client authentication method
+                                         flow and the client authentication method;
+                                         with --dpop the DPoP key's private JWK
     store/                               a FileStore holding the tokens
 
 Like ``gh`` and the ``aws`` CLI, the command keeps the client secret in a file
@@ -53,8 +60,8 @@ or the prompt: command-line arguments are visible to other local users), the
 saved profile (only for the same client id and the same endpoints: issuer, token,
 device authorization, revocation and introspection endpoints; else the secret is
 asked for again), or a prompt that does not echo (only when stdin is a terminal).
-No secret (client secret, token, code) is ever printed, except the access token
-that ``token`` prints on stdout.
+No secret (client secret, DPoP private key, token, code) is ever printed, except the
+access token that ``token`` prints on stdout (with ``--headers``, and its proof).
 
 ``PROVIDER`` is ``oauth`` or a provider preset of :mod:`anyoauth.plugins`: the
 built-in ``geni``, ``teamwork``, ``bog`` and ``keycloak``, or one an installed plugin

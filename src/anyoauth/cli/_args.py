@@ -23,7 +23,7 @@ from ._common import (
     LOOPBACK_HOST,
     LOOPBACK_PATH,
 )
-from ._profiles import FLOWS
+from ._profiles import DPOP_ALGORITHMS, FLOWS
 from ._providers import provider_names
 from ._terminal import write
 
@@ -145,7 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         "commands do not discover again. --flow code (authorization code with PKCE, browser "
         "and loopback listener) is the default when the server offers it and a browser can "
         "be opened or --agent is given; else device (enter the printed code on any device); "
-        "client-credentials needs a client secret.",
+        "client-credentials needs a client secret."
+        "\n\n"
+        "--dpop (oauth, keycloak, bog) binds the tokens to a key (DPoP, RFC 9449): a key is "
+        "made and saved in the profile, every request to the server carries a proof of it, "
+        "and a stolen token is useless without the key. Later logins keep the key and DPoP "
+        "(--new-dpop-key makes a new key, --no-dpop drops it); `anyoauth token PROVIDER "
+        "--headers METHOD URL` prints the headers a request needs.",
         epilog="example:\n\n"
         "  anyoauth login oauth --issuer https://login.example.com --client-id ID "
         "--scope openid\n\n"
@@ -212,6 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
         "client-credentials (needs a secret); default: code when the server offers it and "
         "a browser can be opened, else device",
     )
+    dpop = login.add_argument_group("DPoP: tokens bound to a key (RFC 9449; oauth, keycloak, bog)")
+    dpop.add_argument(
+        "--dpop",
+        action="store_true",
+        default=None,
+        help="bind the tokens to a DPoP key saved in the profile (kept by later logins)",
+    )
+    dpop.add_argument(
+        "--no-dpop",
+        dest="dpop",
+        action="store_false",
+        help="drop the profile's DPoP key: bearer tokens again",
+    )
+    dpop.add_argument(
+        "--dpop-alg",
+        choices=DPOP_ALGORITHMS,
+        metavar="ALG",
+        help=f"the DPoP key's algorithm: {', '.join(DPOP_ALGORITHMS)} (default: the saved "
+        "key's, else ES256); implies --dpop; another algorithm than the saved key's makes "
+        "a new key",
+    )
+    dpop.add_argument(
+        "--new-dpop-key",
+        action="store_true",
+        help="make a new DPoP key instead of the profile's (the tokens bound to the old "
+        "key are replaced by the login's); implies --dpop",
+    )
     endpoints = login.add_argument_group("endpoint overrides (staging hosts, emulators)")
     endpoints.add_argument(
         "--server-url", metavar="URL", help="the Keycloak server (keycloak, bog)"
@@ -232,11 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a valid access token of PROVIDER on stdout, and nothing else, "
         "refreshing or refetching it when possible:\n\n"
         '  curl -H "Authorization: Bearer $(anyoauth token teamwork)" ...\n\n'
+        "--headers METHOD URL prints instead the headers of that request, one per line, as "
+        "curl reads them with -H @FILE: `Authorization: Bearer <token>`, or for a token "
+        "bound to the profile's DPoP key (login --dpop) `Authorization: DPoP <token>` and "
+        "`DPoP: <proof>`, a proof signed for this one request (METHOD, URL without its "
+        "query, the token's hash):\n\n"
+        "  curl -H @<(anyoauth token oauth --headers GET https://api.example/me) "
+        "https://api.example/me\n\n"
         "Exits 3 when only `anyoauth login` can get a token.",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,
     )
     token.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
+    token.add_argument(
+        "--headers",
+        nargs=2,
+        metavar=("METHOD", "URL"),
+        help="print the request headers for METHOD URL (an absolute http or https URL), "
+        "with a DPoP proof for a DPoP-bound token, in the form curl -H @FILE reads",
+    )
     token.set_defaults(parser=token)
 
     logout = commands.add_parser(

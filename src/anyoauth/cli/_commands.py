@@ -1,4 +1,5 @@
-"""The commands after ``login``: ``token`` (print a valid access token), ``logout``
+"""The commands after ``login``: ``token`` (print a valid access token, or with
+``--headers`` the headers of one request, a DPoP proof included), ``logout``
 (revoke the token where the provider can, delete it), ``providers`` (list the built-in
 providers and the installed plugins) and ``demo``; and :data:`COMMANDS`, which maps each
 command's name to the function that runs it (``login`` is :mod:`._login`'s).
@@ -10,22 +11,68 @@ for :func:`anyoauth.cli.main` to report.
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from collections.abc import Callable, MutableMapping
+from urllib.parse import urlsplit
 
 import anyio
 
 from .. import OAuthError, Strategy, Token, plugins
-from ._common import EXIT_ERROR, EXIT_OK, LoginNeeded, RevocationFailed, login_hint
-from ._login import login
+from .._core.text import is_visible_ascii
+from ._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    LoginNeeded,
+    RevocationFailed,
+    UsageError,
+    login_hint,
+)
+from ._login import login, token_hint
 from ._profiles import Config, Profile
 from ._providers import builtin_providers, get_provider
-from ._terminal import clean, out, print_token, say
+from ._terminal import clean, is_terminal, out, print_headers, print_token, say
 
 __all__ = ["COMMANDS", "demo", "logout", "providers", "token"]
 
 
+# RFC 9110 5.6.2: a method is a token.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}")
+_MAX_URL = 8192
+
+
+def _request_line(headers: list[str] | None) -> tuple[str, str] | None:
+    """``--headers METHOD URL``, checked; :class:`UsageError` for a method that is not
+    an HTTP token or a URL that is not an absolute http(s) URL of visible ASCII (neither
+    is quoted: a URL may hold anything)."""
+    if headers is None:
+        return None
+    method, url = headers
+    if not _METHOD.fullmatch(method):
+        raise UsageError("--headers: METHOD is an HTTP method, such as GET or POST")
+    try:
+        parts = urlsplit(url)
+        usable = (
+            len(url) <= _MAX_URL
+            and is_visible_ascii(url)
+            and parts.scheme.lower() in ("http", "https")
+            and bool(parts.hostname)
+        )
+        parts.port  # noqa: B018 - a port out of range raises ValueError
+    except ValueError:
+        usable = False
+    if not usable:
+        raise UsageError(
+            "--headers: URL is an absolute http or https URL of visible ASCII characters "
+            "(percent-encode the others)"
+        )
+    return method, url
+
+
 def token(args: argparse.Namespace) -> int:
-    """``anyoauth token PROVIDER``: print a valid access token on stdout."""
+    """``anyoauth token PROVIDER``: print a valid access token on stdout; with
+    ``--headers METHOD URL``, the headers of that request (a DPoP proof included)."""
+    request = _request_line(getattr(args, "headers", None))
     provider = get_provider(args.provider)
     config = Config.locate(args.config_dir)
     profile = config.load(provider, args.profile)
@@ -34,22 +81,41 @@ def token(args: argparse.Namespace) -> int:
             f"not logged in to {args.provider} (profile {args.profile}); "
             f"run `{login_hint(args)}` first"
         )
-    if profile.client_secret:
-        args.secrets_seen.append(profile.client_secret)
+    args.secrets_seen.extend(profile.secrets())
     strategy = provider.build(profile)
-    print_token(anyio.run(_token, config, profile, strategy))
+    found, proof = anyio.run(_token, config, profile, strategy, request)
+    bound = found.token_type.lower() == "dpop"
+    if request is None:
+        print_token(found)
+        if bound and is_terminal(sys.stderr):
+            say(
+                "anyoauth: note: this token is DPoP-bound: a request needs it as "
+                "`Authorization: DPoP` with a proof of the profile's key, which "
+                f"`{token_hint(profile)} --headers METHOD URL` prints"
+            )
+    elif proof is not None:
+        print_headers([("Authorization", f"DPoP {found.access_token}"), ("DPoP", proof)])
+    else:
+        print_headers([("Authorization", found.authorization_header)])
     return EXIT_OK
 
 
-async def _token(config: Config, profile: Profile, strategy: Strategy) -> Token:
-    """A valid token of ``profile``, refreshed or refetched when it can be."""
+async def _token(
+    config: Config, profile: Profile, strategy: Strategy, request: tuple[str, str] | None
+) -> tuple[Token, str | None]:
+    """A valid token of ``profile``, refreshed or refetched when it can be; with the
+    DPoP proof of ``request`` (method and URL) when there is one and the token is bound."""
     client = config.client(profile, strategy)
     try:
         await client.token()
         # A second look runs the early refresh itself (the client is not entered, so
         # there is no background task) when the token is inside the client's leeway:
         # the caller gets a token with time left whenever one can be had.
-        return await client.token()
+        found = await client.token()
+        if request is None or found.token_type.lower() != "dpop":
+            return found, None
+        method, url = request
+        return found, client.dpop_proof(method, url, token=found)
     finally:
         await client.aclose()
 
@@ -63,8 +129,7 @@ def logout(args: argparse.Namespace) -> int:
     if profile is None:
         say(f"anyoauth: not logged in to {args.provider} (profile {args.profile})")
         return EXIT_OK
-    if profile.client_secret:
-        args.secrets_seen.append(profile.client_secret)
+    args.secrets_seen.extend(profile.secrets())
     strategy = provider.build(profile)
     revoke = strategy.revocation_endpoint is not None and not args.local
     failure: RevocationFailed | None = None
@@ -117,7 +182,8 @@ def providers(args: argparse.Namespace) -> int:
     """``anyoauth providers``: the built-in providers, then the installed plugins."""
     for provider in builtin_providers():
         words = provider.wording
-        out(f"{provider.name:<9} {words.title}: {words.flow}; default agent: {words.agent}")
+        dpop = "; DPoP: login --dpop" if provider.takes_dpop else ""
+        out(f"{provider.name:<9} {words.title}: {words.flow}; default agent: {words.agent}{dpop}")
     _print_plugins()
     return EXIT_OK
 

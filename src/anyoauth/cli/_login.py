@@ -6,6 +6,11 @@ A saved client secret goes only where it was saved for: the same client id and t
 endpoints (issuer, token, device authorization, revocation and introspection
 endpoints, presets' overrides included; for ``oauth`` those its metadata names).
 Otherwise it is asked for again, or without a terminal the login is a usage error.
+
+DPoP (``--dpop``): the profile's key is kept by every later login (``--dpop`` or not,
+so the stored bound token stays usable) unless ``--new-dpop-key``, ``--dpop-alg`` with
+another algorithm, or another client or server asks for a new one; ``--no-dpop`` drops
+it. A new key is made with :meth:`~anyoauth.DPoPKey.generate`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING
 import anyio
 import attrs
 
-from .. import Client, DeviceAuthorization, MemoryStore, OAuthError, Strategy, Token
+from .. import Client, DeviceAuthorization, DPoPKey, MemoryStore, OAuthError, Strategy, Token
 from ._agents import agent_name, make_agent
 from ._common import DEFAULT_PROFILE, ENV_CLIENT_ID, ENV_CLIENT_SECRET, EXIT_OK, UsageError
 from ._discovery import check_issuer, discover_server, discovered, same_issuer
@@ -30,7 +35,7 @@ from ._terminal import ask_secret, is_terminal, say
 if TYPE_CHECKING:
     from ..agents import UserAgent
 
-__all__ = ["login", "login_profile", "show_device_code"]
+__all__ = ["login", "login_profile", "show_device_code", "token_hint"]
 
 
 def login(args: argparse.Namespace) -> int:
@@ -38,9 +43,10 @@ def login(args: argparse.Namespace) -> int:
     provider = get_provider(args.provider)
     config = Config.locate(args.config_dir)
     saved = config.load(provider, args.profile)
+    if saved is not None:
+        args.secrets_seen.extend(saved.secrets())
     profile = login_profile(provider, args, saved)
-    if profile.client_secret:
-        args.secrets_seen.append(profile.client_secret)
+    args.secrets_seen.extend(profile.secrets())
     if provider.discovers:
         metadata = anyio.run(discover_server, profile)
         found = discovered(profile, metadata)
@@ -50,11 +56,16 @@ def login(args: argparse.Namespace) -> int:
             # The server's metadata now names other endpoints than those the secret was
             # saved for: the secret is asked for again, never sent there unasked.
             profile = login_profile(provider, args, saved, reuse_saved_secret=False)
-            if profile.client_secret:
-                args.secrets_seen.append(profile.client_secret)
+            args.secrets_seen.extend(profile.secrets())
             found = discovered(profile, metadata)
         profile = found
     strategy = provider.build(profile)
+    if profile.has_dpop and strategy.interactive and strategy.response_type == "token":
+        raise UsageError(
+            f"{provider.name} with --redirect-uri gets its token in the authorization "
+            "response, which cannot be bound to a DPoP key: drop --redirect-uri or use "
+            "--no-dpop"
+        )
     agent: UserAgent | None = None
     if strategy.interactive:
         agent = make_agent(agent_name(profile, strategy), profile, strategy, args.timeout)
@@ -70,8 +81,18 @@ def login(args: argparse.Namespace) -> int:
     title = provider.title_of(profile)
     say(
         f"Logged in to {title} (profile {profile.name}){how}: {_describe(token)}, "
-        f"saved in {config.root}. Print it with `{_token_hint(profile)}`."
+        f"saved in {config.root}. Print it with `{token_hint(profile)}`."
     )
+    if _is_bound(token):
+        say(
+            "The token is bound to the profile's DPoP key: print the headers of a request "
+            f"with `{token_hint(profile)} --headers METHOD URL`."
+        )
+    elif profile.has_dpop:
+        say(
+            f"{title} answered with a bearer token (not bound to the DPoP key): it is sent "
+            "as a bearer token."
+        )
     return EXIT_OK
 
 
@@ -136,6 +157,7 @@ def login_profile(
         # A new user agent setting means the code flow: a saved device flow is not reused.
         flow=args.flow or (saved.flow if saved is not None and same and not choosing else None),
     )
+    profile = _with_dpop(provider, args, saved, profile, same=same)
     if "client_secret" not in provider.options:
         return profile
     secret = args.client_secret or os.environ.get(ENV_CLIENT_SECRET)
@@ -174,6 +196,50 @@ def login_profile(
             "--client-secret, or run in a terminal to be prompted"
         )
     return attrs.evolve(profile, client_secret=secret)
+
+
+def _with_dpop(
+    provider: Provider,
+    args: argparse.Namespace,
+    saved: Profile | None,
+    profile: Profile,
+    *,
+    same: bool,
+) -> Profile:
+    """``profile`` with the DPoP key the login uses, if any. DPoP stays on when
+    ``saved`` has a key (unless ``--no-dpop``); the key is ``saved``'s when it is a
+    profile of the same client and server (``same``) and no new key is asked for."""
+    asked = getattr(args, "dpop", None)
+    algorithm = getattr(args, "dpop_alg", None)
+    renew = bool(getattr(args, "new_dpop_key", False))
+    if asked is False and (algorithm is not None or renew):
+        raise UsageError(
+            "--no-dpop drops the DPoP key: it takes neither --dpop-alg nor --new-dpop-key"
+        )
+    had = saved is not None and saved.has_dpop
+    wanted = asked if asked is not None else (algorithm is not None or renew or had)
+    if not wanted:
+        return profile
+    if not provider.takes_dpop:
+        raise UsageError(
+            f"{provider.name} does not take --dpop: its tokens cannot be bound to a DPoP key"
+        )
+    keep = same and had and not renew
+    if keep and saved is not None and algorithm in (None, saved.dpop_alg):
+        return attrs.evolve(profile, dpop_alg=saved.dpop_alg, dpop_jwk=saved.dpop_jwk)
+    if algorithm is None:
+        algorithm = saved.dpop_alg if saved is not None and saved.dpop_alg else None
+    key = DPoPKey.generate(algorithm or DEFAULT_DPOP_ALGORITHM)
+    return attrs.evolve(profile, dpop_alg=key.algorithm, dpop_jwk=key.private_jwk())
+
+
+DEFAULT_DPOP_ALGORITHM = "ES256"
+"""The algorithm of a new DPoP key without ``--dpop-alg``."""
+
+
+def _is_bound(token: Token) -> bool:
+    """Whether ``token`` is DPoP-bound (sent with a proof of the profile's key)."""
+    return token.token_type.lower() == "dpop"
 
 
 # Where a strategy sends the client secret (or an assertion made with it).
@@ -253,7 +319,7 @@ async def _log_in(
         return token
 
 
-def _token_hint(profile: Profile) -> str:
+def token_hint(profile: Profile) -> str:
     """The ``anyoauth token`` command line for ``profile``."""
     suffix = "" if profile.name == DEFAULT_PROFILE else f" --profile {profile.name}"
     return f"anyoauth token {profile.provider}{suffix}"
@@ -261,11 +327,12 @@ def _token_hint(profile: Profile) -> str:
 
 def _describe(token: Token) -> str:
     """How long ``token`` is valid, in words."""
+    kind = "a DPoP-bound token" if _is_bound(token) else "a token"
     if token.expires_at is None:
-        return "a token without expiry"
+        return f"{kind} without expiry"
     seconds = max(0.0, token.expires_at - token.issued_at)
     if seconds < 120:
-        return f"a token valid for {seconds:.0f} s"
+        return f"{kind} valid for {seconds:.0f} s"
     if seconds < 7200:
-        return f"a token valid for {seconds / 60:.0f} min"
-    return f"a token valid for {seconds / 3600:.0f} h"
+        return f"{kind} valid for {seconds / 60:.0f} min"
+    return f"{kind} valid for {seconds / 3600:.0f} h"

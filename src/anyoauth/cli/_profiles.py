@@ -1,11 +1,14 @@
 """The command's files: the versioned profiles ``login`` saves (what they hold, how they
-are written to and read from JSON, version 1 and 2) and the configuration directory
+are written to and read from JSON, versions 1 to 3) and the configuration directory
 that keeps them with the token store.
 
 A profile without the ``oauth`` provider's settings is written as version 1, exactly as
 before version 2 existed, so that an older anyoauth keeps reading it; version 2 added
-the issuer, the discovered endpoints, the flow and the client authentication. Both
-are read. Files and directories are made the way :class:`~anyoauth.FileStore` makes
+the issuer, the discovered endpoints, the flow and the client authentication. Version
+3 adds the DPoP key (RFC 9449: its algorithm and private JWK) and is written only for a
+profile that has one, so a profile without DPoP is written as before. All three are
+read; an older anyoauth refuses a version 3 profile (it could not use the tokens bound
+to its key anyway). Files and directories are made the way :class:`~anyoauth.FileStore` makes
 its own: directories 0700, files 0600, written atomically.
 """
 
@@ -19,13 +22,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from .. import Client, FileStore, Strategy
+from .. import Client, ConfigurationError, DPoPKey, FileStore, Strategy
+from .._core.dpop import DPOP_ALGORITHMS
 from .._core.metadata import STRATEGY_ENDPOINTS
 from .._file_store import make_private_dir, write_private_file
 from ._common import DEFAULT_PROFILE, ENV_CONFIG_DIR, UsageError
 
 __all__ = [
     "CLIENT_AUTHS",
+    "DPOP_ALGORITHMS",
     "ENDPOINT_OPTIONS",
     "FLOWS",
     "SERVER_FIELDS",
@@ -50,8 +55,13 @@ SERVER_FIELDS = STRATEGY_ENDPOINTS
 CLIENT_AUTHS = ("client_secret_basic", "client_secret_post", "none")
 """The client authentication methods discovery chooses from (ServerMetadata's rule)."""
 
-_PROFILE_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+_READABLE_VERSIONS = (1, 2, 3)
+# The members of a JWK that are not private (RFC 7517, 7518, 8037): every other member
+# of a saved DPoP key is a secret.
+_PUBLIC_JWK_MEMBERS = frozenset(
+    {"kty", "crv", "x", "y", "n", "e", "kid", "alg", "use", "key_ops", "x5u", "x5t"}
+)
+_MAX_JWK_MEMBER = 4096
 
 
 class ProfileRules(Protocol):
@@ -113,13 +123,50 @@ class Profile:
     ``introspection_endpoint``, ``jwks_uri``."""
     require_iss: bool = False
     """Whether authorization responses must carry ``iss`` (RFC 9207; oauth)."""
+    dpop_alg: str | None = None
+    """The algorithm of the DPoP key (``login --dpop``), when there is one."""
+    dpop_jwk: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+    """The DPoP key's private JWK, when there is one: every ``token`` and ``logout``
+    proves possession of the same key, so the stored DPoP-bound token stays usable."""
 
     @property
     def _version(self) -> int:
-        """1 when nothing of version 2 is set: such a profile stays readable by older
-        versions of the command."""
+        """1 when nothing of version 2 or 3 is set, 2 without a DPoP key: such a profile
+        stays readable by older versions of the command."""
+        if self.dpop_jwk is not None:
+            return 3
         oauth = (self.issuer, self.flow, self.client_auth)
         return 1 if oauth == (None, None, None) and not self.server and not self.require_iss else 2
+
+    @property
+    def has_dpop(self) -> bool:
+        """Whether the profile has a DPoP key (``login --dpop``)."""
+        return self.dpop_jwk is not None
+
+    def dpop_key(self) -> DPoPKey | None:
+        """The profile's DPoP key, or ``None``; :class:`UsageError` if the saved key
+        cannot be loaded (its text is never shown)."""
+        if self.dpop_jwk is None or self.dpop_alg is None:
+            return None
+        try:
+            return DPoPKey.load(dict(self.dpop_jwk), self.dpop_alg)
+        except (ConfigurationError, ValueError, TypeError):
+            raise UsageError(
+                f"the DPoP key saved in profile {self.name} is unusable; run "
+                f"`anyoauth login {self.provider} --new-dpop-key`"
+            ) from None
+
+    def secrets(self) -> list[str]:
+        """The secrets the profile holds: the client secret and the private members of
+        the DPoP key (for the command to cut out of every message it prints)."""
+        found = [self.client_secret] if self.client_secret else []
+        if self.dpop_jwk is not None:
+            found.extend(
+                value
+                for name, value in self.dpop_jwk.items()
+                if name not in _PUBLIC_JWK_MEMBERS and value
+            )
+        return found
 
     def to_json(self) -> bytes:
         """The profile as the JSON document saved on disk (it holds the secret)."""
@@ -135,7 +182,7 @@ class Profile:
             "agent": self.agent,
             "port": self.port,
         }
-        if data["version"] == _PROFILE_VERSION:
+        if data["version"] >= 2:
             data.update(
                 issuer=self.issuer,
                 flow=self.flow,
@@ -143,11 +190,13 @@ class Profile:
                 server=dict(self.server),
                 require_iss=self.require_iss,
             )
+        if self.dpop_jwk is not None:
+            data["dpop"] = {"alg": self.dpop_alg, "jwk": dict(self.dpop_jwk)}
         return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Profile:
-        """Read a saved profile (version 1 or 2); ``ValueError`` if it is not one."""
+        """Read a saved profile (version 1, 2 or 3); ``ValueError`` if it is not one."""
         try:
             data = json.loads(raw)
             if not isinstance(data, dict) or data.get("version") not in _READABLE_VERSIONS:
@@ -179,7 +228,10 @@ class Profile:
             )
             if data["version"] == 1:
                 return profile
-            return attrs.evolve(profile, **_version_2_settings(data))
+            profile = attrs.evolve(profile, **_version_2_settings(data))
+            if data["version"] == 2:
+                return profile
+            return attrs.evolve(profile, **_version_3_settings(data))
         except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError("not a profile") from exc
 
@@ -206,6 +258,25 @@ def _version_2_settings(data: Mapping[str, Any]) -> dict[str, Any]:
         "server": {k: v for k, v in server.items() if k in SERVER_FIELDS},
         "require_iss": require_iss,
     }
+
+
+def _version_3_settings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The DPoP key of a version 3 profile (which must have one), checked as a document
+    (the key itself is loaded by :meth:`Profile.dpop_key`); ``ValueError`` if bad."""
+    dpop = data.get("dpop")
+    if not isinstance(dpop, dict) or dpop.get("alg") not in DPOP_ALGORITHMS:
+        raise ValueError("bad dpop")
+    jwk = dpop.get("jwk")
+    if (
+        not isinstance(jwk, dict)
+        or not isinstance(jwk.get("kty"), str)
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(v) <= _MAX_JWK_MEMBER
+            for k, v in jwk.items()
+        )
+    ):
+        raise ValueError("bad dpop")
+    return {"dpop_alg": dpop["alg"], "dpop_jwk": dict(jwk)}
 
 
 class Config:

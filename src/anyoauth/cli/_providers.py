@@ -13,6 +13,13 @@ then gets the loopback listener's (:data:`~._common.PLACEHOLDER_REDIRECT`); a
 built-in ``keycloak`` preset takes every setting as optional; the command still asks
 for its server, realm and secret.)
 
+A provider takes ``login --dpop`` (:attr:`Provider.takes_dpop`) when its token comes
+from a token endpoint that can bind it to a DPoP key (RFC 9449): ``oauth`` (every flow),
+``keycloak`` and ``bog`` (Keycloak issues DPoP-bound tokens), and an installed preset
+with a ``dpop_key`` parameter. Geni's token comes in the authorization response and
+Teamwork's exchange knows no DPoP: they do not take it. A profile's DPoP key is passed
+to the strategy as ``dpop_key``.
+
 ``oauth`` is any OAuth 2.0 / OpenID Connect server. It is not a preset (it has no
 endpoints of its own): ``login`` discovers its settings (:mod:`._discovery`) and saves
 them in the profile, from which :class:`DiscoveredProvider` builds the strategy.
@@ -63,6 +70,8 @@ _ALSO_REQUIRED: Mapping[str, frozenset[str]] = {
 # client id is always given, a missing secret is its own error (needs_secret), and a
 # missing redirect URI gets the loopback listener's.
 _GIVEN_APART = frozenset({"client_id", "client_secret", "redirect_uri"})
+# Built-in presets that take a DPoP key among their other strategy settings.
+_DPOP_PRESETS = frozenset({"keycloak", "bog"})
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +132,8 @@ class Provider(abc.ABC):
     provider merely takes ``client_secret`` among its :attr:`options`)."""
     options: frozenset[str]
     """The provider-specific options it accepts (argparse ``dest`` names)."""
+    takes_dpop: bool = False
+    """Whether ``login --dpop`` can bind its tokens to a DPoP key (RFC 9449)."""
     discovers: ClassVar[bool] = False
     """Whether ``login`` reads its settings from the server's metadata (``--issuer``)."""
 
@@ -142,6 +153,15 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def build(self, profile: Profile) -> Strategy:
         """The strategy for ``profile``; :class:`UsageError` if a setting is missing."""
+
+    def _dpop_settings(self, profile: Profile) -> dict[str, Any]:
+        """``{"dpop_key": key}`` when ``profile`` has a DPoP key, else nothing;
+        :class:`UsageError` if this provider takes none."""
+        if not profile.has_dpop:
+            return {}
+        if not self.takes_dpop:
+            raise UsageError(f"{self.name} does not take a DPoP key")
+        return {"dpop_key": profile.dpop_key()}
 
 
 @attrs.frozen(kw_only=True)
@@ -189,6 +209,7 @@ class PresetProvider(Provider):
             wording=_WORDING.get(name) or Wording(title=name, flow="", agent=""),
             needs_secret="client_secret" in needed_options,
             options=frozenset(parameters.values()) - {"client_id"},
+            takes_dpop=name in _DPOP_PRESETS or "dpop_key" in signature.parameters,
             preset=preset,
             parameters=parameters,
             positional=tuple(
@@ -235,7 +256,7 @@ class PresetProvider(Provider):
             for parameter, option in self.parameters.items()
             if parameter not in named and values.get(option) is not None
         }
-        return self.preset(*args, **kwargs)
+        return self.preset(*args, **kwargs, **self._dpop_settings(profile))
 
 
 @attrs.frozen(kw_only=True)
@@ -267,6 +288,7 @@ class DiscoveredProvider(Provider):
             "revocation_endpoint": server.get("revocation_endpoint"),
             "introspection_endpoint": server.get("introspection_endpoint"),
             "issuer": profile.issuer,
+            **self._dpop_settings(profile),
         }
         if profile.flow == "client-credentials":
             return ClientCredentials(**common)
@@ -292,6 +314,7 @@ _DISCOVERED = DiscoveredProvider(
     wording=_WORDING[OAUTH],
     needs_secret=False,
     options=frozenset({"client_secret", "issuer", "flow", "redirect_uri", "scope"}),
+    takes_dpop=True,
 )
 
 

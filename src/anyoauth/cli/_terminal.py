@@ -30,6 +30,7 @@ __all__ = [
     "in_daemon_thread",
     "is_terminal",
     "out",
+    "print_headers",
     "print_token",
     "read_line",
     "read_pasted",
@@ -99,6 +100,18 @@ def print_token(token: Token) -> None:
     if not is_token_text(token.access_token):
         raise StoreError("the stored access token has unprintable characters")
     write(sys.stdout, token.access_token + "\n")
+
+
+def print_headers(headers: Sequence[tuple[str, str]]) -> None:
+    """``token --headers``: each header as ``Name: value`` on a line of its own on
+    stdout, exactly (the form ``curl -H @FILE`` reads); :class:`StoreError` if a value is
+    not visible ASCII words (escaping would print another header)."""
+    lines = []
+    for name, value in headers:
+        if not all(is_token_text(word) for word in value.split(" ")):
+            raise StoreError(f"the {name} header would have unprintable characters")
+        lines.append(f"{name}: {value}\n")
+    write(sys.stdout, "".join(lines))
 
 
 def is_terminal(stream: TextIO | None) -> bool:
