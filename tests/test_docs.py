@@ -104,6 +104,7 @@ def test_documented_examples_are_found() -> None:
         "README.md",
         "docs/testing.md",
         "docs/fapi/dpop.md",
+        "docs/fapi/fapi2.md",
     }
 
 

@@ -14,6 +14,7 @@ from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
 from ._core.client_auth import Credentials as Credentials
 from ._core.client_auth import basic_credentials as basic_credentials
 from ._core.device import DeviceAuthorization as DeviceAuthorization
+from ._core.dpop import DPOP_ALGORITHMS as DPOP_ALGORITHMS
 from ._core.http import SECRET_PARAMETERS as SECRET_PARAMETERS
 from ._core.http import HttpRequest as HttpRequest
 from ._core.introspection import Introspection as Introspection
@@ -30,6 +31,9 @@ from ._core.metadata import ENDPOINT_FIELDS as ENDPOINT_FIELDS
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.metadata import metadata_urls as metadata_urls
 from ._core.par import PushedAuthorization as PushedAuthorization
+from ._core.profiles import FAPI2_ALGORITHMS as FAPI2_ALGORITHMS
+from ._core.profiles import FAPI2_RULES as FAPI2_RULES
+from ._core.profiles import ProfileRule as ProfileRule
 from ._core.redirect import MAX_URL_LENGTH as MAX_URL_LENGTH
 from ._core.redirect import Redirect as Redirect
 from ._core.redirect import ResponseLocation as ResponseLocation
@@ -50,7 +54,10 @@ from ._core.values import pending_key as pending_key
 
 __all__ = [
     "ASSERTION_TYPE",
+    "DPOP_ALGORITHMS",
     "ENDPOINT_FIELDS",
+    "FAPI2_ALGORITHMS",
+    "FAPI2_RULES",
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
     "SECRET_PARAMETERS",
@@ -66,6 +73,7 @@ __all__ = [
     "Introspection",
     "KeysNeeded",
     "PendingFlow",
+    "ProfileRule",
     "PushNeeded",
     "PushedAuthorization",
     "Redirect",

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 import attrs
 
 from .. import Client, ConfigurationError, DPoPKey, FileStore, Strategy
-from .._core.dpop import DPOP_ALGORITHMS
 from .._core.metadata import STRATEGY_ENDPOINTS
 from .._file_store import make_private_dir, write_private_file
+from ..sansio import DPOP_ALGORITHMS
 from ._common import DEFAULT_PROFILE, ENV_CONFIG_DIR, UsageError
 
 __all__ = [

@@ -41,6 +41,7 @@ from ..http import HttpRequest
 from ..jar import DEFAULT_REQUEST_OBJECT_LIFETIME, RequestObjectSigner
 from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
 from ..par import PushedAuthorization
+from ..profiles import Profile, apply_profile, check_profile
 from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
 from ..token import BEARER, BEARER_TYPE, DPOP, Token, parse_token_response
 from ..urls import (
@@ -162,6 +163,15 @@ class Strategy:
     """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
     introspection_endpoint: str | None = None
     """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
+    profile: Profile | None = None
+    """A security profile the configuration must meet, or ``None``. ``"fapi2"``: the
+    FAPI 2.0 Security Profile. It turns on PKCE, pushed authorization requests (with
+    the server's endpoint) and ``iss`` required (with the issuer), narrows the id_token
+    algorithms to PS256, ES256 and EdDSA, and refuses with a :class:`ConfigurationError`
+    naming the rule any setting that breaks it: the code flow only, sender-constrained
+    tokens (a :attr:`dpop_key` or a mutual-TLS certificate), ``private_key_jwt`` or
+    mutual-TLS client authentication, PS256/ES256/EdDSA signatures only, https to every
+    server. See ``anyoauth.sansio.FAPI2_RULES``."""
     dpop_key: DPoPKey | None = attrs.field(default=None)
     """The client's DPoP key (RFC 9449), or ``None`` for bearer tokens. With a key,
     every request to the authorization server (token, refresh, pushed authorization,
@@ -243,6 +253,7 @@ class Strategy:
     strategy that overrides it sets this to ``True``)."""
 
     def __attrs_post_init__(self) -> None:
+        apply_profile(self, functools.partial(object.__setattr__, self))
         for name in (
             "authorization_endpoint",
             "token_endpoint",
@@ -277,6 +288,7 @@ class Strategy:
                 "id_token_algorithms must list asymmetric JWS algorithms only: "
                 + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
             )
+        check_profile(self)
 
     def _check_client_auth(self) -> None:
         auth = self.client_auth
@@ -840,7 +852,9 @@ class Strategy:
         cls._request_object_algorithm_for(metadata, values, kwargs)
         if "client_auth" not in kwargs:
             methods = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
-            if not kwargs.get("client_secret"):
+            if kwargs.get("profile") is not None and kwargs.get("client_key") is not None:
+                values["client_auth"] = "private_key_jwt"  # the profile's strong method
+            elif not kwargs.get("client_secret"):
                 values["client_auth"] = "none"
             elif "client_secret_basic" not in methods and "client_secret_post" in methods:
                 values["client_auth"] = "client_secret_post"
