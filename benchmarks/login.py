@@ -7,8 +7,10 @@ answering a fixed token response, the same for every contender; the user's trip 
 provider is not part of it.
 
 - anyoauth: a standard code-flow ``Strategy`` (form POST, HTTP Basic client auth) with
-  a ``MemoryStore``, the same with a ``RedisStore`` on a real redis-server, and the
-  Teamwork preset (JSON POST) with a ``MemoryStore``;
+  a ``MemoryStore``, the same with a ``RedisStore`` on a real redis-server, the same
+  pushing its authorization request first (PAR, RFC 9126: one more POST per login), the
+  same with PAR and a DPoP key (an ES256 proof on the push and on the code exchange),
+  and the Teamwork preset (JSON POST) with a ``MemoryStore``;
 - authlib: ``create_authorization_url`` + ``fetch_token(authorization_response=...,
   state=...)``, the state kept in a dict as a web session would keep it;
 - the floor: a bare token POST (``http.post(...)`` and ``response.json()``), nothing
@@ -29,6 +31,7 @@ from contextlib import AsyncExitStack
 from types import ModuleType
 from typing import Any
 
+import attrs
 import httpx
 
 import anyoauth
@@ -45,6 +48,10 @@ SEND_ONLY = "part: anyoauth token request alone"
 REDIS_ONLY = "part: RedisStore's 3 commands alone"
 AUTHORIZE_URL = "https://idp.bench/authorize"
 TOKEN_URL = "https://idp.bench/token"
+PAR_URL = "https://idp.bench/par"
+PAR_RESPONSE = json.dumps(
+    {"request_uri": "urn:ietf:params:oauth:request_uri:bK9qH3wVx2", "expires_in": 60}
+).encode()
 REDIRECT_URI = "https://app.bench/callback"
 CLIENT_ID = "bench-app"
 CLIENT_SECRET = "bench-app-secret"
@@ -64,6 +71,10 @@ def _transport(module: ModuleType) -> Any:
     def handler(request: Any) -> Any:
         if request.method != "POST" or not request.content:
             return module.Response(400)
+        if request.url.path == "/par":
+            return module.Response(
+                201, headers=[("content-type", "application/json")], content=PAR_RESPONSE
+            )
         return module.Response(
             200, headers=[("content-type", "application/json")], content=TOKEN_RESPONSE
         )
@@ -172,6 +183,19 @@ async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str,
     contenders[SEND_ONLY] = _timed(_send_only(standard, await http(httpx)))
     contenders["anyoauth Teamwork MemoryStore"] = _anyoauth(
         anyoauth.Client(teamwork, anyoauth.MemoryStore(), http=await http(httpx))
+    )
+    pushed = attrs.evolve(
+        standard, pushed_authorization_request_endpoint=PAR_URL, push_authorization_request=True
+    )
+    contenders["anyoauth PAR MemoryStore"] = _anyoauth(
+        anyoauth.Client(pushed, anyoauth.MemoryStore(), http=await http(httpx))
+    )
+    contenders["anyoauth PAR + DPoP MemoryStore"] = _anyoauth(
+        anyoauth.Client(
+            attrs.evolve(pushed, dpop_key=anyoauth.DPoPKey.generate()),
+            anyoauth.MemoryStore(),
+            http=await http(httpx),
+        )
     )
     contenders["anyoauth MemoryStore httpx2"] = _anyoauth(
         anyoauth.Client(standard, anyoauth.MemoryStore(), http=await http(httpx2))
