@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -66,7 +68,7 @@ async def test_a_rotated_signing_key_is_fetched_again(
     async with Client(strategy, http=http, clock=clock) as client:
         start = await client.begin()
         await client.complete(await browse(http, start.url))
-        emulator._oauth.rotate_key(keep_old=False)
+        emulator.rotate_oauth_signing_key(keep_old=False)
         start = await client.begin()
         token = await client.complete(await browse(http, start.url))
     assert emulator.is_valid_token(token.access_token)
@@ -188,3 +190,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# -- the JARM page's example ------------------------------------------------------------------
+
+
+JARM_PAGE = Path(__file__).resolve().parents[2] / "docs" / "fapi" / "jarm.md"
+JARM_EXAMPLES = [
+    block
+    for block in re.findall(r"```python\n(.+?)```", JARM_PAGE.read_text(), re.S)
+    if "async def test_" in block
+]
+
+
+async def test_the_jarm_page_example_runs() -> None:
+    assert len(JARM_EXAMPLES) == 1
+    namespace: dict[str, Any] = {}
+    exec(compile(JARM_EXAMPLES[0], str(JARM_PAGE), "exec"), namespace)  # noqa: S102
+    await namespace["test_a_signed_login"]()
