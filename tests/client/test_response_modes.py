@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 import anyoauth
+from agents.chromium import open_in_chromium
 from anyoauth import AuthorizationCode, Client, ConfigurationError, Implicit, discover
 from anyoauth.agents import LoopbackAgent
 from anyoauth.testing import ManualClock, ProviderEmulator, browse
@@ -190,6 +191,34 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", ["form_post", "form_post.jwt"])
+async def test_a_form_post_login_in_a_real_browser(mode: str, chromium_path: str) -> None:
+    """Chromium posts the provider's form across sites (``localhost`` to ``127.0.0.1``),
+    without the listener's ``SameSite=Lax`` cookie; the listener's relay page posts it
+    again with the cookie."""
+    port = _free_port()
+    redirect = f"http://127.0.0.1:{port}/callback"
+    emulator = ProviderEmulator()
+    emulator.add_oauth_client(
+        "desktop", redirect_uris=[redirect], auth_method="none", grant_types=["authorization_code"]
+    )
+    async with emulator.serve() as served:
+        base = served.replace("127.0.0.1", "localhost")
+        async with Client(
+            AuthorizationCode.from_metadata(
+                await discover(base), client_id="desktop", redirect_uri=redirect, response_mode=mode
+            )
+        ) as client:
+            agent = LoopbackAgent(
+                port=port,
+                open_browser=lambda url: open_in_chromium(chromium_path, url),
+                timeout=40,
+            )
+            token = await client.login(agent)
+    assert emulator.is_valid_token(token.access_token)
+    assert emulator.calls["oauth.token"] == 1
 
 
 # -- the JARM page's example ------------------------------------------------------------------
