@@ -230,9 +230,15 @@ class Client:
     async def complete(self, url: str) -> Token:
         """Finish a login from the URL the user agent landed on; returns the stored token.
 
+        For a strategy whose ``response_mode`` is ``form_post`` or ``form_post.jwt``,
+        ``url`` is the redirect URI with the posted form as its query. A signed response
+        (JARM) is validated with the server's key set (fetched when needed) before
+        anything in it is used.
+
         Raises :class:`StateMissing`, :class:`StateMismatch` (unknown or reused state),
         :class:`FlowExpired`, :class:`RedirectMismatch`, :class:`MalformedRedirect`,
-        :class:`AuthorizationDenied` before any token request is sent, and
+        :class:`InvalidAuthorizationResponse`, :class:`AuthorizationDenied` before any
+        token request is sent, and
         :class:`TokenRequestError`, :class:`InvalidResponse` or
         :class:`ServerUnavailable` if the exchange fails.
         """
