@@ -50,6 +50,20 @@ async def test_a_login_in_every_response_mode(
     assert emulator.calls["oauth.token"] == 1
 
 
+@pytest.mark.parametrize("mode", ["jwt", "form_post.jwt"])
+async def test_a_pushed_request_asks_for_a_signed_response(
+    mode: str, http: Any, emulator: ProviderEmulator, clock: ManualClock
+) -> None:
+    strategy = await web_app(http, response_mode=mode, push_authorization_request=True)
+    async with Client(strategy, http=http, clock=clock) as client:
+        start = await client.begin()
+        assert "response_mode" not in start.url  # it went with the push
+        landed = await browse(http, start.url)
+        token = await client.complete(landed)
+    assert emulator.is_valid_token(token.access_token)
+    assert set(dict(parse_qsl(urlsplit(landed).query))) == {"response"}
+
+
 async def test_the_key_set_is_fetched_once_for_several_signed_logins(
     http: Any, emulator: ProviderEmulator, clock: ManualClock
 ) -> None:
