@@ -27,6 +27,7 @@ from ._core.errors import ConfigurationError as ConfigurationError
 from ._core.errors import DiscoveryError as DiscoveryError
 from ._core.errors import FlowError as FlowError
 from ._core.errors import FlowExpired as FlowExpired
+from ._core.errors import InvalidAuthorizationResponse as InvalidAuthorizationResponse
 from ._core.errors import InvalidIdToken as InvalidIdToken
 from ._core.errors import InvalidResponse as InvalidResponse
 from ._core.errors import InvalidTokenResponse as InvalidTokenResponse
@@ -98,6 +99,7 @@ __all__ = [
     "Implicit",
     "ImplicitDesktop",
     "Introspection",
+    "InvalidAuthorizationResponse",
     "InvalidIdToken",
     "InvalidResponse",
     "InvalidTokenResponse",

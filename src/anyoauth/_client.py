@@ -230,9 +230,15 @@ class Client:
     async def complete(self, url: str) -> Token:
         """Finish a login from the URL the user agent landed on; returns the stored token.
 
+        For a strategy whose ``response_mode`` is ``form_post`` or ``form_post.jwt``,
+        ``url`` is the redirect URI with the posted form as its query. A signed response
+        (JARM) is validated with the server's key set (fetched when needed) before
+        anything in it is used.
+
         Raises :class:`StateMissing`, :class:`StateMismatch` (unknown or reused state),
         :class:`FlowExpired`, :class:`RedirectMismatch`, :class:`MalformedRedirect`,
-        :class:`AuthorizationDenied` before any token request is sent, and
+        :class:`InvalidAuthorizationResponse`, :class:`AuthorizationDenied` before any
+        token request is sent, and
         :class:`TokenRequestError`, :class:`InvalidResponse` or
         :class:`ServerUnavailable` if the exchange fails.
         """
@@ -289,7 +295,10 @@ class Client:
         if pending is None:
             raise StateMismatch("unknown or already used state")
         flow = Flow.resume(strategy, pending)
-        result = flow.receive_redirect(redirect, self._clock())
+        result = flow.receive_response(redirect, self._clock(), keys=self._jwks)
+        if isinstance(result, KeysNeeded):
+            result = await self._response_verified(flow, result)
+        self._jwks = flow.keys or self._jwks
         if not isinstance(result, Token):
             exchanged = await self._exchange(flow, result)
             assert not isinstance(exchanged, RefreshRefused)  # a code exchange is no renewal
@@ -438,6 +447,18 @@ class Client:
         token = flow.receive_keys(status, content_type, body, self._clock())
         self._jwks = flow.keys
         return token
+
+    async def _response_verified(self, flow: Flow, needed: KeysNeeded) -> HttpRequest | Token:
+        """What a signed authorization response leads to, once it is validated with the
+        server's (re)fetched key set; a key set that cannot be fetched fails the login."""
+        try:
+            status, content_type, body = await self._send(needed.request)
+        except OAuthError as exc:
+            return flow.keys_unavailable(exc, self._clock())
+        if status >= 500:
+            outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
+            return flow.keys_unavailable(outage, self._clock())
+        return flow.receive_response_keys(status, content_type, body, self._clock())
 
     async def _prefetch_keys(self, request: HttpRequest) -> None:
         """Fetch the key set the flow wants before its token request (see

@@ -18,6 +18,10 @@ from ._core.dpop import DPOP_ALGORITHMS as DPOP_ALGORITHMS
 from ._core.http import SECRET_PARAMETERS as SECRET_PARAMETERS
 from ._core.http import HttpRequest as HttpRequest
 from ._core.introspection import Introspection as Introspection
+from ._core.jarm import JWT_RESPONSE_MODES as JWT_RESPONSE_MODES
+from ._core.jarm import RESPONSE_MODES as RESPONSE_MODES
+from ._core.jarm import unverified_response_state as unverified_response_state
+from ._core.jarm import validate_authorization_response as validate_authorization_response
 from ._core.machine import TERMINAL_STATES as TERMINAL_STATES
 from ._core.machine import TRANSITIONS as TRANSITIONS
 from ._core.machine import Event as Event
@@ -58,8 +62,10 @@ __all__ = [
     "ENDPOINT_FIELDS",
     "FAPI2_ALGORITHMS",
     "FAPI2_RULES",
+    "JWT_RESPONSE_MODES",
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
+    "RESPONSE_MODES",
     "SECRET_PARAMETERS",
     "TERMINAL_STATES",
     "TRANSITIONS",
@@ -95,4 +101,6 @@ __all__ = [
     "pending_key",
     "s256_challenge",
     "state_diagram",
+    "unverified_response_state",
+    "validate_authorization_response",
 ]

@@ -185,6 +185,7 @@ def test_a_token_is_only_held_after_a_redirect_an_exchange_a_poll_or_verificatio
     sources = {s for (s, _e), t in TRANSITIONS.items() if t is State.HOLDING_TOKEN}
     assert sources == {
         State.AWAITING_REDIRECT,
+        State.VERIFYING_RESPONSE,
         State.EXCHANGING,
         State.REFRESHING,
         State.POLLING,

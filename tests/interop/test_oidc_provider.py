@@ -5,7 +5,8 @@ consents over plain HTTP. Through :class:`anyoauth.Client` and the server's own
 metadata: discovery, authorization code + PKCE for a public client, with
 ``client_secret_basic`` and with ``private_key_jwt``, OpenID Connect id_tokens checked
 against the server's keys, refresh with rotation, introspection, revocation, client
-credentials, and a denied login.
+credentials, a denied login, and signed authorization responses (JARM: ``jwt``,
+``query.jwt``) verified against the server's keys.
 
 Then the harness checks itself with raw HTTP and hand-made JOSE: the features the
 DPoP and PAR tests rely on are really on and enforced (a pushed request gets a
@@ -570,3 +571,19 @@ async def test_harness_mutual_tls_authenticates_and_binds_to_the_certificate(
         refused = await http.post(server.token_endpoint, data=form)
         assert refused.status_code == 401, refused.text
         assert refused.json()["error"] == "invalid_client"
+
+
+# -- signed authorization responses (JARM) -------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["jwt", "query.jwt"])
+async def test_a_signed_authorization_response_is_verified_and_used(
+    mode: str, op_server: OpServer, http_module: ModuleType, http: Any
+) -> None:
+    strategy = await code_strategy(http, op_server, "public", scope="openid", response_mode=mode)
+    assert strategy.signs_responses
+    async with Client(strategy, http=http) as client:
+        token = await client.login(ScriptedUser(http_module, login="pat"))
+    assert token.id_token_claims is not None
+    assert token.id_token_claims["sub"] == "pat"
+    assert (await userinfo(http, op_server, token)).status_code == 200

@@ -15,7 +15,8 @@ Every error anyoauth raises is an :class:`OAuthError`::
     │   ├── RedirectError             the redirect itself is unusable
     │   │   ├── RedirectMismatch      the URL is not the one this flow expects
     │   │   ├── MalformedRedirect     duplicated/oversized parameters, no access_token, ...
-    │   │   └── IssuerMismatch        ``iss`` (RFC 9207) missing or not the expected issuer
+    │   │   ├── IssuerMismatch        ``iss`` (RFC 9207) missing or not the expected issuer
+    │   │   └── InvalidAuthorizationResponse  a signed (JARM) response failed validation
     │   ├── InvalidResponse           a server's answer is not what its endpoint answers
     │   │   ├── InvalidIdToken        the OpenID Connect id_token failed validation
     │   │   └── TokenExpiredOnArrival the server keeps issuing tokens that are already expired
@@ -48,6 +49,7 @@ __all__ = [
     "DiscoveryError",
     "FlowError",
     "FlowExpired",
+    "InvalidAuthorizationResponse",
     "InvalidIdToken",
     "InvalidResponse",
     "InvalidTokenResponse",
@@ -235,6 +237,22 @@ class IssuerMismatch(RedirectError):
     """The authorization response's ``iss`` (RFC 9207) is not the configured issuer, or is
     missing although the server says it sends one: a possible mix-up attack. No token
     request was sent."""
+
+
+class InvalidAuthorizationResponse(RedirectError):
+    """A signed authorization response (JARM: ``response_mode`` ``jwt``, ``query.jwt``,
+    ``fragment.jwt`` or ``form_post.jwt``) failed validation: its signature, algorithm,
+    ``iss``, ``aud`` or ``exp``, or it came without its signature (unsigned parameters
+    where a signed response was asked for). Nothing it carried was used and no token
+    request was sent."""
+
+    def __init__(self, reason: str, *, unknown_key: bool = False) -> None:
+        #: True when no key of the key set matched the response's ``kid``: the server may
+        #: have rotated its keys, and fetching its key set again may help.
+        self.unknown_key = unknown_key
+        #: The failed check alone, without the framing.
+        self.check = redacted(reason)
+        super().__init__(f"signed authorization response rejected: {self.check}")
 
 
 class DiscoveryError(OAuthError):

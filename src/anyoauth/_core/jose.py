@@ -580,16 +580,19 @@ def jwks_from_response(status_code: int, content_type: str | None, body: bytes) 
 # -- ID token validation -------------------------------------------------------------
 
 
-def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]:
-    """Return (header, signing input, payload, signature) of a compact JWS."""
+def _split_token(
+    id_token: object, what: str = "id_token"
+) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """Return (header, signing input, payload, signature) of a compact JWS (``what``
+    names it in errors)."""
     if not isinstance(id_token, str):
-        raise InvalidIdToken("id_token is not a string")
+        raise InvalidIdToken(f"{what} is not a string")
     if len(id_token) > _MAX_TOKEN_CHARS:
-        raise InvalidIdToken("id_token is too large")
+        raise InvalidIdToken(f"{what} is too large")
     parts = id_token.split(".")
     if len(parts) != 3:
         raise InvalidIdToken(
-            "id_token is not a compact JWS (three dot-separated parts); "
+            f"{what} is not a compact JWS (three dot-separated parts); "
             "encrypted ID tokens are not supported"
         )
     header_b64, payload_b64, signature_b64 = parts
@@ -598,7 +601,7 @@ def _split_token(id_token: object) -> tuple[dict[str, Any], bytes, bytes, bytes]
         payload = _b64url_decode(payload_b64)
         signature = _b64url_decode(signature_b64)
     except (ValueError, RecursionError):
-        raise InvalidIdToken("id_token is not a well-formed compact JWS") from None
+        raise InvalidIdToken(f"{what} is not a well-formed compact JWS") from None
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     return header, signing_input, payload, signature
 
@@ -610,7 +613,7 @@ _MAX_CHOSEN = 256
 
 
 def _candidates(
-    header: Mapping[str, Any], jwks: Mapping[str, Any], algorithm: str
+    header: Mapping[str, Any], jwks: Mapping[str, Any], algorithm: str, what: str = "id_token"
 ) -> tuple[str | None, list[str]]:
     """The ``kid`` of the header and the canonical JSON of the ``jwks`` entries that
     may have signed a token with it, in key-set order: the entries with its ``kid``
@@ -621,15 +624,13 @@ def _candidates(
     if "kid" in header:
         kid = header["kid"]
         if not isinstance(kid, str):
-            raise InvalidIdToken("id_token header kid is not a string")
+            raise InvalidIdToken(f"{what} header kid is not a string")
         entries = [entry for entry in entries if _kid_of(entry) == kid]
         if not entries:
-            raise InvalidIdToken(
-                f"no JWKS key has the id_token's kid {_clip(kid)}", unknown_key=True
-            )
+            raise InvalidIdToken(f"no JWKS key has the {what}'s kid {_clip(kid)}", unknown_key=True)
         fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
         if not fitting:
-            raise InvalidIdToken(f"the JWKS key with the id_token's kid does not fit {algorithm}")
+            raise InvalidIdToken(f"the JWKS key with the {what}'s kid does not fit {algorithm}")
     else:
         fitting = [entry for entry in entries if _may_fit(entry, algorithm)]
     return kid, [canonical for canonical in map(_canonical, fitting) if canonical is not None]
@@ -645,6 +646,7 @@ def _verify(
     signature: bytes,
     header: Mapping[str, Any],
     jwks: Mapping[str, Any],
+    what: str = "id_token",
 ) -> Key:
     """Verify the signature with at most :data:`MAX_KEYS_TRIED` keys of ``jwks``:
     the key that verified last for the same candidates first, then the others in
@@ -652,7 +654,7 @@ def _verify(
     from cryptography.exceptions import UnsupportedAlgorithm
     from joserfc.errors import JoseError
 
-    kid, candidates = _candidates(header, jwks, algorithm)
+    kid, candidates = _candidates(header, jwks, algorithm, what)
     digest = hashlib.sha256("\n".join(candidates).encode("utf-8", "surrogatepass")).digest()
     choice = (algorithm, kid, digest)
     chosen = _chosen.get(choice)
@@ -681,13 +683,13 @@ def _verify(
             return key
     if tried == 0 and kid is not None:
         raise InvalidIdToken(
-            f"no usable JWKS key has the id_token's kid {_clip(kid)}", unknown_key=True
+            f"no usable JWKS key has the {what}'s kid {_clip(kid)}", unknown_key=True
         )
     if tried == 0:
         raise InvalidIdToken(
-            f"no JWKS key fits the id_token's algorithm {algorithm}", unknown_key=True
+            f"no JWKS key fits the {what}'s algorithm {algorithm}", unknown_key=True
         )
-    raise InvalidIdToken("id_token signature verification failed")
+    raise InvalidIdToken(f"{what} signature verification failed")
 
 
 def _at_hash(access_token: str, algorithm: str, key: Key) -> str:

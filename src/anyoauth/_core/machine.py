@@ -27,6 +27,7 @@ from .errors import (
     ConfigurationError,
     FlowError,
     FlowExpired,
+    InvalidAuthorizationResponse,
     InvalidIdToken,
     InvalidTransition,
     LoginRequired,
@@ -87,6 +88,7 @@ class State(enum.Enum):
     CREATED = "created"
     PUSHING = "pushing authorization request"
     AWAITING_REDIRECT = "awaiting redirect"
+    VERIFYING_RESPONSE = "verifying authorization response"
     AUTHORIZING_DEVICE = "authorizing device"
     AWAITING_APPROVAL = "awaiting approval"
     POLLING = "polling"
@@ -142,6 +144,13 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.CREATED, E.PUSH_REQUESTED): S.PUSHING,
     (S.PUSHING, E.AUTHORIZATION_STARTED): S.AWAITING_REDIRECT,
     (S.PUSHING, E.PUSH_REFUSED): S.FAILED,
+    # A signed authorization response (JARM) whose key is not known yet: fetch the key set,
+    # then believe the response.
+    (S.AWAITING_REDIRECT, E.KEYS_REQUESTED): S.VERIFYING_RESPONSE,
+    (S.VERIFYING_RESPONSE, E.CODE_RECEIVED): S.EXCHANGING,
+    (S.VERIFYING_RESPONSE, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
+    (S.VERIFYING_RESPONSE, E.REDIRECT_REJECTED): S.FAILED,
+    (S.VERIFYING_RESPONSE, E.FLOW_EXPIRED): S.FAILED,
     # Grants without a user step (client credentials) go straight to the token endpoint.
     (S.CREATED, E.TOKEN_REQUESTED): S.EXCHANGING,
     (S.EXCHANGING, E.TOKEN_RECEIVED): S.HOLDING_TOKEN,
@@ -245,6 +254,7 @@ class Flow:
         self._refusal: TokenRequestError | None = None
         self._direct_grant = False
         self._unverified: Token | None = None
+        self._unverified_response: Redirect | None = None
         self._sent: HttpRequest | None = None
 
     def __repr__(self) -> str:
@@ -395,14 +405,21 @@ class Flow:
         Raises before any flow is looked up: :class:`RedirectMismatch` for a URL
         that is not this strategy's redirect, :class:`AuthorizationDenied` for a
         state-less error redirect, :class:`StateMissing` for a state-less answer.
+
+        For a signed response (JARM) the state is read from the response JWT without
+        verifying it, only to find the flow (:meth:`Strategy.response_state`):
+        :meth:`receive_response` validates the JWT and compares the verified state.
+        Unsigned parameters, or a JWT that cannot be read, raise
+        :class:`InvalidAuthorizationResponse` here.
         """
         redirect = strategy.read_redirect(url)
-        if redirect.state is None:
-            denial = strategy.authorization_error(redirect)
+        state = strategy.response_state(redirect)
+        if state is None:
+            denial = None if strategy.signs_responses else strategy.authorization_error(redirect)
             if denial is not None:
                 raise denial
             raise StateMissing("the redirect carries no state; refusing to use it")
-        return redirect, pending_key(redirect.state)
+        return redirect, pending_key(state)
 
     def receive_redirect(self, redirect: Redirect, now: float) -> HttpRequest | Token:
         """Validate the redirect against the pending flow.
@@ -411,10 +428,93 @@ class Flow:
         (implicit flows). Checks, in order: state (constant time), the flow's
         binding, its deadline, the issuer (RFC 9207), a provider error, then the
         strategy's response.
+
+        A strategy with signed responses (:attr:`Strategy.signs_responses`) needs the
+        server's key set: use :meth:`receive_response`; here it raises
+        :class:`ConfigurationError` and the flow fails.
+        """
+        if self.strategy.signs_responses:
+            self._fail(
+                ConfigurationError(
+                    "signed authorization responses need the key set: use receive_response"
+                ),
+                Event.REDIRECT_REJECTED,
+            )
+        result = self.receive_response(redirect, now)
+        assert not isinstance(result, KeysNeeded)
+        return result
+
+    def receive_response(
+        self, redirect: Redirect, now: float, *, keys: Mapping[str, Any] | None = None
+    ) -> HttpRequest | Token | KeysNeeded:
+        """:meth:`receive_redirect` for every strategy, signed responses (JARM) included.
+
+        A strategy with signed responses (:attr:`Strategy.signs_responses`) first
+        checks the flow's binding and deadline, then validates the response JWT with
+        ``keys`` (the server's key set, if already known); only then are its claims the
+        response's parameters, checked as :meth:`receive_redirect` checks a redirect's
+        (the state again, now verified). Without a matching key the flow returns
+        :class:`KeysNeeded` and waits in VERIFYING_RESPONSE for
+        :meth:`receive_response_keys`. ``keys`` is not used otherwise.
         """
         pending = self.pending
         if pending is None or self._state is not State.AWAITING_REDIRECT:
             self._fail(InvalidTransition(self._state, Event.CODE_RECEIVED), Event.CODE_RECEIVED)
+        if not self.strategy.signs_responses:
+            return self._read_response(redirect, pending, now)
+        self._check_binding(pending, now)
+        if keys is not None:
+            try:
+                verified = self.strategy.verify_response(redirect, jwks=keys, now=now)
+            except InvalidAuthorizationResponse as exc:
+                if not exc.unknown_key:
+                    self._fail(exc, Event.REDIRECT_REJECTED)
+            else:
+                self.keys = keys
+                return self._read_response(verified, pending, now)
+        self.handle(Event.KEYS_REQUESTED)
+        self._unverified_response = redirect
+        return KeysNeeded(request=self.strategy.key_set_request())
+
+    def receive_response_keys(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> HttpRequest | Token:
+        """Validate the waiting signed response with the server's key set (after
+        :meth:`receive_response` returned :class:`KeysNeeded`), then go on as
+        :meth:`receive_redirect` does with its parameters."""
+        from .jose import jwks_from_response
+
+        redirect, pending = self._unverified_response, self.pending
+        if self._state is not State.VERIFYING_RESPONSE or redirect is None or pending is None:
+            self._fail(InvalidTransition(self._state, Event.CODE_RECEIVED), Event.REDIRECT_REJECTED)
+        self._unverified_response = None
+        unusable: InvalidAuthorizationResponse | None = None
+        try:
+            keys = jwks_from_response(status_code, content_type, body)
+        except InvalidIdToken as exc:
+            unusable = InvalidAuthorizationResponse(f"the key set is unusable ({exc.check})")
+        except ValueError as exc:
+            unusable = InvalidAuthorizationResponse(f"the key set is unusable ({exc})")
+        if unusable is not None:  # raised here: the key set error is no context of it
+            self._fail(unusable, Event.REDIRECT_REJECTED)
+        try:
+            verified = self.strategy.verify_response(redirect, jwks=keys, now=now)
+        except OAuthError as exc:
+            self._fail(exc, Event.REDIRECT_REJECTED)
+        self.keys = keys
+        return self._read_response(verified, pending, now)
+
+    def _check_binding(self, pending: PendingFlow, now: float) -> None:
+        if not secrets.compare_digest(
+            pending.binding.encode(), self.strategy.store_namespace.encode()
+        ):
+            self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
+        if now >= pending.expires_at:
+            self._fail(FlowExpired("the login took too long; start again"), Event.FLOW_EXPIRED)
+
+    def _read_response(
+        self, redirect: Redirect, pending: PendingFlow, now: float
+    ) -> HttpRequest | Token:
         received = redirect.state
         if received is None:
             self._fail(StateMissing("the redirect carries no state"), Event.REDIRECT_REJECTED)
@@ -425,12 +525,7 @@ class Flow:
             self._fail(
                 StateMismatch("state does not match the pending flow"), Event.REDIRECT_REJECTED
             )
-        if not secrets.compare_digest(
-            pending.binding.encode(), self.strategy.store_namespace.encode()
-        ):
-            self._fail(StateMismatch("state belongs to another flow"), Event.REDIRECT_REJECTED)
-        if now >= pending.expires_at:
-            self._fail(FlowExpired("the login took too long; start again"), Event.FLOW_EXPIRED)
+        self._check_binding(pending, now)
         try:
             self.strategy.check_issuer(redirect)
         except OAuthError as exc:
@@ -631,12 +726,18 @@ class Flow:
     def keys_unavailable(self, error: OAuthError, now: float) -> Token:
         """The key set could not be fetched (network failure, server error).
 
+        A signed authorization response waiting for it (VERIFYING_RESPONSE) fails with
+        ``error``: it cannot be checked, so nothing in it is used.
         A login whose id_token answers a ``nonce`` fails with ``error``: its identity
         cannot be checked. Any other answer (a refresh, whose token endpoint already
         rotated the refresh token) is kept without its new id_token — the access and
         refresh tokens came from the token endpoint itself — and the claims checked
         before stay; so a key-set outage never loses a rotated refresh token.
         """
+        if self._state is State.VERIFYING_RESPONSE:
+            # A signed authorization response that cannot be checked is not believed.
+            self._unverified_response = None
+            self._fail(error, Event.REDIRECT_REJECTED)
         token = self._unverified
         if self._state is not State.VERIFYING or token is None:
             self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)

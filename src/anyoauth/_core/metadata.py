@@ -60,6 +60,8 @@ _LIST_FIELDS = (
     "id_token_signing_alg_values_supported",
     "dpop_signing_alg_values_supported",
     "request_object_signing_alg_values_supported",
+    "response_modes_supported",
+    "authorization_signing_alg_values_supported",
 )
 
 _FLAG_FIELDS = (
@@ -189,6 +191,11 @@ class ServerMetadata:
     dpop_signing_alg_values_supported: tuple[str, ...] = ()
     """Algorithms the server accepts DPoP proofs signed with (RFC 9449 5.1); empty when
     it says nothing (it may then not do DPoP)."""
+    response_modes_supported: tuple[str, ...] = ()
+    """``response_mode`` values the server accepts (OpenID Connect Discovery; absent:
+    ``query`` and ``fragment``); ``jwt``, ``query.jwt``... for signed responses (JARM)."""
+    authorization_signing_alg_values_supported: tuple[str, ...] = ()
+    """Algorithms the server signs authorization responses with (JARM)."""
     authorization_response_iss_parameter_supported: bool = False
     """Whether authorization responses carry ``iss`` (RFC 9207); then it is required."""
     mtls_endpoint_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze)

@@ -109,8 +109,10 @@ class PushNeeded:
 
 @attrs.frozen(kw_only=True)
 class KeysNeeded:
-    """The id_token is signed by a key the flow was not given: send :attr:`request`
-    (a GET of the server's key set) and pass the answer to :meth:`Flow.receive_keys`."""
+    """The id_token (or a signed authorization response) is signed by a key the flow was
+    not given: send :attr:`request` (a GET of the server's key set) and pass the answer
+    to :meth:`Flow.receive_keys` (to :meth:`Flow.receive_response_keys` when
+    :meth:`Flow.receive_response` returned it)."""
 
     request: HttpRequest
     """The key set request."""

@@ -9,7 +9,12 @@ is ignored. A browser program is started with a private file that forwards to th
 start address, never with the address itself. Results in the query string end the
 flow as soon as they arrive; results in the fragment (which browsers never send) are
 relayed by a tiny inline script on the redirect page, which posts the fragment back
-to the listener.
+to the listener. For a strategy whose response mode is ``form_post`` or
+``form_post.jwt`` the provider's page posts the result: only a post counts (from the
+authorization server's origin when the browser names one), and it is relayed once more
+by the listener's own page, so that the browser's cookie (``SameSite=Lax``, which a
+cross-site post does not carry) comes with it; the result is handed over as the
+redirect URL's query.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ import anyio.to_thread
 import attrs
 import h11
 
-from .._core.errors import AgentError, ConfigurationError, OAuthError
+from .._core.errors import AgentError, ConfigurationError, OAuthError, RedirectError
+from .._core.jarm import unverified_response_state
 from .._core.text import is_visible_ascii
 from ._base import check_callable as _check_callable
 from ._base import check_positive as _check_positive
@@ -73,6 +79,7 @@ _DRAIN_BYTES = 4 * MAX_REQUEST_BYTES
 _MAX_SHOWN = 300
 _HOSTS = {"127.0.0.1": "127.0.0.1", "::1": "[::1]"}
 _RESULT_KEYS = frozenset({"code", "error", "access_token", "state"})
+_SIGNED_RESULT_KEYS = _RESULT_KEYS | {"response"}
 _STREAM_ERRORS = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 _SEGMENT = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})+"
 _PATH = re.compile(rf"/|(?:/{_SEGMENT})+/?")
@@ -127,9 +134,13 @@ def _csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 
 
+# Runs on the page that relays a provider's form post: the same parameters, posted
+# again from the listener's own origin, carry the login's cookie.
+_FORM_RELAY_SCRIPT = 'document.getElementById("relay").submit();'
+
 _CSP = (
     "default-src 'none'; "
-    f"script-src {_csp_hash(_RELAY_SCRIPT)}; "
+    f"script-src {_csp_hash(_RELAY_SCRIPT)} {_csp_hash(_FORM_RELAY_SCRIPT)}; "
     f"style-src {_csp_hash(_STYLE)}; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
@@ -222,6 +233,41 @@ def _relay_page(path: str, relay_token: str, query: str) -> _Reply:
         f"<script>{_RELAY_SCRIPT}</script>\n"
     )
     return _Reply(200, "Finishing login", body)
+
+
+def _form_relay_page(path: str, relay_token: str, form: str) -> _Reply:
+    body = (
+        '<p id="status">Passing the login result to the application\u2026</p>\n'
+        f'<form id="relay" method="post" action="{html.escape(path)}">\n'
+        f'<input type="hidden" name="relay" value="{html.escape(relay_token)}">\n'
+        f'<input type="hidden" name="form_post" value="{html.escape(form)}">\n'
+        '<noscript><button type="submit">Continue</button></noscript>\n'
+        "</form>\n"
+        f"<script>{_FORM_RELAY_SCRIPT}</script>\n"
+    )
+    return _Reply(200, "Finishing login", body)
+
+
+def _origin_key(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an origin or URL, as a browser's ``Origin`` header names it."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").rstrip("."), port if port is not None else default
+
+
+_POSTED_ONLY = _Reply(
+    403,
+    "Not this login",
+    _text(
+        "This login expects the provider to post its result; a result in the address was ignored.",
+        "If you are logging in, finish in the browser window the application opened.",
+    ),
+)
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -382,6 +428,11 @@ class _LoopbackSession:
         self._cookie_name = f"{_COOKIE_PREFIX}{port}"
         self._cookie_value = secrets.token_urlsafe(32)
         self._authorization_url: str | None = None
+        self._provider_origin: tuple[str, str, int | None] | None = None
+        self._own_origin = _origin_key(f"http://{self._authority}")
+        self._posts = False
+        self._signed = False
+        self._result_keys = _RESULT_KEYS
         self._state: bytes | None = None
         self._started = False
         self._result: str | None = None
@@ -418,6 +469,9 @@ class _LoopbackSession:
                 f"{strategy.name} flows end on the provider's own pages, not on a "
                 "redirect_uri; use an embedded-browser agent"
             )
+        self._posts = strategy.posts_responses
+        self._signed = strategy.signs_responses
+        self._result_keys = _SIGNED_RESULT_KEYS if self._signed else _RESULT_KEYS
 
     async def authorize(self, url: str) -> str:
         """Open :attr:`start_url` with ``open_browser`` and return the redirect URL
@@ -448,6 +502,7 @@ class _LoopbackSession:
             )
         self._state = states[0].encode("utf-8", "surrogatepass")
         self._authorization_url = url
+        self._provider_origin = _origin_key(url)
         opener = self._agent._opener()
         try:
             opened = self._start_url
@@ -620,7 +675,13 @@ class _LoopbackSession:
             if method == "GET":
                 return self._get(query.partition("#")[0], cookies)
             if method == "POST":
-                return self._post(headers.get("content-type", b""), body, cookies)
+                origin = headers.get("origin")
+                return self._post(
+                    headers.get("content-type", b""),
+                    body,
+                    cookies,
+                    None if origin is None else origin.decode("latin-1"),
+                )
             return _problem(405, "Use the link from the login page.", allow="GET, POST")
         if path.startswith(_START_PREFIX) and secrets.compare_digest(
             path.removeprefix(_START_PREFIX).encode(), self._start_token.encode()
@@ -692,29 +753,58 @@ class _LoopbackSession:
         )
         return False
 
+    def _state_ok(self, states: list[str]) -> bool:
+        expected = self._state
+        return (
+            expected is not None
+            and bool(states)
+            and all(
+                secrets.compare_digest(s.encode("utf-8", "surrogatepass"), expected) for s in states
+            )
+        )
+
     def _get(self, query: str, cookies: list[bytes]) -> _Reply:
         params = _params(query)
-        if _RESULT_KEYS.isdisjoint(params):
+        if self._result_keys.isdisjoint(params):
             return _relay_page(self._agent.path, self._relay_token, query)
-        if not self._belongs(_states(query), cookies):
+        if self._posts:
+            logger.warning(
+                "loopback listener: ignored a login result in the address; this login's "
+                "provider was asked to post it (response_mode form_post)"
+            )
+            return _POSTED_ONLY
+        if not self._belongs(_states(query, self._signed), cookies):
             return _IGNORED
         reply = _result_page(params)
         return attrs.evolve(reply, result=f"{self._redirect_uri}?{query}")
 
-    def _post(self, content_type: bytes, body: bytes, cookies: list[bytes]) -> _Reply:
+    def _post(
+        self, content_type: bytes, body: bytes, cookies: list[bytes], origin: str | None = None
+    ) -> _Reply:
         media_type = content_type.partition(b";")[0].strip().lower()
         if media_type != b"application/x-www-form-urlencoded":
             return _problem(400, "The request is malformed.")
         try:
-            form = dict(parse_qsl(body.decode("ascii"), keep_blank_values=True))
+            text = body.decode("ascii")
+            form = dict(parse_qsl(text, keep_blank_values=True))
         except (UnicodeDecodeError, ValueError):
             return _problem(400, "The request is malformed.")
+        if self._posts and "relay" not in form:
+            return self._provider_post(text, origin)
         token = form.get("relay", "")
         if not secrets.compare_digest(token.encode(), self._relay_token.encode()):
             return _problem(403, "This request did not come from the login page.")
+        if "form_post" in form and self._posts:
+            return self._relayed_post(form["form_post"], cookies, origin)
+        if self._posts:
+            logger.warning(
+                "loopback listener: ignored a login result relayed from the address; this "
+                "login's provider was asked to post it (response_mode form_post)"
+            )
+            return _POSTED_ONLY
         fragment = form.get("fragment", "").strip().removeprefix("#")
         params = _params(fragment)
-        if _RESULT_KEYS.isdisjoint(params):
+        if self._result_keys.isdisjoint(params):
             return _Reply(
                 400,
                 "No login result",
@@ -724,10 +814,42 @@ class _LoopbackSession:
                 ),
             )
         query = form.get("query", "")
-        if not self._belongs(_states(query) + _states(fragment), cookies):
+        if not self._belongs(
+            _states(query, self._signed) + _states(fragment, self._signed), cookies
+        ):
             return _IGNORED
         url = self._redirect_uri + (f"?{query}" if query else "") + f"#{fragment}"
         return attrs.evolve(_result_page(params), result=url)
+
+    def _provider_post(self, text: str, origin: str | None) -> _Reply:
+        """The provider's form post (``response_mode=form_post``): checked, then relayed
+        by the listener's own page so that the browser's cookie comes along."""
+        if origin is not None and origin != "null" and _origin_key(origin) != self._provider_origin:
+            logger.warning(
+                "loopback listener: ignored a posted login result from another origin than "
+                "the authorization server's"
+            )
+            return _IGNORED
+        params = _params(text)
+        if self._result_keys.isdisjoint(params):
+            return _problem(400, "This request carries no login result.")
+        if not self._state_ok(_states(text, self._signed)):
+            logger.warning(
+                "loopback listener: ignored a posted login result without this login's state"
+            )
+            return _IGNORED
+        return _form_relay_page(self._agent.path, self._relay_token, text)
+
+    def _relayed_post(self, text: str, cookies: list[bytes], origin: str | None) -> _Reply:
+        """The provider's form post, relayed by the listener's own page: the result."""
+        if origin is not None and origin != "null" and _origin_key(origin) != self._own_origin:
+            return _problem(403, "This request did not come from the login page.")
+        params = _params(text)
+        if self._result_keys.isdisjoint(params):
+            return _problem(400, "This request carries no login result.")
+        if not self._belongs(_states(text, self._signed), cookies):
+            return _IGNORED
+        return attrs.evolve(_result_page(params), result=f"{self._redirect_uri}?{text}")
 
 
 _FINISHED = "This login has already finished; you can close this window."
@@ -741,11 +863,25 @@ _IGNORED = _Reply(
 )
 
 
-def _states(text: str) -> list[str]:
-    """Every ``state`` value in a query or fragment (read like :func:`_params`)."""
+def _states(text: str, signed: bool = False) -> list[str]:
+    """Every ``state`` value in a query or fragment (read like :func:`_params`), and, for
+    a login with signed responses (``signed``), the state of every ``response`` (JARM),
+    read without verifying it: the listener only matches the result to its login; the
+    client validates the response."""
     if "=" not in text and "%3d" in text.lower():
         text = unquote(text)
-    return [v for k, v in parse_qsl(text, keep_blank_values=True) if k == "state"]
+    states = []
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key == "state":
+            states.append(value)
+        elif key == "response" and signed:
+            try:
+                state = unverified_response_state(value)
+            except RedirectError:
+                state = None
+            # A response whose state cannot be read (encrypted, malformed) matches nothing.
+            states.append(state if state is not None else "")
+    return states
 
 
 def _cookie_values(headers: list[bytes], name: str) -> list[bytes]:

@@ -6,7 +6,7 @@ import html
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..agents._loopback import is_start_url
 
@@ -53,6 +53,7 @@ class _ConsentForm(HTMLParser):
         super().__init__()
         self.action: str | None = None
         self.fields: dict[str, str] = {}
+        self.pairs: list[tuple[str, str]] = []
         self.buttons: list[tuple[str, str]] = []
         self._depth = 0
 
@@ -65,6 +66,7 @@ class _ConsentForm(HTMLParser):
             kind = values.get("type", "submit" if tag == "button" else "text").lower()
             if kind == "hidden" and "name" in values:
                 self.fields[values["name"]] = values.get("value", "")
+                self.pairs.append((values["name"], values.get("value", "")))
             elif kind == "submit" and "name" in values:
                 self.buttons.append((values["name"], values.get("value", "")))
 
@@ -105,8 +107,12 @@ async def browse(
     emulator's pages. Redirects are followed by hand while they stay on the
     authorization URL's origin (fragments kept in the result, never sent); a redirect
     elsewhere (the app's ``redirect_uri``, a custom scheme) is returned without being
-    requested. Error redirects are returned too; :class:`BrowseError` is raised when
-    there is no consent form or a page fails.
+    requested. A form post response (``response_mode=form_post`` or ``form_post.jwt``:
+    a page whose form posts to another origin) is not posted either: its action is
+    returned with the form's fields as the query, the URL ``Client.complete`` takes for
+    such a strategy (post the fields yourself to play the browser). Error redirects are
+    returned too; :class:`BrowseError` is raised when there is no consent form or a page
+    fails.
 
     ``authorization_url`` may also be the one-time start address a
     :class:`~anyoauth.agents.LoopbackAgent` gives its ``open_browser``: it is opened
@@ -137,11 +143,14 @@ async def browse(
         if response.status_code != 200:
             detail = _problem(response)
             raise BrowseError(f"HTTP {response.status_code} at {_path(url)}: {detail}".rstrip(": "))
-        if submitted:
-            return url
         form = _ConsentForm()
         form.feed(response.text)
         form.close()
+        if form.action is not None and _origin(urljoin(url, form.action)) != origin:
+            action = urljoin(url, form.action)
+            return f"{action}{'&' if '?' in action else '?'}{urlencode(form.pairs)}"
+        if submitted:
+            return url
         if form.action is None and url != authorization_url:
             return url
         button = next(((n, v) for n, v in form.buttons if v == decision), None)

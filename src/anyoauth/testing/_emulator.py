@@ -97,6 +97,7 @@ class ProviderEmulator:
         oauth_require_signed_request_object: bool = False,
         oauth_par_expires_in: int = 60,
         oauth_par_response: Mapping[str, object] | None = None,
+        oauth_jarm_attack: str | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -135,6 +136,7 @@ class ProviderEmulator:
             par_expires_in=oauth_par_expires_in,
             par_response=oauth_par_response,
         )
+        self.oauth_jarm_attack = oauth_jarm_attack
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
             self._teamwork,
@@ -413,6 +415,21 @@ class ProviderEmulator:
     @oauth_par_response.setter
     def oauth_par_response(self, value: dict[str, object]) -> None:
         self._oauth.par_response = dict(value)
+
+    @property
+    def oauth_jarm_attack(self) -> str | None:
+        """How the generic server spoils every signed authorization response (JARM):
+        ``None`` (it does not), ``"tampered"``, ``"wrong_iss"``, ``"wrong_aud"``,
+        ``"expired"``, ``"unknown_key"``, ``"alg_none"`` or ``"alg_hs256"``."""
+        return self._oauth.jarm_attack
+
+    @oauth_jarm_attack.setter
+    def oauth_jarm_attack(self, value: str | None) -> None:
+        from ._oauth_server import JARM_ATTACKS
+
+        if value is not None and value not in JARM_ATTACKS:
+            raise ValueError(f"oauth_jarm_attack must be None or one of {sorted(JARM_ATTACKS)}")
+        self._oauth.jarm_attack = value
 
     @property
     def calls(self) -> Counter[str]:

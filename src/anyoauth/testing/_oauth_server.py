@@ -4,17 +4,20 @@ Authorization code with PKCE (RFC 6749, RFC 7636), implicit, refresh token rotat
 client credentials, the device authorization grant (RFC 8628), revocation (RFC 7009),
 introspection (RFC 7662), metadata (RFC 8414, OpenID Connect Discovery), the ``iss``
 authorization response parameter (RFC 9207), RS256 id_tokens and their JWKS, userinfo,
-and a protected resource. Its issuer is the base URL. DPoP (RFC 9449): tokens bound to
+a protected resource, and the response modes ``query``, ``fragment``, ``form_post`` (an
+auto-submitting form) and the signed JARM modes ``jwt``, ``query.jwt``,
+``fragment.jwt``, ``form_post.jwt`` (a ``response`` JWT signed with the id_token key).
+Its issuer is the base URL. DPoP (RFC 9449): tokens bound to
 the key of the proof that asked for them (``token_type`` ``DPoP``, ``cnf.jkt``), codes
 bound by ``dpop_jkt``, refresh tokens of public clients bound to their key, protected
 resources that take a bound token only as ``Authorization: DPoP`` with a proof, and
 server nonces; the proofs themselves are checked by :mod:`._dpop`. Which client may do
 what, and how clients authenticate, is :mod:`._oauth_clients`'s; the options that stage
 faults and attacks (a wrong ``iss``, another issuer in the metadata, forged id_token
-claims, a nonce challenge on every proof, a wrong ``token_type``) are attributes of
-:class:`EmulatedOAuthServer`. Mutual TLS (RFC 8705): clients authenticated by their TLS
-certificate, access tokens bound to it (``cnf.x5t#S256``), and the endpoints' aliases
-under :data:`OAUTH_MTLS_PREFIX`.
+claims, a nonce challenge on every proof, a wrong ``token_type``, a forged signed
+response: :data:`JARM_ATTACKS`) are attributes of :class:`EmulatedOAuthServer`. Mutual
+TLS (RFC 8705): clients authenticated by their TLS certificate, access tokens bound to
+it (``cnf.x5t#S256``), and the endpoints' aliases under :data:`OAUTH_MTLS_PREFIX`.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ if TYPE_CHECKING:
     from joserfc.jwk import RSAKey
 
 __all__ = [
+    "JARM_ATTACKS",
     "OAUTH_API_PATH",
     "OAUTH_AUTHORIZE_PATH",
     "OAUTH_DECISION_PATH",
@@ -144,6 +148,24 @@ _MTLS_ALIASED = {
     "userinfo_endpoint": OAUTH_USERINFO_PATH,
 }
 
+JARM_ATTACKS = frozenset(
+    {"tampered", "wrong_iss", "wrong_aud", "expired", "unknown_key", "alg_none", "alg_hs256"}
+)
+"""How :attr:`EmulatedOAuthServer.jarm_attack` spoils every signed authorization response:
+``tampered`` (a parameter changed after signing), ``wrong_iss``, ``wrong_aud``,
+``expired`` (``exp`` two minutes past), ``unknown_key`` (signed by a key not in the
+JWKS), ``alg_none`` (unsigned, ``alg`` ``none``), ``alg_hs256`` (HMAC-signed with the
+published public key as the secret)."""
+RESPONSE_MODES = (
+    "query",
+    "fragment",
+    "form_post",
+    "jwt",
+    "query.jwt",
+    "fragment.jwt",
+    "form_post.jwt",
+)
+JARM_TTL = 300
 SCOPES = ("openid", "profile", "email")
 CODE_TTL = 10 * 60
 SLOW_DOWN_STEP = 5
@@ -279,6 +301,40 @@ class _Refusal:
     redirect_uri: str | None
 
 
+def _response_mode(response_type: str, requested: str | None) -> str | None:
+    """The response mode to answer with: the one requested (``jwt`` made explicit), or
+    the response type's default; ``None`` when the request cannot be answered that way
+    (unknown, or a token in a query string)."""
+    default = "fragment" if response_type == "token" else "query"
+    if requested is None:
+        return default
+    if requested == "jwt":
+        return f"{default}.jwt"
+    if requested not in RESPONSE_MODES:
+        return None
+    if response_type == "token" and requested.startswith("query"):
+        return None
+    return requested
+
+
+_AUTO_SUBMIT = "document.forms[0].submit();"
+
+
+def _form_post_page(redirect_uri: str, answer: Iterable[tuple[str, str]]) -> EmulatorResponse:
+    """OAuth 2.0 Form Post Response Mode: a page whose form posts ``answer`` to
+    ``redirect_uri`` as soon as it loads (a button does it without scripts)."""
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">\n'
+        for name, value in answer
+    )
+    body = (
+        f'<form method="post" action="{html.escape(redirect_uri)}">\n{fields}'
+        '<noscript><button type="submit">Continue</button></noscript>\n</form>\n'
+        f"<script>{_AUTO_SUBMIT}</script>\n"
+    )
+    return page(200, "Submit this form", "Returning to the application\u2026", body)
+
+
 def _bad(error: str, description: str, status: int = 400) -> EmulatorResponse:
     return oauth_error(status, error, description)
 
@@ -329,6 +385,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         require_signed_request_object: bool = False,
         par_expires_in: int = 60,
         par_response: Mapping[str, object] | None = None,
+        jarm_attack: str | None = None,
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -397,6 +454,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The pushed requests not used yet."""
         self.request_objects = RequestObjects(clock)
         """Request object checks, and the ``jti`` values already seen."""
+        self.jarm_attack = jarm_attack
+        """``None``, or how every signed authorization response is spoilt (one of
+        :data:`JARM_ATTACKS`)."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -533,7 +593,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "require_signed_request_object": self.require_signed_request_object,
             "scopes_supported": list(SCOPES),
             "response_types_supported": ["code", "token"],
-            "response_modes_supported": ["query", "fragment"],
+            "response_modes_supported": list(RESPONSE_MODES),
+            "authorization_signing_alg_values_supported": ["RS256"],
             "grant_types_supported": sorted(GRANT_TYPES),
             "token_endpoint_auth_methods_supported": methods,
             "token_endpoint_auth_signing_alg_values_supported": [*HMAC_ALGS, *KEY_ALGS],
@@ -717,13 +778,15 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         if isinstance(checked, _Refusal):
             if checked.redirect_uri is None:
                 return page(400, "Authorization failed", checked.description)
+            response_type = params.get("response_type", "")
             return self._error_redirect(
                 request,
                 checked.redirect_uri,
-                params.get("response_type") == "token",
+                response_type,
                 checked.error,
                 checked.description,
-                params,
+                {**params, "client_id": client.client_id},
+                _response_mode(response_type, params.get("response_mode")),
             )
         return self.consent.show(
             client_id=client.client_id,
@@ -772,6 +835,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             return _Refusal("invalid_request", message, None)
         response_type = params.get("response_type", "")
 
+        mode = _response_mode(response_type, params.get("response_mode"))
+
         def error(code: str, description: str) -> _Refusal:
             return _Refusal(code, description, redirect_uri)
 
@@ -782,8 +847,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         grant = "authorization_code" if response_type == "code" else "implicit"
         if grant not in client.grant_types:
             return error("unauthorized_client", f"The client may not use the {grant} grant.")
-        mode = params.get("response_mode")
-        if mode is not None and mode != ("query" if response_type == "code" else "fragment"):
+        if mode is None:
             return error("invalid_request", "Unsupported response_mode.")
         scope = self._scope(client, params.get("scope"))
         if scope is None:
@@ -811,6 +875,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 for name in ("state", "nonce", "code_challenge", "dpop_jkt")
                 if name in params
             },
+            "response_mode": mode,
         }
 
     def _par(self, request: Request) -> EmulatorResponse:
@@ -866,28 +931,100 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self,
         request: Request,
         redirect_uri: str,
-        in_fragment: bool,
+        response_type: str,
         error: str,
         description: str,
         params: Mapping[str, str],
+        mode: str | None,
     ) -> EmulatorResponse:
         answer = [("error", error), ("error_description", description)]
-        answer += optional(params, "state") + self._iss(request)
-        place = with_fragment if in_fragment else with_query
-        return redirect(place(redirect_uri, answer))
+        answer += optional(params, "state")
+        mode = mode or _response_mode(response_type, None) or "query"
+        client_id = params.get("client_id", "")
+        return self._respond(request, client_id, redirect_uri, mode, answer)
+
+    def _respond(
+        self,
+        request: Request,
+        client_id: str,
+        redirect_uri: str,
+        mode: str,
+        answer: list[tuple[str, str]],
+    ) -> EmulatorResponse:
+        """The authorization response ``answer`` (``iss`` added) sent back as ``mode``
+        asks: in the query or fragment of a redirect, in an auto-submitting form, or as
+        one signed ``response`` JWT there (JARM)."""
+        if mode.endswith("jwt"):
+            place = mode.removesuffix("jwt").rstrip(".") or "query"
+            answer = [("response", self._signed_response(request, client_id, answer))]
+        else:
+            place, answer = mode, answer + self._iss(request)
+        if place == "form_post":
+            return _form_post_page(redirect_uri, answer)
+        where = with_fragment if place == "fragment" else with_query
+        return redirect(where(redirect_uri, answer))
+
+    def _signed_response(
+        self, request: Request, client_id: str, answer: list[tuple[str, str]]
+    ) -> str:
+        """The JARM ``response`` JWT of ``answer``, spoilt as :attr:`jarm_attack` says."""
+        import json
+
+        from joserfc import jwt
+        from joserfc.jwk import OctKey
+
+        attack = self.jarm_attack
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": "https://wrong-issuer.example" if attack == "wrong_iss" else request.base,
+            "aud": "another-client" if attack == "wrong_aud" else client_id,
+            "exp": now - 120 if attack == "expired" else now + JARM_TTL,
+            **dict(answer),
+        }
+        key = self._new_key() if attack == "unknown_key" else self._signing_key()
+        header = {"alg": "RS256", "kid": key.kid}
+        if attack == "alg_none":
+            encoded = json.dumps({"alg": "none"}).encode()
+            return f"{b64url(encoded)}.{b64url(json.dumps(claims).encode())}."
+        if attack == "alg_hs256":
+            secret = OctKey.import_key(json.dumps(key.as_dict(private=False)).encode())
+            return jwt.encode(
+                {"alg": "HS256", "kid": key.kid}, claims, secret, algorithms=["HS256"]
+            )
+        token = jwt.encode(header, claims, key, algorithms=["RS256"])
+        if attack == "tampered":
+            head, _, rest = token.partition(".")
+            signature = rest.rpartition(".")[2]
+            forged = (
+                {**claims, "code": "forged-" + _token()}
+                if "code" in claims
+                else {
+                    **claims,
+                    "error": "forged",
+                }
+            )
+            token = f"{head}.{b64url(json.dumps(forged).encode())}.{signature}"
+        return token
 
     def _authorize_decision(
         self, request: Request, ticket: Ticket, allow: bool
     ) -> EmulatorResponse:
         params = ticket.params
-        redirect_uri, implicit = params["redirect_uri"], params["response_type"] == "token"
+        redirect_uri, response_type = params["redirect_uri"], params["response_type"]
+        mode = params["response_mode"]
         if not allow:
             return self._error_redirect(
-                request, redirect_uri, implicit, "access_denied", "The user denied access.", params
+                request,
+                redirect_uri,
+                response_type,
+                "access_denied",
+                "The user denied access.",
+                {**params, "client_id": ticket.client_id},
+                mode,
             )
         now, family = self.clock(), _new_id()
-        tail = optional(params, "state") + self._iss(request)
-        if implicit:
+        tail = optional(params, "state")
+        if response_type == "token":
             payload = self._issue(
                 request, client_id=ticket.client_id, scope=params["scope"], family=family
             )
@@ -898,7 +1035,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 *optional(params, "scope"),
                 *tail,
             ]
-            return redirect(with_fragment(redirect_uri, answer))
+            return self._respond(request, ticket.client_id, redirect_uri, mode, answer)
         code = _token()
         self.codes[code] = _Code(
             client_id=ticket.client_id,
@@ -912,7 +1049,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             family=family,
             dpop_jkt=params.get("dpop_jkt"),
         )
-        return redirect(with_query(redirect_uri, [("code", code), *tail]))
+        return self._respond(request, ticket.client_id, redirect_uri, mode, [("code", code), *tail])
 
     # -- the token endpoint -------------------------------------------------------------
 

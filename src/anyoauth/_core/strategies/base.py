@@ -33,6 +33,7 @@ from ..dpop import DPoPKey
 from ..errors import (
     AuthorizationDenied,
     ConfigurationError,
+    InvalidAuthorizationResponse,
     IssuerMismatch,
     MalformedRedirect,
     RedirectMismatch,
@@ -125,7 +126,22 @@ class Strategy:
     response_type: str = "code"
     """``code`` or ``token`` (implicit)."""
     response_location: ResponseLocation = ResponseLocation.QUERY
-    """Where the redirect carries the response parameters."""
+    """Where the redirect carries the response parameters (when :attr:`response_mode`
+    is ``None``; a response mode decides it otherwise)."""
+    response_mode: str | None = None
+    """The ``response_mode`` authorization parameter: ``None`` sends none (the server's
+    default for the response type); ``"query"``, ``"fragment"``, ``"form_post"`` (OAuth
+    2.0 Form Post Response Mode: the browser posts the parameters to
+    :attr:`redirect_uri`; :meth:`Client.complete` then takes them as the URL's query),
+    or a signed response (JARM): ``"jwt"``, ``"query.jwt"``, ``"fragment.jwt"``,
+    ``"form_post.jwt"``, which need :attr:`issuer` and :attr:`jwks_uri`: the response
+    JWT is validated (:attr:`authorization_signing_algorithms`, ``iss``, ``aud``, ``exp``)
+    before anything in it is used, and unsigned parameters are refused."""
+    authorization_signing_algorithms: tuple[str, ...] = attrs.field(
+        default=DEFAULT_ID_TOKEN_ALGORITHMS, converter=tuple
+    )
+    """Accepted signature algorithms of signed authorization responses (asymmetric only;
+    never ``none`` or ``HS*``)."""
     client_auth: ClientAuth | ClientAuthMethod = "client_secret_basic"
     """How the client authenticates to the authorization server: a method's name
     (made with :attr:`client_secret`, :attr:`client_key` and the settings below) or a
@@ -283,12 +299,36 @@ class Strategy:
         if self.dpop_key is not None and not isinstance(self.dpop_key, DPoPKey):
             raise ConfigurationError("dpop_key must be a DPoPKey (DPoPKey.generate or load)")
         self._check_authorization_request()
+        self._check_response_mode()
         if not self.id_token_algorithms or not set(self.id_token_algorithms) <= ID_TOKEN_ALGORITHMS:
             raise ConfigurationError(
                 "id_token_algorithms must list asymmetric JWS algorithms only: "
                 + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
             )
         check_profile(self)
+
+    def _check_response_mode(self) -> None:
+        from ..jarm import RESPONSE_MODES, RESPONSE_SIGNING_ALGORITHMS
+
+        mode = self.response_mode
+        if mode is not None and mode not in RESPONSE_MODES:
+            raise ConfigurationError(
+                "response_mode must be None or one of " + ", ".join(sorted(RESPONSE_MODES))
+            )
+        if mode in ("query", "query.jwt") and self.response_type != "code":
+            # OAuth 2.0 Multiple Response Type Encoding Practices 2.1, JARM 2.3.1: a token
+            # never travels in a query string.
+            raise ConfigurationError(f"response_mode={mode} cannot carry a token response")
+        if self.signs_responses and (self.issuer is None or self.jwks_uri is None):
+            raise ConfigurationError(
+                f"response_mode={mode} (a signed response) needs the issuer and jwks_uri"
+            )
+        algorithms = self.authorization_signing_algorithms
+        if not algorithms or not set(algorithms) <= RESPONSE_SIGNING_ALGORITHMS:
+            raise ConfigurationError(
+                "authorization_signing_algorithms must list asymmetric JWS algorithms only: "
+                + ", ".join(sorted(RESPONSE_SIGNING_ALGORITHMS))
+            )
 
     def _check_client_auth(self) -> None:
         auth = self.client_auth
@@ -388,6 +428,36 @@ class Strategy:
         return self.token_types | DPOP
 
     @property
+    def signs_responses(self) -> bool:
+        """Whether authorization responses come as a signed JWT (JARM): a
+        :attr:`response_mode` of ``jwt``, ``query.jwt``, ``fragment.jwt`` or
+        ``form_post.jwt``."""
+        mode = self.response_mode
+        return mode is not None and mode.endswith("jwt")
+
+    @property
+    def posts_responses(self) -> bool:
+        """Whether the browser posts the authorization response to :attr:`redirect_uri`
+        (``form_post`` or ``form_post.jwt``) rather than carrying it in the URL."""
+        return self.response_mode in ("form_post", "form_post.jwt")
+
+    @property
+    def response_parameters_at(self) -> ResponseLocation:
+        """Where the URL given to ``complete()`` carries the response parameters: the
+        query for ``query`` and ``form_post`` modes (a posted form is handed over as the
+        URL's query), the fragment for ``fragment`` modes; ``jwt`` follows the response
+        type (query for ``code``, fragment for ``token``); without a response mode,
+        :attr:`response_location`."""
+        mode = self.response_mode
+        if mode is None:
+            return self.response_location
+        if mode == "jwt":
+            mode = "query.jwt" if self.response_type == "code" else "fragment.jwt"
+        if mode.startswith("fragment"):
+            return ResponseLocation.FRAGMENT
+        return ResponseLocation.QUERY
+
+    @property
     def verifies_id_tokens(self) -> bool:
         """Whether id_tokens in token responses are validated (issuer and jwks_uri set)."""
         return self.issuer is not None and self.jwks_uri is not None
@@ -481,6 +551,8 @@ class Strategy:
         if self.dpop_key is not None and self.response_type == "code":
             # RFC 9449 10: the code is bound to the key that must redeem it.
             params.append(("dpop_jkt", self.dpop_key.thumbprint))
+        if self.response_mode is not None:
+            params.append(("response_mode", self.response_mode))
         params += list(self.extra_authorization_params.items())
         return params
 
@@ -588,7 +660,47 @@ class Strategy:
             parts = split_url(url)
         else:
             raise RedirectMismatch("the URL is not this flow's redirect URI")
-        return redirect_of(parts, self.response_location), parts
+        return redirect_of(parts, self.response_parameters_at), parts
+
+    def response_state(self, redirect: Redirect) -> str | None:
+        """The ``state`` that finds the pending flow ``redirect`` answers.
+
+        For a signed response (:attr:`signs_responses`) it is read from the ``response``
+        JWT WITHOUT verifying it: only to look the flow up. :meth:`verify_response`
+        checks the JWT and the flow compares the verified state again. Unsigned
+        parameters next to (or instead of) the signed response are refused here,
+        before any flow is looked up (:class:`InvalidAuthorizationResponse`).
+        """
+        if not self.signs_responses:
+            return redirect.state
+        from ..jarm import unverified_response_state
+
+        _signed_only(redirect)
+        return unverified_response_state(redirect.get("response"))
+
+    def verify_response(
+        self, redirect: Redirect, *, jwks: Mapping[str, Any], now: float
+    ) -> Redirect:
+        """The parameters of a signed response, once its JWT is validated with ``jwks``
+        (see :func:`~anyoauth._core.jarm.validate_authorization_response`); ``redirect``
+        itself when responses are not signed."""
+        if not self.signs_responses:
+            return redirect
+        from ..jarm import validate_authorization_response
+
+        _signed_only(redirect)
+        assert self.issuer is not None  # checked in __attrs_post_init__
+        response = redirect.get("response") or ""
+        return Redirect(
+            validate_authorization_response(
+                response,
+                jwks=jwks,
+                issuer=self.issuer,
+                client_id=self.client_id,
+                now=now,
+                algorithms=self.authorization_signing_algorithms,
+            )
+        )
 
     def authorization_error(self, redirect: Redirect) -> AuthorizationDenied | None:
         """The provider's error carried by ``redirect`` (RFC 6749 4.1.2.1), if any."""
@@ -821,6 +933,12 @@ class Strategy:
         ``client_secret_basic`` unless the server lists only ``client_secret_post``,
         and a client without one uses ``none``.
 
+        A signed response mode is never turned on from metadata: ``response_mode`` comes
+        from ``kwargs`` only, and is refused (:class:`ConfigurationError`) when the server
+        lists ``response_modes_supported`` without it. The server's
+        ``authorization_signing_alg_values_supported`` that anyoauth accepts become
+        :attr:`authorization_signing_algorithms` unless ``kwargs`` set them.
+
         ``allow_insecure`` stays off unless ``kwargs`` turn it on: http endpoints in the
         metadata are refused (:class:`ConfigurationError`) unless they and the issuer
         are all on loopback hosts. A ``dpop_key`` whose algorithm the server does not
@@ -866,6 +984,23 @@ class Strategy:
                 if isinstance(auth, ClientAuthMethod)
                 else auth in ("tls_client_auth", "self_signed_tls_client_auth")
             )
+        mode = kwargs.get("response_mode")
+        listed = metadata.response_modes_supported
+        if mode is not None and listed and mode not in listed:
+            raise ConfigurationError(
+                f"the server does not list response_mode={mode} in its metadata "
+                f"(it supports {', '.join(listed)})"
+            )
+        if "authorization_signing_algorithms" not in kwargs:
+            from ..jarm import RESPONSE_SIGNING_ALGORITHMS
+
+            algorithms = tuple(
+                alg
+                for alg in metadata.authorization_signing_alg_values_supported
+                if alg in RESPONSE_SIGNING_ALGORITHMS
+            )
+            if algorithms:
+                values["authorization_signing_algorithms"] = algorithms
         values.update(kwargs)
         return cls(**values)
 
@@ -941,6 +1076,24 @@ def _dpop_algorithm_listed(key: DPoPKey, listed: tuple[str, ...]) -> bool:
     if key.algorithm in ("EdDSA", "Ed25519"):
         names = {"EdDSA", "Ed25519"}
     return bool(names & set(listed))
+
+
+def _signed_only(redirect: Redirect) -> None:
+    """Refuse a redirect of a signed-response flow that carries anything but ``response``:
+    a parameter outside the JWT is unsigned, and believing it would undo the signature."""
+    if "response" in redirect.params:
+        if len(redirect.params) > 1:
+            raise InvalidAuthorizationResponse(
+                "unsigned parameters came with the signed response; refusing them all"
+            )
+        return
+    error = redirect.get("error")
+    if error is not None:
+        shown = error if error.isascii() and error.isprintable() and len(error) <= 60 else "?"
+        raise InvalidAuthorizationResponse(
+            f"the server answered an unsigned error ({shown}) where a signed response was asked for"
+        )
+    raise InvalidAuthorizationResponse("the redirect carries no signed response")
 
 
 def require(strategy: Strategy, *names: str) -> None:

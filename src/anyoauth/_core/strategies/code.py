@@ -67,6 +67,8 @@ class CodeJsonExchange(Strategy):
             ("client_id", self.client_id),
             ("state", state),
         ]
+        if self.response_mode is not None:
+            params.append(("response_mode", self.response_mode))
         return params + list(self.extra_authorization_params.items())
 
     def code_exchange_request(self, code: str, pending: PendingFlow, *, now: float) -> HttpRequest:
