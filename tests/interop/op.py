@@ -25,6 +25,10 @@ Fixtures (registered in ``tests/interop/conftest.py``), each an :class:`OpServer
 - ``op_server_mtls`` (session): https with a ``trustme`` certificate, asking every
   connection for a client certificate (RFC 8705): mutual-TLS client authentication
   and certificate-bound access tokens on; :attr:`OpServer.tls` has the files.
+- ``op_server_mtls_aliases`` (session): the same, except that the issuer's port does
+  not ask for client certificates: a second port (:attr:`OpServer.mtls_origin`) does,
+  and the metadata publishes its endpoints as ``mtls_endpoint_aliases`` (token, PAR,
+  revocation, introspection, userinfo).
 
 :func:`start_op_server` starts another one (other options) as a context manager.
 
@@ -43,9 +47,16 @@ is ``http://127.0.0.1/callback``, loopback ports free for the native ones):
   (``features.fapi``): PAR, PKCE S256, sender-constrained tokens, ``aud`` of client
   assertions equal to the issuer, PS256/ES256/EdDSA only.
 - ``service``: ``client_secret_basic``, client credentials only.
+- ``jar``: web, ``private_key_jwt`` (ES256), code + refresh; registered with
+  ``require_signed_request_object`` and ``request_object_signing_alg`` ES256: its
+  authorization requests must be request objects (RFC 9101) signed with its key.
 - ``mtls`` (``op_server_mtls`` only): ``tls_client_auth`` with the certificate
   :attr:`OpTls.client_cert` (``tls_client_auth_san_dns`` ``client.example.test``),
   certificate-bound tokens, code + refresh + client credentials.
+- ``mtls-self-signed`` (with ``tls`` only): ``self_signed_tls_client_auth`` with the
+  self-signed certificate :attr:`OpTls.self_signed_cert`, registered as the ``x5c`` of
+  the key in its ``jwks``; certificate-bound tokens, code + refresh + client
+  credentials.
 
 The user: oidc-provider's development interactions take any login and password, then
 ask for consent; :mod:`interop.op_user` plays that user with plain HTTP.
@@ -53,7 +64,9 @@ ask for consent; :mod:`interop.op_user` plays that user with plain HTTP.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import datetime
 import fcntl
 import json
 import os
@@ -72,6 +85,10 @@ from typing import Any
 import attrs
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from joserfc.jwk import ECKey
 
 from services import missing_service
@@ -86,6 +103,7 @@ __all__ = [
     "install_oidc_provider",
     "op_server",
     "op_server_mtls",
+    "op_server_mtls_aliases",
     "op_server_nonce",
     "start_op_server",
 ]
@@ -141,18 +159,27 @@ class OpTls:
     """The ``mtls`` client's certificate and private key (one PEM file)."""
     server_cert: Path
     server_key: Path
+    self_signed_cert: Path
+    """The ``mtls-self-signed`` client's self-signed certificate and private key (one
+    PEM file, no CA)."""
+    self_signed_x5c: str
+    """That certificate's DER, base64 (the ``x5c`` registered for the client)."""
 
     @classmethod
     def make(cls, directory: Path) -> OpTls:
         ca = trustme.CA()
         server = ca.issue_cert("127.0.0.1")
         client = ca.issue_cert(MTLS_CLIENT_DNS)
+        self_signed_pem, self_signed_der = _self_signed_certificate()
         files = cls(
             ca=directory / "ca.pem",
             client_cert=directory / "client.pem",
             server_cert=directory / "server.pem",
             server_key=directory / "server.key",
+            self_signed_cert=directory / "self-signed.pem",
+            self_signed_x5c=base64.b64encode(self_signed_der).decode(),
         )
+        files.self_signed_cert.write_bytes(self_signed_pem)
         ca.cert_pem.write_to_path(str(files.ca))
         client.private_key_and_cert_chain_pem.write_to_path(str(files.client_cert))
         server.cert_chain_pems[0].write_to_path(str(files.server_cert))
@@ -167,6 +194,29 @@ class OpTls:
         if client_cert:
             context.load_cert_chain(str(self.client_cert))
         return context
+
+
+def _self_signed_certificate() -> tuple[bytes, bytes]:
+    """A self-signed P-256 client certificate: (key and certificate PEM, certificate DER)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed.example.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ) + certificate.public_bytes(serialization.Encoding.PEM)
+    return pem, certificate.public_bytes(serialization.Encoding.DER)
 
 
 @attrs.frozen
@@ -186,6 +236,9 @@ class OpServer:
     require_dpop_nonce: bool
     tls: OpTls | None
     """The certificates when the server speaks https (``op_server_mtls``)."""
+    mtls_origin: str | None
+    """``https://127.0.0.1:PORT`` of the mutual-TLS endpoint aliases
+    (``op_server_mtls_aliases``), else ``None``."""
     startup_seconds: float
     log_path: Path
 
@@ -279,9 +332,10 @@ def _client_key() -> tuple[dict[str, Any], dict[str, Any]]:
     return dict(key.as_dict(private=True)), dict(key.as_dict(private=False))
 
 
-def default_clients(*, mtls: bool = False) -> list[tuple[OpClient, dict[str, Any]]]:
+def default_clients(tls: OpTls | None = None) -> list[tuple[OpClient, dict[str, Any]]]:
     """The clients of the module documentation: each with its registration (which may
-    carry a public key, never a private one); ``mtls`` adds the ``mtls`` client."""
+    carry a public key, never a private one); ``tls`` adds the ``mtls`` and
+    ``mtls-self-signed`` clients."""
     web = {"application_type": "web", "redirect_uris": [REDIRECT_URI]}
     code = {"grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}
     service = {
@@ -354,7 +408,18 @@ def default_clients(*, mtls: bool = False) -> list[tuple[OpClient, dict[str, Any
         },
         secret=True,
     )
-    if mtls:
+    add(
+        "jar",
+        {
+            **web,
+            **code,
+            "token_endpoint_auth_method": "private_key_jwt",
+            "require_signed_request_object": True,
+            "request_object_signing_alg": "ES256",
+        },
+        key=True,
+    )
+    if tls is not None:
         add(
             "mtls",
             {
@@ -362,6 +427,25 @@ def default_clients(*, mtls: bool = False) -> list[tuple[OpClient, dict[str, Any
                 **service,
                 "token_endpoint_auth_method": "tls_client_auth",
                 "tls_client_auth_san_dns": MTLS_CLIENT_DNS,
+                "tls_client_certificate_bound_access_tokens": True,
+            },
+        )
+        pem = tls.self_signed_cert.read_bytes()
+        public = serialization.load_pem_private_key(pem, password=None).public_key()
+        jwk = dict(
+            ECKey.import_key(
+                public.public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+            ).as_dict(private=False)
+        )
+        add(
+            "mtls-self-signed",
+            {
+                **web,
+                **service,
+                "token_endpoint_auth_method": "self_signed_tls_client_auth",
+                "jwks": {"keys": [{**jwk, "x5c": [tls.self_signed_x5c]}]},
                 "tls_client_certificate_bound_access_tokens": True,
             },
         )
@@ -407,6 +491,7 @@ def start_op_server(
     require_par: bool = False,
     fapi_clients: Sequence[str] = ("fapi2",),
     tls: OpTls | None = None,
+    mtls_aliases: bool = False,
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
 ) -> Iterator[OpServer]:
@@ -417,13 +502,15 @@ def start_op_server(
     ``require_par`` makes every client push its authorization requests (and the
     metadata say ``require_pushed_authorization_requests``); the clients
     named in ``fapi_clients`` are held to the FAPI 2.0 profile; with ``tls`` it serves
-    https and mutual TLS (and registers the ``mtls`` client). Waits ``timeout``
+    https and mutual TLS (and registers the ``mtls`` and ``mtls-self-signed``
+    clients); ``mtls_aliases`` (with ``tls``) moves the certificates to a second port
+    published as ``mtls_endpoint_aliases``. Waits ``timeout``
     seconds for the server's JSON line and raises :class:`RuntimeError` (with its
     stderr) if it does not come. On exit the process is stopped and waited for.
     """
     node = install_oidc_provider()
     directory.mkdir(parents=True, exist_ok=True)
-    clients = default_clients(mtls=tls is not None)
+    clients = default_clients(tls)
     by_name = {client.name: client for client, _ in clients}
     config: dict[str, Any] = {
         "port": 0,
@@ -432,6 +519,7 @@ def start_op_server(
         "requirePar": require_par,
         "fapiClients": [by_name[name].client_id for name in fapi_clients],
         "accessTokenTtl": access_token_lifetime,
+        "mtlsAliases": mtls_aliases,
     }
     if tls is not None:
         config["tls"] = {
@@ -490,6 +578,7 @@ def start_op_server(
             clients=by_name,
             require_dpop_nonce=require_dpop_nonce,
             tls=tls,
+            mtls_origin=ready.get("mtlsOrigin"),
             startup_seconds=time.monotonic() - started,
             log_path=log_path,
         )
@@ -518,4 +607,12 @@ def op_server_mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServe
     """oidc-provider over https, with mutual-TLS client authentication (RFC 8705)."""
     directory = tmp_path_factory.mktemp("op-server-mtls")
     with start_op_server(directory, tls=OpTls.make(directory)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def op_server_mtls_aliases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider over https whose mutual-TLS endpoints are aliases on another port."""
+    directory = tmp_path_factory.mktemp("op-server-mtls-aliases")
+    with start_op_server(directory, tls=OpTls.make(directory), mtls_aliases=True) as server:
         yield server

@@ -48,11 +48,16 @@ async def authorize_as_user(
     login: str = "alice",
     password: str = "any password",  # noqa: S107 (the dev login takes any)
     deny: bool = False,
+    verify: Any = True,
 ) -> str:
     """Open ``url``, log in as ``login``, approve (``deny=True``: abort) and return the
-    URL the provider redirects to outside its own origin (the client's callback)."""
+    URL the provider redirects to outside its own origin (the client's callback).
+    ``verify`` is the browser's TLS verification (an ``ssl.SSLContext`` for an https
+    provider with a test CA)."""
     origin = urlsplit(url)[:2]
-    async with http_module.AsyncClient(follow_redirects=False, timeout=20.0) as browser:
+    async with http_module.AsyncClient(
+        follow_redirects=False, timeout=20.0, verify=verify
+    ) as browser:
         response = await browser.get(url)
         for _ in range(_MAX_STEPS):
             if response.is_redirect:
@@ -91,13 +96,16 @@ class _Session:
     http_module: ModuleType
     login: str
     deny: bool
+    verify: Any
 
     @property
     def redirect_uri(self) -> str | None:
         return None  # the strategy's own redirect URI; nothing listens there
 
     async def authorize(self, url: str) -> str:
-        return await authorize_as_user(self.http_module, url, login=self.login, deny=self.deny)
+        return await authorize_as_user(
+            self.http_module, url, login=self.login, deny=self.deny, verify=self.verify
+        )
 
 
 @attrs.frozen
@@ -107,7 +115,9 @@ class ScriptedUser:
     http_module: ModuleType
     login: str = "alice"
     deny: bool = False
+    verify: Any = True
+    """The browser's TLS verification (see :func:`authorize_as_user`)."""
 
     @asynccontextmanager
     async def session(self, strategy: Strategy) -> AsyncIterator[Any]:
-        yield _Session(self.http_module, self.login, self.deny)
+        yield _Session(self.http_module, self.login, self.deny, self.verify)

@@ -11,6 +11,10 @@
 //   accessTokenTtl       access token lifetime in seconds
 //   tls                  {cert, key, ca} PEM file paths: serve https and accept client
 //                        certificates signed by ca (RFC 8705); absent: plain http
+//   mtlsAliases          (with tls) the issuer's port does not ask for client
+//                        certificates; a second https port does, and the metadata
+//                        publishes it as mtls_endpoint_aliases (RFC 8705 5) of the
+//                        token, PAR, revocation, introspection and userinfo endpoints
 //
 // Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
 // stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
@@ -56,28 +60,50 @@ function peerCertificate(ctx) {
   return socket.getPeerX509Certificate();
 }
 
-const server = tls
-  ? createHttpsServer({
+const mtlsAliases = Boolean(tls && config.mtlsAliases);
+
+function httpsServer(requestCert) {
+  return createHttpsServer({
     cert: readFileSync(tls.cert),
     key: readFileSync(tls.key),
     ca: readFileSync(tls.ca),
-    requestCert: true,
+    requestCert,
     // Self-signed client certificates (self_signed_tls_client_auth) must reach the
     // provider; certificateAuthorized() below tells it whether the CA signed one.
     rejectUnauthorized: false,
-  })
-  : createHttpServer();
+  });
+}
 
-await new Promise((resolve, reject) => {
-  server.once('error', reject);
-  server.listen(config.port ?? 0, '127.0.0.1', resolve);
-});
-const { port } = server.address();
+async function listen(listener, wanted) {
+  await new Promise((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(wanted, '127.0.0.1', resolve);
+  });
+  return listener.address().port;
+}
+
+const server = tls ? httpsServer(!mtlsAliases) : createHttpServer();
+const port = await listen(server, config.port ?? 0);
 const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+// The mutual-TLS host of the endpoint aliases: the same provider on another port.
+const mtlsServer = mtlsAliases ? httpsServer(true) : null;
+const mtlsOrigin = mtlsServer ? `https://127.0.0.1:${await listen(mtlsServer, 0)}` : null;
+const discovery = mtlsOrigin
+  ? {
+    mtls_endpoint_aliases: {
+      token_endpoint: `${mtlsOrigin}/token`,
+      pushed_authorization_request_endpoint: `${mtlsOrigin}/request`,
+      revocation_endpoint: `${mtlsOrigin}/token/revocation`,
+      introspection_endpoint: `${mtlsOrigin}/token/introspection`,
+      userinfo_endpoint: `${mtlsOrigin}/me`,
+    },
+  }
+  : {};
 
 const provider = new Provider(issuer, {
   clients: config.clients,
   jwks,
+  discovery,
   cookies: { keys: [randomBytes(32).toString('hex')] },
   async findAccount(ctx, sub) {
     // devInteractions log in any login: the login becomes the subject.
@@ -191,15 +217,26 @@ for (const event of [
   });
 }
 
+// Every request on stderr with the port it came to and whether it carried a client
+// certificate: the tests check which endpoints (and aliases) a client used.
+provider.use(async (ctx, next) => {
+  const certificate = tls ? (peerCertificate(ctx) ? 'cert' : 'nocert') : '-';
+  process.stderr.write(`request ${ctx.method} ${ctx.host} ${ctx.path} ${certificate}\n`);
+  await next();
+});
+
 server.on('request', provider.callback());
+mtlsServer?.on('request', provider.callback());
 
 process.stdout.write(`${JSON.stringify({
-  issuer, port, pid: process.pid, version, node: process.version,
+  issuer, port, pid: process.pid, version, node: process.version, mtlsOrigin,
 })}\n`);
 
 function stop() {
-  server.close();
-  server.closeAllConnections?.();
+  for (const listener of [server, mtlsServer]) {
+    listener?.close();
+    listener?.closeAllConnections?.();
+  }
   process.exit(0);
 }
 process.stdin.on('end', stop);
