@@ -458,7 +458,9 @@ def test_keycloak_presets_without_dpop_or_par_are_unchanged() -> None:
         assert strategy.dpop_key is None
         assert strategy.push_authorization_request is False
         assert strategy.pushed_authorization_request_endpoint is None
-        assert header(strategy.direct_token_request(now=NOW), "DPoP") is None
+        request = strategy.direct_token_request(now=NOW)
+        assert request is not None
+        assert header(request, "DPoP") is None
         assert isinstance(start(strategy), AuthorizationRequest)
 
 
@@ -477,6 +479,7 @@ def test_keycloak_dpop_key_signs_the_client_credentials_request(
     strategy = build(key)
     assert strategy.dpop_key is key
     request = strategy.direct_token_request(now=NOW)
+    assert request is not None
     claims = proof_claims(request)
     assert (claims["htm"], claims["htu"], claims["iat"]) == ("POST", request.url, int(NOW))
     assert decode_basic(header(request, "Authorization"))[1] == SECRET
@@ -549,6 +552,20 @@ def test_keycloak_push_without_a_redirect_uri_is_refused() -> None:
         BankOfGeorgia("c", SECRET, push_authorization_request=True)
     with pytest.raises(ConfigurationError, match="redirect_uri"):
         Keycloak("https://kc.example", "acme", "c", SECRET, push_authorization_request=True)
+
+
+def test_keycloak_presets_never_show_the_dpop_private_key() -> None:
+    key = DPoPKey.generate()
+    private = str(key.private_jwk()["d"])
+    for strategy in (
+        BankOfGeorgia("c", SECRET, redirect_uri=BOG_CB, dpop_key=key),
+        Keycloak("https://kc.example", "acme", "c", SECRET, dpop_key=key),
+    ):
+        request = strategy.direct_token_request(now=NOW)
+        assert request is not None
+        for text in (repr(strategy), str(strategy), repr(request)):
+            assert private not in text
+            assert SECRET not in text
 
 
 def test_keycloak_dpop_key_must_be_a_dpop_key() -> None:
