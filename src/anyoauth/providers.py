@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from ._core.dpop import DPoPKey
 from ._core.errors import ConfigurationError
 from ._core.strategies import ClientCredentials, CodeJsonExchange, ImplicitDesktop
 
@@ -140,6 +141,31 @@ class Keycloak(ClientCredentials):
     (``refresh_expires_in``, ``not-before-policy``, ...) are kept in :attr:`Token.extra`.
     ``server_url`` and ``realm`` name the endpoints; they may be left out when both
     ``authorization_endpoint`` and ``token_endpoint`` are given among ``settings``.
+
+    ``dpop_key`` (a :class:`~anyoauth.DPoPKey`) sends a DPoP proof (RFC 9449) with
+    every token request: Keycloak then binds the access token of any grant, client
+    credentials included, to the key (``token_type`` ``DPoP``, ``cnf.jkt``), and
+    :meth:`Client.auth` sends it as ``Authorization: DPoP`` with a proof. Keycloak
+    does not bind a confidential client's refresh token (each refresh with a proof
+    binds the new access token), and issues no DPoP token from the implicit step:
+    a token the authorize step returns is a bearer token (a client with "Require
+    DPoP bound tokens" on has that step refused). DPoP is a preview feature since
+    Keycloak 23 and supported since Keycloak 26.4; a realm without it answers
+    bearer tokens, used as such. See
+    https://www.keycloak.org/securing-apps/dpop and
+    https://www.keycloak.org/2025/10/dpop-support-26-4.
+
+    ``push_authorization_request=True`` pushes the authorize step's request
+    (RFC 9126, with the client's HTTP Basic authentication and the DPoP proof) to
+    the realm's ``.../protocol/openid-connect/ext/par/request`` endpoint (or
+    ``par_url``); the browser then gets only ``client_id`` and ``request_uri``.
+    It concerns the authorize step alone, so it needs a ``redirect_uri``: the client
+    credentials grant has no authorization request to push. Keycloak's PAR endpoint
+    takes any response type the client may use, ``token`` included, and its
+    ``request_uri`` lives 60 seconds unless the realm says otherwise. See the
+    "Pushed authorization request endpoint" of the realm's
+    ``.well-known/openid-configuration`` and
+    https://www.keycloak.org/docs/latest/server_admin/#_oidc_clients.
     """
 
     name: ClassVar[str] = "keycloak"
@@ -157,16 +183,33 @@ class Keycloak(ClientCredentials):
         send_redirect_uri: bool = False,
         authorize_url: str | None = None,
         token_url: str | None = None,
+        par_url: str | None = None,
         state_ttl: float = 600.0,
+        dpop_key: DPoPKey | None = None,
+        push_authorization_request: bool = False,
         **settings: Any,
     ) -> None:
         if server_url is not None and realm is not None:
             base = f"{server_url.rstrip('/')}/realms/{realm}/protocol/openid-connect"
             authorize_url = authorize_url or f"{base}/auth"
             token_url = token_url or f"{base}/token"
+            if push_authorization_request:
+                par_url = par_url or f"{base}/ext/par/request"
         elif not {"authorization_endpoint", "token_endpoint"} <= settings.keys():
             raise ConfigurationError("Keycloak needs server_url and realm")
+        if push_authorization_request and redirect_uri is None:
+            raise ConfigurationError(
+                "push_authorization_request pushes the authorize step: it needs a redirect_uri"
+            )
+        # Only what was asked for is set: a preset without DPoP or PAR is unchanged.
+        extra: dict[str, Any] = {}
+        if dpop_key is not None:
+            extra["dpop_key"] = dpop_key
+        if push_authorization_request:
+            extra["pushed_authorization_request_endpoint"] = par_url
+            extra["push_authorization_request"] = True
         preset: dict[str, Any] = {
+            **extra,
             "client_id": client_id,
             "client_secret": client_secret,
             "authorization_endpoint": authorize_url,
@@ -190,6 +233,14 @@ class BankOfGeorgia(Keycloak):
     (``response_type=token``, ``scope=corp``, ``kc_locale=ka`` for Georgian via
     ``locale="ka"``). API calls go to ``https://api.businessonline.ge/api/``.
     Its tokens share the ``keycloak`` namespace of a store, as any Keycloak realm's.
+
+    ``dpop_key`` and ``push_authorization_request`` (with ``par_url``) work as
+    for :class:`Keycloak`: the bank's token requests carry DPoP proofs, so its
+    client credentials tokens come back bound to the key when the bank's Keycloak
+    binds them, and the authorize step is pushed to
+    ``https://account.bog.ge/auth/realms/bog/protocol/openid-connect/ext/par/request``.
+    The bank's documentation names neither; whether its realm honours them is the
+    bank's configuration (an unbound answer is used as a bearer token).
     """
 
     def __init__(
@@ -203,7 +254,10 @@ class BankOfGeorgia(Keycloak):
         realm: str = "bog",
         authorize_url: str | None = None,
         token_url: str | None = None,
+        par_url: str | None = None,
         state_ttl: float = 600.0,
+        dpop_key: DPoPKey | None = None,
+        push_authorization_request: bool = False,
         **settings: Any,
     ) -> None:
         preset: dict[str, Any] = {
@@ -213,7 +267,10 @@ class BankOfGeorgia(Keycloak):
             "send_redirect_uri": redirect_uri is not None,
             "authorize_url": authorize_url,
             "token_url": token_url,
+            "par_url": par_url,
             "state_ttl": state_ttl,
+            "dpop_key": dpop_key,
+            "push_authorization_request": push_authorization_request,
         }
         super().__init__(server_url, realm, client_id, client_secret, **{**preset, **settings})
 

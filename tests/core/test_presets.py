@@ -3,6 +3,7 @@ each provider's flow as docs/flows.md describes it."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -13,6 +14,7 @@ from anyoauth import (
     AuthorizationDenied,
     AuthorizationRequest,
     ConfigurationError,
+    DPoPKey,
     HttpRequest,
     LoginRequired,
     MalformedRedirect,
@@ -22,7 +24,7 @@ from anyoauth import (
     Token,
 )
 from anyoauth.providers import BankOfGeorgia, Geni, Keycloak, Teamwork
-from anyoauth.sansio import Flow, State, pending_key
+from anyoauth.sansio import Flow, PushNeeded, State, pending_key
 from support.headers import decode_basic, header
 
 NOW = 1_700_000_000.0
@@ -431,6 +433,144 @@ def test_keycloak_endpoint_overrides() -> None:
     )
     assert strategy.token_endpoint == "http://127.0.0.1:9999/token"
     assert strategy.authorization_endpoint == "http://127.0.0.1:9999/auth"
+
+
+# -- Keycloak and Bank of Georgia: DPoP and pushed authorization requests -------------------
+
+BOG_PAR = "https://account.bog.ge/auth/realms/bog/protocol/openid-connect/ext/par/request"
+
+
+def proof_claims(request: HttpRequest) -> dict[str, object]:
+    """The claims of the DPoP proof ``request`` carries (its signature is the core
+    tests' business)."""
+    proof = header(request, "DPoP")
+    assert proof is not None
+    segment = proof.split(".")[1]
+    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(segment + "=="))
+    return decoded
+
+
+def test_keycloak_presets_without_dpop_or_par_are_unchanged() -> None:
+    for strategy in (
+        Keycloak("https://kc.example", "acme", "c", SECRET, redirect_uri=BOG_CB),
+        BankOfGeorgia("c", SECRET, redirect_uri=BOG_CB),
+    ):
+        assert strategy.dpop_key is None
+        assert strategy.push_authorization_request is False
+        assert strategy.pushed_authorization_request_endpoint is None
+        request = strategy.direct_token_request(now=NOW)
+        assert request is not None
+        assert header(request, "DPoP") is None
+        assert isinstance(start(strategy), AuthorizationRequest)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda key: Keycloak("https://kc.example", "acme", "c", SECRET, dpop_key=key),
+        lambda key: BankOfGeorgia("c", SECRET, dpop_key=key),
+    ],
+    ids=["keycloak", "bog"],
+)
+def test_keycloak_dpop_key_signs_the_client_credentials_request(
+    build: Callable[[DPoPKey], Strategy],
+) -> None:
+    key = DPoPKey.generate()
+    strategy = build(key)
+    assert strategy.dpop_key is key
+    request = strategy.direct_token_request(now=NOW)
+    assert request is not None
+    claims = proof_claims(request)
+    assert (claims["htm"], claims["htu"], claims["iat"]) == ("POST", request.url, int(NOW))
+    assert decode_basic(header(request, "Authorization"))[1] == SECRET
+    assert "dpop" in {kind.lower() for kind in strategy.usable_token_types}
+
+
+def test_keycloak_par_endpoint_comes_from_server_url_and_realm() -> None:
+    strategy = Keycloak(
+        "https://kc.example/auth/",
+        "acme",
+        "c",
+        SECRET,
+        redirect_uri=BOG_CB,
+        push_authorization_request=True,
+    )
+    assert strategy.push_authorization_request is True
+    assert strategy.pushed_authorization_request_endpoint == (
+        "https://kc.example/auth/realms/acme/protocol/openid-connect/ext/par/request"
+    )
+    bog = BankOfGeorgia("c", SECRET, redirect_uri=BOG_CB, push_authorization_request=True)
+    assert bog.pushed_authorization_request_endpoint == BOG_PAR
+    moved = BankOfGeorgia(
+        "c",
+        SECRET,
+        redirect_uri=BOG_CB,
+        push_authorization_request=True,
+        par_url="https://127.0.0.1:9999/par",
+    )
+    assert moved.pushed_authorization_request_endpoint == "https://127.0.0.1:9999/par"
+
+
+def test_bog_pushes_the_authorize_step_with_basic_auth_and_a_proof() -> None:
+    key = DPoPKey.generate()
+    strategy = BankOfGeorgia(
+        "bog-client",
+        SECRET,
+        redirect_uri=BOG_CB,
+        locale="ka",
+        dpop_key=key,
+        push_authorization_request=True,
+    )
+    flow = Flow(strategy)
+    push = flow.begin(NOW)
+    assert isinstance(push, PushNeeded)
+    request = push.request
+    assert request.url == BOG_PAR
+    assert decode_basic(header(request, "Authorization")) == ("bog-client", SECRET)
+    params = dict(parse_qsl(request.content.decode()))
+    assert params == {
+        "client_id": "bog-client",
+        "response_type": "token",
+        "redirect_uri": BOG_CB,
+        "scope": "corp",
+        "state": params["state"],
+        "kc_locale": "ka",
+    }
+    assert proof_claims(request)["htu"] == BOG_PAR
+    answer = json.dumps({"request_uri": "urn:ietf:params:oauth:request_uri:r1", "expires_in": 60})
+    begun = flow.receive_push_response(201, "application/json", answer.encode(), NOW)
+    assert base_url(begun.url) == BOG_AUTH
+    assert query_pairs(begun.url) == [
+        ("client_id", "bog-client"),
+        ("request_uri", "urn:ietf:params:oauth:request_uri:r1"),
+    ]
+    assert begun.url_expires_at == NOW + 60
+
+
+def test_keycloak_push_without_a_redirect_uri_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="redirect_uri"):
+        BankOfGeorgia("c", SECRET, push_authorization_request=True)
+    with pytest.raises(ConfigurationError, match="redirect_uri"):
+        Keycloak("https://kc.example", "acme", "c", SECRET, push_authorization_request=True)
+
+
+def test_keycloak_presets_never_show_the_dpop_private_key() -> None:
+    key = DPoPKey.generate()
+    private = str(key.private_jwk()["d"])
+    for strategy in (
+        BankOfGeorgia("c", SECRET, redirect_uri=BOG_CB, dpop_key=key),
+        Keycloak("https://kc.example", "acme", "c", SECRET, dpop_key=key),
+    ):
+        request = strategy.direct_token_request(now=NOW)
+        assert request is not None
+        for text in (repr(strategy), str(strategy), repr(request)):
+            assert private not in text
+            assert SECRET not in text
+
+
+def test_keycloak_dpop_key_must_be_a_dpop_key() -> None:
+    with pytest.raises(ConfigurationError, match="DPoPKey"):
+        BankOfGeorgia("c", SECRET, dpop_key="not a key")  # type: ignore[arg-type]
 
 
 # -- validation and redaction across presets -----------------------------------------------

@@ -56,7 +56,8 @@ class ProviderEmulator:
     ``"geni.request_token"``, ``"geni.profile"``, ``"teamwork.login"``,
     ``"teamwork.decision"``, ``"teamwork.token"``, ``"teamwork.me"``,
     ``"keycloak.authorize"``, ``"keycloak.decision"``, ``"keycloak.token"``,
-    ``"bog.accounts"``, ``"oauth.authorize"``, ``"oauth.decision"``, ``"oauth.token"``,
+    ``"keycloak.par"``, ``"bog.accounts"``, ``"oauth.authorize"``, ``"oauth.decision"``,
+    ``"oauth.token"``,
     ``"oauth.par"``, ``"oauth.device_authorization"``, ``"oauth.verification"``,
     ``"oauth.verification_decision"``, ``"oauth.revoke"``, ``"oauth.introspect"``,
     ``"oauth.jwks"``, ``"oauth.userinfo"``, ``"oauth.api"``, ``"oauth.metadata"``,
@@ -76,6 +77,7 @@ class ProviderEmulator:
         base_url: str | None = None,
         geni_percent_encode_fragment: bool = False,
         keycloak_response_mode: Literal["query", "fragment"] = "query",
+        keycloak_par_expires_in: int = 60,
         oauth_expires_in: int = 3600,
         oauth_refresh_expires_in: int | None = None,
         oauth_refresh_reuse_revokes: bool = False,
@@ -109,7 +111,10 @@ class ProviderEmulator:
         )
         self._teamwork = EmulatedTeamwork(self._now, self._consent)
         self._keycloak = EmulatedKeycloak(
-            self._now, self._consent, response_mode=keycloak_response_mode
+            self._now,
+            self._consent,
+            response_mode=keycloak_response_mode,
+            par_expires_in=keycloak_par_expires_in,
         )
         self._oauth = EmulatedOAuthServer(
             self._now,
@@ -175,6 +180,23 @@ class ProviderEmulator:
     @keycloak_response_mode.setter
     def keycloak_response_mode(self, value: Literal["query", "fragment"]) -> None:
         self._keycloak.response_mode = value
+
+    @property
+    def keycloak_par_expires_in(self) -> int:
+        """Seconds a ``request_uri`` pushed to a Keycloak realm works (Keycloak's
+        default: 60)."""
+        return self._keycloak.par_expires_in
+
+    @keycloak_par_expires_in.setter
+    def keycloak_par_expires_in(self, value: int) -> None:
+        self._keycloak.par_expires_in = value
+
+    def keycloak_token_jkt(self, token: str) -> str | None:
+        """The RFC 7638 thumbprint of the DPoP key an emulated Keycloak access token is
+        bound to; ``None`` for a bearer token or a token it did not issue."""
+        with self._lock:
+            grant = self._keycloak.tokens.find(token)
+            return None if grant is None else grant.jkt
 
     @property
     def oauth_expires_in(self) -> int:
@@ -482,6 +504,8 @@ class ProviderEmulator:
         app_id: str | None = None,
         scope: str = "corp",
         refresh_tokens: bool = False,
+        require_dpop: bool = False,
+        require_pushed_authorization_requests: bool = False,
     ) -> None:
         """Register a confidential client in a Keycloak realm (Bank of Georgia's is ``bog``).
 
@@ -491,6 +515,16 @@ class ProviderEmulator:
         grant" with "revoke refresh token" on), client credentials answers carry a
         refresh token, and ``grant_type=refresh_token`` rotates it: each refresh
         token works once; a spent one gets ``invalid_grant``.
+
+        DPoP (RFC 9449) works as in Keycloak: a token request with a proof gets an access
+        token bound to its key (``token_type`` ``DPoP``; the refresh token of this
+        confidential client stays unbound), which the accounts API takes only with
+        ``Authorization: DPoP`` and a proof. ``require_dpop`` is Keycloak's "Require
+        DPoP bound tokens": token requests without a proof get ``400
+        invalid_dpop_proof`` and the implicit step is refused. Requests may be pushed to
+        the realm's ``ext/par/request`` endpoint (RFC 9126);
+        ``require_pushed_authorization_requests`` is Keycloak's "Pushed authorization
+        request required": the authorize step then takes only a ``request_uri``.
         """
         self._keycloak.add_client(
             client_id,
@@ -500,6 +534,8 @@ class ProviderEmulator:
             app_id=app_id,
             scope=scope,
             refresh_tokens=refresh_tokens,
+            require_dpop=require_dpop,
+            require_pushed_authorization_requests=require_pushed_authorization_requests,
         )
 
     def add_oauth_client(
@@ -660,14 +696,18 @@ class ProviderEmulator:
         """
         return EmulatedTeamwork.endpoints(base_url)
 
-    def endpoints_keycloak(self, base_url: str, realm: str = "bog") -> KeycloakEndpoints:
+    def endpoints_keycloak(
+        self, base_url: str, realm: str = "bog", *, par: bool = False
+    ) -> KeycloakEndpoints:
         """Keyword arguments pointing :func:`anyoauth.providers.Keycloak` or ``BankOfGeorgia``
         at ``realm`` on this emulator.
 
-        Keys: ``authorize_url``, ``token_url``. The Bank of Georgia API is at
+        Keys: ``authorize_url``, ``token_url``, and with ``par`` ``par_url`` (the realm's
+        pushed authorization request endpoint, for a preset given
+        ``push_authorization_request=True``). The Bank of Georgia API is at
         ``base_url + BOG_ACCOUNTS_PATH``.
         """
-        return EmulatedKeycloak.endpoints(base_url, realm)
+        return EmulatedKeycloak.endpoints(base_url, realm, par=par)
 
     def endpoints_oauth(self, base_url: str) -> OAuthEndpoints:
         """The generic server's URLs on ``base_url``, which is also its issuer.
