@@ -433,8 +433,13 @@ def command_lines() -> dict[int, list[bytes]]:
 
 @attrs.define
 class Snooper:
-    """Another local user polling the process table for the login's start address."""
+    """Another local user polling the process table for the login's start address.
 
+    Start addresses are looked for in every process; launch pages (``file_urls``) only
+    in the processes of this test's browser, those whose command line names ``marker``
+    (its profile directory): browsers of tests running beside it have their own."""
+
+    marker: bytes
     start_urls: list[str] = attrs.field(factory=list)
     file_urls: set[str] = attrs.field(factory=set)
     modes: list[tuple[int, int]] = attrs.field(factory=list)
@@ -446,7 +451,11 @@ class Snooper:
             for arg in argv:
                 if (match := START_ADDRESS.search(arg)) is not None:
                     self.start_urls.append("http://" + match.group().decode())
-                if arg.startswith(b"file://") and b"anyoauth" in arg:
+                if (
+                    arg.startswith(b"file://")
+                    and b"anyoauth" in arg
+                    and any(self.marker in other for other in argv)
+                ):
                     self.file_urls.add(arg.decode())
                     with suppress(OSError):
                         page = Path(unquote(urlsplit(arg.decode()).path))
@@ -524,7 +533,7 @@ async def test_the_system_browsers_command_line_never_shows_the_start_url(
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER afresh
     monkeypatch.setattr(webbrowser, "_browsers", {})
-    snooper = Snooper()
+    snooper = Snooper(marker=os.fsencode(profile))
     attacks: list[int] = []
     browser_done = anyio.Event()
 
