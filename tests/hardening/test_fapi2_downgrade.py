@@ -108,3 +108,22 @@ def test_a_client_secret_cannot_stand_in_for_the_strong_methods() -> None:
         configure(
             metadata, client_key=None, client_secret="s3cret", client_auth="client_secret_basic"
         )
+
+
+def test_signed_responses_are_held_to_the_profiles_algorithms() -> None:
+    """A signed authorization response (JARM) is a signature like the others: under the
+    profile it is accepted only in PS256, ES256 or EdDSA, whatever the server lists."""
+    metadata = ServerMetadata.from_dict(
+        document(
+            jwks_uri=f"{ISSUER}/jwks",
+            authorization_signing_alg_values_supported=["RS256", "PS256", "ES256"],
+        ),
+        issuer=ISSUER,
+    )
+    strategy = configure(metadata, response_mode="jwt")
+    assert set(strategy.authorization_signing_algorithms) == {"PS256", "ES256"}
+    unlisted = ServerMetadata.from_dict(document(jwks_uri=f"{ISSUER}/jwks"), issuer=ISSUER)
+    default = configure(unlisted, response_mode="jwt")
+    assert "RS256" not in default.authorization_signing_algorithms
+    with pytest.raises(ConfigurationError, match="PS256, ES256 or EdDSA signatures only"):
+        configure(metadata, response_mode="jwt", authorization_signing_algorithms=("RS256",))
