@@ -4,6 +4,8 @@ another origin's nonce is never used at the first, and its 401 never costs a new
 
 from __future__ import annotations
 
+import base64
+import json
 from types import ModuleType
 from typing import Any
 
@@ -69,3 +71,32 @@ async def test_a_redirect_to_another_origin_gets_nothing_of_the_first(
         # (the DPoP header itself follows: httpx strips only Authorization)
     assert key.nonce_for(API) is None
     assert issued == 1  # the other origin's 401 says nothing of the token
+
+
+async def test_credentials_in_an_api_url_never_reach_a_proof(http_module: ModuleType) -> None:
+    """httpx never sends a URL's user and password on the wire (and ``client.auth()``
+    replaces the Basic header it would make of them): a proof's ``htu`` does not carry
+    them either."""
+    key = DPoPKey.generate()
+    seen: list[Any] = []
+
+    def server(request: Any) -> Any:
+        seen.append(request)
+        if request.url.host == "as.example":
+            return http_module.Response(
+                200, json={"access_token": "AT", "token_type": "DPoP", "expires_in": 600}
+            )
+        return http_module.Response(200)
+
+    transport = http_module.MockTransport(server)
+    async with http_module.AsyncClient(transport=transport) as http:
+        client = Client(configure(key), http=http, clock=ManualClock(NOW))
+        async with http_module.AsyncClient(transport=transport, auth=client.auth()) as api:
+            await api.get("https://someone:pa55-SENTINEL@api.example/data?q=1")
+        direct = client.dpop_proof("GET", "https://someone:pa55-SENTINEL@api.example/data")
+    (request,) = [r for r in seen if r.url.host == "api.example"]
+    for proof in (request.headers["dpop"], direct):
+        claims = json.loads(base64.urlsafe_b64decode(proof.split(".")[1] + "=="))
+        assert claims["htu"] == API
+        assert "SENTINEL" not in json.dumps(claims)
+    assert request.headers["authorization"] == "DPoP AT"
