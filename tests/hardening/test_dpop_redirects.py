@@ -1,6 +1,7 @@
-"""A resource server that redirects an API call elsewhere: what the other origin sees and
-says is never taken as the first server's. No proof made for one origin reaches another,
-another origin's nonce is never used at the first, and its 401 never costs a new token."""
+"""What an API URL or a resource server's redirect could make ``client.auth()`` give away
+or believe. After a redirect to another origin, what that origin says is never taken as
+the first one's: its nonce is never used at the first, and its 401 never costs a new
+token. A user and password in an API URL never reach a proof."""
 
 from __future__ import annotations
 

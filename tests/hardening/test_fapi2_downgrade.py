@@ -146,6 +146,6 @@ def test_a_bearer_token_is_refused_when_dpop_is_the_only_sender_constraint() -> 
     with pytest.raises(InvalidResponse):
         strategy.parse_token_response(200, "application/json", body.encode(), 1_700_000_000.0)
     bound = json.dumps({"access_token": "AT", "token_type": "DPoP", "expires_in": 60})
-    token = strategy.parse_token_response(200, "application/json", bound.encode(), 0.0 + 1e9)
+    token = strategy.parse_token_response(200, "application/json", bound.encode(), 1_700_000_000.0)
     assert token.dpop_jkt == strategy.dpop_key.thumbprint  # type: ignore[union-attr]
     assert not strategy.can_use(attrs.evolve(token, token_type="Bearer", dpop_jkt=None))
