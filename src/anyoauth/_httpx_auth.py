@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from types import ModuleType
 from typing import Any, Protocol
 
-from ._core.dpop import challenges_for_nonce
+from ._core.dpop import challenges_for_nonce, origin_of
 from ._core.token import Token
 
 __all__ = ["TokenSource", "auth_class"]
@@ -42,6 +42,24 @@ class TokenSource(Protocol):
 
 def _is_bound(token: Token) -> bool:
     return token.token_type.lower() == "dpop"
+
+
+def _answered_here(request: Any, response: Any) -> bool:
+    """Whether ``response`` comes from ``request``'s origin, not from another one a
+    redirect led to (``follow_redirects=True``): another origin's nonce is never used
+    at this one."""
+    final = getattr(response, "request", None)
+    return final is None or origin_of(str(final.url)) == origin_of(str(request.url))
+
+
+def _rejects(response: Any, token: Token) -> bool:
+    """Whether ``response`` is a 401 from a server that got ``token``: a 401 from
+    another origin a redirect led to (httpx drops ``Authorization`` on the way) says
+    nothing of the token and costs no new one."""
+    if response.status_code != 401:
+        return False
+    final = getattr(response, "request", None)
+    return final is None or final.headers.get("Authorization") == token.authorization_header
 
 
 @functools.cache
@@ -81,7 +99,7 @@ def auth_class(module: ModuleType) -> type:
                     request.headers["DPoP"] = client.dpop_proof(request.method, url, token=token)
                     response = yield request
                     nonce = response.headers.get("dpop-nonce")
-                    if nonce is not None:
+                    if nonce is not None and _answered_here(request, response):
                         client.remember_dpop_nonce(url, nonce)
                         challenge = response.headers.get("www-authenticate")
                         if challenges_for_nonce(response.status_code, challenge):
@@ -89,12 +107,12 @@ def auth_class(module: ModuleType) -> type:
                             request.headers["DPoP"] = proof
                             response = yield request
                             nonce = response.headers.get("dpop-nonce")
-                            if nonce is not None:
+                            if nonce is not None and _answered_here(request, response):
                                 client.remember_dpop_nonce(url, nonce)
                             challenge = response.headers.get("www-authenticate")
                             if challenges_for_nonce(response.status_code, challenge):
                                 return  # asked for a nonce twice: no token problem
-                if response.status_code != 401 or retry:
+                if retry or not _rejects(response, token):
                     return
                 token = await client.token(rejected=token)
 

@@ -4,12 +4,20 @@ the rule they break, never silently accepted."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import attrs
 import pytest
 from joserfc.jwk import ECKey
 
-from anyoauth import AuthorizationCode, ConfigurationError, DPoPKey, ServerMetadata
+from anyoauth import (
+    AuthorizationCode,
+    ConfigurationError,
+    DPoPKey,
+    InvalidResponse,
+    ServerMetadata,
+)
 
 ISSUER = "https://bank.example"
 KEY = ECKey.generate_key("P-256", private=True).as_dict(private=True)
@@ -108,3 +116,36 @@ def test_a_client_secret_cannot_stand_in_for_the_strong_methods() -> None:
         configure(
             metadata, client_key=None, client_secret="s3cret", client_auth="client_secret_basic"
         )
+
+
+def test_signed_responses_are_held_to_the_profiles_algorithms() -> None:
+    """A signed authorization response (JARM) is a signature like the others: under the
+    profile it is accepted only in PS256, ES256 or EdDSA, whatever the server lists."""
+    metadata = ServerMetadata.from_dict(
+        document(
+            jwks_uri=f"{ISSUER}/jwks",
+            authorization_signing_alg_values_supported=["RS256", "PS256", "ES256"],
+        ),
+        issuer=ISSUER,
+    )
+    strategy = configure(metadata, response_mode="jwt")
+    assert set(strategy.authorization_signing_algorithms) == {"PS256", "ES256"}
+    unlisted = ServerMetadata.from_dict(document(jwks_uri=f"{ISSUER}/jwks"), issuer=ISSUER)
+    default = configure(unlisted, response_mode="jwt")
+    assert "RS256" not in default.authorization_signing_algorithms
+    with pytest.raises(ConfigurationError, match="PS256, ES256 or EdDSA signatures only"):
+        configure(metadata, response_mode="jwt", authorization_signing_algorithms=("RS256",))
+
+
+def test_a_bearer_token_is_refused_when_dpop_is_the_only_sender_constraint() -> None:
+    """Under the profile a token must be sender-constrained: a server answering a DPoP
+    client with a plain bearer token (no certificate to bind it either) is refused, not
+    used unbound."""
+    strategy = configure(ServerMetadata.from_dict(document(), issuer=ISSUER))
+    body = json.dumps({"access_token": "AT", "token_type": "Bearer", "expires_in": 60})
+    with pytest.raises(InvalidResponse):
+        strategy.parse_token_response(200, "application/json", body.encode(), 1_700_000_000.0)
+    bound = json.dumps({"access_token": "AT", "token_type": "DPoP", "expires_in": 60})
+    token = strategy.parse_token_response(200, "application/json", bound.encode(), 1_700_000_000.0)
+    assert token.dpop_jkt == strategy.dpop_key.thumbprint  # type: ignore[union-attr]
+    assert not strategy.can_use(attrs.evolve(token, token_type="Bearer", dpop_jkt=None))

@@ -4,8 +4,9 @@ signed proof JWT that goes with one request.
 :class:`DPoPKey` holds the private key (generated, or the user's) and its public JWK and
 thumbprint (``jkt``, RFC 7638). :meth:`DPoPKey.proof` makes the ``DPoP`` header value of
 one request: a JWT of type ``dpop+jwt`` carrying the public key, with a fresh ``jti``,
-``htm``, ``htu`` (the URL without query and fragment), ``iat``, and when given the
-server's ``nonce`` and ``ath`` (the hash of the access token it goes with). Every request,
+``htm``, ``htu`` (the URL without user information, query and fragment), ``iat``, and
+when given the server's ``nonce`` and ``ath`` (the hash of the access token it goes
+with). Every request,
 and every retry of one, gets a new proof. joserfc signs; nothing here reads a clock or
 performs IO.
 """
@@ -64,17 +65,24 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _host_port(netloc: str) -> str:
+    """An authority without its user information: a URL's user and password never go
+    on the wire, so never in a proof either."""
+    return netloc.rpartition("@")[2]
+
+
 def htu_of(url: str) -> str:
-    """The ``htu`` of a request to ``url``: the URL without its query and fragment."""
+    """The ``htu`` of a request to ``url``: the URL without its user information,
+    query and fragment."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, _host_port(parts.netloc), parts.path, "", ""))
 
 
 def origin_of(url: str) -> str:
-    """The origin of ``url`` (scheme and authority, lower case): what a server nonce is
-    remembered for."""
+    """The origin of ``url`` (scheme, host and port, lower case): what a server nonce
+    is remembered for."""
     parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    return f"{parts.scheme.lower()}://{_host_port(parts.netloc).lower()}"
 
 
 def asks_for_nonce(status_code: int, body: bytes) -> bool:

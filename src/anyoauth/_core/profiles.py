@@ -73,6 +73,10 @@ class Strategy(Protocol):
     @property
     def id_token_algorithms(self) -> tuple[str, ...]: ...
     @property
+    def authorization_signing_algorithms(self) -> tuple[str, ...]: ...
+    @property
+    def signs_responses(self) -> bool: ...
+    @property
     def allow_insecure(self) -> bool: ...
     @property
     def mtls_endpoint_aliases(self) -> Mapping[str, str]: ...
@@ -168,6 +172,9 @@ def _algorithms(strategy: Strategy) -> str | None:
     others = set(strategy.id_token_algorithms) - FAPI2_ALGORITHMS
     if others:
         return f"id_tokens may be signed with {', '.join(sorted(others))}"
+    others = set(strategy.authorization_signing_algorithms) - FAPI2_ALGORITHMS
+    if others and strategy.signs_responses:
+        return f"signed authorization responses may be signed with {', '.join(sorted(others))}"
     return None
 
 
@@ -199,7 +206,8 @@ FAPI2_RULES: Final = (
 def apply_profile(strategy: Strategy, set_value: Callable[[str, Any], None]) -> None:
     """Turn on what ``strategy``'s profile requires, before its settings are checked:
     PKCE, pushing (when the server's endpoint is known), ``iss`` required (when the
-    issuer is known), and id_token algorithms narrowed to :data:`FAPI2_ALGORITHMS`.
+    issuer is known), and the algorithms of id_tokens and signed authorization responses
+    narrowed to :data:`FAPI2_ALGORITHMS`.
     ``set_value(name, value)`` sets a field of the frozen strategy."""
     profile = strategy.profile
     if profile is None:
@@ -212,9 +220,10 @@ def apply_profile(strategy: Strategy, set_value: Callable[[str, Any], None]) -> 
             set_value("push_authorization_request", True)
         if strategy.issuer is not None:
             set_value("require_iss", True)
-    narrowed = tuple(a for a in strategy.id_token_algorithms if a in FAPI2_ALGORITHMS)
-    if narrowed:
-        set_value("id_token_algorithms", narrowed)
+    for name in ("id_token_algorithms", "authorization_signing_algorithms"):
+        narrowed = tuple(a for a in getattr(strategy, name) if a in FAPI2_ALGORITHMS)
+        if narrowed:
+            set_value(name, narrowed)
 
 
 def check_profile(strategy: Strategy) -> None:

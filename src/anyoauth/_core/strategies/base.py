@@ -422,9 +422,13 @@ class Strategy:
     @property
     def usable_token_types(self) -> frozenset[str]:
         """The token types this client can use: :attr:`token_types`, and ``dpop`` when
-        it holds a :attr:`dpop_key`. A token response of any other type is refused."""
+        it holds a :attr:`dpop_key`. A token response of any other type is refused.
+        Under a :attr:`profile` with DPoP as the only sender constraint (no client
+        certificate), ``dpop`` alone: a bearer token would be used unbound."""
         if self.dpop_key is None:
             return self.token_types
+        if self.profile is not None and not self.uses_client_certificate:
+            return DPOP
         return self.token_types | DPOP
 
     @property
@@ -1066,7 +1070,7 @@ class Strategy:
         if kind == "dpop":
             key = self.dpop_key
             return key is not None and token.dpop_jkt in (None, key.thumbprint)
-        return kind in self.token_types
+        return kind in self.usable_token_types
 
 
 def _dpop_algorithm_listed(key: DPoPKey, listed: tuple[str, ...]) -> bool:
