@@ -3,7 +3,8 @@
 The three provider flows (Geni, Teamwork, Bank of Georgia), then the standard ones against
 the emulator's generic OpenID Connect server, configured by discovery: authorization
 code + PKCE with an id_token, refresh with rotation, revocation, the device grant,
-client credentials with ``private_key_jwt``, and the implicit grant.
+client credentials with ``private_key_jwt``, a pushed request with ``private_key_jwt``
+and a DPoP-bound token, and the implicit grant.
 
 The browser step is done by an HTTP user agent that reads the consent page and
 clicks Allow (or Don't Allow). Each outcome is printed with secrets redacted;
@@ -25,6 +26,7 @@ from . import (
     ClientCredentials,
     DeviceAuthorization,
     DeviceCode,
+    DPoPKey,
     Implicit,
     OAuthError,
     Token,
@@ -94,6 +96,12 @@ class _Report:
         _say(self.out, f"[{mark}] {title}\n       -> {_describe(outcome)}{note}")
 
 
+def _bank_key() -> Any:
+    from joserfc.jwk import ECKey
+
+    return ECKey.generate_key("P-256", parameters={"kid": "demo-bank"}, private=True)
+
+
 def _service_key() -> Any:
     from joserfc.jwk import RSAKey
 
@@ -123,6 +131,13 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         grant_types=["client_credentials"],
         auth_method="private_key_jwt",
         jwks={"keys": [service_key.as_dict(private=False)]},
+    )
+    bank_key = _bank_key()
+    emulator.add_oauth_client(
+        "demo-bank-app",
+        redirect_uris=[APP_REDIRECT],
+        auth_method="private_key_jwt",
+        jwks={"keys": [bank_key.as_dict(private=False)]},
     )
     emulator.add_geni_app(geni_id)
     emulator.add_teamwork_app(tw_id, tw_secret, redirect_uris=[TEAMWORK_REDIRECT])
@@ -247,6 +262,33 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
         )
         async with Client(service, http=browser) as c:
             await report.check("Client credentials with private_key_jwt", Token, c.token)
+        # The FAPI 2.0 building blocks (profile="fapi2" needs https; the demo's emulator
+        # is plain http on loopback): a pushed request, private_key_jwt, DPoP.
+        bank_app = AuthorizationCode.from_metadata(
+            metadata,
+            client_id="demo-bank-app",
+            redirect_uri=APP_REDIRECT,
+            client_auth="private_key_jwt",
+            client_key=bank_key,
+            client_assertion_algorithm="ES256",
+            push_authorization_request=True,
+            dpop_key=DPoPKey.generate(),
+        )
+        async with Client(bank_app, http=browser) as c:
+
+            async def bound_api(token: Token) -> str:
+                async with httpx.AsyncClient(auth=c.auth()) as api_client:
+                    response = await api_client.get(f"{base_url}/api/me")
+                if response.status_code != 200:
+                    return f"FAILED: API answered HTTP {response.status_code}"
+                return f"; API call with a DPoP proof: HTTP {response.status_code}"
+
+            await report.check(
+                "Pushed request (PAR) + private_key_jwt + DPoP-bound token, user clicks Allow",
+                Token,
+                lambda: login(c, "allow"),
+                bound_api,
+            )
         legacy = Implicit.from_metadata(
             metadata, client_id="demo-legacy-app", redirect_uri=APP_REDIRECT
         )
