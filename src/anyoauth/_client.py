@@ -58,6 +58,9 @@ logger = logging.getLogger("anyoauth")
 
 _PENDING = "pending:"
 
+_INTROSPECTION_HINTS = ("access_token", "refresh_token", None)
+"""The ``token_type_hint`` values :meth:`Client.introspect` takes (RFC 7662 2.1)."""
+
 _NEEDS_CERTIFICATE = (
     "mutual TLS needs an HTTP client that presents the client certificate: "
     "Client(..., http=httpx.AsyncClient(verify=anyoauth.client_tls_context(...)))"
@@ -351,6 +354,25 @@ class Client:
         return self._keeper.fresh()
 
     @scrubbed
+    async def refresh(self) -> Token:
+        """Renew the token now and return the new one, whether or not it has expired.
+
+        The held token (else the stored one) is renewed through the same path as
+        :meth:`token` with ``rejected``: a refresh grant when it has a refresh token,
+        else a new direct grant (client credentials). Any number of concurrent callers,
+        and every client sharing the store, cause one token request: a caller that
+        finds a renewal running joins it, and a client whose token a sibling renewed
+        meanwhile gets the sibling's token without sending anything. A rotated
+        refresh token is stored before the new token is handed out; the renewal pause
+        after short-lived tokens applies (:class:`TokenExpiredOnArrival`).
+
+        Raises :class:`LoginRequired` when only an interactive login can help (no
+        token, or a token without a refresh token, of a flow with a user step; a
+        refresh token the server refuses), and the token request's errors otherwise.
+        """
+        return await self._keeper.refresh()
+
+    @scrubbed
     async def _token(self, rejected: Token | None) -> Token:
         return await self._keeper.token(rejected)
 
@@ -576,26 +598,45 @@ class Client:
         logger.debug("token revoked for %s", self.strategy.store_namespace)
 
     @scrubbed
-    async def introspect(self, token: Token | str | None = None) -> Introspection:
+    async def introspect(
+        self,
+        token: Token | str | None = None,
+        *,
+        token_type_hint: str | None = "access_token",
+    ) -> Introspection:
         """Ask the introspection endpoint (RFC 7662) about a token.
 
-        ``token`` is a :class:`Token` (its access token is asked about), a token
-        string, or ``None`` for this client's current token. Raises
-        :class:`ConfigurationError` without an introspection endpoint and
-        :class:`LoginRequired` when ``None`` is given and no token is held.
+        ``token`` is a :class:`Token`, a token string, or ``None`` for this client's
+        current token. ``token_type_hint`` says what is asked about and is sent as
+        such: ``"access_token"`` (the default: a :class:`Token`'s access token),
+        ``"refresh_token"`` (a :class:`Token`'s refresh token; :class:`ConfigurationError`
+        when it has none), or ``None`` (no hint sent; a :class:`Token`'s access
+        token). Raises :class:`ConfigurationError` without an introspection endpoint
+        or for another hint, and :class:`LoginRequired` when ``None`` is given and no
+        token is held.
         """
         if self.strategy.introspection_endpoint is None:
             raise ConfigurationError(f"{self.strategy.name} has no introspection endpoint")
+        if token_type_hint not in _INTROSPECTION_HINTS:
+            raise ConfigurationError(
+                "token_type_hint must be 'access_token', 'refresh_token' or None"
+            )
         if token is None:
             token = self._held or await self.store.get_token(self.token_key)
             if token is not None and not self.strategy.can_use(token):
                 token = None  # never sent (see Strategy.can_use)
             if token is None:
                 raise LoginRequired("no token to introspect")
-        value = token.access_token if isinstance(token, Token) else token
-        hint = "access_token"
+        if isinstance(token, Token):
+            value = token.access_token
+            if token_type_hint == "refresh_token":
+                if not token.refresh_token:
+                    raise ConfigurationError("the token has no refresh token to introspect")
+                value = token.refresh_token
+        else:
+            value = token
         request = self.strategy.introspection_request(
-            value, token_type_hint=hint, now=self._clock()
+            value, token_type_hint=token_type_hint, now=self._clock()
         )
         answer = await self._send(request)
         with redacting(request):

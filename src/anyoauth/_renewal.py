@@ -165,6 +165,27 @@ class TokenKeeper:
             return held
         return await self._obtain(rejected)
 
+    async def refresh(self) -> Token:
+        """Renew the token now (see :meth:`Client.refresh`): the held token, else the
+        stored one, is renewed as a rejected one would be (:meth:`_obtain`), so a
+        renewal already running here is joined and a sibling that renewed it first
+        gives its token instead of a new request."""
+        current = self.held
+        if current is None:
+            stored = await self.store.get_token(self.key)
+            current = stored if stored is not None and self.strategy.can_use(stored) else None
+        if current is None and not self.strategy.has_direct_grant:
+            raise LoginRequired("no token to refresh; log in first")
+        if (
+            current is not None
+            and not current.refresh_token
+            and not self.strategy.has_direct_grant
+        ):
+            raise LoginRequired(
+                f"the {self.strategy.name} token has no refresh token; log in again to renew it"
+            )
+        return await self._obtain(current)
+
     def _arrived(self, token: Token) -> None:
         """Raise :class:`TokenExpiredOnArrival` if a renewal brought a token that has
         expired while renewals pause, once the streak reached the limit (the core

@@ -42,7 +42,7 @@ from ..http import HttpRequest
 from ..jar import DEFAULT_REQUEST_OBJECT_LIFETIME, RequestObjectSigner
 from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
 from ..par import PushedAuthorization
-from ..profiles import Profile, apply_profile, check_profile
+from ..profiles import FAPI2_ALGORITHMS, Profile, apply_profile, check_profile
 from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
 from ..token import BEARER, BEARER_TYPE, DPOP, Token, parse_token_response
 from ..urls import (
@@ -99,6 +99,34 @@ def scope_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
 def not_empty(_instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{attribute.name} must be a non-empty string")
+
+
+DEFAULT_ID_TOKEN_LEEWAY = 60.0
+"""Seconds of clock skew allowed in id_token times unless :attr:`Strategy.id_token_leeway`
+says otherwise."""
+
+MAX_ID_TOKEN_LEEWAY = 600.0
+"""The largest :attr:`Strategy.id_token_leeway`: ten minutes of skew."""
+
+
+def _check_id_token_leeway(value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_ID_TOKEN_LEEWAY
+    ):
+        raise ConfigurationError(
+            f"id_token_leeway must be a number of seconds from 0 to {MAX_ID_TOKEN_LEEWAY:g}"
+        )
+
+
+def _id_token_algorithms_of(metadata: ServerMetadata, profile: object) -> tuple[str, ...]:
+    """The server's id_token algorithms anyoauth accepts (asymmetric only), in its order;
+    with a profile, only those the profile allows; empty when none is left (the
+    defaults then stay, and an id_token signed otherwise is refused)."""
+    allowed = ID_TOKEN_ALGORITHMS if profile is None else ID_TOKEN_ALGORITHMS & FAPI2_ALGORITHMS
+    listed = metadata.id_token_signing_alg_values_supported
+    return tuple(dict.fromkeys(alg for alg in listed if alg in allowed))
 
 
 @attrs.frozen(kw_only=True)
@@ -174,7 +202,12 @@ class Strategy:
     id_token_algorithms: tuple[str, ...] = attrs.field(
         default=DEFAULT_ID_TOKEN_ALGORITHMS, converter=tuple
     )
-    """Accepted id_token signature algorithms (asymmetric only; never ``none``)."""
+    """Accepted id_token signature algorithms (asymmetric only; never ``none``).
+    :meth:`from_metadata` takes the server's ``id_token_signing_alg_values_supported``
+    among these unless told otherwise."""
+    id_token_leeway: float = DEFAULT_ID_TOKEN_LEEWAY
+    """Seconds of clock skew allowed when an id_token's ``exp``, ``iat`` and ``nbf``
+    are checked (0 to 600)."""
     revocation_endpoint: str | None = None
     """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
     introspection_endpoint: str | None = None
@@ -305,6 +338,7 @@ class Strategy:
                 "id_token_algorithms must list asymmetric JWS algorithms only: "
                 + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
             )
+        _check_id_token_leeway(self.id_token_leeway)
         check_profile(self)
 
     def _check_response_mode(self) -> None:
@@ -921,6 +955,7 @@ class Strategy:
             now=now,
             nonce=nonce,
             algorithms=self.id_token_algorithms,
+            leeway=self.id_token_leeway,
             access_token=access_token,
         )
 
@@ -941,7 +976,11 @@ class Strategy:
         from ``kwargs`` only, and is refused (:class:`ConfigurationError`) when the server
         lists ``response_modes_supported`` without it. The server's
         ``authorization_signing_alg_values_supported`` that anyoauth accepts become
-        :attr:`authorization_signing_algorithms` unless ``kwargs`` set them.
+        :attr:`authorization_signing_algorithms` unless ``kwargs`` set them; likewise
+        the server's ``id_token_signing_alg_values_supported`` that anyoauth accepts
+        (asymmetric only: a listed ``none`` or ``HS256`` is never taken; with a
+        ``profile``, only the profile's) become :attr:`id_token_algorithms` unless
+        ``kwargs`` set them. When none is left, the defaults stay.
 
         ``allow_insecure`` stays off unless ``kwargs`` turn it on: http endpoints in the
         metadata are refused (:class:`ConfigurationError`) unless they and the issuer
@@ -995,6 +1034,10 @@ class Strategy:
                 f"the server does not list response_mode={mode} in its metadata "
                 f"(it supports {', '.join(listed)})"
             )
+        if "id_token_algorithms" not in kwargs:
+            algorithms = _id_token_algorithms_of(metadata, kwargs.get("profile"))
+            if algorithms:
+                values["id_token_algorithms"] = algorithms
         if "authorization_signing_algorithms" not in kwargs:
             from ..jarm import RESPONSE_SIGNING_ALGORITHMS
 
