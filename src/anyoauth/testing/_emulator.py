@@ -100,6 +100,7 @@ class ProviderEmulator:
         oauth_par_expires_in: int = 60,
         oauth_par_response: Mapping[str, object] | None = None,
         oauth_jarm_attack: str | None = None,
+        oauth_id_token_algorithm: str = "RS256",
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -142,6 +143,7 @@ class ProviderEmulator:
             par_response=oauth_par_response,
         )
         self.oauth_jarm_attack = oauth_jarm_attack
+        self.oauth_id_token_algorithm = oauth_id_token_algorithm
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
             self._teamwork,
@@ -452,6 +454,21 @@ class ProviderEmulator:
         if value is not None and value not in JARM_ATTACKS:
             raise ValueError(f"oauth_jarm_attack must be None or one of {sorted(JARM_ATTACKS)}")
         self._oauth.jarm_attack = value
+
+    @property
+    def oauth_id_token_algorithm(self) -> str:
+        """How the generic server signs id_tokens, and the one algorithm its metadata
+        lists in ``id_token_signing_alg_values_supported``: ``"RS256"`` (the default)
+        or ``"EdDSA"`` (an Ed25519 key, published in its key set)."""
+        return self._oauth.id_token_algorithm
+
+    @oauth_id_token_algorithm.setter
+    def oauth_id_token_algorithm(self, value: str) -> None:
+        from ._oauth_server import ID_TOKEN_SIGNING_ALGS
+
+        if value not in ID_TOKEN_SIGNING_ALGS:
+            raise ValueError(f"oauth_id_token_algorithm must be one of {ID_TOKEN_SIGNING_ALGS}")
+        self._oauth.id_token_algorithm = value
 
     @property
     def calls(self) -> Counter[str]:

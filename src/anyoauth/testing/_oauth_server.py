@@ -83,9 +83,10 @@ from ._toolkit import (
 )
 
 if TYPE_CHECKING:
-    from joserfc.jwk import RSAKey
+    from joserfc.jwk import OKPKey, RSAKey
 
 __all__ = [
+    "ID_TOKEN_SIGNING_ALGS",
     "JARM_ATTACKS",
     "OAUTH_API_PATH",
     "OAUTH_AUTHORIZE_PATH",
@@ -156,6 +157,8 @@ JARM_ATTACKS = frozenset(
 ``expired`` (``exp`` two minutes past), ``unknown_key`` (signed by a key not in the
 JWKS), ``alg_none`` (unsigned, ``alg`` ``none``), ``alg_hs256`` (HMAC-signed with the
 published public key as the secret)."""
+ID_TOKEN_SIGNING_ALGS = ("RS256", "EdDSA")
+"""How :attr:`EmulatedOAuthServer.id_token_algorithm` may sign id_tokens."""
 RESPONSE_MODES = (
     "query",
     "fragment",
@@ -386,6 +389,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         par_expires_in: int = 60,
         par_response: Mapping[str, object] | None = None,
         jarm_attack: str | None = None,
+        id_token_algorithm: str = "RS256",
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -455,6 +459,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self.request_objects = RequestObjects(clock)
         """Request object checks, and the ``jti`` values already seen."""
         self.jarm_attack = jarm_attack
+        self.id_token_algorithm = id_token_algorithm
+        """How id_tokens are signed, and what the metadata's
+        ``id_token_signing_alg_values_supported`` lists: one of
+        :data:`ID_TOKEN_SIGNING_ALGS` (``EdDSA``: with an Ed25519 key, published in the
+        key set beside the RSA keys)."""
+        self.ed25519_key: OKPKey | None = None
+        """The Ed25519 id_token signing key (made when first needed)."""
         """``None``, or how every signed authorization response is spoilt (one of
         :data:`JARM_ATTACKS`)."""
 
@@ -604,7 +615,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "dpop_signing_alg_values_supported": list(self.dpop.algorithms),
             "authorization_response_iss_parameter_supported": True,
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": [self.id_token_algorithm],
             "claims_supported": [
                 "iss",
                 "sub",
@@ -640,7 +651,10 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def _jwks(self, request: Request) -> EmulatorResponse:
         self._signing_key()
-        return json_response(200, {"keys": [key.as_dict(private=False) for key in self.keys]})
+        keys = [key.as_dict(private=False) for key in self.keys]
+        if self.ed25519_key is not None:
+            keys.append(self.ed25519_key.as_dict(private=False))
+        return json_response(200, {"keys": keys})
 
     def _new_key(self) -> RSAKey:
         from joserfc.jwk import RSAKey
@@ -729,7 +743,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         from joserfc import jwt
 
         now = int(self.clock())
-        digest = hashlib.sha256(access_token.encode("ascii")).digest()
+        # at_hash: the left half of the access token's hash (SHA-512 for Ed25519).
+        hashing = hashlib.sha512 if self.id_token_algorithm == "EdDSA" else hashlib.sha256
+        digest = hashing(access_token.encode("ascii")).digest()
         claims: dict[str, Any] = {
             "iss": request.base,
             "sub": SUBJECT,
@@ -737,7 +753,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "exp": now + self.expires_in,
             "iat": now,
             "auth_time": int(auth_time),
-            "at_hash": b64url(digest[:16]),
+            "at_hash": b64url(digest[: len(digest) // 2]),
         }
         if nonce:
             claims["nonce"] = nonce
@@ -746,8 +762,27 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 claims.pop(name, None)
             else:
                 claims[name] = value
+        if self.id_token_algorithm == "EdDSA":
+            return self._eddsa_signed(claims)
         key = self._signing_key()
         return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key, algorithms=["RS256"])
+
+    def _eddsa_signed(self, claims: Mapping[str, Any]) -> str:
+        """``claims`` as a JWT signed with the Ed25519 key (``alg`` ``EdDSA``)."""
+        import json
+
+        from joserfc.jwk import OKPKey
+        from joserfc.jws import JWSRegistry
+
+        if self.ed25519_key is None:
+            parameters = {"use": "sig", "alg": "EdDSA"}
+            self.ed25519_key = OKPKey.generate_key("Ed25519", parameters=parameters, auto_kid=True)  # type: ignore[arg-type]
+        key = self.ed25519_key
+        header = {"alg": "EdDSA", "typ": "JWT", "kid": key.kid}
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        # The model itself, not the registry's lookup (which warns on "EdDSA").
+        signature = JWSRegistry.algorithms["EdDSA"].sign(signing_input.encode("ascii"), key)
+        return f"{signing_input}.{b64url(signature)}"
 
     def _revoke_family(self, family: str) -> None:
         self.tokens.revoke_where(lambda grant: grant.family == family)
