@@ -602,7 +602,7 @@ class Client:
         self,
         token: Token | str | None = None,
         *,
-        token_type_hint: str | None = "access_token",
+        token_type_hint: str | None = "access_token",  # noqa: S107 - a hint, no secret
     ) -> Introspection:
         """Ask the introspection endpoint (RFC 7662) about a token.
 

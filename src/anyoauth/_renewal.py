@@ -176,11 +176,7 @@ class TokenKeeper:
             current = stored if stored is not None and self.strategy.can_use(stored) else None
         if current is None and not self.strategy.has_direct_grant:
             raise LoginRequired("no token to refresh; log in first")
-        if (
-            current is not None
-            and not current.refresh_token
-            and not self.strategy.has_direct_grant
-        ):
+        if current is not None and not current.refresh_token and not self.strategy.has_direct_grant:
             raise LoginRequired(
                 f"the {self.strategy.name} token has no refresh token; log in again to renew it"
             )

@@ -100,7 +100,7 @@ class ProviderEmulator:
         oauth_par_expires_in: int = 60,
         oauth_par_response: Mapping[str, object] | None = None,
         oauth_jarm_attack: str | None = None,
-        oauth_id_token_algorithm: str = "RS256",
+        oauth_id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""

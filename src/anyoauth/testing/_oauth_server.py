@@ -389,7 +389,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         par_expires_in: int = 60,
         par_response: Mapping[str, object] | None = None,
         jarm_attack: str | None = None,
-        id_token_algorithm: str = "RS256",
+        id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -779,7 +779,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             self.ed25519_key = OKPKey.generate_key("Ed25519", parameters=parameters, auto_kid=True)  # type: ignore[arg-type]
         key = self.ed25519_key
         header = {"alg": "EdDSA", "typ": "JWT", "kid": key.kid}
-        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signing_input = (
+            f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        )
         # The model itself, not the registry's lookup (which warns on "EdDSA").
         signature = JWSRegistry.algorithms["EdDSA"].sign(signing_input.encode("ascii"), key)
         return f"{signing_input}.{b64url(signature)}"
