@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -11,7 +12,7 @@ import anyoauth
 from anyoauth import Client
 from anyoauth.testing import ManualClock, ProviderEmulator
 
-from .helpers import EMULATED_SECRET, login, metadata, web_app
+from .helpers import EMULATED_SECRET, answer, code_strategy, form, login, metadata, mock, web_app
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +116,43 @@ async def test_refused_refresh_needs_a_login(
             await client.refresh()
         with pytest.raises(anyoauth.LoginRequired):
             await client.token()
+
+
+async def test_a_refresh_during_an_early_refresh_joins_it(http_module: ModuleType) -> None:
+    clock = ManualClock()
+    sent: list[str] = []
+    release = anyio.Event()
+
+    async def handler(request: Any) -> Any:
+        sent.append(form(request)["refresh_token"])
+        await release.wait()
+        return answer(http_module, {"access_token": "a2", "refresh_token": "r2", "expires_in": 100})
+
+    async with (
+        mock(http_module, handler) as http,
+        Client(code_strategy(), http=http, clock=clock) as client,
+    ):
+        await client.set_token(
+            anyoauth.Token(
+                access_token="a1",
+                refresh_token="r1",
+                issued_at=clock.now,
+                expires_at=clock.now + 100,
+            )
+        )
+        clock.now += 80  # inside the leeway: token() starts a background refresh
+        assert (await client.token()).access_token == "a1"
+        await anyio.sleep(0.01)
+        assert sent == ["r1"]
+        got: list[anyoauth.Token] = []
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as group:
+                group.start_soon(_refresh_into, client, got)
+                await anyio.sleep(0.01)
+                release.set()
+    assert sent == ["r1"]
+    assert got[0].access_token == "a2"
+
+
+async def _refresh_into(client: Client, got: list[anyoauth.Token]) -> None:
+    got.append(await client.refresh())
