@@ -15,8 +15,9 @@ import anyio
 import pytest
 
 import anyoauth
-from anyoauth import AuthorizationCode, ConfigurationError
+from anyoauth import AuthorizationCode, ConfigurationError, UserStep
 from anyoauth.agents import LoopbackAgent, SystemBrowserAgent
+from anyoauth.providers import BankOfGeorgia
 from anyoauth.testing import ProviderEmulator, browse
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +186,24 @@ async def test_a_client_registered_without_a_port_logs_in_on_its_path(http_clien
 async def test_a_code_flow_without_redirect_uri_logs_in_on_the_agent_s(http_client: Any) -> None:
     emulator, _ = await log_in(http_client, "http://127.0.0.1/done", None, agent_path="/done")
     assert urlsplit(emulator.authorization_requests[0]["redirect_uri"]).path == "/done"
+
+
+async def test_bog_without_redirect_uri_runs_its_authorize_step_with_an_agent(
+    http_client: Any,
+) -> None:
+    emulator = ProviderEmulator()
+    port = free_port()
+    emulator.add_keycloak_client(
+        "bog-app", "bog-secret-SENTINEL", redirect_uris=[f"http://127.0.0.1:{port}/callback"]
+    )
+
+    async def browser(url: str) -> None:
+        await http_client.get(await browse(http_client, url))
+
+    async with emulator.serve() as base:
+        bank = BankOfGeorgia("bog-app", "bog-secret-SENTINEL", **emulator.endpoints_keycloak(base))
+        assert bank.user_step is UserStep.NONE
+        async with anyoauth.Client(bank, http=http_client) as client:
+            token = await client.login(LoopbackAgent(port=port, open_browser=browser))
+    assert emulator.is_valid_token(token.access_token)
+    assert emulator.calls["keycloak.token"] == 0  # the authorize step, not client credentials
