@@ -70,7 +70,8 @@ async def test_the_listener_takes_the_path_of_a_redirect_uri_without_a_port() ->
     async with listening(LoopbackAgent(), "http://127.0.0.1/cb") as uri:
         parts = urlsplit(uri)
         assert (parts.hostname, parts.path) == ("127.0.0.1", "/cb")
-        assert parts.port is not None and parts.port != 0
+        assert parts.port is not None
+        assert parts.port != 0
         assert await status_of(parts.port, "/cb") == 200  # the relay page of the redirect path
         assert await status_of(parts.port, "/callback?code=c&state=s") == 404
 
@@ -85,7 +86,8 @@ async def test_the_listener_takes_port_and_path_of_the_redirect_uri() -> None:
 async def test_port_zero_in_the_redirect_uri_means_any_port() -> None:
     async with listening(LoopbackAgent(), "http://127.0.0.1:0/cb") as uri:
         port = urlsplit(uri).port
-        assert port is not None and port != 0
+        assert port is not None
+        assert port != 0
         assert uri == f"http://127.0.0.1:{port}/cb"
 
 
@@ -157,20 +159,20 @@ async def log_in(
         landed.append(final)
         await http_client.get(final)
 
-    settings = {} if agent_path is None else {"path": agent_path}
+    agent = LoopbackAgent(open_browser=browser)
+    if agent_path is not None:
+        agent = LoopbackAgent(open_browser=browser, path=agent_path)
     async with emulator.serve() as base:
+        endpoints = emulator.endpoints_oauth(base)
         code = AuthorizationCode(
             client_id=CLIENT_ID,
             redirect_uri=redirect_uri,
             allow_insecure=True,
-            **{
-                k: v
-                for k, v in emulator.endpoints_oauth(base).items()
-                if k in ("authorization_endpoint", "token_endpoint")
-            },
+            authorization_endpoint=endpoints["authorization_endpoint"],
+            token_endpoint=endpoints["token_endpoint"],
         )
         async with anyoauth.Client(code, http=http_client) as client:
-            token = await client.login(LoopbackAgent(open_browser=browser, **settings))
+            token = await client.login(agent)
     assert emulator.is_valid_token(token.access_token)
     (final,) = landed
     return emulator, final
@@ -179,7 +181,8 @@ async def log_in(
 async def test_a_client_registered_without_a_port_logs_in_on_its_path(http_client: Any) -> None:
     emulator, final = await log_in(http_client, "http://127.0.0.1/cb", "http://127.0.0.1/cb")
     sent = emulator.authorization_requests[0]["redirect_uri"]
-    assert urlsplit(sent).path == "/cb" and urlsplit(sent).port not in (None, 0)
+    assert urlsplit(sent).path == "/cb"
+    assert urlsplit(sent).port not in (None, 0)
     assert final.startswith(sent + "?")
 
 

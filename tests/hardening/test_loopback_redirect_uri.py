@@ -64,6 +64,11 @@ async def request(port: int, target: str, cookie: str = "") -> bytes:
                     return received
 
 
+async def open_session(redirect_uri: str) -> None:
+    async with LoopbackAgent().session(strategy(redirect_uri)):
+        pytest.fail("the listener was bound")
+
+
 @pytest.mark.parametrize(
     "redirect_uri",
     [
@@ -85,9 +90,7 @@ async def test_a_redirect_uri_the_listener_cannot_serve_exactly_is_refused(
 ) -> None:
     port = free_port()
     with pytest.raises(ConfigurationError):
-        chosen = strategy(redirect_uri.format(port=port))
-        async with LoopbackAgent().session(chosen):
-            pytest.fail("the listener was bound")
+        await open_session(redirect_uri.format(port=port))
     assert not await is_open(port)
 
 
