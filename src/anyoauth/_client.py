@@ -257,13 +257,32 @@ class Client:
         (Geni), the loopback listener with the system browser otherwise. A strategy
         without a user step just gets a token (:meth:`token`).
 
+        A loopback agent's redirect URI is used for the login: the strategy's
+        ``redirect_uri`` may be left out (the listener picks a port), or, when it is an
+        ``http`` loopback URI, tells the listener its host, path and port.
+
+        A strategy whose authorize step is optional and runs only with a
+        ``redirect_uri`` (the client credentials presets :class:`~anyoauth.providers.Keycloak`
+        and :class:`~anyoauth.providers.BankOfGeorgia`) and has none: without
+        ``agent``, this fetches a client credentials token, as :meth:`token` does (and
+        logs so at INFO level); with ``agent``, the authorize step runs on the agent's
+        redirect URI, and an agent that has none (:class:`~anyoauth.agents.ManualAgent`)
+        raises :class:`ConfigurationError`.
+
         Raises :class:`AgentError` when the user agent fails, and every error of
         :meth:`complete`.
         """
         step = self.strategy.user_step
         if step is UserStep.DEVICE:
             return await self._device_login(None)
-        if step is UserStep.NONE:
+        optional = step is UserStep.NONE and _authorizes_with_redirect(self.strategy)
+        if step is UserStep.NONE and (agent is None or not optional):
+            if optional:
+                logger.info(
+                    "login: %s has no redirect_uri, so its authorize step is skipped and a "
+                    "client credentials token is fetched; pass a user agent to run it",
+                    self.strategy.name,
+                )
             return await self._token(None)
         if agent is None:
             from .agents import default_agent
@@ -273,6 +292,12 @@ class Client:
             strategy = self.strategy
             if session.redirect_uri is not None:
                 strategy = attrs.evolve(strategy, redirect_uri=session.redirect_uri)
+            elif optional:
+                raise ConfigurationError(
+                    f"{strategy.name} runs its authorize step only with a redirect_uri: "
+                    "set the one registered with the provider, or use a loopback agent; "
+                    "client.token() fetches a client credentials token"
+                )
             start = await self._begin(strategy)
             url = await session.authorize(start.url)
         return await self._complete(strategy, url)
@@ -669,3 +694,18 @@ def _show_device_code(device: DeviceAuthorization) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+_PROBE_REDIRECT = "http://127.0.0.1/callback"
+
+
+def _authorizes_with_redirect(strategy: Strategy) -> bool:
+    """Whether ``strategy`` (whose login has no user step) would have a redirect step
+    with a ``redirect_uri``: an optional authorize step left out for want of one."""
+    if strategy.authorization_endpoint is None or strategy.redirect_uri is not None:
+        return False
+    try:
+        probe = attrs.evolve(strategy, redirect_uri=_PROBE_REDIRECT)
+    except (ConfigurationError, TypeError):
+        return False
+    return probe.user_step is UserStep.REDIRECT

@@ -41,8 +41,7 @@ PLAIN = anyoauth.Strategy(
     client_id="plain",
     authorization_endpoint="https://as.example/authorize",
     token_endpoint="https://as.example/token",
-    redirect_uri="http://127.0.0.1/callback",
-)
+)  # no redirect_uri: each agent's own settings decide where it listens
 SECURITY_HEADERS = {
     "cache-control": "no-store",
     "referrer-policy": "no-referrer",

@@ -19,6 +19,7 @@ from anyoauth import (
     Token,
 )
 from anyoauth.sansio import (
+    Flow,
     State,
 )
 from support.oauth_server import (
@@ -69,8 +70,10 @@ def test_code_flow_sends_a_fresh_s256_challenge_and_the_verifier() -> None:
 
 @pytest.mark.parametrize("missing", ["authorization_endpoint", "token_endpoint", "redirect_uri"])
 def test_code_flow_needs_its_endpoints(missing: str) -> None:
+    # The endpoints are needed to build the strategy; redirect_uri to begin a login
+    # (Client.login with a loopback agent supplies one).
     with pytest.raises(ConfigurationError, match=missing):
-        code_strategy(**{missing: None})
+        Flow(code_strategy(**{missing: None})).begin(NOW)
 
 
 def test_code_flow_refuses_response_type_token() -> None:

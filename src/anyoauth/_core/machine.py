@@ -336,6 +336,15 @@ class Flow:
                 ConfigurationError(f"{strategy.name} has no interactive authorization step"),
                 Event.REDIRECT_REJECTED,
             )
+        if strategy.redirect_uri is None and not _lands(strategy):
+            self._fail(
+                ConfigurationError(
+                    f"{strategy.name} needs a redirect_uri to begin a login: set the one "
+                    "registered with the provider, or use client.login() with a loopback "
+                    "agent, which supplies its own"
+                ),
+                Event.REDIRECT_REJECTED,
+            )
         pushing = strategy.push_authorization_request
         self.handle(Event.PUSH_REQUESTED if pushing else Event.AUTHORIZATION_STARTED)
         verifier = new_code_verifier() if strategy.uses_pkce else None
@@ -900,3 +909,12 @@ def _without_id_token(token: Token, claims: Mapping[str, Any] | None) -> Token:
     before, or none): claims nobody verified are never handed out."""
     extra = {k: v for k, v in token.extra.items() if k != "id_token"}
     return attrs.evolve(token, extra=extra, id_token_claims=claims)
+
+
+def _lands(strategy: Strategy) -> bool:
+    """Whether a redirect of ``strategy``'s login has somewhere to land (a strategy
+    without ``redirect_uri`` may land on its own URLs: Geni's desktop flow)."""
+    try:
+        return bool(strategy.redirect_endpoints())
+    except ConfigurationError:
+        return False

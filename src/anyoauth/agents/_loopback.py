@@ -48,6 +48,7 @@ import h11
 from .._core.errors import AgentError, ConfigurationError, OAuthError, RedirectError
 from .._core.jarm import unverified_response_state
 from .._core.text import is_visible_ascii
+from .._core.urls import is_loopback_host
 from ._base import check_callable as _check_callable
 from ._base import check_positive as _check_positive
 
@@ -294,6 +295,52 @@ def _check_path(_instance: object, _attribute: object, value: str) -> None:
         )
 
 
+_DEFAULT_HOST = "127.0.0.1"
+_DEFAULT_PORT = 0
+_DEFAULT_PATH = "/callback"
+
+
+def _redirect_parts(redirect_uri: str) -> tuple[str, int, str] | None:
+    """``(host, port, path)`` the listener takes from a strategy's loopback ``http``
+    redirect URI (port 0 when the URI names none or port 0: any port, RFC 8252 7.3);
+    ``None`` for a redirect URI the listener cannot catch (``https``, a custom scheme,
+    another host): the session's own replaces it, as a placeholder.
+
+    Raises :class:`ConfigurationError` for a loopback URI the listener cannot serve
+    exactly: a host other than 127.0.0.1 or ::1 (``localhost`` included), user
+    information, a query, a fragment, a bad port, or a path with dot segments or
+    characters the listener does not accept.
+    """
+    parts = urlsplit(redirect_uri)
+    if parts.scheme.lower() != "http" or not is_loopback_host(parts.hostname or ""):
+        return None
+    host = parts.hostname or ""
+    if host not in _HOSTS:
+        raise ConfigurationError(
+            "the loopback listener binds 127.0.0.1 or ::1 only (RFC 8252 8.3: not "
+            f"localhost); the strategy's redirect_uri names {host!r}: register "
+            "http://127.0.0.1:PORT/PATH with the provider and use that"
+        )
+    if "@" in parts.netloc or parts.query or parts.fragment or redirect_uri.endswith("?"):
+        raise ConfigurationError(
+            "the loopback listener serves a redirect_uri without user information, "
+            "query or fragment: the provider appends the result to it"
+        )
+    try:
+        port = parts.port or _DEFAULT_PORT
+    except ValueError:
+        raise ConfigurationError("the strategy's redirect_uri has an invalid port") from None
+    path = parts.path or "/"
+    segments = [unquote(segment) for segment in path.split("/")]
+    if not _PATH.fullmatch(path) or any(segment in (".", "..") for segment in segments):
+        raise ConfigurationError(
+            "the loopback listener serves a redirect_uri path such as '/callback': no "
+            "'.' or '..' segment (browsers rewrite them), empty segment or unescaped "
+            "special characters"
+        )
+    return host, port, path
+
+
 # -- the loopback agent ----------------------------------------------------------------------
 
 
@@ -373,25 +420,64 @@ class LoopbackAgent:
         """Whether the opener starts a browser program (whose command line anyone can read)."""
         return False
 
+    def listening_for(self, redirect_uri: str | None) -> LoopbackAgent:
+        """This agent with the host, port and path a strategy's ``redirect_uri`` fixes.
+
+        A loopback ``http`` redirect URI (``http://127.0.0.1:8400/cb``) is where the
+        listener listens: its host, its path, and its port, unless it names none (or
+        port 0), which means any port (RFC 8252 7.3: the server must accept any port
+        on a loopback IP address). The agent's own ``host``, ``port`` and ``path``
+        apply where they were left at their defaults (``127.0.0.1``, 0, ``/callback``);
+        one set to another value than the redirect URI's raises
+        :class:`ConfigurationError` naming both. Any other redirect URI (``None``,
+        ``https``, a custom scheme) leaves the agent as it is: the session's own
+        redirect URI replaces the strategy's. A loopback redirect URI the listener
+        cannot serve exactly (``localhost``, a query, ``..`` in the path...) raises
+        :class:`ConfigurationError`.
+        """
+        derived = None if redirect_uri is None else _redirect_parts(redirect_uri)
+        if derived is None:
+            return self
+        host, port, path = derived
+        conflicts = []
+        if self.host not in (_DEFAULT_HOST, host):
+            conflicts.append(f"host {self.host!r} (the redirect_uri's: {host!r})")
+        if port and self.port not in (_DEFAULT_PORT, port):
+            conflicts.append(f"port {self.port} (the redirect_uri's: {port})")
+        if self.path not in (_DEFAULT_PATH, path):
+            conflicts.append(f"path {self.path!r} (the redirect_uri's: {path!r})")
+        if conflicts:
+            raise ConfigurationError(
+                f"the strategy's redirect_uri {redirect_uri!r} is where the loopback "
+                f"listener must listen, but the agent was given {'; '.join(conflicts)}: "
+                "leave them out of the agent or make them match"
+            )
+        return attrs.evolve(self, host=host, port=port or self.port, path=path)
+
     @asynccontextmanager
     async def session(self, strategy: Strategy) -> AsyncIterator[_LoopbackSession]:
         """Bind the listener for one login of ``strategy``; closing the session closes it.
 
+        The listener listens where the strategy's loopback ``redirect_uri`` says
+        (see :meth:`listening_for`).
+
         Raises :class:`AgentError` when the port cannot be bound, and
         :class:`ConfigurationError` when ``strategy`` does not end on a redirect URI
-        (Geni's desktop flow ends on the provider's own pages).
+        (Geni's desktop flow ends on the provider's own pages) or its ``redirect_uri``
+        conflicts with the agent's settings.
         """
+        agent = self.listening_for(strategy.redirect_uri)
         try:
-            multi = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+            multi = await anyio.create_tcp_listener(local_host=agent.host, local_port=agent.port)
         except OSError as exc:
             raise AgentError(
-                f"cannot listen on {_HOSTS[self.host]}:{self.port} ({exc.strerror or exc})"
+                f"cannot listen on {_HOSTS[agent.host]}:{agent.port} ({exc.strerror or exc})"
             ) from exc
         listener = multi.listeners[0]
         try:
             if len(multi.listeners) != 1 or not isinstance(listener, anyio.abc.SocketListener):
                 raise AgentError("the loopback listener could not be set up")
-            session = _LoopbackSession(self, listener)
+            session = _LoopbackSession(agent, listener)
             session.check(strategy)
             logger.debug("loopback listener on %s", session.redirect_uri)
             yield session

@@ -24,6 +24,9 @@ class AuthorizationCode(Strategy):
     ``redirect_uri`` with ``code``, which is exchanged by a form-encoded POST.
     PKCE is on by default; turn it off only for servers that reject it.
     With ``"openid"`` in the scope, a ``nonce`` is sent and the id_token validated.
+
+    ``redirect_uri`` may be left out for :meth:`Client.login` with a loopback agent,
+    which supplies its own; :meth:`Client.begin` then raises :class:`ConfigurationError`.
     """
 
     name: ClassVar[str] = "authorization-code"
@@ -32,7 +35,7 @@ class AuthorizationCode(Strategy):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        require(self, "authorization_endpoint", "token_endpoint", "redirect_uri")
+        require(self, "authorization_endpoint", "token_endpoint")
         if self.response_type != "code":
             raise ConfigurationError("the authorization code flow uses response_type=code")
 

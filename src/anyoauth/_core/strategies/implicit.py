@@ -21,6 +21,8 @@ class Implicit(Strategy):
 
     RFC 9700 advises against it; it is here for providers that still offer nothing
     else. There is no refresh: the user logs in again when the token expires.
+    ``redirect_uri`` may be left out for :meth:`Client.login` with a loopback agent,
+    as for :class:`AuthorizationCode`.
     """
 
     name: ClassVar[str] = "implicit"
@@ -30,7 +32,7 @@ class Implicit(Strategy):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        require(self, "authorization_endpoint", "redirect_uri")
+        require(self, "authorization_endpoint")
         if self.response_type != "token":
             raise ConfigurationError("the implicit flow uses response_type=token")
 
