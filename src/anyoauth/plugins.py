@@ -86,12 +86,16 @@ _BUILTINS: Mapping[str, Mapping[str, str]] = {
         "geni": "anyoauth.providers:GeniDesktop",
         "teamwork": "anyoauth.providers:TeamworkExchange",
         "keycloak": "anyoauth.providers:KeycloakClientCredentials",
+        "token-exchange": "anyoauth:TokenExchange",
+        "jwt-bearer": "anyoauth:JwtBearer",
+        "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
     },
     PROVIDERS_GROUP: {
         "geni": "anyoauth.providers:Geni",
         "teamwork": "anyoauth.providers:Teamwork",
         "bog": "anyoauth.providers:BankOfGeorgia",
         "keycloak": "anyoauth.providers:Keycloak",
+        "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
     },
 }
 
