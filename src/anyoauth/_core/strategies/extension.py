@@ -105,8 +105,8 @@ class TokenExchange(Strategy):
     ``Client.token()`` sends the exchange with the client's authentication (any
     ``client_auth``; a DPoP key and mutual TLS work as for every token request) and
     renews the result by exchanging the subject token again (single-flight, as every
-    direct grant); a refresh token in the answer is kept on the token, not used. The answer must carry
-    ``issued_token_type`` (RFC 8693 2.2.1); it is kept in ``token.extra``. When
+    direct grant); a refresh token in the answer is kept on the token, not used. The
+    answer must carry ``issued_token_type`` (RFC 8693 2.2.1); it is kept in ``token.extra``. When
     :attr:`requested_token_type` is set, an answer of another type is refused.
 
     A token whose ``token_type`` is ``N_A`` (not an access token: an id_token, a
@@ -151,9 +151,7 @@ class TokenExchange(Strategy):
         if self.token_endpoint is None:
             raise ConfigurationError("a token_endpoint is required")
         if (self.actor_token is None) != (self.actor_token_type is None):
-            raise ConfigurationError(
-                "actor_token and actor_token_type go together (RFC 8693 2.1)"
-            )
+            raise ConfigurationError("actor_token and actor_token_type go together (RFC 8693 2.1)")
         for uri in self.resource:
             if not is_token_text(uri) or "#" in uri or not urlsplit(uri).scheme:
                 raise ConfigurationError("resource must be absolute URIs without a fragment")
@@ -193,7 +191,10 @@ class TokenExchange(Strategy):
             ("subject_token_type", self.subject_token_type),
         ]
         if self.actor_token is not None and self.actor_token_type is not None:
-            params += [("actor_token", self.actor_token), ("actor_token_type", self.actor_token_type)]
+            params += [
+                ("actor_token", self.actor_token),
+                ("actor_token_type", self.actor_token_type),
+            ]
         if self.requested_token_type is not None:
             params.append(("requested_token_type", self.requested_token_type))
         params += [("resource", uri) for uri in self.resource]
@@ -309,10 +310,7 @@ class JwtBearer(Strategy):
         except ValueError as exc:
             raise ConfigurationError(f"jwt-bearer: {exc}") from None
         lifetime = self.assertion_lifetime
-        if (
-            not isinstance(lifetime, int | float)
-            or not 0 < lifetime <= _MAX_ASSERTION_LIFETIME
-        ):
+        if not isinstance(lifetime, int | float) or not 0 < lifetime <= _MAX_ASSERTION_LIFETIME:
             raise ConfigurationError("assertion_lifetime must be more than 0 and at most 3600")
         for name, value in (("assertion_issuer", self.assertion_issuer), ("subject", self.subject)):
             if value is not None and (not isinstance(value, str) or not value):
@@ -388,4 +386,3 @@ class JwtBearer(Strategy):
             return attrs.evolve(self.form_request(params, now=at), rebuild=build)
 
         return build(now)
-
