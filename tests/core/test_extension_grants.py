@@ -143,7 +143,7 @@ def test_exchange_answer_with_a_malformed_issued_token_type_is_refused(issued: o
 
 def test_exchange_answer_of_another_type_than_requested_is_refused() -> None:
     strategy = exchange(requested_token_type=ACCESS_TOKEN_TYPE)
-    with pytest.raises(InvalidResponse, match="not the"):
+    with pytest.raises(InvalidResponse, match="is not the"):
         strategy.parse_token_response(
             200, "application/json", answer(issued_token_type=JWT_BEARER_GRANT), NOW
         )

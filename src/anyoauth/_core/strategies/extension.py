@@ -225,7 +225,7 @@ class TokenExchange(Strategy):
         wanted = self.requested_token_type
         if wanted is not None and issued != wanted:
             raise InvalidResponse(
-                f"the server issued a token of type {issued}, not the {wanted} asked for",
+                f"issued_token_type {issued} is not the {wanted} asked for",
                 status_code=status_code,
             )
         never_bearer = issued in _NEVER_BEARER or (
@@ -233,8 +233,8 @@ class TokenExchange(Strategy):
         )
         if never_bearer and token.token_type.lower() != "n_a":
             raise InvalidResponse(
-                f"the server calls a token of type {issued} {token.token_type}: it is not "
-                "an access token (RFC 8693 2.2.1 says N_A)",
+                f"issued_token_type {issued} with token_type {token.token_type}: such a "
+                "token is not an access token (RFC 8693 2.2.1 says N_A)",
                 status_code=status_code,
             )
         return token
