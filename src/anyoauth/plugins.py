@@ -95,7 +95,6 @@ _BUILTINS: Mapping[str, Mapping[str, str]] = {
         "teamwork": "anyoauth.providers:Teamwork",
         "bog": "anyoauth.providers:BankOfGeorgia",
         "keycloak": "anyoauth.providers:Keycloak",
-        "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
     },
 }
 

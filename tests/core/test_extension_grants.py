@@ -230,7 +230,6 @@ def test_extension_grants_are_in_the_plugin_registry() -> None:
     assert registry["token-exchange"] is TokenExchange
     assert registry["jwt-bearer"] is JwtBearer
     assert registry["keycloak-token-exchange"] is providers.KeycloakTokenExchange
-    assert plugins.get_provider("keycloak-token-exchange") is providers.KeycloakTokenExchange
 
 
 # -- the JWT bearer grant --------------------------------------------------------------------
