@@ -16,6 +16,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 import anyoauth
 from anyoauth import Client, ClientCredentials, JwtBearer, TokenExchange
+from anyoauth.providers import KeycloakTokenExchange
 from anyoauth.sansio import (
     ACCESS_TOKEN_TYPE,
     ID_TOKEN_TYPE,
@@ -294,3 +295,22 @@ async def test_jwt_bearer_signed_by_an_unknown_key_is_refused(
     cause = refused.value.__cause__
     assert isinstance(cause, anyoauth.TokenRequestError)
     assert cause.error == "invalid_grant"
+
+
+async def test_keycloak_token_exchange_preset_exchanges_at_the_given_token_endpoint(
+    emulator: ProviderEmulator, http: Any, endpoints: OAuthEndpoints, clock: ManualClock
+) -> None:
+    register_exchanger(emulator)
+    subject = await subject_token(http, endpoints, clock)
+    strategy = KeycloakTokenExchange(
+        client_id="gateway",
+        client_secret=EMULATED_SECRET,
+        token_url=endpoints["token_endpoint"],
+        subject_token=subject,
+        audience="orders",
+    )
+    async with Client(strategy, http=http, clock=clock) as client:
+        token = await client.token()
+        answer = await http.get(API, auth=client.auth())
+    assert token.extra["issued_token_type"] == ACCESS_TOKEN_TYPE
+    assert answer.json()["sub"] == "service"
