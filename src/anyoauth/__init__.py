@@ -58,7 +58,9 @@ from ._core.strategies import CodeJsonExchange as CodeJsonExchange
 from ._core.strategies import DeviceCode as DeviceCode
 from ._core.strategies import Implicit as Implicit
 from ._core.strategies import ImplicitDesktop as ImplicitDesktop
+from ._core.strategies import JwtBearer as JwtBearer
 from ._core.strategies import Strategy as Strategy
+from ._core.strategies import TokenExchange as TokenExchange
 from ._core.strategies import UserStep as UserStep
 from ._core.token import Token as Token
 from ._core.values import AuthorizationRequest as AuthorizationRequest
@@ -105,6 +107,7 @@ __all__ = [
     "InvalidTokenResponse",
     "InvalidTransition",
     "IssuerMismatch",
+    "JwtBearer",
     "LoginRequired",
     "MalformedRedirect",
     "MemoryStore",
@@ -131,6 +134,7 @@ __all__ = [
     "TlsClientAuth",
     "Token",
     "TokenEndpointUnavailable",
+    "TokenExchange",
     "TokenExpiredOnArrival",
     "TokenRequestError",
     "UserStep",

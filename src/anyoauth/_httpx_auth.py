@@ -2,8 +2,10 @@
 ``Authorization`` from :meth:`Client.token` (or :meth:`Client.fresh_token`, its
 no-wait answer) and, on a 401, asks it for a different token and sends the request
 once more. A DPoP-bound token goes with a fresh proof (:meth:`Client.dpop_proof`), and
-a resource server's ``use_dpop_nonce`` challenge is answered once with its nonce. It
-decides nothing about tokens itself.
+a resource server's ``use_dpop_nonce`` challenge is answered once with its nonce. A
+token that is not an access token (``token_type`` ``N_A``, from a token exchange) is
+never sent: the request fails with :class:`ConfigurationError`. It decides nothing
+else about tokens itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from ._core.dpop import challenges_for_nonce, origin_of
+from ._core.errors import ConfigurationError
 from ._core.token import Token
 
 __all__ = ["TokenSource", "auth_class"]
@@ -42,6 +45,17 @@ class TokenSource(Protocol):
 
 def _is_bound(token: Token) -> bool:
     return token.token_type.lower() == "dpop"
+
+
+def _usable(token: Token) -> Token:
+    """``token``, unless it is no access token (``N_A``, RFC 8693 2.2.1): such a token
+    (an id_token, a refresh token, an assertion) is never sent as a credential."""
+    if token.token_type.lower() == "n_a":
+        raise ConfigurationError(
+            "the token exchange issued a token that is not an access token (token_type N_A):"
+            " client.auth() never sends it; take it from client.token() where it is meant to go"
+        )
+    return token
 
 
 def _answered_here(request: Any, response: Any) -> bool:
@@ -87,7 +101,7 @@ def auth_class(module: ModuleType) -> type:
             # Every API request: the held token when token() would hand it out at once
             # (no coroutine), else token() itself.
             client = self._client
-            token = client.fresh_token() or await client.token()
+            token = _usable(client.fresh_token() or await client.token())
             for retry in (False, True):
                 request.headers["Authorization"] = token.authorization_header
                 if not _is_bound(token):
@@ -114,7 +128,7 @@ def auth_class(module: ModuleType) -> type:
                                 return  # asked for a nonce twice: no token problem
                 if retry or not _rejects(response, token):
                     return
-                token = await client.token(rejected=token)
+                token = _usable(await client.token(rejected=token))
 
     BearerAuth.__qualname__ = BearerAuth.__name__ = f"BearerAuth[{module.__name__}]"
     return BearerAuth

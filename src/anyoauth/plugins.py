@@ -86,6 +86,9 @@ _BUILTINS: Mapping[str, Mapping[str, str]] = {
         "geni": "anyoauth.providers:GeniDesktop",
         "teamwork": "anyoauth.providers:TeamworkExchange",
         "keycloak": "anyoauth.providers:KeycloakClientCredentials",
+        "token-exchange": "anyoauth:TokenExchange",
+        "jwt-bearer": "anyoauth:JwtBearer",
+        "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
     },
     PROVIDERS_GROUP: {
         "geni": "anyoauth.providers:Geni",

@@ -14,7 +14,7 @@ import attrs
 
 from ._core.dpop import DPoPKey
 from ._core.errors import ConfigurationError
-from ._core.strategies import ClientCredentials, CodeJsonExchange, ImplicitDesktop
+from ._core.strategies import ClientCredentials, CodeJsonExchange, ImplicitDesktop, TokenExchange
 
 __all__ = [
     "BOG_SERVER_URL",
@@ -29,6 +29,7 @@ __all__ = [
     "GeniDesktop",
     "Keycloak",
     "KeycloakClientCredentials",
+    "KeycloakTokenExchange",
     "Teamwork",
     "TeamworkExchange",
 ]
@@ -219,6 +220,63 @@ class Keycloak(ClientCredentials):
             "extra_authorization_params": {} if locale is None else {"kc_locale": locale},
             "send_redirect_uri": send_redirect_uri,
             "state_ttl": state_ttl,
+        }
+        self.__attrs_init__(**{**preset, **settings})
+
+
+@attrs.frozen(kw_only=True, init=False)
+class KeycloakTokenExchange(TokenExchange):
+    """Keycloak's standard token exchange (token exchange v2, Keycloak 26.2 and later):
+    a confidential client of a realm trades an access token issued for it (the
+    ``subject_token``) for one aimed at other clients of the same realm.
+
+    The exchange goes to the realm's token endpoint with the client's secret (HTTP
+    Basic) or any other ``client_auth``. ``audience`` names the target clients by
+    client id (repeatable), ``scope`` narrows the scopes; ``requested_token_type`` may
+    be the access token type (Keycloak's default), the refresh token type (when the
+    client allows it) or the id_token type (Keycloak answers ``N_A``: the token is
+    handed out by :meth:`Client.token`, never sent by :meth:`Client.auth`). The
+    subject token must be an access token (Keycloak takes no other type) whose
+    audience includes the requesting client. The client needs "Standard token
+    exchange" turned on in its capability config. The realm's URL is the issuer, so
+    client assertions name it. See https://www.keycloak.org/securing-apps/token-exchange.
+    """
+
+    name: ClassVar[str] = "keycloak-token-exchange"
+
+    def __init__(
+        self,
+        server_url: str | None = None,
+        realm: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        subject_token: str,
+        audience: str | Iterable[str] = (),
+        scope: str | Iterable[str] | None = None,
+        requested_token_type: str | None = None,
+        token_url: str | None = None,
+        dpop_key: DPoPKey | None = None,
+        **settings: Any,
+    ) -> None:
+        if server_url is not None and realm is not None:
+            issuer = f"{server_url.rstrip('/')}/realms/{realm}"
+            token_url = token_url or f"{issuer}/protocol/openid-connect/token"
+            settings.setdefault("issuer", issuer)
+        elif "token_endpoint" not in settings and token_url is None:
+            raise ConfigurationError("KeycloakTokenExchange needs server_url and realm")
+        extra: dict[str, Any] = {}
+        if dpop_key is not None:
+            extra["dpop_key"] = dpop_key
+        preset: dict[str, Any] = {
+            **extra,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "token_endpoint": token_url,
+            "subject_token": subject_token,
+            "audience": audience,
+            "scope": scope,
+            "requested_token_type": requested_token_type,
         }
         self.__attrs_init__(**{**preset, **settings})
 

@@ -43,6 +43,15 @@ from ._core.redirect import Redirect as Redirect
 from ._core.redirect import ResponseLocation as ResponseLocation
 from ._core.revocation import check_revocation_response as check_revocation_response
 from ._core.strategies import UserStep as UserStep
+from ._core.strategies.extension import ACCESS_TOKEN_TYPE as ACCESS_TOKEN_TYPE
+from ._core.strategies.extension import ID_TOKEN_TYPE as ID_TOKEN_TYPE
+from ._core.strategies.extension import JWT_BEARER_GRANT as JWT_BEARER_GRANT
+from ._core.strategies.extension import JWT_TOKEN_TYPE as JWT_TOKEN_TYPE
+from ._core.strategies.extension import NOT_AN_ACCESS_TOKEN as NOT_AN_ACCESS_TOKEN
+from ._core.strategies.extension import REFRESH_TOKEN_TYPE as REFRESH_TOKEN_TYPE
+from ._core.strategies.extension import SAML1_TOKEN_TYPE as SAML1_TOKEN_TYPE
+from ._core.strategies.extension import SAML2_TOKEN_TYPE as SAML2_TOKEN_TYPE
+from ._core.strategies.extension import TOKEN_EXCHANGE_GRANT as TOKEN_EXCHANGE_GRANT
 from ._core.token import MAX_RENEWAL_PAUSE as MAX_RENEWAL_PAUSE
 from ._core.token import RenewalPace as RenewalPace
 from ._core.token import Token as Token
@@ -57,17 +66,26 @@ from ._core.values import RefreshRefused as RefreshRefused
 from ._core.values import pending_key as pending_key
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE",
     "ASSERTION_TYPE",
     "DPOP_ALGORITHMS",
     "ENDPOINT_FIELDS",
     "FAPI2_ALGORITHMS",
     "FAPI2_RULES",
+    "ID_TOKEN_TYPE",
+    "JWT_BEARER_GRANT",
     "JWT_RESPONSE_MODES",
+    "JWT_TOKEN_TYPE",
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
+    "NOT_AN_ACCESS_TOKEN",
+    "REFRESH_TOKEN_TYPE",
     "RESPONSE_MODES",
+    "SAML1_TOKEN_TYPE",
+    "SAML2_TOKEN_TYPE",
     "SECRET_PARAMETERS",
     "TERMINAL_STATES",
+    "TOKEN_EXCHANGE_GRANT",
     "TRANSITIONS",
     "AuthorizationRequest",
     "ClientAuthMethod",

@@ -107,6 +107,9 @@ BUILTIN_STRATEGIES = {
     "geni": providers.GeniDesktop,
     "teamwork": providers.TeamworkExchange,
     "keycloak": providers.KeycloakClientCredentials,
+    "token-exchange": anyoauth.TokenExchange,
+    "jwt-bearer": anyoauth.JwtBearer,
+    "keycloak-token-exchange": providers.KeycloakTokenExchange,
 }
 BUILTIN_PROVIDERS = {
     "geni": providers.Geni,

@@ -231,6 +231,8 @@ async def test_metadata_documents_describe_the_server(
             "refresh_token",
             "client_credentials",
             DEVICE_GRANT,
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
         assert set(document["token_endpoint_auth_methods_supported"]) == {
             "client_secret_basic",

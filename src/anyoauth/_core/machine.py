@@ -883,9 +883,11 @@ class Flow:
                 return self._sending(request)
         self.discarded = refused
         self.token = None
-        failure = LoginRequired(
-            f"the {self.strategy.name} refresh token was refused ({refusal.error}); log in again"
-        )
+        if refused is not None and refused.refresh_token:
+            what = "refresh token was refused"
+        else:
+            what = "grant was refused"  # a grant of the client's own (no refresh token)
+        failure = LoginRequired(f"the {self.strategy.name} {what} ({refusal.error}); log in again")
         failure.__cause__ = refusal
         return self._fail(failure, Event.TOKEN_REQUEST_FAILED)
 

@@ -101,6 +101,7 @@ class ProviderEmulator:
         oauth_par_response: Mapping[str, object] | None = None,
         oauth_jarm_attack: str | None = None,
         oauth_id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
+        oauth_token_exchange_attack: str | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -144,6 +145,7 @@ class ProviderEmulator:
         )
         self.oauth_jarm_attack = oauth_jarm_attack
         self.oauth_id_token_algorithm = oauth_id_token_algorithm
+        self.oauth_token_exchange_attack = oauth_token_exchange_attack
         self._providers: tuple[EmulatedProvider[Any], ...] = (
             self._geni,
             self._teamwork,
@@ -469,6 +471,25 @@ class ProviderEmulator:
         if value not in ID_TOKEN_SIGNING_ALGS:
             raise ValueError(f"oauth_id_token_algorithm must be one of {ID_TOKEN_SIGNING_ALGS}")
         self._oauth.id_token_algorithm = value
+
+    @property
+    def oauth_token_exchange_attack(self) -> str | None:
+        """How the generic server spoils every token exchange answer (RFC 8693):
+        ``None`` (it does not), ``"missing_issued_token_type"``, ``"n_a_access_token"``,
+        ``"forged_issued_token_type"`` or ``"echo_subject_token"`` (see
+        ``TOKEN_EXCHANGE_ATTACKS``)."""
+        return self._oauth.token_exchange_attack
+
+    @oauth_token_exchange_attack.setter
+    def oauth_token_exchange_attack(self, value: str | None) -> None:
+        from ._oauth_server import TOKEN_EXCHANGE_ATTACKS
+
+        if value is not None and value not in TOKEN_EXCHANGE_ATTACKS:
+            raise ValueError(
+                "oauth_token_exchange_attack must be None or one of "
+                f"{sorted(TOKEN_EXCHANGE_ATTACKS)}"
+            )
+        self._oauth.token_exchange_attack = value
 
     @property
     def calls(self) -> Counter[str]:

@@ -35,16 +35,31 @@ __all__ = [
     "DEVICE_GRANT",
     "GRANT_TYPES",
     "HMAC_ALGS",
+    "JWT_BEARER_GRANT",
     "KEY_ALGS",
     "MTLS_METHODS",
+    "TOKEN_EXCHANGE_GRANT",
     "ClientRegistry",
+    "GrantAssertionError",
     "RegisteredClient",
 ]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 """The device authorization grant's ``grant_type`` (RFC 8628)."""
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+"""The token exchange grant's ``grant_type`` (RFC 8693)."""
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+"""The JWT bearer authorization grant's ``grant_type`` (RFC 7523 2.1)."""
 GRANT_TYPES = frozenset(
-    {"authorization_code", "implicit", "refresh_token", "client_credentials", DEVICE_GRANT}
+    {
+        "authorization_code",
+        "implicit",
+        "refresh_token",
+        "client_credentials",
+        DEVICE_GRANT,
+        TOKEN_EXCHANGE_GRANT,
+        JWT_BEARER_GRANT,
+    }
 )
 """The grant types a client may be registered with."""
 AUTH_METHODS = (
@@ -59,6 +74,12 @@ MTLS_METHODS = ("tls_client_auth", "self_signed_tls_client_auth")
 """The mutual-TLS client authentication methods (RFC 8705 2), listed in the metadata
 when the emulator advertises mutual TLS."""
 _SAN_KINDS = ("dns", "uri", "ip", "email")
+
+
+class GrantAssertionError(ValueError):
+    """A JWT bearer grant's assertion is refused (the message says why)."""
+
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """The ``client_assertion_type`` of JWT client authentication (RFC 7523)."""
 HMAC_ALGS = ("HS256", "HS384", "HS512")
@@ -207,6 +228,7 @@ class ClientRegistry:
         self.by_id: dict[str, RegisteredClient] = {}
         """The registered clients, by ``client_id``."""
         self._jtis: dict[tuple[str, str], float] = {}
+        self._grant_jtis: dict[tuple[str, str], float] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -444,3 +466,60 @@ class ClientRegistry:
         if (client_id, jti) in self._jtis:
             refuse("The assertion's jti has been used before.")
         self._jtis[client_id, jti] = float(exp)
+
+    def grant_assertion(self, request: Request, assertion: str) -> dict[str, Any]:
+        """The claims of a JWT bearer grant's ``assertion`` (RFC 7523 3), once checked:
+        signed by a key of its ``iss``, a client registered with ``jwks``; ``sub``
+        present; ``aud`` the issuer or this endpoint's URL; not expired (``exp`` at
+        most an hour after ``iat``), not before its ``nbf``; its ``jti`` never seen
+        from that issuer. Raises :class:`GrantAssertionError` otherwise."""
+        from joserfc import jws
+        from joserfc.errors import JoseError
+
+        parts = assertion.split(".")
+        header, claims = (_segment(parts[0]), _segment(parts[1])) if len(parts) == 3 else ({}, {})
+        if not header or not claims:
+            raise GrantAssertionError("The assertion is not a signed JWT.")
+        issuer = claims.get("iss")
+        client = self.by_id.get(issuer) if isinstance(issuer, str) else None
+        if client is None or client.jwks is None:
+            raise GrantAssertionError("The assertion's issuer is unknown or has no keys.")
+        alg, kid = header.get("alg"), header.get("kid")
+        if not isinstance(alg, str) or alg not in KEY_ALGS:
+            raise GrantAssertionError("The assertion's alg is not an accepted asymmetric one.")
+        keys = [k for k in _key_set(client.jwks) if kid is None or k.kid in (kid, None)]
+        for key in keys:
+            try:
+                jws.deserialize_compact(assertion, key, algorithms=[alg])
+            except (JoseError, ValueError, TypeError):
+                continue
+            break
+        else:
+            raise GrantAssertionError("The assertion's signature is invalid.")
+        now = self._clock()
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise GrantAssertionError("The assertion has no sub.")
+        audiences = claims.get("aud")
+        audiences = audiences if isinstance(audiences, list) else [audiences]
+        if not {request.base, request.base + request.path} & {
+            a for a in audiences if isinstance(a, str)
+        }:
+            raise GrantAssertionError("The assertion's aud must be the issuer or this endpoint.")
+        exp, iat = claims.get("exp"), claims.get("iat", now)
+        if not _numeric(exp) or exp <= now:
+            raise GrantAssertionError("The assertion is expired or has no exp.")
+        if not _numeric(iat) or exp - iat > 3600:
+            raise GrantAssertionError("The assertion lives too long.")
+        nbf = claims.get("nbf")
+        if nbf is not None and (not _numeric(nbf) or nbf > now):
+            raise GrantAssertionError("The assertion is not valid yet.")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise GrantAssertionError("The assertion has no jti.")
+        for seen in [k for k, until in self._grant_jtis.items() if until <= now]:
+            del self._grant_jtis[seen]
+        if (client.client_id, jti) in self._grant_jtis:
+            raise GrantAssertionError("The assertion's jti has been used before.")
+        self._grant_jtis[client.client_id, jti] = float(exp)
+        return claims

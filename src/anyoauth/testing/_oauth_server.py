@@ -1,7 +1,10 @@
 """The emulator's generic, standards-following OAuth 2.0 / OpenID Connect server.
 
 Authorization code with PKCE (RFC 6749, RFC 7636), implicit, refresh token rotation,
-client credentials, the device authorization grant (RFC 8628), revocation (RFC 7009),
+client credentials, the device authorization grant (RFC 8628), token exchange (RFC
+8693: subject and actor tokens it issued, access, refresh or id tokens asked for), the
+JWT bearer grant (RFC 7523: assertions signed by a registered client's keys, each
+``jti`` once), revocation (RFC 7009),
 introspection (RFC 7662), metadata (RFC 8414, OpenID Connect Discovery), the ``iss``
 authorization response parameter (RFC 9207), RS256 id_tokens and their JWKS, userinfo,
 a protected resource, and the response modes ``query``, ``fragment``, ``form_post`` (an
@@ -15,7 +18,8 @@ server nonces; the proofs themselves are checked by :mod:`._dpop`. Which client 
 what, and how clients authenticate, is :mod:`._oauth_clients`'s; the options that stage
 faults and attacks (a wrong ``iss``, another issuer in the metadata, forged id_token
 claims, a nonce challenge on every proof, a wrong ``token_type``, a forged signed
-response: :data:`JARM_ATTACKS`) are attributes of :class:`EmulatedOAuthServer`. Mutual
+response: :data:`JARM_ATTACKS`, a spoilt token exchange answer:
+:data:`TOKEN_EXCHANGE_ATTACKS`) are attributes of :class:`EmulatedOAuthServer`. Mutual
 TLS (RFC 8705): clients authenticated by their TLS certificate, access tokens bound to
 it (``cnf.x5t#S256``), and the endpoints' aliases under :data:`OAUTH_MTLS_PREFIX`.
 """
@@ -44,9 +48,12 @@ from ._oauth_clients import (
     DEVICE_GRANT,
     GRANT_TYPES,
     HMAC_ALGS,
+    JWT_BEARER_GRANT,
     KEY_ALGS,
     MTLS_METHODS,
+    TOKEN_EXCHANGE_GRANT,
     ClientRegistry,
+    GrantAssertionError,
     RegisteredClient,
     certificate_thumbprint,
 )
@@ -103,6 +110,7 @@ __all__ = [
     "OAUTH_VERIFICATION_DECISION_PATH",
     "OAUTH_VERIFICATION_PATH",
     "OPENID_CONFIGURATION_PATH",
+    "TOKEN_EXCHANGE_ATTACKS",
     "AccessGrant",
     "EmulatedOAuthServer",
     "OAuthEndpoints",
@@ -159,6 +167,22 @@ JWKS), ``alg_none`` (unsigned, ``alg`` ``none``), ``alg_hs256`` (HMAC-signed wit
 published public key as the secret)."""
 ID_TOKEN_SIGNING_ALGS = ("RS256", "EdDSA")
 """How :attr:`EmulatedOAuthServer.id_token_algorithm` may sign id_tokens."""
+TOKEN_EXCHANGE_ATTACKS = frozenset(
+    {
+        "missing_issued_token_type",
+        "n_a_access_token",
+        "forged_issued_token_type",
+        "echo_subject_token",
+    }
+)
+"""How :attr:`EmulatedOAuthServer.token_exchange_attack` spoils token exchange answers:
+``missing_issued_token_type`` (the required field left out), ``n_a_access_token`` (an
+access token typed ``N_A``), ``forged_issued_token_type`` (an access token labelled an
+id_token, typed ``Bearer``), ``echo_subject_token`` (every exchange refused with an
+error description quoting the subject and actor tokens)."""
+_ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+_REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
+_ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 RESPONSE_MODES = (
     "query",
     "fragment",
@@ -349,9 +373,20 @@ def _form(request: Request) -> dict[str, str]:
     # RFC 6749 section 3.2: empty parameters count as omitted; none may repeat.
     pairs = [(name, value) for name, value in pairs if value]
     names = [name for name, _ in pairs]
-    if repeated := sorted({name for name in names if names.count(name) > 1}):
+    repeated = sorted({name for name in names if names.count(name) > 1} - _REPEATABLE)
+    if repeated:
         fail(_bad("invalid_request", f"Repeated parameters: {', '.join(repeated)}."))
     return dict(pairs)
+
+
+_REPEATABLE = frozenset({"resource", "audience"})
+"""Parameters a token exchange may repeat (RFC 8693 2.1)."""
+
+
+def _all_of(request: Request, name: str) -> list[str]:
+    """Every value of the repeatable form parameter ``name``."""
+    pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+    return [value for key, value in pairs if key == name and value]
 
 
 class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
@@ -390,6 +425,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         par_response: Mapping[str, object] | None = None,
         jarm_attack: str | None = None,
         id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
+        token_exchange_attack: str | None = None,
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -468,6 +504,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The Ed25519 id_token signing key (made when first needed)."""
         """``None``, or how every signed authorization response is spoilt (one of
         :data:`JARM_ATTACKS`)."""
+        self.token_exchange_attack = token_exchange_attack
+        """``None``, or how every token exchange answer is spoilt (one of
+        :data:`TOKEN_EXCHANGE_ATTACKS`)."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -1110,6 +1149,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "refresh_token": self._refresh_grant,
             "client_credentials": self._client_credentials_grant,
             DEVICE_GRANT: self._device_grant,
+            TOKEN_EXCHANGE_GRANT: self._token_exchange_grant,
+            JWT_BEARER_GRANT: self._jwt_bearer_grant,
         }
         handler = handlers.get(grant_type)
         if handler is None:
@@ -1244,6 +1285,120 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             scope=scope,
             family=_new_id(),
             subject=client.client_id,
+            **self._binding(client, proof),
+        )
+        return json_response(200, payload)
+
+    # -- extension grants: token exchange (RFC 8693), JWT bearer (RFC 7523) ---------------
+
+    def _exchanged_subject(self, token: str | None, kind: str | None) -> str | None:
+        """Who a subject or actor token this server issued stands for: a live access
+        token or refresh token of the named type; ``None`` otherwise."""
+        if token is None or kind is None:
+            return None
+        if kind == _ACCESS_TYPE:
+            grant = self.tokens.valid(token)
+            return None if grant is None else grant.subject
+        if kind == _REFRESH_TYPE:
+            record = self.refresh.get(token)
+            if record is None or (
+                record.expires_at is not None and record.expires_at <= self.clock()
+            ):
+                return None
+            return SUBJECT
+        return None
+
+    def _token_exchange_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        attack = self.token_exchange_attack
+        subject_token, subject_type = form.get("subject_token"), form.get("subject_token_type")
+        if subject_token is None or subject_type is None:
+            return _bad("invalid_request", "subject_token and subject_token_type are required.")
+        actor_token, actor_type = form.get("actor_token"), form.get("actor_token_type")
+        if (actor_token is None) != (actor_type is None):
+            return _bad("invalid_request", "actor_token and actor_token_type go together.")
+        if attack == "echo_subject_token":
+            return _bad("invalid_request", f"Rejected subject {subject_token} actor {actor_token}.")
+        subject = self._exchanged_subject(subject_token, subject_type)
+        if subject is None:
+            return _bad(
+                "invalid_grant", "The subject_token is invalid, expired or of another type."
+            )
+        if actor_token is not None and self._exchanged_subject(actor_token, actor_type) is None:
+            return _bad("invalid_grant", "The actor_token is invalid, expired or of another type.")
+        for uri in _all_of(request, "resource"):
+            if "#" in uri or not urlsplit(uri).scheme:
+                return _bad("invalid_target", "A resource is not an absolute URI.")
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        wanted = form.get("requested_token_type", _ACCESS_TYPE)
+        family = _new_id()
+        if wanted == _ACCESS_TYPE:
+            payload = self._issue(
+                request,
+                client_id=client.client_id,
+                scope=scope,
+                family=family,
+                subject=subject,
+                **self._binding(client, proof),
+            )
+            payload["issued_token_type"] = _ACCESS_TYPE
+            if attack == "n_a_access_token":
+                payload["token_type"] = "N_A"
+            elif attack == "forged_issued_token_type":
+                payload["issued_token_type"] = _ID_TOKEN_TYPE
+        elif wanted == _REFRESH_TYPE:
+            issued = self._issue(
+                request, client_id=client.client_id, scope=scope, family=family, refresh=True
+            )
+            payload = {
+                "access_token": issued["refresh_token"],
+                "token_type": "N_A",
+                "issued_token_type": _REFRESH_TYPE,
+            }
+        elif wanted == _ID_TOKEN_TYPE:
+            now = self.clock()
+            payload = {
+                "access_token": self._id_token(request, client.client_id, _token(), None, now),
+                "token_type": "N_A",
+                "issued_token_type": _ID_TOKEN_TYPE,
+                "expires_in": self.expires_in,
+            }
+        else:
+            return _bad("invalid_request", "The requested_token_type is not supported.")
+        if attack == "missing_issued_token_type":
+            payload.pop("issued_token_type", None)
+        return json_response(200, payload)
+
+    def _jwt_bearer_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        assertion = form.get("assertion")
+        if assertion is None:
+            return _bad("invalid_request", "Missing assertion.")
+        try:
+            claims = self.clients.grant_assertion(request, assertion)
+        except GrantAssertionError as error:
+            return _bad("invalid_grant", str(error))
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        payload = self._issue(
+            request,
+            client_id=client.client_id,
+            scope=scope,
+            family=_new_id(),
+            subject=claims["sub"],
             **self._binding(client, proof),
         )
         return json_response(200, payload)

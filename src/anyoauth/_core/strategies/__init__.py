@@ -3,8 +3,9 @@
 :mod:`.base` holds :class:`Strategy` (a standard OAuth 2.0 client with every hook a
 flow may override) and :class:`UserStep`; each family of flows has its module:
 :mod:`.code` (authorization code, JSON code exchange), :mod:`.implicit` (implicit,
-implicit desktop), :mod:`.direct` (client credentials) and :mod:`.device` (the device
-grant). A new flow is a new subclass in a module of its own (or in a plugin).
+implicit desktop), :mod:`.direct` (client credentials), :mod:`.device` (the device
+grant) and :mod:`.extension` (token exchange, the JWT bearer grant). A new flow is a
+new subclass in a module of its own (or in a plugin).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from .code import AuthorizationCode as AuthorizationCode
 from .code import CodeJsonExchange as CodeJsonExchange
 from .device import DeviceCode as DeviceCode
 from .direct import ClientCredentials as ClientCredentials
+from .extension import JwtBearer as JwtBearer
+from .extension import TokenExchange as TokenExchange
 from .implicit import Implicit as Implicit
 from .implicit import ImplicitDesktop as ImplicitDesktop
 
@@ -25,6 +28,8 @@ __all__ = [
     "DeviceCode",
     "Implicit",
     "ImplicitDesktop",
+    "JwtBearer",
     "Strategy",
+    "TokenExchange",
     "UserStep",
 ]
