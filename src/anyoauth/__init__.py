@@ -61,6 +61,9 @@ from ._core.strategies import ImplicitDesktop as ImplicitDesktop
 from ._core.strategies import Strategy as Strategy
 from ._core.strategies import UserStep as UserStep
 from ._core.token import Token as Token
+from ._core.userinfo import InvalidUserinfo as InvalidUserinfo
+from ._core.userinfo import UserinfoError as UserinfoError
+from ._core.userinfo import UserinfoSubjectMismatch as UserinfoSubjectMismatch
 from ._core.values import AuthorizationRequest as AuthorizationRequest
 from ._core.values import PendingFlow as PendingFlow
 from ._discovery import discover as discover
@@ -104,6 +107,7 @@ __all__ = [
     "InvalidResponse",
     "InvalidTokenResponse",
     "InvalidTransition",
+    "InvalidUserinfo",
     "IssuerMismatch",
     "LoginRequired",
     "MalformedRedirect",
@@ -134,6 +138,8 @@ __all__ = [
     "TokenExpiredOnArrival",
     "TokenRequestError",
     "UserStep",
+    "UserinfoError",
+    "UserinfoSubjectMismatch",
     "certificate_thumbprint",
     "client_tls_context",
     "discover",
