@@ -195,6 +195,7 @@ class OAuthEndpoints(TypedDict):
     introspection_endpoint: str
     jwks_uri: str
     userinfo_endpoint: str
+    end_session_endpoint: str
     metadata_url: str
     openid_configuration_url: str
 
@@ -557,6 +558,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
             "jwks_uri": base + OAUTH_JWKS_PATH,
             "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
+            "end_session_endpoint": base + OAUTH_END_SESSION_PATH,
             "metadata_url": base + OAUTH_METADATA_PATH,
             "openid_configuration_url": base + OPENID_CONFIGURATION_PATH,
         }
