@@ -25,6 +25,7 @@ import httpx
 from ._core.device import DeviceAuthorization
 from ._core.errors import (
     ConfigurationError,
+    InvalidIdToken,
     LoginRequired,
     OAuthError,
     ServerUnavailable,
@@ -736,7 +737,11 @@ class Client:
             raise ConfigurationError("a signed userinfo answer needs the issuer and jwks_uri")
         for fetched in (False, True):
             if self._jwks is None or fetched:
-                self._jwks = jwks_from_response(*await self._send(strategy.key_set_request()))
+                answer = await self._send(strategy.key_set_request())
+                try:
+                    self._jwks = jwks_from_response(*answer)
+                except InvalidIdToken as exc:
+                    raise InvalidUserinfo(f"the key set: {exc.check}") from None
             try:
                 claims: dict[str, Any] = validate(
                     value,
