@@ -54,7 +54,6 @@ SERVER_FIELDS = {
     "revocation_endpoint",
     "introspection_endpoint",
     "jwks_uri",
-    "userinfo_endpoint",
     "end_session_endpoint",
 }
 
