@@ -63,6 +63,9 @@ from ._core.strategies import Strategy as Strategy
 from ._core.strategies import TokenExchange as TokenExchange
 from ._core.strategies import UserStep as UserStep
 from ._core.token import Token as Token
+from ._core.userinfo import InvalidUserinfo as InvalidUserinfo
+from ._core.userinfo import UserinfoError as UserinfoError
+from ._core.userinfo import UserinfoSubjectMismatch as UserinfoSubjectMismatch
 from ._core.values import AuthorizationRequest as AuthorizationRequest
 from ._core.values import PendingFlow as PendingFlow
 from ._discovery import discover as discover
@@ -106,6 +109,7 @@ __all__ = [
     "InvalidResponse",
     "InvalidTokenResponse",
     "InvalidTransition",
+    "InvalidUserinfo",
     "IssuerMismatch",
     "JwtBearer",
     "LoginRequired",
@@ -138,6 +142,8 @@ __all__ = [
     "TokenExpiredOnArrival",
     "TokenRequestError",
     "UserStep",
+    "UserinfoError",
+    "UserinfoSubjectMismatch",
     "certificate_thumbprint",
     "client_tls_context",
     "discover",

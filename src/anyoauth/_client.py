@@ -13,9 +13,9 @@ import inspect
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
-from types import ModuleType, TracebackType
+from types import MappingProxyType, ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -25,6 +25,7 @@ import httpx
 from ._core.device import DeviceAuthorization
 from ._core.errors import (
     ConfigurationError,
+    InvalidIdToken,
     LoginRequired,
     OAuthError,
     ServerUnavailable,
@@ -41,7 +42,7 @@ from ._core.strategies import Strategy, UserStep
 from ._core.text import printable
 from ._core.token import Token
 from ._core.values import AuthorizationRequest, KeysNeeded, RefreshRefused, pending_key
-from ._http import DEFAULT_MAX_RESPONSE_BYTES, module_of, send_with_retries
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, module_of, send_for_answer, send_with_retries
 from ._httpx_auth import auth_class
 from ._renewal import TokenKeeper
 from ._retry import RetryPolicy
@@ -666,6 +667,150 @@ class Client:
         answer = await self._send(request)
         with redacting(request):
             return Introspection.from_response(*answer)
+
+    # -- OpenID Connect userinfo and RP-initiated logout ------------------------------------
+
+    @scrubbed
+    async def userinfo(self) -> Mapping[str, Any]:
+        """The user's claims from the userinfo endpoint (OpenID Connect Core 5.3), asked
+        with this client's token (:meth:`token`): a DPoP-bound token goes with a proof
+        (``ath``), and with the mutual-TLS aliases on, the alias endpoint is called.
+
+        A signed answer (``application/jwt``) is validated with the server's key set
+        (fetched when needed, once more for an unknown key): signature, ``iss``,
+        ``aud``. When the token carries validated id_token claims, the answer's ``sub``
+        must be the id_token's (Core 5.3.4). A 401 gets a different token
+        (:meth:`token` with ``rejected``) and asks once more.
+
+        Raises :class:`ConfigurationError` without a userinfo endpoint,
+        :class:`UserinfoError` when the endpoint refuses the token,
+        :class:`UserinfoSubjectMismatch` for another ``sub``, :class:`InvalidUserinfo`
+        for an answer that is not valid claims, :class:`ServerUnavailable` when the
+        endpoint cannot be reached or answers more than ``max_response_bytes`` (at
+        most 256 KiB), and :meth:`token`'s errors.
+        """
+        from ._core.userinfo import (
+            MAX_USERINFO_BYTES,
+            check_subject,
+            read_userinfo,
+            validate_userinfo_jwt,
+        )
+
+        strategy = self.strategy
+        if strategy.userinfo_endpoint is None:
+            raise ConfigurationError(f"{strategy.name} has no userinfo endpoint")
+        token = await self.token()
+        for retry in (False, True):
+            request = strategy.userinfo_request(token, now=self._clock())
+            answer = await send_for_answer(
+                self._client(),
+                request,
+                deadline=self.timeout,
+                max_response_bytes=min(self.max_response_bytes, MAX_USERINFO_BYTES),
+                policy=self.retries,
+                clock=self._clock,
+                resend=False,
+            )
+            if answer.status == 401 and not retry:
+                token = await self.token(rejected=token)
+                continue
+            with redacting(request):
+                result = read_userinfo(
+                    answer.status,
+                    answer.content_type,
+                    answer.body,
+                    www_authenticate=answer.www_authenticate,
+                )
+            break
+        if isinstance(result, str):
+            result = await self._signed_userinfo(result, validate_userinfo_jwt)
+        check_subject(result, token.id_token_claims)
+        return MappingProxyType(result)
+
+    async def _signed_userinfo(self, value: str, validate: Any) -> dict[str, Any]:
+        """The claims of a signed userinfo answer, validated with the server's key set
+        (fetched if not held, and once more when no key of the held set fits)."""
+        from ._core.userinfo import InvalidUserinfo
+
+        strategy = self.strategy
+        if strategy.issuer is None or strategy.jwks_uri is None:
+            raise ConfigurationError("a signed userinfo answer needs the issuer and jwks_uri")
+        for fetched in (False, True):
+            if self._jwks is None or fetched:
+                answer = await self._send(strategy.key_set_request())
+                try:
+                    self._jwks = jwks_from_response(*answer)
+                except InvalidIdToken as exc:
+                    raise InvalidUserinfo(f"the key set: {exc.check}") from None
+            try:
+                claims: dict[str, Any] = validate(
+                    value,
+                    jwks=self._jwks,
+                    issuer=strategy.issuer,
+                    client_id=strategy.client_id,
+                    algorithms=strategy.id_token_algorithms,
+                )
+            except InvalidUserinfo as exc:
+                if exc.unknown_key and not fetched:
+                    continue
+                raise
+            return claims
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _session_token(self) -> Token | None:
+        """The token held or stored (of a type the strategy can use), without renewing."""
+        token = self._held or await self.store.get_token(self.token_key)
+        if token is not None and not self.strategy.can_use(token):
+            return None
+        return token
+
+    async def logout_url(
+        self,
+        *,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+        ui_locales: str | Iterable[str] | None = None,
+    ) -> str:
+        """The URL that ends the user's session at the server (OpenID Connect
+        RP-Initiated Logout 1.0): :attr:`Strategy.end_session_endpoint` with the held
+        token's id_token as ``id_token_hint`` (none when it has no id_token),
+        ``client_id``, and the given ``post_logout_redirect_uri`` (registered at the
+        server), ``state`` and ``ui_locales``. Nothing is sent and nothing forgotten:
+        see :meth:`end_session`. Raises :class:`ConfigurationError` without an
+        end_session_endpoint."""
+        if self.strategy.end_session_endpoint is None:
+            raise ConfigurationError(f"{self.strategy.name} has no end_session_endpoint")
+        token = await self._session_token()
+        hint = None if token is None else token.extra.get("id_token")
+        return self.strategy.end_session_url(
+            id_token_hint=hint if isinstance(hint, str) else None,
+            post_logout_redirect_uri=post_logout_redirect_uri,
+            state=state,
+            ui_locales=ui_locales,
+        )
+
+    async def end_session(
+        self,
+        *,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+        ui_locales: str | Iterable[str] | None = None,
+    ) -> str | None:
+        """Log out here and at the server: build :meth:`logout_url` (while the token
+        and its id_token are still held), forget the token (:meth:`forget`), and return
+        the URL to send the user's browser to; ``None`` when the server names no
+        end_session_endpoint (the token is forgotten all the same). Nothing is
+        revoked: call :meth:`revoke` first for that."""
+        url = None
+        if self.strategy.end_session_endpoint is not None:
+            url = await self.logout_url(
+                post_logout_redirect_uri=post_logout_redirect_uri,
+                state=state,
+                ui_locales=ui_locales,
+            )
+        await self.forget()
+        logger.debug("session ended for %s", self.strategy.store_namespace)
+        return url
 
     def _client(self) -> Any:
         if self._http is None:

@@ -20,12 +20,18 @@ from typing import Any, Literal
 import anyio
 import attrs
 
-from ._core.dpop import asks_for_nonce
+from ._core.dpop import asks_for_nonce, challenges_for_nonce
 from ._core.errors import ServerUnavailable
 from ._core.http import HttpRequest
 from ._retry import RetryPolicy, parse_retry_after
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "module_of", "send_request", "send_with_retries"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "module_of",
+    "send_for_answer",
+    "send_request",
+    "send_with_retries",
+]
 
 logger = logging.getLogger("anyoauth")
 
@@ -80,6 +86,7 @@ class _Answer:
     body: bytes = attrs.field(repr=False)
     retry_after: str | None
     dpop_nonce: str | None = None
+    www_authenticate: str | None = None
 
 
 _Retry = Literal["not sent", "lost", "never"]
@@ -303,6 +310,7 @@ async def _attempt(
         body=_ResponseBody(body),
         retry_after=response.headers.get("retry-after"),
         dpop_nonce=response.headers.get("dpop-nonce") if request.remember_nonce else None,
+        www_authenticate=response.headers.get("www-authenticate"),
     )
 
 
@@ -316,6 +324,29 @@ async def send_with_retries(
     clock: Callable[[], float],
     resend: bool,
 ) -> tuple[int, str | None, bytes]:
+    """:func:`send_for_answer`'s answer as its status, content type and body."""
+    answer = await send_for_answer(
+        http,
+        request,
+        deadline=deadline,
+        max_response_bytes=max_response_bytes,
+        policy=policy,
+        clock=clock,
+        resend=resend,
+    )
+    return answer.status, answer.content_type, answer.body
+
+
+async def send_for_answer(
+    http: Any,
+    request: HttpRequest,
+    *,
+    deadline: float,
+    max_response_bytes: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+    resend: bool,
+) -> _Answer:
     """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
     seconds. ``resend``: the request is a refresh, sent once more if its answer is lost.
     A request that must differ on each attempt (:attr:`HttpRequest.rebuild`: a fresh
@@ -323,8 +354,9 @@ async def send_with_retries(
 
     A request with a DPoP proof hands every ``DPoP-Nonce`` the server answers with to
     :attr:`HttpRequest.remember_nonce`; an answer asking for a nonce (``use_dpop_nonce``,
-    RFC 9449 8) that brought one is answered once with a new proof carrying it (not
-    counted as a retry: the server refused the request without processing it)."""
+    RFC 9449 8; or a resource server's ``DPoP`` challenge with that error, RFC 9449 9)
+    that brought one is answered once with a new proof carrying it (not counted as a
+    retry: the server refused the request without processing it)."""
     end = anyio.current_time() + deadline
     attempt = 0
     resent = False
@@ -342,7 +374,10 @@ async def send_with_retries(
             if (
                 not nonce_retried
                 and first.rebuild is not None
-                and asks_for_nonce(outcome.status, outcome.body)
+                and (
+                    asks_for_nonce(outcome.status, outcome.body)
+                    or challenges_for_nonce(outcome.status, outcome.www_authenticate)
+                )
             ):
                 nonce_retried = True
                 attempt -= 1
@@ -359,7 +394,7 @@ async def send_with_retries(
             reason = str(outcome.error)
         else:
             if outcome.status not in policy.statuses or attempt >= policy.attempts:
-                return outcome.status, outcome.content_type, outcome.body
+                return outcome
             retry_after = parse_retry_after(outcome.retry_after, clock())
             reason = f"HTTP {outcome.status}"
         wait = policy.delay(attempt, retry_after)
@@ -367,6 +402,6 @@ async def send_with_retries(
             # Waiting would overrun the deadline (or the server asks too much): stop here.
             if isinstance(outcome, _Failure):
                 raise outcome.error from None
-            return outcome.status, outcome.content_type, outcome.body
+            return outcome
         logger.debug("token request to be sent again in %.2f s (%s)", wait, reason)
         await policy.sleep(wait)

@@ -54,6 +54,7 @@ SERVER_FIELDS = {
     "revocation_endpoint",
     "introspection_endpoint",
     "jwks_uri",
+    "end_session_endpoint",
 }
 
 

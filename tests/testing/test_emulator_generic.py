@@ -1001,6 +1001,7 @@ def test_endpoints_oauth() -> None:
         "introspection_endpoint": "http://127.0.0.1:8000/oauth/introspect",
         "jwks_uri": "http://127.0.0.1:8000/oauth/jwks",
         "userinfo_endpoint": "http://127.0.0.1:8000/oauth/userinfo",
+        "end_session_endpoint": "http://127.0.0.1:8000/oauth/logout",
         "metadata_url": "http://127.0.0.1:8000/.well-known/oauth-authorization-server",
         "openid_configuration_url": "http://127.0.0.1:8000/.well-known/openid-configuration",
     }

@@ -47,6 +47,8 @@ STRATEGY_ENDPOINTS = (
     "revocation_endpoint",
     "introspection_endpoint",
     "jwks_uri",
+    "userinfo_endpoint",
+    "end_session_endpoint",
 )
 """The endpoints a strategy takes from metadata (``Strategy.from_metadata``), under the
 same names on both."""
@@ -176,6 +178,9 @@ class ServerMetadata:
     """The JSON Web Key Set that signs id_tokens."""
     userinfo_endpoint: str | None = None
     """OpenID Connect's userinfo endpoint."""
+    end_session_endpoint: str | None = None
+    """Where the browser is sent to end the user's session (OpenID Connect
+    RP-Initiated Logout 1.0)."""
     scopes_supported: tuple[str, ...] = ()
     """Scopes the server names."""
     response_types_supported: tuple[str, ...] = ()

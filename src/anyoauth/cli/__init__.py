@@ -21,7 +21,9 @@ Commands (``anyoauth COMMAND --help`` describes each):
 - ``logout PROVIDER``: revokes the token at the provider when the provider has a
   revocation endpoint (RFC 7009; ``--local`` skips that) and deletes the stored
   token; ``--forget-profile`` deletes the profile too. A failed revocation still
-  deletes the local token, and exits 1.
+  deletes the local token, and exits 1. When the server names an end-session
+  endpoint and a user logged in, the URL that ends the session there is printed on
+  stdout (not with ``--local``).
 - ``providers``: lists the built-in providers, then the installed plugins.
 - ``demo``: runs every built-in flow against the provider emulator on loopback.
 

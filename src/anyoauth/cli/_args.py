@@ -297,7 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
         "deleted all the same and the exit status is 1. The profile stays, so a "
         "client-credentials provider (bog, keycloak) fetches a new token on the next "
         "`token`; --forget-profile also deletes the profile and the client secret saved "
-        "in it.",
+        "in it. When the server names an end-session endpoint (OpenID Connect "
+        "RP-Initiated Logout) and a user logged in, the URL that ends the session there "
+        "is printed on stdout (not with --local).",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,
     )

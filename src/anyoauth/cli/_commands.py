@@ -11,6 +11,7 @@ for :func:`anyoauth.cli.main` to report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from collections.abc import Callable, MutableMapping
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from .. import OAuthError, Strategy, Token, plugins
+from .. import OAuthError, Strategy, Token, UserStep, plugins
 from .._core.text import is_visible_ascii
 from ._common import (
     EXIT_ERROR,
@@ -133,8 +134,9 @@ def logout(args: argparse.Namespace) -> int:
     strategy = provider.build(profile)
     revoke = strategy.revocation_endpoint is not None and not args.local
     failure: RevocationFailed | None = None
+    ending: list[str] = []  # the provider's logout URL, when it offers one
     try:
-        revoked = anyio.run(_logout, config, profile, strategy, revoke)
+        revoked = anyio.run(_logout, config, profile, strategy, revoke, not args.local, ending)
     except RevocationFailed as exc:
         revoked, failure = False, exc
     what = "token"
@@ -155,15 +157,39 @@ def logout(args: argparse.Namespace) -> int:
     else:
         done = f"{what} deleted; nothing was revoked at the provider"
     say(f"Logged out of {where}: {done}.")
+    for url in ending:
+        # The id_token_hint in it is no secret to the user's own terminal; it goes to
+        # stdout only, like a token.
+        say("To end the session at the provider too, open:")
+        out(url)
     return EXIT_OK
 
 
-async def _logout(config: Config, profile: Profile, strategy: Strategy, revoke: bool) -> bool:
+async def _logout(
+    config: Config,
+    profile: Profile,
+    strategy: Strategy,
+    revoke: bool,
+    end_session: bool = False,
+    ending: list[str] | None = None,
+) -> bool:
     """Delete the stored token, after revoking it at the provider when ``revoke`` (and
-    there is one); whether it was revoked. :class:`RevocationFailed` when the token was
-    deleted here but could not be revoked there."""
+    there is one); whether it was revoked. With ``end_session`` and a provider that
+    names an end_session_endpoint, the logout URL (OpenID Connect RP-Initiated Logout,
+    its ``id_token_hint`` the stored token's id_token) is built first and appended to
+    ``ending`` (not for a flow without a user, client credentials).
+    :class:`RevocationFailed` when the token was deleted here but could not
+    be revoked there."""
     client = config.client(profile, strategy)
     try:
+        if (
+            end_session
+            and ending is not None
+            and strategy.end_session_endpoint is not None
+            and strategy.user_step is not UserStep.NONE  # a user's session, not a service's
+        ):
+            with contextlib.suppress(OAuthError):
+                ending.append(await client.logout_url())
         if not revoke or await client.store.get_token(client.token_key) is None:
             await client.forget()
             return False

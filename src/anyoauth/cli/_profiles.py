@@ -50,8 +50,9 @@ ENDPOINT_OPTIONS = (
 """The endpoint overrides a profile keeps (``--authorize-url``, ... as argparse names)."""
 FLOWS = ("code", "device", "client-credentials")
 """The ``oauth`` provider's flows (``--flow``)."""
-SERVER_FIELDS = STRATEGY_ENDPOINTS
-"""The discovered endpoints an ``oauth`` profile keeps (RFC 8414 names)."""
+SERVER_FIELDS = tuple(name for name in STRATEGY_ENDPOINTS if name != "userinfo_endpoint")
+"""The discovered endpoints an ``oauth`` profile keeps (RFC 8414 names): every one a
+strategy takes but the userinfo endpoint (no command calls it)."""
 CLIENT_AUTHS = ("client_secret_basic", "client_secret_post", "none")
 """The client authentication methods discovery chooses from (ServerMetadata's rule)."""
 

@@ -287,6 +287,7 @@ class DiscoveredProvider(Provider):
             "token_endpoint": server.get("token_endpoint"),
             "revocation_endpoint": server.get("revocation_endpoint"),
             "introspection_endpoint": server.get("introspection_endpoint"),
+            "end_session_endpoint": server.get("end_session_endpoint"),
             "issuer": profile.issuer,
             **self._dpop_settings(profile),
         }

@@ -102,6 +102,8 @@ class ProviderEmulator:
         oauth_jarm_attack: str | None = None,
         oauth_id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
         oauth_token_exchange_attack: str | None = None,
+        oauth_userinfo_signed: bool = False,
+        oauth_userinfo_sub: str | None = None,
     ) -> None:
         self.clock = clock
         """Source of the current time for every expiry (see :class:`ManualClock`)."""
@@ -142,6 +144,8 @@ class ProviderEmulator:
             require_signed_request_object=oauth_require_signed_request_object,
             par_expires_in=oauth_par_expires_in,
             par_response=oauth_par_response,
+            userinfo_signed=oauth_userinfo_signed,
+            userinfo_sub=oauth_userinfo_sub,
         )
         self.oauth_jarm_attack = oauth_jarm_attack
         self.oauth_id_token_algorithm = oauth_id_token_algorithm
@@ -443,6 +447,31 @@ class ProviderEmulator:
         self._oauth.par_response = dict(value)
 
     @property
+    def oauth_userinfo_signed(self) -> bool:
+        """Whether the generic server's userinfo endpoint answers a signed JWT
+        (``application/jwt``) instead of JSON."""
+        return self._oauth.userinfo_signed
+
+    @oauth_userinfo_signed.setter
+    def oauth_userinfo_signed(self, value: bool) -> None:
+        self._oauth.userinfo_signed = value
+
+    @property
+    def oauth_userinfo_sub(self) -> str | None:
+        """``None``, or the ``sub`` the generic server's userinfo endpoint answers
+        instead of the user's (a server answering about another user)."""
+        return self._oauth.userinfo_sub
+
+    @oauth_userinfo_sub.setter
+    def oauth_userinfo_sub(self, value: str | None) -> None:
+        self._oauth.userinfo_sub = value
+
+    @property
+    def oauth_ended_sessions(self) -> list[str]:
+        """The clients whose session the generic server's end-session endpoint ended."""
+        return self._oauth.ended_sessions
+
+    @property
     def oauth_jarm_attack(self) -> str | None:
         """How the generic server spoils every signed authorization response (JARM):
         ``None`` (it does not), ``"tampered"``, ``"wrong_iss"``, ``"wrong_aud"``,
@@ -602,6 +631,7 @@ class ProviderEmulator:
         tls_client_auth_san_ip: str | None = None,
         tls_client_auth_san_email: str | None = None,
         certificate_bound_access_tokens: bool = True,
+        post_logout_redirect_uris: Iterable[str] = (),
     ) -> None:
         """Register a client of the generic OAuth 2.0 / OpenID Connect server.
 
@@ -648,6 +678,10 @@ class ProviderEmulator:
         in introspection; the userinfo endpoint and the API refuse it over a connection
         without that certificate), unless ``certificate_bound_access_tokens`` is false;
         a public client's refresh tokens are bound too.
+
+        ``post_logout_redirect_uris`` are where the end-session endpoint (OpenID
+        Connect RP-Initiated Logout 1.0) may send the browser after logging the user
+        out of this client (exact match); any other is refused.
         """
         rules = [
             (name, value)
@@ -675,6 +709,7 @@ class ProviderEmulator:
             tls_client_auth=rules[0] if rules else None,
             certificate_bound_access_tokens=certificate_bound_access_tokens,
         )
+        self._oauth.post_logout_redirect_uris[client_id] = tuple(post_logout_redirect_uris)
 
     def approve_device(self, user_code: str, *, allow: bool = True) -> None:
         """Decide a pending device authorization as its user would on the verification

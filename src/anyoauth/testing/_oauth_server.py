@@ -99,6 +99,7 @@ __all__ = [
     "OAUTH_AUTHORIZE_PATH",
     "OAUTH_DECISION_PATH",
     "OAUTH_DEVICE_AUTHORIZATION_PATH",
+    "OAUTH_END_SESSION_PATH",
     "OAUTH_INTROSPECTION_PATH",
     "OAUTH_JWKS_PATH",
     "OAUTH_METADATA_PATH",
@@ -139,6 +140,8 @@ OAUTH_JWKS_PATH = "/oauth/jwks"
 """The generic server's JSON Web Key Set (the keys that sign its id_tokens)."""
 OAUTH_USERINFO_PATH = "/oauth/userinfo"
 """The generic server's OpenID Connect userinfo endpoint (Bearer, ``openid`` scope)."""
+OAUTH_END_SESSION_PATH = "/oauth/logout"
+"""The generic server's end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)."""
 OAUTH_API_PATH = "/api/me"
 """A protected resource of the generic server: who the Bearer token is for."""
 OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -216,6 +219,7 @@ class OAuthEndpoints(TypedDict):
     introspection_endpoint: str
     jwks_uri: str
     userinfo_endpoint: str
+    end_session_endpoint: str
     metadata_url: str
     openid_configuration_url: str
 
@@ -426,6 +430,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         jarm_attack: str | None = None,
         id_token_algorithm: str = "RS256",  # noqa: S107 - an algorithm, no secret
         token_exchange_attack: str | None = None,
+        userinfo_signed: bool = False,
+        userinfo_sub: str | None = None,
     ) -> None:
         super().__init__(clock, consent)
         self.mutual_tls = mutual_tls
@@ -495,6 +501,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self.request_objects = RequestObjects(clock)
         """Request object checks, and the ``jti`` values already seen."""
         self.jarm_attack = jarm_attack
+        """``None``, or how every signed authorization response is spoilt (one of
+        :data:`JARM_ATTACKS`)."""
         self.id_token_algorithm = id_token_algorithm
         """How id_tokens are signed, and what the metadata's
         ``id_token_signing_alg_values_supported`` lists: one of
@@ -502,11 +510,19 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         key set beside the RSA keys)."""
         self.ed25519_key: OKPKey | None = None
         """The Ed25519 id_token signing key (made when first needed)."""
-        """``None``, or how every signed authorization response is spoilt (one of
-        :data:`JARM_ATTACKS`)."""
         self.token_exchange_attack = token_exchange_attack
         """``None``, or how every token exchange answer is spoilt (one of
         :data:`TOKEN_EXCHANGE_ATTACKS`)."""
+        self.userinfo_signed = userinfo_signed
+        """The userinfo endpoint answers a signed JWT (``application/jwt``, RS256 with
+        the id_token key, ``iss`` and ``aud`` set) instead of JSON."""
+        self.userinfo_sub = userinfo_sub
+        """``None``, or the ``sub`` the userinfo endpoint answers instead of the user's
+        (stages a server answering about another user)."""
+        self.post_logout_redirect_uris: dict[str, tuple[str, ...]] = {}
+        """The registered ``post_logout_redirect_uri`` values, by client."""
+        self.ended_sessions: list[str] = []
+        """The clients whose session the end-session endpoint ended, in order."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -581,6 +597,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
             "jwks_uri": base + OAUTH_JWKS_PATH,
             "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
+            "end_session_endpoint": base + OAUTH_END_SESSION_PATH,
             "metadata_url": base + OAUTH_METADATA_PATH,
             "openid_configuration_url": base + OPENID_CONFIGURATION_PATH,
         }
@@ -606,6 +623,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             OAUTH_JWKS_PATH: Route("GET", "oauth.jwks", self._jwks),
             OAUTH_USERINFO_PATH: Route("GET", "oauth.userinfo", self._nonced(self._userinfo)),
             OAUTH_API_PATH: Route("GET", "oauth.api", self._nonced(self._api)),
+            OAUTH_END_SESSION_PATH: Route("GET", "oauth.end_session", self._end_session),
             OAUTH_METADATA_PATH: Route("GET", "oauth.metadata", self._metadata),
             OPENID_CONFIGURATION_PATH: Route("GET", "oauth.openid_configuration", self._metadata),
         }
@@ -635,6 +653,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "introspection_endpoint": base + OAUTH_INTROSPECTION_PATH,
             "jwks_uri": base + OAUTH_JWKS_PATH,
             "userinfo_endpoint": base + OAUTH_USERINFO_PATH,
+            "userinfo_signing_alg_values_supported": ["RS256"],
+            "end_session_endpoint": base + OAUTH_END_SESSION_PATH,
             "pushed_authorization_request_endpoint": base + OAUTH_PAR_PATH,
             "require_pushed_authorization_requests": self.require_pushed_authorization_requests,
             "request_parameter_supported": True,
@@ -1714,7 +1734,66 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         if "email" in scopes:
             claims["email"] = PERSON["email"]
             claims["email_verified"] = True
-        return json_response(200, claims)
+        if self.userinfo_sub is not None:
+            claims["sub"] = self.userinfo_sub
+        if not self.userinfo_signed:
+            return json_response(200, claims)
+        from joserfc import jwt
+
+        claims.update(iss=request.base, aud=grant.client_id)
+        key = self._signing_key()
+        signed = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key, algorithms=["RS256"])
+        headers = (("Content-Type", "application/jwt"), *NO_STORE)
+        return EmulatorResponse(status=200, headers=headers, body=signed.encode())
+
+    def _end_session(self, request: Request) -> EmulatorResponse:
+        """OpenID Connect RP-Initiated Logout 1.0: ``id_token_hint`` must be an id_token
+        this server signed (expired ones too) for ``client_id`` when given;
+        ``post_logout_redirect_uri`` must be registered for the client. The user's
+        session with the client ends: its tokens and refresh tokens are revoked."""
+        query = {name: value for name, value in request.query.items() if value}
+        client_id = query.get("client_id")
+        hint = query.get("id_token_hint")
+        if hint is not None:
+            audience = self._hinted_client(request, hint)
+            if audience is None:
+                return page(400, "Logout failed", "The id_token_hint is not valid.")
+            if client_id is not None and client_id != audience:
+                return page(400, "Logout failed", "The id_token_hint is for another client.")
+            client_id = audience
+        target = query.get("post_logout_redirect_uri")
+        if target is not None:
+            if client_id is None:
+                return page(400, "Logout failed", "client_id or id_token_hint is needed.")
+            if target not in self.post_logout_redirect_uris.get(client_id, ()):
+                return page(400, "Logout failed", "The post_logout_redirect_uri is not registered.")
+        if client_id is not None:
+            self.tokens.revoke_where(
+                lambda grant: grant.client_id == client_id and grant.subject == SUBJECT
+            )
+            for token in [t for t, r in self.refresh.items() if r.client_id == client_id]:
+                del self.refresh[token]
+            self.ended_sessions.append(client_id)
+        if target is None:
+            return page(200, "Signed out", "You are signed out.")
+        return redirect(with_query(target, optional(query, "state")))
+
+    def _hinted_client(self, request: Request, hint: str) -> str | None:
+        """The client (``aud``) of an id_token this server signed, or ``None``."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
+        if not self.keys:
+            return None
+        try:
+            token = jwt.decode(hint, KeySet(list(self.keys)), algorithms=["RS256"])
+        except (JoseError, ValueError):
+            return None
+        audience = token.claims.get("aud")
+        if token.claims.get("iss") != request.base or not isinstance(audience, str):
+            return None
+        return audience
 
     def _api(self, request: Request) -> EmulatorResponse:
         grant = self._bearer(request)

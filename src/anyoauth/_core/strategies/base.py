@@ -212,6 +212,11 @@ class Strategy:
     """The token revocation endpoint (RFC 7009), for :meth:`Client.revoke`."""
     introspection_endpoint: str | None = None
     """The token introspection endpoint (RFC 7662), for :meth:`Client.introspect`."""
+    userinfo_endpoint: str | None = None
+    """OpenID Connect's userinfo endpoint (Core 5.3), for :meth:`Client.userinfo`."""
+    end_session_endpoint: str | None = None
+    """Where the browser is sent to end the user's session at the server (OpenID
+    Connect RP-Initiated Logout 1.0), for :meth:`Client.end_session`."""
     profile: Profile | None = None
     """A security profile the configuration must meet, or ``None``. ``"fapi2"``: the
     FAPI 2.0 Security Profile. It turns on PKCE, pushed authorization requests (with
@@ -310,6 +315,8 @@ class Strategy:
             "revocation_endpoint",
             "introspection_endpoint",
             "pushed_authorization_request_endpoint",
+            "userinfo_endpoint",
+            "end_session_endpoint",
         ):
             check_endpoint(name, getattr(self, name), self.allow_insecure, self.issuer)
         check_endpoint("issuer", self.issuer, self.allow_insecure)
@@ -925,6 +932,42 @@ class Strategy:
         if token_type_hint is not None:
             params.append(("token_type_hint", token_type_hint))
         return self.form_request(params, now=now, url=self.introspection_endpoint)
+
+    def userinfo_request(self, token: Token, *, now: float) -> HttpRequest:
+        """The GET of :attr:`userinfo_endpoint` (its mutual-TLS alias when the aliases
+        are used) with ``token``: a DPoP-bound token with a proof of :attr:`dpop_key`
+        (see :func:`~anyoauth._core.userinfo.userinfo_request`)."""
+        from ..userinfo import userinfo_request
+
+        if self.userinfo_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no userinfo endpoint")
+        url = self._mtls_targets.get(self.userinfo_endpoint, self.userinfo_endpoint)
+        return userinfo_request(url, token, dpop_key=self.dpop_key, now=now)
+
+    def end_session_url(
+        self,
+        *,
+        id_token_hint: str | None = None,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+        ui_locales: str | Iterable[str] | None = None,
+    ) -> str:
+        """The RP-initiated logout URL (OpenID Connect RP-Initiated Logout 1.0) at
+        :attr:`end_session_endpoint`, with :attr:`client_id` and the given parameters
+        (see :func:`~anyoauth._core.userinfo.end_session_url`)."""
+        from ..userinfo import end_session_url
+
+        if self.end_session_endpoint is None:
+            raise ConfigurationError(f"{self.name} has no end_session_endpoint")
+        return end_session_url(
+            self.end_session_endpoint,
+            client_id=self.client_id,
+            id_token_hint=id_token_hint,
+            post_logout_redirect_uri=post_logout_redirect_uri,
+            state=state,
+            ui_locales=ui_locales,
+            known=self._quoted_settings,
+        )
 
     def validate_id_token(
         self,
