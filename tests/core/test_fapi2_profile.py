@@ -10,6 +10,7 @@ from joserfc.jwk import ECKey, RSAKey
 from anyoauth import (
     AuthorizationCode,
     ClientCredentials,
+    CodeJsonExchange,
     ConfigurationError,
     DeviceCode,
     DPoPKey,
@@ -101,6 +102,18 @@ def test_the_device_grant_is_refused() -> None:
         redirect_uri=None,
         device_authorization_endpoint=f"{ISSUER}/device",
     )
+
+
+def test_the_json_code_exchange_is_refused() -> None:
+    message = refused(
+        "the authorization code flow only",
+        CodeJsonExchange,
+        client_secret="s3cret",
+        client_auth="client_secret_basic",
+        client_key=None,
+        client_assertion_algorithm=None,
+    )
+    assert "JSON" in message
 
 
 def test_a_server_without_pushed_authorization_requests_is_refused() -> None:

@@ -29,6 +29,7 @@ from support.dpop_proofs import (
     b64url,
     hmac_signed,
     honest_claims,
+    refused,
     unsigned,
 )
 
@@ -41,13 +42,6 @@ def server() -> Server:
 @pytest.fixture
 def prover() -> Prover:
     return Prover()
-
-
-def refused(answer: Any, error: str = "invalid_dpop_proof", status: int = 400) -> str:
-    assert answer.status == status, answer.text
-    assert answer.json()["error"] == error
-    description: str = answer.json()["error_description"]
-    return description
 
 
 def segments(proof: str) -> list[str]:

@@ -266,3 +266,11 @@ def challenge_of(answer: EmulatorResponse) -> str:
         (v for k, v in answer.headers if k.lower() == "www-authenticate" and v.startswith("DPoP")),
         "",
     )
+
+
+def refused(answer: Any, error: str = "invalid_dpop_proof", status: int = 400) -> str:
+    """Assert ``answer`` is the OAuth error ``error`` with ``status``; its description."""
+    assert answer.status == status, answer.text
+    assert answer.json()["error"] == error
+    description: str = answer.json()["error_description"]
+    return description

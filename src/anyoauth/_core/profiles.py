@@ -118,8 +118,6 @@ def _code_flow(strategy: Strategy) -> str | None:
     step = strategy.user_step.value
     if step not in ("redirect", "none"):
         return f"{strategy.name} logs in by {step}, not by the authorization code flow"
-    if strategy.name == "code-json":
-        return "a code exchanged by JSON with the client secret is not allowed"
     return None
 
 

@@ -55,6 +55,13 @@ class CodeJsonExchange(Strategy):
     """The ``Origin`` header to send with the exchange, if the app restricts origins."""
 
     def __attrs_post_init__(self) -> None:
+        if self.profile is not None:
+            # Its exchange posts the client secret as JSON, outside form_request: no
+            # strong client authentication, no sender constraint can go with it.
+            raise ConfigurationError(
+                f"{self.profile} requires the authorization code flow only: a code "
+                "exchanged by JSON with the client secret is not allowed"
+            )
         super().__attrs_post_init__()
         if self.redirect_uri is None:
             raise ConfigurationError("a redirect_uri is required")
