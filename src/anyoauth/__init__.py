@@ -56,6 +56,7 @@ from ._core.strategies import AuthorizationCode as AuthorizationCode
 from ._core.strategies import ClientCredentials as ClientCredentials
 from ._core.strategies import CodeJsonExchange as CodeJsonExchange
 from ._core.strategies import DeviceCode as DeviceCode
+from ._core.strategies import ExtensionGrant as ExtensionGrant
 from ._core.strategies import Implicit as Implicit
 from ._core.strategies import ImplicitDesktop as ImplicitDesktop
 from ._core.strategies import JwtBearer as JwtBearer
@@ -97,6 +98,7 @@ __all__ = [
     "DeviceAuthorization",
     "DeviceCode",
     "DiscoveryError",
+    "ExtensionGrant",
     "FileStore",
     "FlowError",
     "FlowExpired",

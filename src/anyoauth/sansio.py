@@ -35,6 +35,7 @@ from ._core.metadata import ENDPOINT_FIELDS as ENDPOINT_FIELDS
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.metadata import metadata_urls as metadata_urls
 from ._core.par import PushedAuthorization as PushedAuthorization
+from ._core.parameters import PROTOCOL_PARAMETERS as PROTOCOL_PARAMETERS
 from ._core.profiles import FAPI2_ALGORITHMS as FAPI2_ALGORITHMS
 from ._core.profiles import FAPI2_RULES as FAPI2_RULES
 from ._core.profiles import ProfileRule as ProfileRule
@@ -79,6 +80,7 @@ __all__ = [
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
     "NOT_AN_ACCESS_TOKEN",
+    "PROTOCOL_PARAMETERS",
     "REFRESH_TOKEN_TYPE",
     "RESPONSE_MODES",
     "SAML1_TOKEN_TYPE",

@@ -16,6 +16,7 @@ from .code import AuthorizationCode as AuthorizationCode
 from .code import CodeJsonExchange as CodeJsonExchange
 from .device import DeviceCode as DeviceCode
 from .direct import ClientCredentials as ClientCredentials
+from .extension import ExtensionGrant as ExtensionGrant
 from .extension import JwtBearer as JwtBearer
 from .extension import TokenExchange as TokenExchange
 from .implicit import Implicit as Implicit
@@ -26,6 +27,7 @@ __all__ = [
     "ClientCredentials",
     "CodeJsonExchange",
     "DeviceCode",
+    "ExtensionGrant",
     "Implicit",
     "ImplicitDesktop",
     "JwtBearer",
