@@ -472,6 +472,60 @@ class ProviderEmulator:
         return self._oauth.ended_sessions
 
     @property
+    def oauth_allowed_resources(self) -> tuple[str, ...] | None:
+        """The resource indicators (RFC 8707) the generic server knows: ``None`` (the
+        default) takes any absolute URI without a fragment; otherwise any other is
+        refused with ``invalid_target``."""
+        return self._oauth.allowed_resources
+
+    @oauth_allowed_resources.setter
+    def oauth_allowed_resources(self, value: Iterable[str] | None) -> None:
+        self._oauth.allowed_resources = None if value is None else tuple(value)
+
+    @property
+    def oauth_one_resource_per_token(self) -> bool:
+        """Whether the generic server refuses a token or refresh request naming more
+        than one resource (``invalid_target``), as panva's oidc-provider does."""
+        return self._oauth.one_resource_per_token
+
+    @oauth_one_resource_per_token.setter
+    def oauth_one_resource_per_token(self, value: bool) -> None:
+        self._oauth.one_resource_per_token = value
+
+    @property
+    def oauth_required_token_params(self) -> dict[str, str]:
+        """Parameters every token request but a refresh must carry with these values
+        (``invalid_request`` otherwise)."""
+        return self._oauth.required_token_params
+
+    @oauth_required_token_params.setter
+    def oauth_required_token_params(self, value: Mapping[str, str]) -> None:
+        self._oauth.required_token_params = dict(value)
+
+    @property
+    def oauth_required_refresh_params(self) -> dict[str, str]:
+        """Parameters every refresh request must carry with these values."""
+        return self._oauth.required_refresh_params
+
+    @oauth_required_refresh_params.setter
+    def oauth_required_refresh_params(self, value: Mapping[str, str]) -> None:
+        self._oauth.required_refresh_params = dict(value)
+
+    @property
+    def oauth_extension_grants(self) -> dict[str, tuple[str, str]]:
+        """Grant types the generic server's token endpoint takes beyond its own (RFC
+        6749 4.5), each with the ``(parameter, value)`` the grant must carry; any
+        client may use them and gets a token (and a refresh token when it may
+        refresh). Change it in place."""
+        return self._oauth.extension_grants
+
+    @property
+    def oauth_token_requests(self) -> list[tuple[tuple[str, str], ...]]:
+        """The parameters of every request to the generic server's token endpoint, in
+        order, with the values of secret parameters blanked."""
+        return self._oauth.token_requests
+
+    @property
     def oauth_jarm_attack(self) -> str | None:
         """How the generic server spoils every signed authorization response (JARM):
         ``None`` (it does not), ``"tampered"``, ``"wrong_iss"``, ``"wrong_aud"``,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -243,6 +244,9 @@ class AccessGrant(Grant):
     certificate_thumbprint: str | None = None
     """The ``x5t#S256`` of the TLS client certificate it is bound to (RFC 8705 3), or
     ``None`` for a plain bearer token."""
+    audience: tuple[str, ...] = ()
+    """Where it may be used: the resources (RFC 8707) and audiences it was issued
+    for, in order; ``()``: anywhere (introspection then names the client)."""
 
 
 @attrs.frozen
@@ -257,6 +261,7 @@ class _Code:
     auth_time: float
     family: str
     dpop_jkt: str | None = None
+    resources: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -269,6 +274,7 @@ class _Refresh:
     auth_time: float
     jkt: str | None = None
     certificate_thumbprint: str | None = None
+    resources: tuple[str, ...] = ()
 
 
 @attrs.define
@@ -282,6 +288,7 @@ class _Device:
     last_poll: float | None = None
     status: Literal["pending", "allowed", "denied"] = "pending"
     decided_at: float = 0.0
+    resources: tuple[str, ...] = ()
 
 
 def _new_id() -> str:
@@ -391,6 +398,44 @@ def _all_of(request: Request, name: str) -> list[str]:
     """Every value of the repeatable form parameter ``name``."""
     pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
     return [value for key, value in pairs if key == name and value]
+
+
+_SECRET_NAMES = frozenset(
+    {
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "device_code",
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        "subject_token",
+        "actor_token",
+        "password",
+    }
+)
+"""Token request parameters whose values :attr:`EmulatedOAuthServer.token_requests`
+does not keep."""
+_RESOURCE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*")
+_MAX_RESOURCES = 20
+
+
+def _resource_list(value: str | None) -> list[str]:
+    """The resources of an authorization parameter: space-joined repeats, or a request
+    object's JSON array (RFC 8707 2, RFC 9101)."""
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return [value]
+        return [str(item) for item in items] if isinstance(items, list) else [value]
+    return value.split(" ")
+
+
+def _bad_resource(uri: str) -> bool:
+    return len(uri) > 2048 or "#" in uri or not _RESOURCE.fullmatch(uri)
 
 
 class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
@@ -523,6 +568,26 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The registered ``post_logout_redirect_uri`` values, by client."""
         self.ended_sessions: list[str] = []
         """The clients whose session the end-session endpoint ended, in order."""
+        self.allowed_resources: tuple[str, ...] | None = None
+        """Resource indicators (RFC 8707): ``None`` takes any absolute URI without a
+        fragment; otherwise only these, and any other is refused with
+        ``invalid_target`` at the authorization, device authorization and token
+        endpoints."""
+        self.one_resource_per_token = False
+        """Refuse (``invalid_target``) a token or refresh request naming more than one
+        resource, as panva's oidc-provider does."""
+        self.required_token_params: dict[str, str] = {}
+        """Parameters every token endpoint request but a refresh must carry with these
+        values (``invalid_request`` otherwise): proves extra parameters arrive."""
+        self.required_refresh_params: dict[str, str] = {}
+        """Parameters every refresh request must carry with these values."""
+        self.extension_grants: dict[str, tuple[str, str]] = {}
+        """Grant types the token endpoint takes beyond its own (RFC 6749 4.5), each
+        with the parameter and value that grant must carry; any client may use them,
+        and gets a token (and a refresh token when it may refresh)."""
+        self.token_requests: list[tuple[tuple[str, str], ...]] = []
+        """The parameters of every token endpoint request, in order, without the values
+        of secret parameters (codes, tokens, client secrets, assertions)."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -748,8 +813,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         auth_time: float | None = None,
         jkt: str | None = None,
         refresh_jkt: str | None = None,
+        resources: tuple[str, ...] = (),
+        granted: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
+        audience = resources
+        if request.path.endswith(OAUTH_TOKEN_PATH) and request.method == "POST":
+            audience += tuple(a for a in _all_of(request, "audience") if a not in audience)
         ttl = self.expires_in
         access_token = _token()
         bound = self._bound_to(request, client_id)
@@ -762,6 +832,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             issued_at=now,
             jkt=jkt,
             certificate_thumbprint=bound,
+            audience=audience,
         )
         self.tokens.issue(access_token, grant)
         payload: dict[str, Any] = {
@@ -783,6 +854,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 auth_time=now if auth_time is None else auth_time,
                 jkt=refresh_jkt,
                 certificate_thumbprint=bound,
+                resources=resources if granted is None else granted,
             )
             payload["refresh_token"] = refresh_token
         if openid:
@@ -948,6 +1020,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, params.get("scope"))
         if scope is None:
             return error("invalid_scope", "A requested scope is not allowed for this client.")
+        resources = _resource_list(params.get("resource"))
+        if (refused := self._target_refusal(resources)) is not None:
+            return error("invalid_target", refused)
         if response_type == "code":
             challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
             if challenge is None and method is not None:
@@ -972,7 +1047,37 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 if name in params
             },
             "response_mode": mode,
+            **({"resource": " ".join(resources)} if resources else {}),
         }
+
+    def _target_refusal(self, resources: list[str]) -> str | None:
+        """Why ``resources`` (requested at any endpoint) are refused, or ``None``."""
+        if len(resources) > _MAX_RESOURCES:
+            return "Too many resource indicators."
+        if any(_bad_resource(uri) for uri in resources):
+            return "A resource is not an absolute URI without a fragment."
+        if len(set(resources)) != len(resources):
+            return "A resource is named twice."
+        allowed = self.allowed_resources
+        if allowed is not None and not set(resources) <= set(allowed):
+            return "A resource is not known to this server."
+        return None
+
+    def _narrowed(
+        self, request: Request, granted: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], EmulatorResponse | None]:
+        """The resources a token or refresh request asks for (all those ``granted`` when
+        it names none), or its ``invalid_target`` refusal (RFC 8707 2.2: only resources
+        the grant covers)."""
+        requested = _all_of(request, "resource")
+        if (refused := self._target_refusal(requested)) is not None:
+            return (), _bad("invalid_target", refused)
+        if requested and granted and not set(requested) <= set(granted):
+            return (), _bad("invalid_target", "A resource was not authorized by the grant.")
+        chosen = tuple(requested) or granted
+        if self.one_resource_per_token and len(chosen) > 1:
+            return (), _bad("invalid_target", "Only one resource per access token.")
+        return chosen, None
 
     def _par(self, request: Request) -> EmulatorResponse:
         """The pushed authorization request endpoint (RFC 9126 2): the client
@@ -996,6 +1101,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 return _bad(exc.error, exc.description)
         else:
             params = {name: value for name, value in form.items() if name not in _AUTH_PARAMS}
+            if pushed_resources := _all_of(request, "resource"):
+                params["resource"] = " ".join(pushed_resources)
         proof = self._proof(request)
         if proof is not None:
             # RFC 9449 section 10.1: a proof with the push binds the code to its key.
@@ -1144,6 +1251,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             auth_time=now,
             family=family,
             dpop_jkt=params.get("dpop_jkt"),
+            resources=tuple(_resource_list(params.get("resource"))),
         )
         return self._respond(request, ticket.client_id, redirect_uri, mode, [("code", code), *tail])
 
@@ -1173,10 +1281,22 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             JWT_BEARER_GRANT: self._jwt_bearer_grant,
         }
         handler = handlers.get(grant_type)
+        if handler is None and grant_type in self.extension_grants:
+            handler = self._extension_grant
         if handler is None:
             return _bad("unsupported_grant_type", "Unsupported grant_type.")
-        if grant_type not in client.grant_types:
+        if grant_type not in client.grant_types and grant_type not in self.extension_grants:
             return _bad("unauthorized_client", f"The client may not use the {grant_type} grant.")
+        pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        self.token_requests.append(tuple((k, "" if k in _SECRET_NAMES else v) for k, v in pairs))
+        required = (
+            self.required_refresh_params
+            if grant_type == "refresh_token"
+            else self.required_token_params
+        )
+        missing = sorted(name for name, value in required.items() if form.get(name) != value)
+        if missing:
+            return _bad("invalid_request", f"Missing parameters: {', '.join(missing)}.")
         return handler(request, client, form, proof)
 
     def _code_grant(
@@ -1220,6 +1340,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             b64url(hashlib.sha256(verifier.encode()).digest()), code.challenge
         ):
             return _bad("invalid_grant", "The code_verifier does not match the code_challenge.")
+        resources, refusal = self._narrowed(request, code.resources)
+        if refusal is not None:
+            return refusal
         del self.codes[code_value]
         self.used_codes[code_value] = code.family
         payload = self._issue(
@@ -1227,6 +1350,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             client_id=client.client_id,
             scope=code.scope,
             family=code.family,
+            resources=resources,
+            granted=code.resources,
             refresh="refresh_token" in client.grant_types,
             openid="openid" in code.scope.split(),
             nonce=code.nonce,
@@ -1273,6 +1398,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             if not set(requested) <= set(record.scope.split()):
                 return _bad("invalid_scope", "The scope exceeds the one originally granted.")
             scope = " ".join(requested)
+        resources, refusal = self._narrowed(request, record.resources)
+        if refusal is not None:
+            return refusal
         del self.refresh[presented]
         self.spent_refresh[presented] = record.family
         payload = self._issue(
@@ -1280,6 +1408,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             client_id=client.client_id,
             scope=scope,
             family=record.family,
+            resources=resources,
+            granted=record.resources,
             refresh=True,
             openid="openid" in scope.split(),
             auth_time=record.auth_time,
@@ -1299,12 +1429,16 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         payload = self._issue(
             request,
             client_id=client.client_id,
             scope=scope,
             family=_new_id(),
             subject=client.client_id,
+            resources=resources,
             **self._binding(client, proof),
         )
         return json_response(200, payload)
@@ -1354,6 +1488,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         for uri in _all_of(request, "resource"):
             if "#" in uri or not urlsplit(uri).scheme:
                 return _bad("invalid_target", "A resource is not an absolute URI.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
@@ -1366,6 +1503,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 scope=scope,
                 family=family,
                 subject=subject,
+                resources=resources,
                 **self._binding(client, proof),
             )
             payload["issued_token_type"] = _ACCESS_TYPE
@@ -1413,12 +1551,45 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         payload = self._issue(
             request,
             client_id=client.client_id,
             scope=scope,
             family=_new_id(),
             subject=claims["sub"],
+            resources=resources,
+            **self._binding(client, proof),
+        )
+        return json_response(200, payload)
+
+    def _extension_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        name, value = self.extension_grants[form["grant_type"]]
+        sent = form.get(name)
+        if sent is None or not secrets.compare_digest(sent.encode(), value.encode()):
+            return _bad("invalid_grant", f"The grant's {name} is missing or wrong.")
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
+        payload = self._issue(
+            request,
+            client_id=client.client_id,
+            scope=scope,
+            family=_new_id(),
+            subject=client.client_id,
+            refresh="refresh_token" in client.grant_types,
+            resources=resources,
             **self._binding(client, proof),
         )
         return json_response(200, payload)
@@ -1434,6 +1605,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        device_resources = _all_of(request, "resource")
+        if (refused := self._target_refusal(device_resources)) is not None:
+            return _bad("invalid_target", refused)
         now = self.clock()
         for device_code in [c for c, d in self.devices.items() if d.expires_at <= now]:
             self.user_codes.pop(self.devices[device_code].user_code, None)
@@ -1450,6 +1624,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             expires_at=now + expires_in,
             interval=interval,
             family=_new_id(),
+            resources=tuple(device_resources),
         )
         self.user_codes[letters] = device_code
         verification_uri = request.base + OAUTH_VERIFICATION_PATH
@@ -1527,12 +1702,17 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         if device.expires_at <= now:
             return _bad("expired_token", "The device_code has expired.")
         if device.status == "allowed":
+            resources, refusal = self._narrowed(request, device.resources)
+            if refusal is not None:
+                return refusal
             del self.devices[device_code]
             payload = self._issue(
                 request,
                 client_id=client.client_id,
                 scope=device.scope,
                 family=device.family,
+                resources=resources,
+                granted=device.resources,
                 refresh="refresh_token" in client.grant_types,
                 openid="openid" in device.scope.split(),
                 auth_time=device.decided_at,
@@ -1592,6 +1772,11 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "aud": grant.client_id,
                 "iss": request.base,
             }
+            if grant.audience:
+                # RFC 7662 2.2 / RFC 8707: the resources and audiences it was issued for.
+                answer["aud"] = (
+                    grant.audience[0] if len(grant.audience) == 1 else list(grant.audience)
+                )
             if grant.jkt is not None:
                 answer["cnf"] = {"jkt": grant.jkt}
             if grant.certificate_thumbprint is not None:
