@@ -72,8 +72,10 @@ def pending(strategy: AuthorizationCode) -> PendingFlow:
 
 def test_without_the_new_settings_every_request_is_as_before() -> None:
     strategy = code()
-    assert strategy.resource == () and strategy.audience == ()
-    assert strategy.extra_token_params == () and strategy.token_resource is None
+    assert strategy.resource == ()
+    assert strategy.audience == ()
+    assert strategy.extra_token_params == ()
+    assert strategy.token_resource is None
     url = strategy.authorization_url(state="s", code_challenge="c")
     assert [k for k, _ in parse_qsl(urlsplit(url).query)] == [
         "client_id",

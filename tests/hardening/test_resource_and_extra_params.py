@@ -214,10 +214,13 @@ async def test_a_server_echoing_a_secret_grant_parameter_does_not_show_it(
         token_params={"pin": HIDDEN},
         secret_params="pin",
     )
-    async with http_module.AsyncClient(transport=http_module.MockTransport(echo)) as http:
-        async with Client(grant, http=http, clock=clock) as client:
-            with pytest.raises(anyoauth.OAuthError) as refused:
-                await client.token()
+    transport = http_module.MockTransport(echo)
+    async with (
+        http_module.AsyncClient(transport=transport) as http,
+        Client(grant, http=http, clock=clock) as client,
+    ):
+        with pytest.raises(anyoauth.OAuthError) as refused:
+            await client.token()
     assert find_secrets(refused.value, [HIDDEN, SECRET]) == []
 
 
@@ -234,9 +237,11 @@ async def test_the_emulator_refuses_resources_the_grant_did_not_cover(
         resource="https://elsewhere.example/",
     )
     transport = emulator.mock_transport(http_module)
-    async with http_module.AsyncClient(transport=transport) as http:
-        async with Client(grant, http=http, clock=clock) as client:
-            with pytest.raises(anyoauth.TokenRequestError) as refused:
-                await client.token()
+    async with (
+        http_module.AsyncClient(transport=transport) as http,
+        Client(grant, http=http, clock=clock) as client,
+    ):
+        with pytest.raises(anyoauth.TokenRequestError) as refused:
+            await client.token()
     assert refused.value.error == "invalid_target"
     assert find_secrets(refused.value, [SECRET]) == []
