@@ -105,6 +105,7 @@ __all__ = [
     "op_server_mtls",
     "op_server_mtls_aliases",
     "op_server_nonce",
+    "op_server_resources",
     "start_op_server",
 ]
 
@@ -494,6 +495,7 @@ def start_op_server(
     mtls_aliases: bool = False,
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
+    resource_indicators: Mapping[str, str] | None = None,
 ) -> Iterator[OpServer]:
     """Run oidc-provider with :func:`default_clients` until the ``with`` block ends.
 
@@ -504,7 +506,8 @@ def start_op_server(
     named in ``fapi_clients`` are held to the FAPI 2.0 profile; with ``tls`` it serves
     https and mutual TLS (and registers the ``mtls`` and ``mtls-self-signed``
     clients); ``mtls_aliases`` (with ``tls``) moves the certificates to a second port
-    published as ``mtls_endpoint_aliases``. Waits ``timeout``
+    published as ``mtls_endpoint_aliases``. ``resource_indicators`` maps resource
+    server URIs to their scopes (RFC 8707: JWT access tokens for them). Waits ``timeout``
     seconds for the server's JSON line and raises :class:`RuntimeError` (with its
     stderr) if it does not come. On exit the process is stopped and waited for.
     """
@@ -521,6 +524,8 @@ def start_op_server(
         "accessTokenTtl": access_token_lifetime,
         "mtlsAliases": mtls_aliases,
     }
+    if resource_indicators is not None:
+        config["resourceIndicators"] = dict(resource_indicators)
     if tls is not None:
         config["tls"] = {
             "cert": str(tls.server_cert),
@@ -615,4 +620,22 @@ def op_server_mtls_aliases(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """oidc-provider over https whose mutual-TLS endpoints are aliases on another port."""
     directory = tmp_path_factory.mktemp("op-server-mtls-aliases")
     with start_op_server(directory, tls=OpTls.make(directory), mtls_aliases=True) as server:
+        yield server
+
+
+RESOURCE_SERVER = "https://api.example.test/"
+"""The resource server ``op_server_resources`` knows (RFC 8707), with scopes ``read``
+and ``write``."""
+OTHER_RESOURCE_SERVER = "https://reports.example.test/"
+"""A second resource server of ``op_server_resources`` (scope ``read``)."""
+
+
+@pytest.fixture(scope="session")
+def op_server_resources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider with resource indicators (RFC 8707) for :data:`RESOURCE_SERVER` and
+    :data:`OTHER_RESOURCE_SERVER`: JWT access tokens whose ``aud`` is the resource."""
+    resources = {RESOURCE_SERVER: "read write", OTHER_RESOURCE_SERVER: "read"}
+    with start_op_server(
+        tmp_path_factory.mktemp("op-server-resources"), resource_indicators=resources
+    ) as server:
         yield server

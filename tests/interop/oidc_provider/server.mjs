@@ -15,6 +15,10 @@
 //                        certificates; a second https port does, and the metadata
 //                        publishes it as mtls_endpoint_aliases (RFC 8705 5) of the
 //                        token, PAR, revocation, introspection and userinfo endpoints
+//   resourceIndicators   {URI: scope} of the resource servers (RFC 8707): a resource
+//                        named at the token endpoint gets a JWT access token whose aud
+//                        is the URI, scoped to the listed scopes; other URIs are
+//                        invalid_target; absent: oidc-provider's default (none known)
 //
 // Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
 // stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
@@ -30,7 +34,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const require = createRequire(import.meta.url);
 const { version } = require('oidc-provider/package.json');
@@ -100,6 +104,21 @@ const discovery = mtlsOrigin
   }
   : {};
 
+// Resource indicators (RFC 8707), when config.resourceIndicators lists the servers.
+const resourceServers = config.resourceIndicators ?? null;
+const resourceIndicators = resourceServers
+  ? {
+    resourceIndicators: {
+      enabled: true,
+      async getResourceServerInfo(ctx, resource) {
+        const scope = resourceServers[resource];
+        if (scope === undefined) throw new errors.InvalidTarget();
+        return { scope, audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: config.accessTokenTtl ?? 3600 };
+      },
+    },
+  }
+  : {};
+
 const provider = new Provider(issuer, {
   clients: config.clients,
   jwks,
@@ -145,6 +164,7 @@ const provider = new Provider(issuer, {
     Session: 3600,
   },
   features: {
+    ...resourceIndicators,
     devInteractions: { enabled: true },
     dPoP: {
       enabled: true,
