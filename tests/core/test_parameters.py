@@ -24,6 +24,7 @@ from anyoauth import (
     Token,
     TokenExchange,
     UserStep,
+    plugins,
 )
 from anyoauth.sansio import JWT_BEARER_GRANT, PendingFlow
 
@@ -394,6 +395,16 @@ def test_an_extension_grants_secret_params_are_known_secrets() -> None:
     assert "PIN-SENTINEL-1234" not in repr(strategy)
 
 
-def test_the_extension_grant_docs_name_it_for_plugins() -> None:
+def test_the_extension_grant_is_a_built_in_strategy_documented_for_plugins() -> None:
+    assert plugins.strategies()["extension-grant"] is ExtensionGrant
     assert "plugins.md" in (ExtensionGrant.__doc__ or "")
     assert json.dumps(list(partner().token_params)) == '[["ticket", "T-1"]]'
+
+
+def test_a_subclass_default_grant_type_is_checked_all_the_same() -> None:
+    @attrs.frozen(kw_only=True)
+    class Bare(ExtensionGrant):
+        grant_type: str = "not-a-uri"
+
+    with pytest.raises(ConfigurationError, match="absolute URI"):
+        Bare(client_id="svc", client_secret=SECRET, token_endpoint=TOKEN_URL)

@@ -416,7 +416,7 @@ client authentication, and what the strategy's fields send (``scope``, ``resourc
 ``audience``)."""
 
 
-def _check_grant_type(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+def _check_grant_type(value: object) -> None:
     if not isinstance(value, str) or not is_token_text(value):
         raise ConfigurationError("grant_type must be an absolute URI of visible ASCII")
     shipped = _SHIPPED_GRANTS.get(value)
@@ -464,9 +464,10 @@ class ExtensionGrant(Strategy):
     name: ClassVar[str] = "extension-grant"
     has_direct_grant: ClassVar[bool] = True
 
-    grant_type: str = attrs.field(validator=_check_grant_type)
+    grant_type: str
     """The grant's ``grant_type``: an absolute URI (``urn:...`` or ``https://...``).
-    Grants anyoauth ships and the password grant are refused."""
+    Grants anyoauth ships and the password grant are refused. A subclass may give it
+    a default (``grant_type: str = "https://..."``); it is checked all the same."""
     token_params: tuple[tuple[str, str], ...] = attrs.field(
         default=(), converter=param_pairs, repr=False
     )
@@ -481,6 +482,7 @@ class ExtensionGrant(Strategy):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        _check_grant_type(self.grant_type)
         if self.token_endpoint is None:
             raise ConfigurationError("a token_endpoint is required")
         check_extra_params("token_params", self.token_params, reserved=_GRANT_OWNED)
