@@ -182,10 +182,12 @@ async def test_each_login_sends_a_fresh_notification_token(
     bank.oauth_ciba_interval = 1
     async with Client(await ciba(http, "kiosk"), http=http, clock=clock) as client:
         for user in ("f1", "f2"):
+
+            def approve(_: BackchannelAuthorization, user: str = user) -> None:
+                bank.approve_backchannel(user)
+
             with anyio.fail_after(10):
-                await client.backchannel_login(
-                    login_hint=user, show=lambda _, u=user: bank.approve_backchannel(u)
-                )
+                await client.backchannel_login(login_hint=user, show=approve)
     first, second = bank.oauth_backchannel_received
     assert first["client_notification_token"] != second["client_notification_token"]
 
