@@ -61,7 +61,7 @@ class ProviderEmulator:
     ``"oauth.par"``, ``"oauth.device_authorization"``, ``"oauth.verification"``,
     ``"oauth.verification_decision"``, ``"oauth.revoke"``, ``"oauth.introspect"``,
     ``"oauth.jwks"``, ``"oauth.userinfo"``, ``"oauth.api"``, ``"oauth.metadata"``,
-    ``"oauth.openid_configuration"``, ``"not_found"``).
+    ``"oauth.openid_configuration"``, ``"oauth.backchannel_authentication"``, ``"not_found"``).
 
     The ``oauth_*`` options shape the generic server and let tests stage faults and
     attacks; each is also an attribute that can be changed at any time. The
