@@ -277,12 +277,13 @@ class WebLogin:
 
     settings: Settings
     login: OAuthLogin
+    store: anyoauth.RedisStore
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The app's lifespan: discover the provider at start-up, close the HTTP
         client and the Redis connections at shutdown."""
-        async with self.login, self.login.store:
+        async with self.login, self.store:
             await self.login.start()
             yield
 
@@ -319,5 +320,6 @@ def web_login(settings: Settings | None = None) -> WebLogin:
             scope=settings.scope,
         )
 
-    login = OAuthLogin(discovered, anyoauth.RedisStore(settings.redis_url), on_error=api_failure)
-    return WebLogin(settings, login)
+    store = anyoauth.RedisStore(settings.redis_url)
+    login = OAuthLogin(discovered, store, on_error=api_failure)
+    return WebLogin(settings, login, store)

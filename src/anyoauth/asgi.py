@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
@@ -58,6 +58,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_App = TypeVar("_App", bound=Callable[..., Awaitable[Any]])
 
 SECURITY_HEADERS: Mapping[str, str] = {
     "Cache-Control": "no-store",
@@ -435,7 +436,7 @@ class OAuthLogin:
         if not await self._handle(scope, send):
             await self._send_page(send, ErrorPage(404, "Not found", "There is nothing here."))
 
-    def wrap(self, app: ASGIApp) -> ASGIApp:
+    def wrap(self, app: _App) -> _App:
         """``app`` with the component's routes in front of it: requests to them are
         served here, the others go to ``app``. A :class:`LoginRequired` that ``app``
         raises before answering becomes a redirect to ``/login`` (a browser's ``GET``
@@ -463,7 +464,7 @@ class OAuthLogin:
                     raise
                 await self._login_required(scope, send, exc)
 
-        return wrapped
+        return cast("_App", wrapped)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
