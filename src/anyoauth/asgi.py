@@ -222,13 +222,19 @@ class OAuthLogin:
         http: the ``httpx.AsyncClient`` for token requests (never closed here); by
             default one that keeps no cookies is made on first use (:attr:`http`) and
             closed by :meth:`aclose`.
-        login_path, callback_path, logout_path: the component's routes, below where
-            it is mounted (or on the wrapped app).
-        session_cookie, state_cookie: the cookie names.
+        login_path: the route that starts a login, below where the component is
+            mounted (or on the wrapped app); so are ``callback_path`` and
+            ``logout_path``.
+        callback_path: the route of the callback (the ``redirect_uri``'s path).
+        logout_path: the route that logs out (``POST``).
+        session_cookie: the name of the session cookie.
+        state_cookie: the name of the pending-login cookie.
         secure_cookies: ``Secure`` on every cookie; by default on, except when the
             redirect URI is ``http://`` on a loopback host (local development).
-        after_login, after_logout: where the browser goes next (a ``next`` query
+        after_login: where the browser goes after a login (a ``next`` query
             parameter of ``/login`` that is a path on this site wins).
+        after_logout: where the browser goes after a logout without RP-initiated
+            logout.
         post_logout_redirect_uri: sent to the server's end_session_endpoint (OpenID
             Connect RP-Initiated Logout) when it has one.
         revoke_on_logout: revoke the session's tokens at logout when the server has a
@@ -532,7 +538,13 @@ class OAuthLogin:
         # A new random session id at every login: an id known before it is worthless.
         session_id = secrets.token_urlsafe(_SESSION_BYTES)
         separator = "&" if "?" in self.redirect_uri else "?"
-        await self._session_client(session_id).complete(f"{self.redirect_uri}{separator}{query}")
+        try:
+            await self._session_client(session_id).complete(
+                f"{self.redirect_uri}{separator}{query}"
+            )
+        except OAuthError as exc:  # this browser's login is spent or refused: drop its cookie
+            await self._error(scope, send, exc, drop_state=True)
+            return
         old = cookies.get(self.session_cookie)
         if old:
             await self._session_client(old).forget()
@@ -570,10 +582,12 @@ class OAuthLogin:
                 await client.forget()
         await self._redirect(send, target, [self._cookie(self.session_cookie, "", "/", 0)])
 
-    async def _error(self, scope: Scope, send: Send, exc: BaseException) -> None:
+    async def _error(
+        self, scope: Scope, send: Send, exc: BaseException, *, drop_state: bool = False
+    ) -> None:
         page = self.error_page(exc, scope)
         extra = []
-        if _route_path(scope) == self.callback_path:  # a spent or refused login: drop it
+        if drop_state:
             extra.append(
                 (
                     "Set-Cookie",

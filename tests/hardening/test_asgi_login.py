@@ -150,6 +150,16 @@ async def test_a_callback_from_another_browser_is_refused_and_spends_nothing(
         done = await browser.get(path_of(callback))
         assert done.status_code == 303
         assert (await browser.get("/me")).status_code == 200
+    # A victim in the middle of their own login keeps it: the forced callback neither
+    # spends it nor drops its cookie.
+    async with site.browser() as attacker, site.browser() as victim:
+        forced_callback = await callback_of(site, attacker)
+        own_callback = await callback_of(site, victim)
+        forced = await victim.get(path_of(forced_callback))
+        assert forced.status_code == 400
+        assert "oauth_state" not in set_cookies(forced)
+        assert (await victim.get(path_of(own_callback))).status_code == 303
+        assert (await victim.get("/me")).status_code == 200
 
 
 async def test_a_replayed_callback_is_refused(site: Site) -> None:
