@@ -164,6 +164,7 @@ async def test_the_users_token_is_refreshed_on_demand() -> None:
 async def test_settings_that_cannot_work_are_refused(emulator: ProviderEmulator) -> None:
     store = anyoauth.MemoryStore()
     good = strategy(emulator)
+    settings: dict[str, Any]
     for settings in (
         {"login_path": "login"},
         {"session_cookie": "a b"},
