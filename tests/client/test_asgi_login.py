@@ -164,14 +164,14 @@ async def test_the_users_token_is_refreshed_on_demand() -> None:
 async def test_settings_that_cannot_work_are_refused(emulator: ProviderEmulator) -> None:
     store = anyoauth.MemoryStore()
     good = strategy(emulator)
-    settings: dict[str, Any]
-    for settings in (
+    unworkable: list[dict[str, Any]] = [
         {"login_path": "login"},
         {"session_cookie": "a b"},
         {"state_cookie": ""},
         {"after_login": "https://elsewhere.example/"},
         {"after_logout": "//elsewhere.example"},
-    ):
+    ]
+    for settings in unworkable:
         with pytest.raises(anyoauth.ConfigurationError):
             OAuthLogin(good, store, **settings)
     service = anyoauth.ClientCredentials(
