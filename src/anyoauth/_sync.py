@@ -53,24 +53,32 @@ Backend = Literal["asyncio", "trio"]
 class _SharedPortal:
     """One blocking portal per backend for the whole process, counted by its users:
     started by the first, stopped by the last; a child process (``fork``) starts its
-    own, as the parent's event-loop thread does not exist there."""
+    own (:meth:`forked`), as the parent's event-loop thread does not exist there."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._lock = threading.Lock()
         self._users = 0
-        self._pid = 0
         self._portal: BlockingPortal | None = None
         self._stack: ExitStack | None = None
 
     def acquire(self) -> BlockingPortal:
         with self._lock:
-            if self._portal is None or self._pid != os.getpid():
+            if self._portal is None:
                 stack = ExitStack()
                 self._portal = stack.enter_context(start_blocking_portal(self.backend))
-                self._stack, self._pid, self._users = stack, os.getpid(), 0
+                self._stack, self._users = stack, 0
             self._users += 1
             return self._portal
+
+    def forked(self) -> None:
+        """In a child process: forget the parent's portal (never stopped from here: its
+        thread is not in this process, and stopping it would wait forever) and a lock a
+        parent thread may have held."""
+        self._lock = threading.Lock()
+        if self._stack is not None:
+            _ABANDONED.append(self._stack)
+        self._portal, self._stack, self._users = None, None, 0
 
     def release(self, portal: BlockingPortal) -> None:
         with self._lock:
@@ -88,6 +96,18 @@ _PORTALS: dict[str, _SharedPortal] = {
     "asyncio": _SharedPortal("asyncio"),
     "trio": _SharedPortal("trio"),
 }
+
+_ABANDONED: list[ExitStack] = []
+"""The parent's portals in a child process, kept so they are never finalized."""
+
+
+def _after_fork_in_child() -> None:
+    for shared in _PORTALS.values():
+        shared.forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _running_loop() -> str | None:

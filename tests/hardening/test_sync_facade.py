@@ -7,10 +7,12 @@ traceback rendered with its frames' locals."""
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -228,3 +230,32 @@ def test_no_token_or_code_in_reprs_or_rendered_errors(portal: Any) -> None:
     for text in texts:
         for secret in (ACCESS, REFRESH, SECRET, "code-SENTINEL"):
             assert secret not in text
+
+
+def test_a_client_used_after_a_fork_refuses_instead_of_hanging(portal: Any) -> None:
+    """The portal's thread stays in the parent: a child that calls the parent's client
+    is refused at once (exit status 0); a new client of its own works (status 0 too)."""
+    provider = ProviderEmulator()
+    provider.add_oauth_client("svc", client_secret=SECRET, grant_types=["client_credentials"])
+    with served(portal, default=emulator(provider)) as server, SyncClient(service(server)) as client:
+        assert client.token().access_token
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            status = 1
+            try:
+                try:
+                    client.token()
+                except anyoauth.ConfigurationError as exc:
+                    if "another process" in str(exc):
+                        with SyncClient(service(server)) as own:
+                            status = 0 if own.token().access_token else 2
+            finally:
+                os._exit(status)
+        deadline = time.monotonic() + 20
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+            assert time.monotonic() < deadline, "the child hangs"
+            time.sleep(0.02)
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert client.token().access_token  # the parent's client is untouched
