@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, make_response, redirect, request
+from flask import Flask, Response, jsonify, make_response, request
 
 import anyoauth
 from oauth_web import (
@@ -40,9 +40,7 @@ oauth = SyncOAuth.open()  # per worker: discovery, the Redis store, the HTTP cli
 
 
 def see_other(url: str) -> Response:
-    response = redirect(url, code=303)
-    response.headers.update(SECURITY_HEADERS)
-    return response
+    return Response(status=303, headers={"Location": url, **SECURITY_HEADERS})
 
 
 @app.get("/")

@@ -299,13 +299,13 @@ class SyncClient:
     @_scrubbed_sync
     def complete(self, url: str) -> Token:
         """Finish a login from the URL the user agent landed on (:meth:`Client.complete`)."""
-        return self._run("complete", self._client.complete, url)
+        return self._run("complete", functools.partial(self._client.complete, url))
 
     @_scrubbed_sync
     def login(self, agent: UserAgent | None = None) -> Token:
         """Run the whole interactive login in a user agent (:meth:`Client.login`); the
         agent runs on the portal's event loop."""
-        return self._run("login", self._client.login, agent)
+        return self._run("login", functools.partial(self._client.login, agent))
 
     @_scrubbed_sync
     def device_login(
@@ -314,7 +314,7 @@ class SyncClient:
         """Run the device authorization grant (:meth:`Client.device_login`). ``show`` is
         called on the portal's event loop: it should return soon (a blocking one holds
         up every client of the portal), and it cannot call this client."""
-        return self._run("device_login", self._client.device_login, show)
+        return self._run("device_login", functools.partial(self._client.device_login, show))
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -344,7 +344,7 @@ class SyncClient:
     @_scrubbed_sync
     def set_token(self, token: Token) -> None:
         """Store ``token`` as this client's token (:meth:`Client.set_token`)."""
-        self._run("set_token", self._client.set_token, token)
+        self._run("set_token", functools.partial(self._client.set_token, token))
 
     @_scrubbed_sync
     def forget(self) -> None:
@@ -427,12 +427,13 @@ class SyncClient:
         """A new DPoP proof for a ``method`` request to ``url`` made with ``token``
         (:meth:`Client.dpop_proof`), made on the portal's event loop."""
         call = functools.partial(self._client.dpop_proof, method, url, token=token)
-        return self._run("dpop_proof", call)
+        return self._run("dpop_proof", _awaitable(call))
 
     def remember_dpop_nonce(self, url: str, nonce: str) -> None:
         """Remember the ``DPoP-Nonce`` the server of ``url`` answered with
         (:meth:`Client.remember_dpop_nonce`)."""
-        self._run("remember_dpop_nonce", self._client.remember_dpop_nonce, url, nonce)
+        call = functools.partial(self._client.remember_dpop_nonce, url, nonce)
+        self._run("remember_dpop_nonce", _awaitable(call))
 
     # -- running on the portal ---------------------------------------------------------------
 
@@ -458,16 +459,16 @@ class SyncClient:
             )
         return portal
 
-    def _run(self, name: str, func: Callable[..., Awaitable[R] | R], *args: Any) -> R:
-        """``func(*args)`` run on the portal's event loop, waited for; an interruption
-        of the wait (``KeyboardInterrupt``, a signal handler's error) cancels it there."""
+    def _run(self, name: str, func: Callable[[], Awaitable[R]]) -> R:
+        """``func()`` run on the portal's event loop, waited for; an interruption of
+        the wait (``KeyboardInterrupt``, a signal handler's error) cancels it there."""
         portal = self._running_portal()
         self._check_thread(f"SyncClient.{name}()")
 
-        def call() -> Awaitable[R] | R:
+        async def call() -> R:
             # The portal's frames (never scrubbed) see only this closure, not a URL
             # with its code or a token given as an argument.
-            return func(*args)
+            return await func()
 
         future: Future[R] = portal.start_task_soon(call)
         try:
@@ -475,3 +476,12 @@ class SyncClient:
         except BaseException:
             future.cancel()
             raise
+
+
+def _awaitable(func: Callable[[], R]) -> Callable[[], Awaitable[R]]:
+    """``func`` (synchronous), to be called on the portal's event loop."""
+
+    async def call() -> R:
+        return func()
+
+    return call

@@ -207,6 +207,7 @@ def test_userinfo_revoke_and_logout(served: Served, clock: ManualClock) -> None:
     with SyncClient(served.web_app(scope="openid profile"), clock=clock) as client:
         token = served.login(client)
         claims = client.userinfo()
+        assert token.id_token_claims is not None
         assert claims["sub"] == token.id_token_claims["sub"]
         assert client.introspect().active
         url = client.logout_url(post_logout_redirect_uri="http://127.0.0.1:8123/bye")
@@ -248,7 +249,7 @@ def test_the_sync_auth_refuses_an_async_client(served: Served, clock: ManualCloc
             async with httpx.AsyncClient(auth=auth) as api:
                 await api.get(served.base + OAUTH_API_PATH)
 
-        with pytest.raises(TypeError, match="httpx.Client"):
+        with pytest.raises(TypeError, match=r"httpx\.Client"):
             anyio.run(use)
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
@@ -71,7 +71,7 @@ def test_every_call_after_close_is_refused(portal: Any) -> None:
         client = SyncClient(service(server))
         auth = client.auth()
         client.close()
-        calls = [
+        calls: list[Callable[[], object]] = [
             client.token,
             client.fresh_token,
             client.refresh,
@@ -107,15 +107,13 @@ def test_the_last_client_closed_stops_the_portal_thread() -> None:
 
 
 @pytest.mark.parametrize("library", ["asyncio", "trio"])
-def test_a_call_from_a_running_event_loop_is_refused_not_blocked(
-    portal: Any, library: str
-) -> None:
+def test_a_call_from_a_running_event_loop_is_refused_not_blocked(portal: Any, library: str) -> None:
     with served(portal, default=hang()) as server, SyncClient(service(server)) as client:
 
         async def from_async_code() -> None:
             with pytest.raises(anyoauth.ConfigurationError, match=f"running {library} event"):
                 client.token()
-            with pytest.raises(anyoauth.ConfigurationError, match="anyoauth.Client"):
+            with pytest.raises(anyoauth.ConfigurationError, match=r"anyoauth\.Client"):
                 SyncClient(service(server))
 
         anyio.run(from_async_code, backend=library)
@@ -188,7 +186,7 @@ def caught(call: Any) -> BaseException:
     the URL or token it was given, so only anyoauth's frames are judged."""
     try:
         call()
-    except BaseException as exc:  # noqa: BLE001 - handed back to the test
+    except BaseException as exc:
         del call
         return exc
     raise AssertionError("no error")
@@ -237,7 +235,10 @@ def test_a_client_used_after_a_fork_refuses_instead_of_hanging(portal: Any) -> N
     is refused at once (exit status 0); a new client of its own works (status 0 too)."""
     provider = ProviderEmulator()
     provider.add_oauth_client("svc", client_secret=SECRET, grant_types=["client_credentials"])
-    with served(portal, default=emulator(provider)) as server, SyncClient(service(server)) as client:
+    with (
+        served(portal, default=emulator(provider)) as server,
+        SyncClient(service(server)) as client,
+    ):
         assert client.token().access_token
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads
