@@ -162,7 +162,12 @@ class SyncClient:
             Clients sharing a store (in this process or others) renew a token once.
         http: an ``httpx.AsyncClient`` (or httpx2's) to send token requests with, used
             only on the portal's event loop; by default one is made and closed here.
-        account, clock, leeway, timeout, max_response_bytes, retries: as :class:`Client`.
+        account: tells apart several tokens of the same strategy in one store.
+        clock: seconds since the epoch (see :class:`Client`).
+        leeway: a token this close to its expiry counts as expired.
+        timeout: the total deadline, in seconds, of one token request.
+        max_response_bytes: token responses larger than this are refused.
+        retries: when a failed token request is sent again (:class:`RetryPolicy`).
         backend: the portal's event loop, ``"asyncio"`` (default) or ``"trio"``.
 
     Each method is the :class:`Client` method of the same name, run on a blocking
