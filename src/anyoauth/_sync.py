@@ -329,6 +329,7 @@ class SyncClient:
         for renewal, else the one renewal every thread and client sharing the store
         waits on."""
         self._running_portal()
+        self._check_thread("SyncClient.token()")
         if rejected is None:
             fresh = self._client.fresh_token()
             if fresh is not None:

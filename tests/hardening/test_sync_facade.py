@@ -113,10 +113,17 @@ def test_a_call_from_a_running_event_loop_is_refused_not_blocked(portal: Any, li
         async def from_async_code() -> None:
             with pytest.raises(anyoauth.ConfigurationError, match=f"running {library} event"):
                 client.token()
+            for call in (client.refresh, client.begin, client.forget):
+                with pytest.raises(anyoauth.ConfigurationError, match="running"):
+                    call()
             with pytest.raises(anyoauth.ConfigurationError, match=r"anyoauth\.Client"):
                 SyncClient(service(server))
 
         anyio.run(from_async_code, backend=library)
+        # Even a token held, which would need no wait, is not handed out there.
+        client.set_token(Token(access_token=ACCESS, issued_at=time.time()))
+        anyio.run(from_async_code, backend=library)
+        assert client.token().access_token == ACCESS
         assert server.connections == 0
 
 
@@ -160,14 +167,15 @@ def test_an_interrupted_wait_cancels_the_renewal_and_leaves_the_portal_working(
         previous = signal.signal(signal.SIGALRM, _interrupt)
         try:
             for attempt in (1, 2):
-                signal.setitimer(signal.ITIMER_REAL, 0.3)
-                started = time.monotonic()
+                # Ctrl-C once the token request has reached the (silent) server.
+                interrupter = threading.Thread(
+                    target=_interrupt_when, args=(lambda n=attempt: len(server.requests) == n,)
+                )
+                interrupter.start()
                 with pytest.raises(KeyboardInterrupt):
                     client.token()
-                assert time.monotonic() - started < 5
-                wait_for(lambda attempt=attempt: len(server.requests) == attempt)
+                interrupter.join()
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         # Neither hanging request is joined: the third renewal gets the emulator's token.
         assert client.token().token_type == "Bearer"
@@ -179,6 +187,15 @@ def test_an_interrupted_wait_cancels_the_renewal_and_leaves_the_portal_working(
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _interrupt_when(condition: Callable[[], bool]) -> None:
+    """Signal the main thread (its handler raises ``KeyboardInterrupt``) once
+    ``condition()`` holds."""
+    wait_for(condition, seconds=30)
+    main = threading.main_thread().ident
+    assert main is not None
+    signal.pthread_kill(main, signal.SIGALRM)
 
 
 def caught(call: Any) -> BaseException:
