@@ -100,6 +100,28 @@ async def test_documented_test_examples_run(path: str, source: str) -> None:
         await test()
 
 
+def _sync_example_tests() -> list[tuple[str, str]]:
+    """Every plain ``def test_...`` example (blocking code: ``SyncClient``), by file."""
+    examples = []
+    for path in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        for source in re.findall(r"```python\n(.+?)```", path.read_text(), re.S):
+            if re.search(r"^def test_\w+\(\)", source, re.M):
+                examples.append((path.relative_to(ROOT).as_posix(), source))
+    return examples
+
+
+@pytest.mark.parametrize(("path", "source"), _sync_example_tests(), ids=lambda v: v[:30])
+def test_documented_sync_examples_run(path: str, source: str) -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(source, path, "exec"), namespace)  # noqa: S102
+    tests = [v for k, v in namespace.items() if k.startswith("test_")]
+    assert tests
+    for test in tests:
+        assert callable(test)
+        assert not inspect.iscoroutinefunction(test)
+        test()
+
+
 def test_documented_examples_are_found() -> None:
     assert {path for path, _ in _example_tests()} >= {
         "README.md",
@@ -107,6 +129,7 @@ def test_documented_examples_are_found() -> None:
         "docs/fapi/dpop.md",
         "docs/fapi/fapi2.md",
     }
+    assert {path for path, _ in _sync_example_tests()} >= {"docs/sync.md"}
 
 
 def _python_blocks() -> list[tuple[str, str]]:

@@ -79,6 +79,7 @@ from ._redis_store import RedisStore as RedisStore
 from ._retry import RetryPolicy as RetryPolicy
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
+from ._sync import SyncClient as SyncClient
 from ._tls import client_tls_context as client_tls_context
 
 __version__ = "0.1.0"
@@ -145,6 +146,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Strategy",
+    "SyncClient",
     "TlsClientAuth",
     "Token",
     "TokenEndpointUnavailable",

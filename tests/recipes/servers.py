@@ -57,6 +57,29 @@ def aiohttp_web(module: str) -> Command:
     ]
 
 
+def flask_run(module: str) -> Command:
+    """A worker run by ``flask run``: werkzeug's threaded server (a thread per request)."""
+    return lambda port: [
+        *(sys.executable, "-m", "flask", "--app", f"{module}:app", "run"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--no-reload", "--no-debugger", "--with-threads"),
+    ]
+
+
+_WSGI_SERVER = """
+import logging, sys
+from werkzeug.serving import run_simple
+from werkzeug.utils import import_string
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log: callback codes
+run_simple("127.0.0.1", int(sys.argv[1]), import_string(sys.argv[2]), threaded=True)
+"""
+
+
+def wsgi(module: str) -> Command:
+    """A WSGI application (``module:app``) in werkzeug's threaded HTTP server."""
+    return lambda port: [sys.executable, "-c", _WSGI_SERVER, str(port), f"{module}:app"]
+
+
 @dataclass
 class AppProcess:
     """One worker process of a recipe app."""

@@ -7,6 +7,7 @@ token) is shared through ``RedisStore``. Sending the callback to a worker at ano
 address also shows the apps rebuild the callback URL from the registered redirect URI,
 as they must behind a reverse proxy. Apps run on asyncio, and on trio where the
 framework supports it; one Starlette deployment mixes an asyncio and a trio worker.
+Flask and Django (``anyoauth.SyncClient``) run in werkzeug's threaded server.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ import pytest
 from anyoauth.testing import ProviderEmulator, browse
 from redis_server import RedisServer, free_port
 
-from .servers import START_SECONDS, AppProcess, Command, aiohttp_web, hypercorn, uvicorn
+from .servers import (
+    START_SECONDS,
+    AppProcess,
+    Command,
+    aiohttp_web,
+    flask_run,
+    hypercorn,
+    uvicorn,
+    wsgi,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -42,6 +52,9 @@ VARIANTS: dict[str, tuple[Command, Command]] = {
     "litestar-asyncio": (uvicorn("litestar_app"), uvicorn("litestar_app")),
     "litestar-trio": (hypercorn("litestar_app", "trio"), hypercorn("litestar_app", "trio")),
     "django-asyncio": (uvicorn("django_app"), hypercorn("django_app", "asyncio")),
+    # The WSGI recipes: anyoauth.SyncClient in threaded servers.
+    "flask": (flask_run("flask_app"), flask_run("flask_app")),
+    "django": (wsgi("django_wsgi_app"), wsgi("django_wsgi_app")),
 }
 
 
