@@ -24,7 +24,7 @@ import anyio
 import attrs
 from anyio.abc import TaskGroup
 
-from ._core.errors import LoginRequired, TokenRequestError
+from ._core.errors import LoginRequired, ProviderError
 from ._core.token import Token
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "TokenRefreshed",
     "TokenRevoked",
     "event_fingerprint",
+    "oauth_error_code",
 ]
 
 logger = logging.getLogger("anyoauth")
@@ -144,7 +145,8 @@ class RefreshFailed(TokenEvent):
     error: str
     """The error's type name (``TokenRequestError``, ``ServerUnavailable``...)."""
     oauth_error: str | None
-    """The server's OAuth error code (``invalid_grant``...), when it sent one."""
+    """The server's OAuth error code (``invalid_grant``...), when it sent one: a
+    registered code, or ``other`` (a server's own text never enters an event)."""
     login_required: bool
     """Whether only a new login can help (the refresh token was refused, or none)."""
     early: bool
@@ -193,7 +195,8 @@ class LoginFailed(TokenEvent):
     error: str
     """The error's type name."""
     oauth_error: str | None
-    """The server's OAuth error code, when it sent one."""
+    """The server's OAuth error code, when it sent one (``access_denied``...): a
+    registered code, or ``other``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -216,8 +219,62 @@ def _is_async(listener: Listener) -> bool:
     return inspect.iscoroutinefunction(listener) or inspect.iscoroutinefunction(call)
 
 
+_OAUTH_ERRORS = frozenset(
+    {
+        # RFC 6749 4.1.2.1, 5.2; RFC 6750 3.1; RFC 7009 2.2.1
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "access_denied",
+        "unsupported_response_type",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_token",
+        "insufficient_scope",
+        "unsupported_token_type",
+        # RFC 8628 3.5; RFC 9449 5, 8; RFC 8707 2; RFC 9396 5; RFC 9126 2.3
+        "authorization_pending",
+        "slow_down",
+        "expired_token",
+        "invalid_dpop_proof",
+        "use_dpop_nonce",
+        "invalid_target",
+        "invalid_authorization_details",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        # OpenID Connect Core 3.1.2.6; CIBA 11, 13
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "registration_not_supported",
+        "expired_login_hint_token",
+        "unknown_user_id",
+        "missing_user_code",
+        "invalid_user_code",
+        "invalid_binding_message",
+        "transaction_failed",
+    }
+)
+"""The registered OAuth error codes an event names; any other code a server sends is
+``other`` (a server's text never enters an event)."""
+
+
+def oauth_error_code(code: str | None) -> str | None:
+    """``code`` if it is a registered OAuth error code, ``other`` for any other text,
+    ``None`` for none."""
+    if code is None:
+        return None
+    return code if code in _OAUTH_ERRORS else "other"
+
+
 def _oauth_error(exc: BaseException) -> str | None:
-    return exc.error if isinstance(exc, TokenRequestError) else None
+    return oauth_error_code(exc.error) if isinstance(exc, ProviderError) else None
 
 
 class EventStream:
@@ -427,7 +484,7 @@ class EventHub:
         """Emit a failure event of ``kind`` for ``exc`` (when anyone listens);
         ``oauth_error``: the server's error code when ``exc`` does not carry it."""
         if self.active:
-            code = _oauth_error(exc) or oauth_error
+            code = _oauth_error(exc) or oauth_error_code(oauth_error)
             await self.emit(self.make(kind, error=type(exc).__name__, oauth_error=code, **fields))
 
     async def refresh_failed(

@@ -388,8 +388,8 @@ class TokenKeeper:
         events = self.events
         assert events is not None
         facts = events.token_facts(token)
-        if base is None:
-            grant = grant_type(request) or "unknown"
+        grant = grant_type(request) or "unknown"
+        if base is None or grant != "refresh_token":
             await events.emit(events.make(TokenIssued, grant_type=grant, **facts))
             return
         previous = event_fingerprint(base.access_token)

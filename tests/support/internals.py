@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from anyoauth import _events as events_module
 from anyoauth import _http as http_module
 from anyoauth import _renewal as renewal_module
 from anyoauth import _scrub as scrub_module
