@@ -29,7 +29,7 @@ from anyoauth import (
     TokenRevoked,
     event_fingerprint,
 )
-from anyoauth.testing import ManualClock, ProviderEmulator, browse
+from anyoauth.testing import ManualClock, ProviderEmulator
 from support.internals import events_module
 
 from .helpers import EMULATED_SECRET, login, metadata, web_app
@@ -292,10 +292,8 @@ async def test_a_full_stream_drops_its_oldest_events_and_says_how_many(
             first = await stream.__anext__()
             assert isinstance(first, EventsDropped)
             assert first.count == 1
-            assert kinds([await stream.__anext__(), await stream.__anext__()]) == [
-                TokenIssued,
-                LoginCompleted,
-            ]
+            rest: list[TokenEvent] = [await stream.__anext__(), await stream.__anext__()]
+            assert kinds(rest) == [TokenIssued, LoginCompleted]
         assert [event async for event in stream] == []  # closed: iteration ends
     with pytest.raises(ValueError, match="at least one"):
         client.events(buffer=0)

@@ -63,6 +63,7 @@ __all__ = [
     "client_assertion",
     "dpop",
     "errors_module",
+    "events_module",
     "file_store_digest",
     "http_module",
     "jose",
