@@ -292,8 +292,8 @@ async def test_a_full_stream_drops_its_oldest_events_and_says_how_many(
             first = await stream.__anext__()
             assert isinstance(first, EventsDropped)
             assert first.count == 1
-            rest: list[TokenEvent] = [await stream.__anext__(), await stream.__anext__()]
-            assert kinds(rest) == [TokenIssued, LoginCompleted]
+            expected: list[type[TokenEvent]] = [TokenIssued, LoginCompleted]
+            assert kinds([await stream.__anext__(), await stream.__anext__()]) == expected
         assert [event async for event in stream] == []  # closed: iteration ends
     with pytest.raises(ValueError, match="at least one"):
         client.events(buffer=0)
