@@ -62,7 +62,7 @@ from ._retry import RetryPolicy
 from ._scrub import scrubbed
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
-from ._telemetry import Telemetry, endpoint_kind, grant_type
+from ._telemetry import Telemetry, endpoint_kind, endpoint_kinds, grant_type
 
 if TYPE_CHECKING:
     from .agents._base import UserAgent
@@ -106,7 +106,7 @@ class Client:
             by default up to 3 attempts, only where it is safe.
         on_event: a listener (sync or async callable) for this client's token events
             (:class:`TokenEvent`); more with :meth:`subscribe`, or read them with
-            :meth:`events`. See :doc:`events`.
+            :meth:`events`. See the "Token events and telemetry" guide.
         telemetry: OpenTelemetry spans and metrics for every request this client
             sends (:class:`Telemetry`); none by default.
 
@@ -151,6 +151,7 @@ class Client:
             raise TypeError("telemetry must be an anyoauth Telemetry")
         self.telemetry = telemetry
         """Where spans and metrics of this client's requests go (``None``: nowhere)."""
+        self._kinds: tuple[Strategy, Mapping[str, str]] | None = None
         self._events = EventHub(
             lambda: (self.strategy.store_namespace, self.account, self.strategy.name),
             self._clock,
@@ -489,7 +490,8 @@ class Client:
         A sync listener is called where the event happens; an async one runs in a
         task of the client's own when the client is entered (``async with``), in
         order, else it is awaited where the event happens for at most a second. A
-        listener that raises is logged and the flow carries on. See :doc:`events`."""
+        listener that raises is logged and the flow carries on (see the guide "Token
+        events and telemetry")."""
         return self._events.subscribe(listener)
 
     def events(self, *, buffer: int = DEFAULT_EVENT_BUFFER) -> EventStream:
@@ -940,8 +942,16 @@ class Client:
             clock=self._clock,
             resend=resend,
             telemetry=self.telemetry,
-            kind=endpoint_kind(self.strategy, request) if self.telemetry is not None else "",
+            kind=self._endpoint_kind(request) if self.telemetry is not None else "",
         )
+
+    def _endpoint_kind(self, request: HttpRequest) -> str:
+        """The endpoint kind of ``request`` for telemetry (the strategy's endpoints
+        worked out once per strategy)."""
+        strategy = self.strategy
+        if self._kinds is None or self._kinds[0] is not strategy:
+            self._kinds = (strategy, endpoint_kinds(strategy))
+        return endpoint_kind(strategy, request, self._kinds[1])
 
 
 def _show_device_code(device: DeviceAuthorization) -> None:

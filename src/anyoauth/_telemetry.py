@@ -11,15 +11,25 @@ code, secret, assertion or DPoP proof can.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from ._core.errors import ConfigurationError
 from ._core.http import HttpRequest
 
-__all__ = ["Observation", "Telemetry", "endpoint_kind", "grant_type", "safe_url"]
+__all__ = [
+    "Observation",
+    "Telemetry",
+    "endpoint_kind",
+    "endpoint_kinds",
+    "grant_type",
+    "safe_url",
+    "url_parts",
+]
 
 _ENDPOINTS = (
     ("token_endpoint", "token"),
@@ -36,41 +46,68 @@ _ENDPOINTS = (
 _GRANT_KINDS = {"refresh_token": "refresh"}
 
 
-def safe_url(url: str) -> str:
-    """``url`` without its userinfo, query and fragment (what telemetry may show)."""
+@functools.lru_cache(maxsize=128)
+def _parts(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
+    shown = f"[{host}]" if ":" in host else host
     port = f":{parts.port}" if parts.port is not None else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    return f"{parts.scheme}://{shown}{port}{parts.path}", host, parts.port
+
+
+def url_parts(url: str) -> tuple[str, str, int | None]:
+    """``url`` without its userinfo, query and fragment; its host; its explicit port.
+    Worked out once per such URL (only URLs without userinfo are remembered)."""
+    base = url.partition("?")[0].partition("#")[0]
+    if "@" in base:
+        return _parts.__wrapped__(base)
+    return _parts(base)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its userinfo, query and fragment (what telemetry may show)."""
+    return url_parts(url)[0]
+
+
+_GRANT_TYPE = re.compile(rb"(?:^|&)grant_type=([^&]*)")
 
 
 def grant_type(request: HttpRequest) -> str | None:
     """The ``grant_type`` of a form-encoded token request (no secret), else ``None``."""
-    if b"grant_type=" not in request.content:
+    found = _GRANT_TYPE.search(request.content)
+    if found is None:
         return None
     try:
-        form = parse_qsl(request.content.decode("ascii"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
+        return unquote_plus(found.group(1).decode("ascii"))
+    except UnicodeDecodeError:
         return None
-    return next((value for name, value in form if name == "grant_type"), None)
 
 
-def endpoint_kind(strategy: Any, request: HttpRequest) -> str:
-    """Which endpoint of ``strategy`` ``request`` goes to: ``token``, ``refresh`` (a
-    refresh grant at the token endpoint), ``par``, ``revocation``, ``introspection``,
-    ``device``, ``ciba``, ``userinfo``, ``jwks``; ``other`` for none of them. The
-    mutual-TLS aliases count as their endpoints."""
-    url = safe_url(request.url)
+def endpoint_kinds(strategy: Any) -> Mapping[str, str]:
+    """The kind of request each endpoint of ``strategy`` receives, by URL (without
+    query): ``token``, ``par``, ``revocation``, ``introspection``, ``device``,
+    ``ciba``, ``userinfo``, ``jwks``; the mutual-TLS aliases count as their endpoints."""
+    kinds: dict[str, str] = {}
     aliases = getattr(strategy, "mtls_endpoint_aliases", None) or {}
     for name, kind in _ENDPOINTS:
         for candidate in (getattr(strategy, name, None), aliases.get(name)):
-            if isinstance(candidate, str) and safe_url(candidate) == url:
-                if kind == "token":
-                    return _GRANT_KINDS.get(grant_type(request) or "", "token")
-                return kind
-    return "other"
+            if isinstance(candidate, str):
+                kinds.setdefault(safe_url(candidate), kind)
+    return kinds
+
+
+def endpoint_kind(
+    strategy: Any, request: HttpRequest, kinds: Mapping[str, str] | None = None
+) -> str:
+    """Which endpoint of ``strategy`` ``request`` goes to (:func:`endpoint_kinds`, or
+    ``kinds`` worked out before), ``refresh`` for a refresh grant at the token
+    endpoint, ``other`` for none of them."""
+    kind = (kinds if kinds is not None else endpoint_kinds(strategy)).get(safe_url(request.url))
+    if kind is None:
+        return "other"
+    if kind == "token":
+        return _GRANT_KINDS.get(grant_type(request) or "", "token")
+    return kind
 
 
 def _version() -> str | None:
@@ -149,14 +186,14 @@ class Telemetry:
     def request(self, kind: str, request: HttpRequest, clock: Any) -> Iterator[Observation]:
         """Observe sending ``request`` (of endpoint ``kind``) inside the block;
         ``clock`` is a monotonic clock in seconds."""
-        parts = urlsplit(request.url)
+        url, host, port = url_parts(request.url)
         common: dict[str, Any] = {
             "anyoauth.endpoint": kind,
             "http.request.method": request.method,
-            "server.address": parts.hostname or "",
+            "server.address": host,
         }
-        if parts.port is not None:
-            common["server.port"] = parts.port
+        if port is not None:
+            common["server.port"] = port
         grant = grant_type(request) if kind in ("token", "refresh") else None
         if grant is not None:
             common["anyoauth.grant_type"] = grant
@@ -165,7 +202,7 @@ class Telemetry:
         with self._tracer.start_as_current_span(
             f"anyoauth {kind}",
             kind=self._kind,
-            attributes={**common, "url.full": safe_url(request.url)},
+            attributes={**common, "url.full": url},
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -188,9 +225,10 @@ class Telemetry:
                     attributes["http.response.status_code"] = observation.status
                 if error is not None:
                     attributes["error.type"] = error
-                span.set_attributes({**attributes, "anyoauth.retries": retries})
-                if error is not None:
-                    span.set_status(self._error)
+                if span.is_recording():
+                    span.set_attributes({**attributes, "anyoauth.retries": retries})
+                    if error is not None:
+                        span.set_status(self._error)
                 self._duration.record(max(clock() - start, 0.0), attributes)
                 if retries:
                     self._retries.add(retries, attributes)
