@@ -99,6 +99,32 @@ async def test_an_expired_token_renewed_by_token_emits_refreshed(
     assert kinds(seen) == [TokenRefreshed, RefreshTokenRotated]
 
 
+async def test_an_early_refresh_in_the_background_says_it_was_early(
+    emulator: ProviderEmulator, http: Any, clock: ManualClock
+) -> None:
+    seen: list[TokenEvent] = []
+    async with Client(await web_app(http), http=http, clock=clock, leeway=60) as client:
+        first = await login(client, http)
+        client.subscribe(seen.append)
+        assert first.expires_at is not None
+        clock.now = first.expires_at - 30  # inside the leeway: still valid
+        assert await client.token() == first  # handed out while the refresh runs
+        await anyio.wait_all_tasks_blocked()
+        renewed = await client.token()
+        assert renewed != first
+        emulator.revoke_all()
+        assert renewed.expires_at is not None
+        clock.now = renewed.expires_at - 30
+        assert await client.token() == renewed  # a failed early refresh keeps it
+        await anyio.wait_all_tasks_blocked()
+    assert kinds(seen) == [TokenRefreshed, RefreshTokenRotated, RefreshFailed]
+    assert isinstance(seen[0], TokenRefreshed)
+    assert seen[0].early
+    assert isinstance(seen[2], RefreshFailed)
+    assert seen[2].early
+    assert seen[2].login_required
+
+
 async def test_one_refresh_across_many_waiters_emits_one_event(
     emulator: ProviderEmulator, http: Any, clock: ManualClock
 ) -> None:
