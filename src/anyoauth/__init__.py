@@ -74,12 +74,26 @@ from ._core.userinfo import UserinfoSubjectMismatch as UserinfoSubjectMismatch
 from ._core.values import AuthorizationRequest as AuthorizationRequest
 from ._core.values import PendingFlow as PendingFlow
 from ._discovery import discover as discover
+from ._events import EventsDropped as EventsDropped
+from ._events import EventStream as EventStream
+from ._events import LoginCompleted as LoginCompleted
+from ._events import LoginFailed as LoginFailed
+from ._events import LoginStarted as LoginStarted
+from ._events import RefreshFailed as RefreshFailed
+from ._events import RefreshTokenRotated as RefreshTokenRotated
+from ._events import TokenEvent as TokenEvent
+from ._events import TokenForgotten as TokenForgotten
+from ._events import TokenIssued as TokenIssued
+from ._events import TokenRefreshed as TokenRefreshed
+from ._events import TokenRevoked as TokenRevoked
+from ._events import event_fingerprint as event_fingerprint
 from ._file_store import FileStore as FileStore
 from ._redis_store import RedisStore as RedisStore
 from ._retry import RetryPolicy as RetryPolicy
 from ._store import MemoryStore as MemoryStore
 from ._store import Store as Store
 from ._sync import SyncClient as SyncClient
+from ._telemetry import Telemetry as Telemetry
 from ._tls import client_tls_context as client_tls_context
 
 __version__ = "0.1.0"
@@ -106,6 +120,8 @@ __all__ = [
     "DeviceAuthorization",
     "DeviceCode",
     "DiscoveryError",
+    "EventStream",
+    "EventsDropped",
     "ExtensionGrant",
     "FileStore",
     "FlowError",
@@ -123,7 +139,10 @@ __all__ = [
     "InvalidUserinfo",
     "IssuerMismatch",
     "JwtBearer",
+    "LoginCompleted",
+    "LoginFailed",
     "LoginRequired",
+    "LoginStarted",
     "MalformedRedirect",
     "MemoryStore",
     "NoClientAuth",
@@ -135,6 +154,8 @@ __all__ = [
     "RedirectError",
     "RedirectMismatch",
     "RedisStore",
+    "RefreshFailed",
+    "RefreshTokenRotated",
     "ResponseLocation",
     "RetryPolicy",
     "SelfSignedTlsClientAuth",
@@ -147,17 +168,24 @@ __all__ = [
     "StoreError",
     "Strategy",
     "SyncClient",
+    "Telemetry",
     "TlsClientAuth",
     "Token",
     "TokenEndpointUnavailable",
+    "TokenEvent",
     "TokenExchange",
     "TokenExpiredOnArrival",
+    "TokenForgotten",
+    "TokenIssued",
+    "TokenRefreshed",
     "TokenRequestError",
+    "TokenRevoked",
     "UserStep",
     "UserinfoError",
     "UserinfoSubjectMismatch",
     "certificate_thumbprint",
     "client_tls_context",
     "discover",
+    "event_fingerprint",
     "is_certificate_bound",
 ]

@@ -44,6 +44,19 @@ from ._core.strategies import Strategy, UserStep
 from ._core.text import printable
 from ._core.token import Token
 from ._core.values import AuthorizationRequest, KeysNeeded, RefreshRefused, pending_key
+from ._events import (
+    DEFAULT_EVENT_BUFFER,
+    EventHub,
+    EventStream,
+    Listener,
+    LoginCompleted,
+    LoginFailed,
+    LoginStarted,
+    TokenForgotten,
+    TokenIssued,
+    TokenRevoked,
+    event_fingerprint,
+)
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, module_of, send_for_answer, send_with_retries
 from ._httpx_auth import auth_class
 from ._renewal import TokenKeeper
@@ -51,6 +64,7 @@ from ._retry import RetryPolicy
 from ._scrub import scrubbed
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
+from ._telemetry import Telemetry, endpoint_kind, endpoint_kinds, grant_type
 
 if TYPE_CHECKING:
     from .agents._base import UserAgent
@@ -92,6 +106,11 @@ class Client:
             passes the limit).
         retries: when a failed token request is sent again (:class:`RetryPolicy`);
             by default up to 3 attempts, only where it is safe.
+        on_event: a listener (sync or async callable) for this client's token events
+            (:class:`TokenEvent`); more with :meth:`subscribe`, or read them with
+            :meth:`events`. See the "Token events and telemetry" guide.
+        telemetry: OpenTelemetry spans and metrics for every request this client
+            sends (:class:`Telemetry`); none by default.
 
     A strategy that presents a TLS client certificate (mutual TLS,
     :attr:`Strategy.uses_client_certificate`) needs ``http``: one made here would have
@@ -114,6 +133,8 @@ class Client:
         timeout: float = 30.0,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retries: RetryPolicy | None = None,
+        on_event: Listener | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not isinstance(strategy, Strategy):
             raise TypeError("strategy must be an anyoauth Strategy")
@@ -128,6 +149,17 @@ class Client:
         self.retries = retries if retries is not None else RetryPolicy()
         """When failed token requests are sent again (see :class:`RetryPolicy`)."""
         self._jwks: Mapping[str, Any] | None = None
+        if telemetry is not None and not isinstance(telemetry, Telemetry):
+            raise TypeError("telemetry must be an anyoauth Telemetry")
+        self.telemetry = telemetry
+        """Where spans and metrics of this client's requests go (``None``: nowhere)."""
+        self._kinds: tuple[Strategy, Mapping[str, str]] | None = None
+        self._events = EventHub(
+            lambda: (self.strategy.store_namespace, self.account, self.strategy.name),
+            self._clock,
+        )
+        if on_event is not None:
+            self._events.subscribe(on_event)
         self._keeper = TokenKeeper(
             strategy=strategy,
             store=store if store is not None else MemoryStore(clock=self._clock),
@@ -136,6 +168,7 @@ class Client:
             leeway=leeway,
             timeout=timeout,
             exchange=self._exchange,
+            events=self._events,
         )
         self._exit_stack: AsyncExitStack | None = None
         self._backchannel = BackchannelWaiters()
@@ -189,6 +222,7 @@ class Client:
         """Enter: early refreshes then run in a background task of this client."""
         async with AsyncExitStack() as stack:
             self._keeper.task_group = await stack.enter_async_context(anyio.create_task_group())
+            self._events.start(self._keeper.task_group)
             self._exit_stack = stack.pop_all()
         return self
 
@@ -200,6 +234,7 @@ class Client:
     ) -> None:
         stack, self._exit_stack = self._exit_stack, None
         group, self._keeper.task_group = self._keeper.task_group, None
+        self._events.stop()
         try:
             if stack is not None and group is not None:
                 group.cancel_scope.cancel()
@@ -231,7 +266,11 @@ class Client:
         Open ``.url`` in a user agent, then pass the URL it is sent back to (or,
         for embedded-browser flows, the special URL it lands on) to :meth:`complete`.
         """
-        return await self._begin(self.strategy)
+        try:
+            return await self._begin(self.strategy)
+        except Exception as exc:
+            await self._events.failed(LoginFailed, exc, flow="redirect")
+            raise
 
     @scrubbed
     async def complete(self, url: str) -> Token:
@@ -249,7 +288,11 @@ class Client:
         :class:`TokenRequestError`, :class:`InvalidResponse` or
         :class:`ServerUnavailable` if the exchange fails.
         """
-        return await self._complete(self.strategy, url)
+        try:
+            return await self._complete(self.strategy, url)
+        except Exception as exc:
+            await self._events.failed(LoginFailed, exc, flow="redirect")
+            raise
 
     @scrubbed
     async def login(self, agent: UserAgent | None = None) -> Token:
@@ -293,6 +336,13 @@ class Client:
                     self.strategy.name,
                 )
             return await self._token(None)
+        try:
+            return await self._agent_login(agent, optional=optional)
+        except Exception as exc:
+            await self._events.failed(LoginFailed, exc, flow="redirect")
+            raise
+
+    async def _agent_login(self, agent: UserAgent | None, *, optional: bool) -> Token:
         if agent is None:
             from .agents import default_agent
 
@@ -324,6 +374,8 @@ class Client:
             request = flow.receive_push_response(*answer, self._clock())
         await self.store.put_pending(_PENDING + pending_key(request.state), request.pending)
         logger.debug("login started for %s", strategy.store_namespace)
+        if self._events.active:
+            await self._events.emit(self._events.make(LoginStarted, flow="redirect"))
         return request
 
     async def _complete(self, strategy: Strategy, url: str) -> Token:
@@ -336,14 +388,25 @@ class Client:
         if isinstance(result, KeysNeeded):
             result = await self._response_verified(flow, result)
         self._jwks = flow.keys or self._jwks
+        grant = "implicit"
         if not isinstance(result, Token):
+            grant = grant_type(result) or "unknown"
             exchanged = await self._exchange(flow, result)
             assert not isinstance(exchanged, RefreshRefused)  # a code exchange is no renewal
             result = exchanged
         token = result
         await self._keeper.save(token)
         logger.debug("login completed for %s", strategy.store_namespace)
+        await self._login_completed(token, grant, "redirect")
         return token
+
+    async def _login_completed(self, token: Token, grant: str, flow: str) -> None:
+        """Emit :class:`TokenIssued` and :class:`LoginCompleted` for a login's ``token``."""
+        events = self._events
+        if events.active:
+            facts = events.token_facts(token)
+            await events.emit(events.make(TokenIssued, grant_type=grant, **facts))
+            await events.emit(events.make(LoginCompleted, flow=flow, **facts))
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -422,6 +485,29 @@ class Client:
         store its token after the deletion.
         """
         await self._keeper.forget()
+        if self._events.active:
+            await self._events.emit(self._events.make(TokenForgotten))
+
+    # -- events ---------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` (a function or a coroutine function) with each of this
+        client's token events (:class:`TokenEvent`) from now on; returns a function
+        that unsubscribes it.
+
+        A sync listener is called where the event happens; an async one runs in a
+        task of the client's own when the client is entered (``async with``), in
+        order, else it is awaited where the event happens for at most a second. A
+        listener that raises is logged and the flow carries on (see the guide "Token
+        events and telemetry")."""
+        return self._events.subscribe(listener)
+
+    def events(self, *, buffer: int = DEFAULT_EVENT_BUFFER) -> EventStream:
+        """This client's token events from now on, for ``async for``: an
+        :class:`EventStream` holding up to ``buffer`` unread events (when full, the
+        oldest are dropped and an :class:`EventsDropped` says how many). Close it (or
+        use it with ``async with``) to stop it; iteration then ends."""
+        return self._events.stream(buffer)
 
     # -- httpx integration --------------------------------------------------------------
 
@@ -552,6 +638,15 @@ class Client:
     ) -> Token:
         if self.strategy.user_step is not UserStep.DEVICE:
             raise ConfigurationError(f"{self.strategy.name} is not a device grant")
+        try:
+            return await self._device_flow(show)
+        except Exception as exc:
+            await self._events.failed(LoginFailed, exc, flow="device")
+            raise
+
+    async def _device_flow(
+        self, show: Callable[[DeviceAuthorization], Awaitable[None] | None] | None
+    ) -> Token:
         flow = Flow(self.strategy)
         request = flow.request_device_code(self._clock())
         try:
@@ -559,6 +654,8 @@ class Client:
         except OAuthError as exc:
             flow.transport_failed(exc)
         device = flow.receive_device_code(status, content_type, body, self._clock())
+        if self._events.active:
+            await self._events.emit(self._events.make(LoginStarted, flow="device"))
         shown = (show or _show_device_code)(device)
         if inspect.isawaitable(shown):
             await shown
@@ -582,6 +679,7 @@ class Client:
                 token = await self._verified(flow, result)
                 await self._keeper.save(token)
                 logger.debug("device login completed for %s", self.strategy.store_namespace)
+                await self._login_completed(token, grant_type(request) or "unknown", "device")
                 return token
 
     # -- CIBA (OpenID Client-Initiated Backchannel Authentication) ----------------------------
@@ -707,8 +805,21 @@ class Client:
         stored = await self.store.get_token(self.token_key)
         if stored is not None and not self.strategy.can_use(stored):
             stored = None  # never sent anywhere, not even to be revoked
-        await self.forget()
+        await self._keeper.forget()
         tokens = [t for t in (stored, held) if t is not None]
+        try:
+            await self._revoke(tokens)
+        except Exception:
+            if self._events.active:
+                await self._events.emit(self._events.make(TokenForgotten))
+            raise
+        if self._events.active:
+            fingerprint = event_fingerprint(tokens[0].access_token) if tokens else None
+            await self._events.emit(self._events.make(TokenRevoked, fingerprint=fingerprint))
+        logger.debug("token revoked for %s", self.strategy.store_namespace)
+
+    async def _revoke(self, tokens: list[Token]) -> None:
+        """Revoke ``tokens`` at the server: refresh tokens first, then access tokens."""
         if len(tokens) == 2 and _fingerprint(tokens[0]) == _fingerprint(tokens[1]):
             del tokens[1]
         pairs: list[tuple[str, str]] = []
@@ -732,7 +843,6 @@ class Client:
                 # RFC 7009 2.2.1: a server that cannot revoke access tokens says so.
                 if not (hint == "access_token" and exc.error == "unsupported_token_type"):
                     raise
-        logger.debug("token revoked for %s", self.strategy.store_namespace)
 
     @scrubbed
     async def introspect(
@@ -821,6 +931,8 @@ class Client:
                 policy=self.retries,
                 clock=self._clock,
                 resend=False,
+                telemetry=self.telemetry,
+                kind="userinfo",
             )
             if answer.status == 401 and not retry:
                 token = await self.token(rejected=token)
@@ -940,7 +1052,17 @@ class Client:
             policy=self.retries,
             clock=self._clock,
             resend=resend,
+            telemetry=self.telemetry,
+            kind=self._endpoint_kind(request) if self.telemetry is not None else "",
         )
+
+    def _endpoint_kind(self, request: HttpRequest) -> str:
+        """The endpoint kind of ``request`` for telemetry (the strategy's endpoints
+        worked out once per strategy)."""
+        strategy = self.strategy
+        if self._kinds is None or self._kinds[0] is not strategy:
+            self._kinds = (strategy, endpoint_kinds(strategy))
+        return endpoint_kind(strategy, request, self._kinds[1])
 
 
 def _show_device_code(device: DeviceAuthorization) -> None:

@@ -12,6 +12,7 @@ from ._core.errors import DiscoveryError, OAuthError
 from ._core.http import HttpRequest
 from ._core.metadata import ServerMetadata, metadata_urls
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, send_request
+from ._telemetry import Telemetry
 
 __all__ = ["discover"]
 
@@ -24,6 +25,7 @@ async def discover(
     http: Any = None,
     timeout: float = 30.0,  # noqa: ASYNC109 - a per-request deadline, as Client(timeout=...)
     allow_insecure: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> ServerMetadata:
     """Fetch and validate the metadata of the authorization server ``issuer``.
 
@@ -38,6 +40,9 @@ async def discover(
     auth, headers, cookies or event hooks, and the answers' cookies stay out of its
     jar. ``timeout`` bounds each request, body included.
 
+    With ``telemetry`` (:class:`Telemetry`), each request is a span and a data point
+    of endpoint kind ``discovery``.
+
     Raises :class:`DiscoveryError` when no metadata can be fetched or the
     document is unusable.
     """
@@ -51,7 +56,12 @@ async def discover(
             request = HttpRequest(method="GET", url=url, headers=(("Accept", "application/json"),))
             try:
                 status, content_type, body = await send_request(
-                    client, request, timeout, DEFAULT_MAX_RESPONSE_BYTES
+                    client,
+                    request,
+                    timeout,
+                    DEFAULT_MAX_RESPONSE_BYTES,
+                    telemetry=telemetry,
+                    kind="discovery",
                 )
             except OAuthError as exc:
                 failures.append(f"{url}: {exc}")

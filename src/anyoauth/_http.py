@@ -24,6 +24,7 @@ from ._core.dpop import asks_for_nonce, challenges_for_nonce
 from ._core.errors import ServerUnavailable
 from ._core.http import HttpRequest
 from ._retry import RetryPolicy, parse_retry_after
+from ._telemetry import Observation, Telemetry
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -45,7 +46,13 @@ def module_of(http: object) -> ModuleType:
 
 
 async def send_request(
-    http: Any, request: HttpRequest, deadline: float, max_response_bytes: int
+    http: Any,
+    request: HttpRequest,
+    deadline: float,
+    max_response_bytes: int,
+    *,
+    telemetry: Telemetry | None = None,
+    kind: str = "other",
 ) -> tuple[int, str | None, bytes]:
     """Send ``request`` with ``http`` (an httpx or httpx2 AsyncClient) within ``deadline``
     seconds, body included; returns the status, content type and body.
@@ -55,9 +62,18 @@ async def send_request(
     and a compressed one is inflated no further than ``max_response_bytes``.
     Raises :class:`ServerUnavailable` on any transport failure, at the
     deadline, or for a body over ``max_response_bytes`` (refused unread when its
-    declared length is over).
+    declared length is over). With ``telemetry``, the request is observed as an
+    endpoint of ``kind``.
     """
-    outcome = await _attempt(http, request, deadline, max_response_bytes)
+    if telemetry is None:
+        outcome = await _attempt(http, request, deadline, max_response_bytes)
+    else:
+        with telemetry.request(kind, request, anyio.current_time) as observation:
+            observation.attempts = 1
+            outcome = await _attempt(http, request, deadline, max_response_bytes)
+            if isinstance(outcome, _Failure):
+                raise outcome.error from None
+            observation.status = outcome.status
     if isinstance(outcome, _Failure):
         raise outcome.error from None
     return outcome.status, outcome.content_type, outcome.body
@@ -323,6 +339,8 @@ async def send_with_retries(
     policy: RetryPolicy,
     clock: Callable[[], float],
     resend: bool,
+    telemetry: Telemetry | None = None,
+    kind: str = "other",
 ) -> tuple[int, str | None, bytes]:
     """:func:`send_for_answer`'s answer as its status, content type and body."""
     answer = await send_for_answer(
@@ -333,6 +351,8 @@ async def send_with_retries(
         policy=policy,
         clock=clock,
         resend=resend,
+        telemetry=telemetry,
+        kind=kind,
     )
     return answer.status, answer.content_type, answer.body
 
@@ -346,9 +366,13 @@ async def send_for_answer(
     policy: RetryPolicy,
     clock: Callable[[], float],
     resend: bool,
+    telemetry: Telemetry | None = None,
+    kind: str = "other",
 ) -> _Answer:
     """Send ``request``, again where ``policy`` says it is safe, all within ``deadline``
     seconds. ``resend``: the request is a refresh, sent once more if its answer is lost.
+    With ``telemetry``, the request (every attempt) is observed as an endpoint of
+    ``kind`` (:meth:`Telemetry.request`).
     A request that must differ on each attempt (:attr:`HttpRequest.rebuild`: a fresh
     client assertion or DPoP proof) is built again for each retry.
 
@@ -357,6 +381,28 @@ async def send_for_answer(
     RFC 9449 8; or a resource server's ``DPoP`` challenge with that error, RFC 9449 9)
     that brought one is answered once with a new proof carrying it (not counted as a
     retry: the server refused the request without processing it)."""
+    if telemetry is None:
+        return await _send_for_answer(
+            http, request, deadline, max_response_bytes, policy, clock, resend, None
+        )
+    with telemetry.request(kind, request, anyio.current_time) as observation:
+        answer = await _send_for_answer(
+            http, request, deadline, max_response_bytes, policy, clock, resend, observation
+        )
+        observation.status = answer.status
+    return answer
+
+
+async def _send_for_answer(
+    http: Any,
+    request: HttpRequest,
+    deadline: float,
+    max_response_bytes: int,
+    policy: RetryPolicy,
+    clock: Callable[[], float],
+    resend: bool,
+    observation: Observation | None,
+) -> _Answer:
     end = anyio.current_time() + deadline
     attempt = 0
     resent = False
@@ -366,6 +412,8 @@ async def send_for_answer(
         if (attempt > 0 or nonce_retried) and first.rebuild is not None:
             request = first.rebuild(clock())
         attempt += 1
+        if observation is not None:
+            observation.attempts += 1
         left = max(end - anyio.current_time(), 0.0)
         outcome = await _attempt(http, request, left, max_response_bytes, total=deadline)
         if isinstance(outcome, _Answer) and outcome.dpop_nonce is not None:

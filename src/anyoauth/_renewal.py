@@ -25,8 +25,16 @@ from ._core.machine import Flow
 from ._core.strategies import Strategy
 from ._core.token import RenewalPace, Token
 from ._core.values import RefreshRefused
+from ._events import (
+    EventHub,
+    RefreshTokenRotated,
+    TokenIssued,
+    TokenRefreshed,
+    event_fingerprint,
+)
 from ._store import MemoryStore, Store
 from ._store import token_fingerprint as _fingerprint
+from ._telemetry import grant_type
 
 __all__ = ["EARLY_RETRY_DELAY", "LOCK_SENDS", "LOCK_TTL_MARGIN", "TokenKeeper"]
 
@@ -78,6 +86,11 @@ class TokenKeeper:
         leeway: a token this close to its expiry is renewed early.
         timeout: one token request's deadline (the store lock's ttl follows it).
         exchange: sends a flow's token request and reads the answer.
+        events: where the renewals' events go (:class:`TokenRefreshed`,
+            :class:`RefreshTokenRotated`, :class:`TokenIssued` for a new direct grant,
+            :class:`RefreshFailed`): emitted by the renewal that sent the request, once
+            however many callers waited on it; a token a sibling sharing the store
+            renewed is handed out without an event (the sibling emits it).
     """
 
     def __init__(
@@ -90,6 +103,7 @@ class TokenKeeper:
         leeway: float,
         timeout: float,
         exchange: Exchange,
+        events: EventHub | None = None,
     ) -> None:
         self.strategy = strategy
         self.store = store
@@ -98,6 +112,7 @@ class TokenKeeper:
         self._leeway = leeway
         self.timeout = timeout
         self._exchange = exchange
+        self.events = events
         self._held: Token | None = None
         self._fresh_until = -math.inf
         self.task_group: TaskGroup | None = None
@@ -261,7 +276,9 @@ class TokenKeeper:
             found = self._found(stored, rejected, early=early)
             if found is not None:
                 return self._hold(found, logouts)
-            return self._hold(await self._refresh_locked(stored, rejected, logouts), logouts)
+            return self._hold(
+                await self._refresh_locked(stored, rejected, logouts, early=early), logouts
+            )
 
     def _found(self, stored: Token | None, rejected: Token | None, *, early: bool) -> Token | None:
         """The stored token to hand out instead of renewing: one that is usable, or one
@@ -293,7 +310,7 @@ class TokenKeeper:
         return self.clock() < token.expires_at - margin
 
     async def _refresh_locked(
-        self, stored: Token | None, rejected: Token | None, logouts: int
+        self, stored: Token | None, rejected: Token | None, logouts: int, *, early: bool = False
     ) -> Token:
         """Refresh while holding the store's lock; persist before handing anything out
         (unless a logout happened since the renewal began: then nothing is stored).
@@ -308,45 +325,85 @@ class TokenKeeper:
                 "every client sharing a store must hold the same key (DPoPKey.load)",
                 self.strategy.store_namespace,
             )
-        if base is None:
-            flow = Flow(self.strategy)
-            request = flow.request_token(self.clock())
-        else:
-            flow = Flow.holding(self.strategy, base)
-            try:
-                request = flow.refresh(self.clock())
-            except LoginRequired:
-                if rejected is not None:
-                    await self.drop(rejected)
-                raise
-        rotating = base is not None and bool(base.refresh_token)
-        # A refresh that reached the server may have rotated the refresh token: finish
-        # it and persist the result even if the caller is cancelled meanwhile.
-        with anyio.CancelScope(shield=rotating):
-            result = await self._exchange(flow, request)
-        previous = stored
-        if isinstance(result, RefreshRefused):
-            # A sibling may have rotated the refresh token under us: look again.
-            current = await self.store.get_token(self.key)
-            if (
-                current is not None
-                and _fingerprint(current) != _fingerprint(stored)
-                and self.usable(current, rejected, early=False)
-            ):
-                return current
-            try:
-                request = flow.refresh_refused(self.clock())
-            except LoginRequired:
-                if flow.discarded is not None:
-                    await self.drop(flow.discarded)
-                raise
-            result = await self._exchange(flow, request)
-            assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
-            previous = current
-        token = RenewalPace.stamp(result, stored)
-        with anyio.CancelScope(shield=True):
-            saved = await self._persist_or_keep(previous, token, logouts)
-        return saved  # noqa: RET504 - mypy cannot see through the shield's __exit__
+        # A renewal of a held token that fails is announced (RefreshFailed), once.
+        refused: str | None = None
+        try:
+            if base is None:
+                flow = Flow(self.strategy)
+                request = flow.request_token(self.clock())
+            else:
+                flow = Flow.holding(self.strategy, base)
+                try:
+                    request = flow.refresh(self.clock())
+                except LoginRequired:
+                    if rejected is not None:
+                        await self.drop(rejected)
+                    raise
+            rotating = base is not None and bool(base.refresh_token)
+            # A refresh that reached the server may have rotated the refresh token: finish
+            # it and persist the result even if the caller is cancelled meanwhile.
+            with anyio.CancelScope(shield=rotating):
+                result = await self._exchange(flow, request)
+            previous = stored
+            if isinstance(result, RefreshRefused):
+                # A sibling may have rotated the refresh token under us: look again.
+                current = await self.store.get_token(self.key)
+                if (
+                    current is not None
+                    and _fingerprint(current) != _fingerprint(stored)
+                    and self.usable(current, rejected, early=False)
+                ):
+                    return current
+                refused = result.error.error
+                try:
+                    request = flow.refresh_refused(self.clock())
+                except LoginRequired:
+                    if flow.discarded is not None:
+                        await self.drop(flow.discarded)
+                    raise
+                if self.events is not None and self.events.active:
+                    await self.events.refresh_failed(
+                        result.error, early=early, oauth_error=result.error.error
+                    )
+                base = None  # what follows is a new grant, not a refresh
+                refused = None
+                result = await self._exchange(flow, request)
+                assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
+                previous = current
+            token = RenewalPace.stamp(result, stored)
+            with anyio.CancelScope(shield=True):
+                saved = await self._persist_or_keep(previous, token, logouts)
+        except Exception as exc:
+            if base is not None and self.events is not None:
+                await self.events.refresh_failed(exc, early=early, oauth_error=refused)
+            raise
+        if self.events is not None and self.events.active:
+            await self._announce(base, token, request, early=early)
+        return saved
+
+    async def _announce(
+        self, base: Token | None, token: Token, request: HttpRequest, *, early: bool
+    ) -> None:
+        """Emit the events of a renewal that brought ``token`` (stored by now)."""
+        events = self.events
+        assert events is not None
+        facts = events.token_facts(token)
+        grant = grant_type(request) or "unknown"
+        if base is None or grant != "refresh_token":
+            await events.emit(events.make(TokenIssued, grant_type=grant, **facts))
+            return
+        previous = event_fingerprint(base.access_token)
+        await events.emit(
+            events.make(TokenRefreshed, previous_fingerprint=previous, early=early, **facts)
+        )
+        if token.refresh_token and token.refresh_token != base.refresh_token:
+            await events.emit(
+                events.make(
+                    RefreshTokenRotated,
+                    previous_fingerprint=event_fingerprint(base.refresh_token),
+                    fingerprint=event_fingerprint(token.refresh_token),
+                )
+            )
 
     async def _persist_or_keep(self, previous: Token | None, token: Token, logouts: int) -> Token:
         """:meth:`_persist`; if the store fails, keep ``token`` to store first thing on the

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
+from anyoauth import _events as events_module
 from anyoauth import _http as http_module
 from anyoauth import _renewal as renewal_module
 from anyoauth import _scrub as scrub_module
@@ -62,6 +63,7 @@ __all__ = [
     "client_assertion",
     "dpop",
     "errors_module",
+    "events_module",
     "file_store_digest",
     "http_module",
     "jose",
