@@ -25,7 +25,8 @@ import anyio
 import attrs
 
 from .. import OAuthError, StoreError, Strategy, Token, UserStep
-from ._common import EXIT_OK, UsageError
+from .._core.text import printable
+from ._common import DEFAULT_PROFILE, EXIT_OK, UsageError
 from ._profiles import Config, Profile
 from ._providers import get_provider
 from ._terminal import clean, out, print_json, say
@@ -82,7 +83,8 @@ def status(args: argparse.Namespace) -> int:
     table: list[tuple[str, ...]] = [
         ("PROVIDER", "PROFILE", "FLOW", "TOKEN", "RENEWABLE", "DPOP", "SERVER")
     ]
-    table += [_columns(row) for row in rows]
+    # Measured as written: a character shown escaped takes the escape's width.
+    table += [tuple(printable(cell) for cell in _columns(row)) for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
     for line in table:
         out(
@@ -165,7 +167,8 @@ def _load(
     profile and its strategy when it is usable."""
     name = path.name.removesuffix(".json")
     row = ProfileStatus(provider=provider_name, profile=name)
-    relogin = f"run `anyoauth login {provider_name} --profile {name}`"
+    suffix = "" if name == DEFAULT_PROFILE else f" --profile {name}"
+    relogin = f"run `anyoauth login {provider_name}{suffix}`"
     try:
         profile = Profile.from_json(path.read_bytes())
     except OSError as exc:
@@ -188,7 +191,7 @@ def _load(
             return attrs.evolve(row, problem=f"the profile is incomplete; {relogin}"), None
         strategy = provider.build(profile)
     except (UsageError, OAuthError) as exc:
-        return attrs.evolve(row, problem=str(exc)), None
+        return attrs.evolve(row, problem=f"{exc}; {relogin}"), None
     row = attrs.evolve(row, server=row.server or _host(strategy), flow=row.flow or _flow(strategy))
     return row, (profile, strategy)
 
