@@ -316,3 +316,11 @@ def test_errors_name_the_command_to_run_next(main: InProcess, tmp_path: Path) ->
     assert code == EXIT_OK
     assert "nothing to log out of (`anyoauth status` lists the saved profiles)" in err
     assert len(err.splitlines()) == 1
+
+    broken = tmp_path / "config" / "profiles" / "oauth" / "work.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    code, out, err = main("token", "oauth", "--profile", "work")
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.endswith("is unreadable; run `anyoauth login oauth --profile work` again\n")
+    assert len(err.splitlines()) == 1
