@@ -225,3 +225,41 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+# How ``anyoauth login`` draws a QR code: each character two modules, top and bottom,
+# a lit half a light module.
+_LIT = {
+    " ": (False, False),
+    "\u2580": (True, False),
+    "\u2584": (False, True),
+    "\u2588": (True, True),
+}
+QR_BORDER = 2
+
+
+def drawn_qr_matrix(lines: list[str]) -> list[list[bool]]:
+    """The modules (``True``: dark) of a QR code drawn by the command, its quiet zone
+    of light modules checked and cut off."""
+    grid: list[list[bool]] = []
+    for line in lines:
+        top = [not _LIT[char][0] for char in line]
+        bottom = [not _LIT[char][1] for char in line]
+        grid += [top, bottom]
+    size = len(grid[0])
+    grid = grid[:size]  # the last line's lower half lies below the drawing
+    assert len(grid) == size
+    assert all(len(row) == size for row in grid)
+    border = [grid[i] for i in (*range(QR_BORDER), *range(size - QR_BORDER, size))]
+    assert not any(any(row) for row in border)
+    assert not any(
+        row[i] for row in grid for i in (*range(QR_BORDER), *range(size - QR_BORDER, size))
+    )
+    return [row[QR_BORDER : size - QR_BORDER] for row in grid[QR_BORDER : size - QR_BORDER]]
+
+
+def segno_matrix(text: str) -> list[list[bool]]:
+    """segno's full-size QR code of ``text``, as rows of modules (``True``: dark)."""
+    import segno
+
+    return [[bool(module) for module in row] for row in segno.make(text, micro=False).matrix]

@@ -17,7 +17,12 @@ Commands (``anyoauth COMMAND --help`` describes each):
 - ``token PROVIDER``: prints a valid access token, and nothing else, on stdout,
   refreshing or refetching it when it can; ``--headers METHOD URL`` prints instead
   the headers of that request in the form ``curl -H @FILE`` reads (for a DPoP-bound
-  token ``Authorization: DPoP ...`` and a ``DPoP`` proof made for that request).
+  token ``Authorization: DPoP ...`` and a ``DPoP`` proof made for that request);
+  ``--json`` prints the access token, its type, expiry and scopes as JSON (never the
+  refresh token) and ``--header`` the ``Authorization: Bearer ...`` line.
+- ``status``: lists every saved profile of every provider with its flow, server, the
+  state of its token, whether it can be renewed without a login and whether it is
+  DPoP-bound (``--json`` for scripts); no secret, no network access.
 - ``logout PROVIDER``: revokes the token at the provider when the provider has a
   revocation endpoint (RFC 7009; ``--local`` skips that) and deletes the stored
   token; ``--forget-profile`` deletes the profile too. A failed revocation still
@@ -34,7 +39,8 @@ the profile, so ``token`` and ``logout`` work without discovering again. Its flo
 (``--flow``): ``code`` (authorization code with PKCE through the browser and a
 loopback listener on any port, RFC 8252; the default when the server offers it and
 a browser can be opened or ``--agent`` is given), ``device`` (RFC 8628: the user
-code and address are printed on stderr; the default otherwise) and
+code and address are printed on stderr, with a QR code of the address and a progress
+line when stderr is a terminal and segno is installed; the default otherwise) and
 ``client-credentials`` (needs a client secret).
 
 ``login --dpop`` (``oauth``, ``keycloak``, ``bog``) binds the tokens to a DPoP key
@@ -76,7 +82,7 @@ are one line on stderr: the error class and its message (with the provider's own
 words).
 
 The package's modules, one per concern: ``_args`` (the command line's grammar),
-``_commands`` and ``_login`` (the commands), ``_providers`` (how a provider's name
+``_commands``, ``_login`` and ``_status`` (the commands), ``_providers`` (how a provider's name
 becomes a strategy), ``_discovery`` (the ``oauth`` provider's discovery policy),
 ``_agents`` (the user agents of ``login``), ``_profiles`` (the versioned profile files
 and the configuration directory), ``_terminal`` (every character written to the

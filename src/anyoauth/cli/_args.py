@@ -89,7 +89,7 @@ exit statuses:
   0    success
   1    OAuth, provider, discovery or store error; logout: revocation failed
   2    usage or configuration error
-  3    login required: run `anyoauth login PROVIDER`
+  3    login required: run `anyoauth login PROVIDER` (`anyoauth status` lists them)
   4    the user agent (browser, loopback listener, paste prompt) failed
   130  interrupted
 """
@@ -224,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
         "client-credentials (needs a secret); default: code when the server offers it and "
         "a browser can be opened, else device",
     )
+    qr = login.add_argument_group("device flow")
+    qr.add_argument(
+        "--qr",
+        action="store_true",
+        default=None,
+        help="show a QR code of the address to scan with a phone (default: when stderr is "
+        "a terminal and segno is installed: pip install 'anyoauth[qr]')",
+    )
+    qr.add_argument("--no-qr", dest="qr", action="store_false", help="show no QR code")
     dpop = login.add_argument_group("DPoP: tokens bound to a key (RFC 9449; oauth, keycloak, bog)")
     dpop.add_argument(
         "--dpop",
@@ -283,7 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     token.add_argument("provider", choices=names, metavar="PROVIDER", help=", ".join(names))
-    token.add_argument(
+    shown = token.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON object instead: access_token, token_type, expires_at (Unix "
+        "time, or null), expires_in (seconds), scope (a list; null when the server named "
+        "none); never the refresh token",
+    )
+    shown.add_argument(
+        "--header",
+        action="store_true",
+        help="print the whole `Authorization: Bearer <token>` header line (a DPoP-bound "
+        "token needs --headers METHOD URL instead)",
+    )
+    shown.add_argument(
         "--headers",
         nargs=2,
         metavar=("METHOD", "URL"),
@@ -321,6 +344,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="also delete the saved profile (client id, endpoints, client secret)",
     )
     logout.set_defaults(parser=logout)
+
+    status = commands.add_parser(
+        "status",
+        help="list every saved profile and its token",
+        description="List every saved profile, of every provider: its provider and name, "
+        "flow, the state of its token (valid until when, expired, or no token), whether a "
+        "new token can be had without a login (a refresh token, or client credentials), "
+        "whether the token is DPoP-bound, and the issuer or host it logs in to. Nothing is "
+        "sent to any server and no secret (client secret, token, key) is printed.",
+        epilog="examples:\n\n"
+        "  anyoauth status\n"
+        "  anyoauth status --json | jq -r '.[] | select(.token == \"expired\") | .provider'",
+        formatter_class=_Formatter,
+    )
+    status.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help=f"where profiles and tokens are kept (default: ${ENV_CONFIG_DIR}, else the "
+        "user's configuration directory, e.g. ~/.config/anyoauth)",
+    )
+    status.add_argument(
+        "--json", action="store_true", help="print a JSON list of the profiles, for scripts"
+    )
+    status.set_defaults(parser=status)
 
     listing = commands.add_parser(
         "providers",

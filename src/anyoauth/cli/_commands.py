@@ -1,5 +1,7 @@
-"""The commands after ``login``: ``token`` (print a valid access token, or with
-``--headers`` the headers of one request, a DPoP proof included), ``logout``
+"""The commands after ``login``: ``token`` (print a valid access token; with ``--json``
+the token's details, never its refresh token; with ``--header`` the Authorization
+header line; with ``--headers`` the headers of one request, a DPoP proof included),
+``status`` (:mod:`._status`), ``logout``
 (revoke the token where the provider can, delete it), ``providers`` (list the built-in
 providers and the installed plugins) and ``demo``; and :data:`COMMANDS`, which maps each
 command's name to the function that runs it (``login`` is :mod:`._login`'s).
@@ -14,6 +16,7 @@ import argparse
 import contextlib
 import re
 import sys
+import time
 from collections.abc import Callable, MutableMapping
 from urllib.parse import urlsplit
 
@@ -21,6 +24,7 @@ import anyio
 
 from .. import OAuthError, Strategy, Token, UserStep, plugins
 from .._core.text import is_visible_ascii
+from .._core.token import is_token_text
 from ._common import (
     EMULATOR_CLIENT_ID,
     EXIT_ERROR,
@@ -35,7 +39,8 @@ from ._common import (
 from ._login import login, token_hint
 from ._profiles import Config, Profile
 from ._providers import builtin_providers, get_provider
-from ._terminal import clean, is_terminal, out, print_headers, print_token, say
+from ._status import status
+from ._terminal import clean, is_terminal, out, print_headers, print_json, print_token, say
 
 __all__ = ["COMMANDS", "demo", "emulator", "logout", "providers", "token"]
 
@@ -83,13 +88,23 @@ def token(args: argparse.Namespace) -> int:
     if profile is None:
         raise LoginNeeded(
             f"not logged in to {args.provider} (profile {args.profile}); "
-            f"run `{login_hint(args)}` first"
+            f"run `{login_hint(args, first=True)}` first (`anyoauth status` lists the "
+            "saved profiles)"
         )
     args.secrets_seen.extend(profile.secrets())
     strategy = provider.build(profile)
     found, proof = anyio.run(_token, config, profile, strategy, request)
     bound = found.token_type.lower() == "dpop"
-    if request is None:
+    if getattr(args, "json", False):
+        print_token_json(found)
+    elif getattr(args, "header", False):
+        if bound:
+            raise UsageError(
+                "the token is DPoP-bound: a request needs a proof made for it; use "
+                f"`{token_hint(profile)} --headers METHOD URL` instead of --header"
+            )
+        print_headers([("Authorization", found.authorization_header)])
+    elif request is None:
         print_token(found)
         if bound and is_terminal(sys.stderr):
             say(
@@ -102,6 +117,26 @@ def token(args: argparse.Namespace) -> int:
     else:
         print_headers([("Authorization", found.authorization_header)])
     return EXIT_OK
+
+
+def print_token_json(found: Token) -> None:
+    """``token --json``: the access token, its type, expiry and scopes on stdout (never
+    the refresh token); :class:`~anyoauth.StoreError` for an access token that is not
+    visible ASCII, as :func:`~._terminal.print_token`."""
+    if not is_token_text(found.access_token):
+        print_token(found)  # refuses it
+    expires_in = None
+    if found.expires_at is not None:
+        expires_in = max(0, int(found.expires_at - time.time()))
+    print_json(
+        {
+            "access_token": found.access_token,
+            "token_type": found.token_type,
+            "expires_at": None if found.expires_at is None else int(found.expires_at),
+            "expires_in": expires_in,
+            "scope": found.scope.split() if found.scope is not None else None,
+        }
+    )
 
 
 async def _token(
@@ -131,7 +166,10 @@ def logout(args: argparse.Namespace) -> int:
     config = Config.locate(args.config_dir)
     profile = config.load(provider, args.profile)
     if profile is None:
-        say(f"anyoauth: not logged in to {args.provider} (profile {args.profile})")
+        say(
+            f"anyoauth: not logged in to {args.provider} (profile {args.profile}): nothing "
+            "to log out of (`anyoauth status` lists the saved profiles)"
+        )
         return EXIT_OK
     args.secrets_seen.extend(profile.secrets())
     strategy = provider.build(profile)
@@ -275,6 +313,7 @@ COMMANDS: MutableMapping[str, Callable[[argparse.Namespace], int]] = {
     "login": login,
     "token": token,
     "logout": logout,
+    "status": status,
     "providers": providers,
     "demo": demo,
     "emulator": emulator,

@@ -87,7 +87,11 @@ class RevocationFailed(Exception):
         """Why the provider did not revoke the token."""
 
 
-def login_hint(args: argparse.Namespace) -> str:
-    """The ``anyoauth login`` command line for the provider and profile of ``args``."""
+def login_hint(args: argparse.Namespace, *, first: bool = False) -> str:
+    """The ``anyoauth login`` command line for the provider and profile of ``args``;
+    with ``first`` (no profile saved yet), with the options a first login needs."""
     profile = "" if args.profile == DEFAULT_PROFILE else f" --profile {args.profile}"
-    return f"anyoauth login {args.provider}{profile}"
+    needs = ""
+    if first:
+        needs = " --issuer URL --client-id ID" if args.provider == "oauth" else " --client-id ID"
+    return f"anyoauth login {args.provider}{profile}{needs}"

@@ -11,11 +11,18 @@ DPoP (``--dpop``): the profile's key is kept by every later login (``--dpop`` or
 so the stored bound token stays usable) unless ``--new-dpop-key``, ``--dpop-alg`` with
 another algorithm, or another client or server asks for a new one; ``--no-dpop`` drops
 it. A new key is made with :meth:`~anyoauth.DPoPKey.generate`.
+
+The device flow (:func:`show_device_code`) shows the address and the code, and a QR
+code of the address (``verification_uri_complete`` when the server gives one) when
+stderr is a terminal and segno is installed (``--qr``/``--no-qr`` decide otherwise);
+while it polls, a terminal shows a progress line with the time left before the code
+expires (nothing is drawn in a pipe or a log).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -30,7 +37,7 @@ from ._common import DEFAULT_PROFILE, ENV_CLIENT_ID, ENV_CLIENT_SECRET, EXIT_OK,
 from ._discovery import check_issuer, discover_server, discovered, same_issuer
 from ._profiles import ENDPOINT_OPTIONS, Config, Profile
 from ._providers import Provider, flow_traits, get_provider
-from ._terminal import ask_secret, is_terminal, say
+from ._terminal import StatusLine, ask_secret, is_terminal, qr_available, qr_lines, say
 
 if TYPE_CHECKING:
     from ..agents import UserAgent
@@ -41,6 +48,9 @@ __all__ = ["login", "login_profile", "show_device_code", "token_hint"]
 def login(args: argparse.Namespace) -> int:
     """``anyoauth login PROVIDER``: log in, store the token, save the profile."""
     provider = get_provider(args.provider)
+    qr = getattr(args, "qr", None)
+    if qr and not qr_available():
+        raise UsageError("--qr draws the QR code with segno: pip install 'anyoauth[qr]'")
     config = Config.locate(args.config_dir)
     saved = config.load(provider, args.profile)
     if saved is not None:
@@ -75,7 +85,9 @@ def login(args: argparse.Namespace) -> int:
             "need --redirect-uri"
         )
     config.prepare()
-    token = anyio.run(_log_in, config, profile, strategy, agent)
+    if qr is None:
+        qr = is_terminal(sys.stderr) and qr_available()
+    token = anyio.run(_log_in, config, profile, strategy, agent, qr)
     config.save(profile)
     how = f" with the {profile.flow} flow" if profile.flow else ""
     title = provider.title_of(profile)
@@ -287,29 +299,93 @@ def _reused_saved_secret(args: argparse.Namespace, saved: Profile | None, profil
     )
 
 
-def show_device_code(device: DeviceAuthorization) -> None:
-    """``--flow device``: tell the user where to go and which code to enter."""
+def show_device_code(device: DeviceAuthorization, *, qr: bool = False) -> None:
+    """``--flow device``: tell the user where to go and which code to enter; with ``qr``,
+    also a QR code of the address to scan (the one that fills the code in, when the
+    server gives one)."""
     minutes = max(1, round((device.expires_at - time.time()) / 60))
     complete = device.verification_uri_complete
     also = f"This address fills the code in for you:\n\n    {complete}\n\n" if complete else ""
+    scan = ""
+    if qr:
+        what = "fills the code in" if complete else "opens the address"
+        drawing = "\n".join("    " + line for line in qr_lines(complete or device.verification_uri))
+        scan = f"Or scan this QR code with a phone (it {what}):\n\n{drawing}\n\n"
     say(
         "To log in, open this address in a web browser on any device:\n\n"
         f"    {device.verification_uri}\n\n"
-        f"and enter the code {device.user_code} (it expires in {minutes} min). {also}"
+        f"and enter the code {device.user_code} (it expires in {minutes} min). {also}{scan}"
         "Waiting for your approval..."
     )
 
 
+# How often the progress line is redrawn, and its spinner's frames.
+_TICK_SECONDS = 0.5
+_SPINNER = "|/-\\"
+
+
+async def _device_login(client: Client, qr: bool) -> Token:
+    """The device flow: show the code (and the QR code with ``qr``); on a terminal, a
+    progress line while the client polls (elapsed time, time left before the code
+    expires), blanked once the flow ends."""
+    shown = anyio.Event()
+    devices: list[DeviceAuthorization] = []
+
+    def show(device: DeviceAuthorization) -> None:
+        show_device_code(device, qr=qr)
+        devices.append(device)
+        shown.set()
+
+    if not is_terminal(sys.stderr):
+        return await client.device_login(show)
+
+    async def progress() -> None:
+        await shown.wait()
+        started = time.monotonic()
+        line = StatusLine(sys.stderr)
+        try:
+            for frame in itertools.count():
+                elapsed = _clock_text(time.monotonic() - started)
+                left = _clock_text(devices[0].expires_at - time.time())
+                line.show(
+                    f"{_SPINNER[frame % len(_SPINNER)]} waiting for approval: {elapsed} "
+                    f"elapsed, the code expires in {left}"
+                )
+                await anyio.sleep(_TICK_SECONDS)
+        finally:
+            line.clear()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(progress)
+        try:
+            token = await client.device_login(show)
+        finally:
+            tasks.cancel_scope.cancel()
+    return token
+
+
+def _clock_text(seconds: float) -> str:
+    """``seconds`` as ``M:SS`` (``H:MM:SS`` from an hour on); never negative."""
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 async def _log_in(
-    config: Config, profile: Profile, strategy: Strategy, agent: UserAgent | None
+    config: Config,
+    profile: Profile,
+    strategy: Strategy,
+    agent: UserAgent | None,
+    qr: bool = False,
 ) -> Token:
-    """Get the token by ``strategy``'s flow and store it for ``profile``."""
+    """Get the token by ``strategy``'s flow and store it for ``profile`` (``qr``: the
+    device flow draws a QR code of its address)."""
     async with config.client(profile, strategy) as client:
         if agent is not None:
             return await client.login(agent)
         if flow_traits(strategy).device:
             # The stored token is replaced only once the user has approved.
-            return await client.device_login(show_device_code)
+            return await _device_login(client, qr)
         # Client credentials: always ask the provider, so that wrong credentials show
         # now. The fetch uses a throwaway store; the stored token is replaced only
         # once a new one has arrived.

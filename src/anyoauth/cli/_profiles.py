@@ -154,7 +154,7 @@ class Profile:
         except (ConfigurationError, ValueError, TypeError):
             raise UsageError(
                 f"the DPoP key saved in profile {self.name} is unusable; run "
-                f"`anyoauth login {self.provider} --new-dpop-key`"
+                f"`anyoauth login {self.provider}{_profile_option(self.name)} --new-dpop-key`"
             ) from None
 
     def secrets(self) -> list[str]:
@@ -325,17 +325,13 @@ class Config:
             return None
         except OSError as exc:
             raise UsageError(f"cannot read the profile {path}: {exc.strerror}") from None
+        relogin = f"anyoauth login {provider.name}{_profile_option(name)}"
         try:
             profile = Profile.from_json(raw)
         except ValueError:
-            raise UsageError(
-                f"the profile {path} is unreadable; run `anyoauth login {provider.name}` again"
-            ) from None
+            raise UsageError(f"the profile {path} is unreadable; run `{relogin}` again") from None
         if profile.provider != provider.name or not provider.fits(profile):
-            raise UsageError(
-                f"the profile {path} does not fit {provider.name}; "
-                f"run `anyoauth login {provider.name}`"
-            )
+            raise UsageError(f"the profile {path} does not fit {provider.name}; run `{relogin}`")
         return profile
 
     def client(self, profile: Profile, strategy: Strategy) -> Client:
@@ -359,6 +355,11 @@ class Config:
         except FileNotFoundError:
             return False
         return True
+
+
+def _profile_option(name: str) -> str:
+    """``--profile NAME`` as the commands it names take it (nothing for the default)."""
+    return "" if name == DEFAULT_PROFILE else f" --profile {name}"
 
 
 def _private_dir(path: Path) -> None:

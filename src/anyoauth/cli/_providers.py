@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import attrs
 
 from .. import AuthorizationCode, ClientCredentials, DeviceCode, Strategy, UserStep, plugins
-from ._common import PLACEHOLDER_REDIRECT, UsageError
+from ._common import DEFAULT_PROFILE, PLACEHOLDER_REDIRECT, UsageError
 from ._profiles import ENDPOINT_OPTIONS, FLOWS, Profile
 
 __all__ = [
@@ -277,7 +277,11 @@ class DiscoveredProvider(Provider):
     def build(self, profile: Profile) -> Strategy:
         """The strategy, from the settings discovery saved: no network access."""
         if profile.issuer is None or profile.flow not in FLOWS or profile.client_auth is None:
-            raise UsageError("the oauth profile lacks its discovered settings; run login again")
+            profile_option = "" if profile.name == DEFAULT_PROFILE else f" --profile {profile.name}"
+            raise UsageError(
+                "the oauth profile lacks its discovered settings; run "
+                f"`anyoauth login oauth{profile_option}` again"
+            )
         server = profile.server
         common: dict[str, Any] = {
             "client_id": profile.client_id,

@@ -3,6 +3,12 @@ which shows anything a terminal would act on escaped (provider text, URLs, profi
 names and error messages may hold anything); it also prints the token, reads a pasted
 line and the client secret, and relays the library's warnings.
 
+Two things are drawn on a terminal only: the device flow's QR code (:func:`qr_lines`,
+made with segno and drawn with block characters and spaces, nothing else) and the
+progress line while it polls (:class:`StatusLine`, redrawn after a carriage return, the
+one control character the command writes itself; its text goes through
+:func:`~anyoauth._core.text.printable` like every other).
+
 Nothing else in this package writes to the terminal (``anyoauth demo`` hands its
 lines to ``anyoauth._demo.run_demo``, which escapes them the same way).
 """
@@ -10,6 +16,8 @@ lines to ``anyoauth._demo.run_demo``, which escapes them the same way).
 from __future__ import annotations
 
 import getpass
+import importlib.util
+import json
 import logging
 import os
 import sys
@@ -25,13 +33,17 @@ from .._core.token import is_token_text
 
 __all__ = [
     "LogToTerminal",
+    "StatusLine",
     "ask_secret",
     "clean",
     "in_daemon_thread",
     "is_terminal",
     "out",
     "print_headers",
+    "print_json",
     "print_token",
+    "qr_available",
+    "qr_lines",
     "read_line",
     "read_pasted",
     "say",
@@ -112,6 +124,72 @@ def print_headers(headers: Sequence[tuple[str, str]]) -> None:
             raise StoreError(f"the {name} header would have unprintable characters")
         lines.append(f"{name}: {value}\n")
     write(sys.stdout, "".join(lines))
+
+
+def print_json(data: object) -> None:
+    """``--json``: ``data`` as one JSON document on stdout. ASCII only (every other
+    character, and every control character, is a ``\\uXXXX`` escape of JSON's own), so
+    nothing in it is changed on the way out."""
+    write(sys.stdout, json.dumps(data, ensure_ascii=True, indent=2, sort_keys=True) + "\n")
+
+
+def qr_available() -> bool:
+    """Whether segno, which draws the device flow's QR code, is installed."""
+    return importlib.util.find_spec("segno") is not None
+
+
+# A text cell draws two modules, one above the other; a lit half is a light module
+# (terminals are light on dark by default, so the code shows dark on light).
+_HALF_BLOCKS = {(False, False): " ", (True, False): "\u2580", (False, True): "\u2584"}
+_HALF_BLOCKS[True, True] = "\u2588"
+# The quiet zone around the code, in modules.
+_QR_BORDER = 2
+
+
+def qr_lines(text: str) -> list[str]:
+    """The QR code of ``text`` (segno, a full-size QR code: phones do not read Micro QR)
+    as lines of block characters (U+2580, U+2584, U+2588) and spaces, two rows of modules
+    per line, light modules drawn, with a quiet zone of light modules around it."""
+    import segno
+
+    matrix = segno.make(text, micro=False).matrix
+    size = len(matrix) + 2 * _QR_BORDER
+
+    def light(row: int, column: int) -> bool:
+        if row >= size:
+            return False
+        row, column = row - _QR_BORDER, column - _QR_BORDER
+        inside = 0 <= row < len(matrix) and 0 <= column < len(matrix)
+        return not (inside and matrix[row][column])
+
+    return [
+        "".join(_HALF_BLOCKS[light(row, column), light(row + 1, column)] for column in range(size))
+        for row in range(0, size, 2)
+    ]
+
+
+class StatusLine:
+    """One line of stderr redrawn in place (a terminal only): a carriage return, the
+    text through :func:`~anyoauth._core.text.printable`, and spaces over what the last
+    text left; :meth:`clear` blanks it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        """Draw ``text`` over the line (one line of it: newlines become spaces)."""
+        text = printable(" ".join(text.split()))
+        self._stream.write("\r" + text + " " * max(0, self._width - len(text)))
+        self._stream.flush()
+        self._width = len(text)
+
+    def clear(self) -> None:
+        """Blank the line and put the cursor at its start."""
+        if self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
 
 
 def is_terminal(stream: TextIO | None) -> bool:
