@@ -165,9 +165,7 @@ class IssuerRule:
             raise jose.InvalidIdToken("id_token tid names a tenant this client does not accept")
         return template.replace(_TENANT_PLACEHOLDER, tid)
 
-    def validate(
-        self, strategy: Strategy, id_token: str, **checks: Any
-    ) -> dict[str, Any]:
+    def validate(self, strategy: Strategy, id_token: str, **checks: Any) -> dict[str, Any]:
         """Validate ``id_token`` for ``strategy`` with the issuer this rule names for it
         (``checks``: ``jwks``, ``now``, ``nonce``, ``access_token``)."""
         expected = self.expected_issuer(_unverified_claims(id_token))
@@ -464,9 +462,7 @@ def _entra(
         pinned = frozenset({lowered}) if pinned is None else pinned & {lowered}
         if not pinned:
             raise ConfigurationError("tenants must include the tenant itself")
-    excluded = (
-        frozenset({ENTRA_CONSUMERS_TENANT_ID}) if lowered == "organizations" else frozenset()
-    )
+    excluded = frozenset({ENTRA_CONSUMERS_TENANT_ID}) if lowered == "organizations" else frozenset()
     rule = IssuerRule(
         issuer=template,
         tenant_template=template,
