@@ -398,7 +398,7 @@ class GoogleDevice(_RuledIssuer, DeviceCode):
     def __init__(
         self,
         client_id: str,
-        client_secret: str | None = None,
+        client_secret: str,
         *,
         scope: str | Iterable[str] | None = ("openid", "email", "profile"),
         server_url: str | None = None,
@@ -644,6 +644,11 @@ class EntraClientCredentials(ClientCredentials):
                 "the client credentials grant needs the app's own tenant (its id or domain)"
             )
         prefix, _rule = _entra(server_url, tenant, None)
+        if not client_secret and "client_auth" not in settings:
+            raise ConfigurationError(
+                "the client credentials grant needs a client_secret or a client_auth "
+                "(a certificate's private_key_jwt)"
+            )
         scopes = (scope,) if isinstance(scope, str) else tuple(scope or ())
         words = [w for s in scopes for w in s.split()]
         if not words or not all(w.endswith("/.default") for w in words):
