@@ -38,7 +38,7 @@ import attrs
 
 from ._core import jose
 from ._core.device import DeviceAuthorization
-from ._core.errors import ConfigurationError, InvalidResponse
+from ._core.errors import ConfigurationError, InvalidIdToken, InvalidResponse
 from ._core.strategies import AuthorizationCode, ClientCredentials, DeviceCode, Strategy
 from ._core.token import Token
 
@@ -119,6 +119,14 @@ def _unverified_claims(id_token: object) -> Mapping[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
+def _set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
+def _optional_set(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
 @attrs.frozen(kw_only=True)
 class IssuerRule:
     """Which issuer an id_token must name, when the provider's is not one fixed string.
@@ -141,11 +149,9 @@ class IssuerRule:
     """Also accept :attr:`issuer` without its ``scheme://``."""
     tenant_template: str | None = None
     """An issuer holding ``{tenantid}``, filled with each token's ``tid``."""
-    tenants: frozenset[str] | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else frozenset(v)
-    )
+    tenants: frozenset[str] | None = attrs.field(default=None, converter=_optional_set)
     """The only tenant ids accepted (``None``: any)."""
-    excluded_tenants: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    excluded_tenants: frozenset[str] = attrs.field(default=frozenset(), converter=_set)
     """Tenant ids never accepted."""
 
     def expected_issuer(self, claims: Mapping[str, Any]) -> str:
@@ -160,9 +166,9 @@ class IssuerRule:
             return self.issuer
         tid = claims.get("tid")
         if not isinstance(tid, str) or not _GUID.fullmatch(tid):
-            raise jose.InvalidIdToken("id_token tid is missing or not a tenant id")
+            raise InvalidIdToken("id_token tid is missing or not a tenant id")
         if (self.tenants is not None and tid not in self.tenants) or tid in self.excluded_tenants:
-            raise jose.InvalidIdToken("id_token tid names a tenant this client does not accept")
+            raise InvalidIdToken("id_token tid names a tenant this client does not accept")
         return template.replace(_TENANT_PLACEHOLDER, tid)
 
     def validate(self, strategy: Strategy, id_token: str, **checks: Any) -> dict[str, Any]:
@@ -228,7 +234,7 @@ def _form_answer(status_code: int, content_type: str | None, body: bytes) -> byt
         )
     except (UnicodeDecodeError, ValueError):
         raise InvalidResponse("malformed form-encoded answer", status_code=status_code) from None
-    fields: dict[str, Any] = {}
+    fields: dict[str, str | int] = {}
     for name, value in pairs:
         if not name or name in fields:
             raise InvalidResponse(
@@ -236,9 +242,9 @@ def _form_answer(status_code: int, content_type: str | None, body: bytes) -> byt
             )
         fields[name] = value
     for number in ("expires_in", "refresh_token_expires_in", "interval"):
-        value = fields.get(number)
-        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 12:
-            fields[number] = int(value)
+        given = fields.get(number)
+        if isinstance(given, str) and given.isascii() and given.isdigit() and len(given) < 12:
+            fields[number] = int(given)
     return json.dumps(fields).encode()
 
 

@@ -141,9 +141,7 @@ def test_a_presets_signature_decides_its_options() -> None:
     assert provider.build(scoped).scope == ("a", "b")
 
     unsettable = PresetProvider.from_preset("workspace", workspace)
-    with pytest.raises(
-        UsageError, match="the workspace preset needs workspace, which the command"
-    ):
+    with pytest.raises(UsageError, match="the workspace preset needs workspace, which the command"):
         unsettable.build(Profile(provider="workspace", client_id="c"))
 
 

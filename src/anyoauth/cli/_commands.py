@@ -214,7 +214,8 @@ def providers(args: argparse.Namespace) -> int:
     for provider in listed:
         words = provider.wording
         dpop = "; DPoP: login --dpop" if provider.takes_dpop else ""
-        out(f"{provider.name:<{width}} {words.title}: {words.flow}; default agent: {words.agent}{dpop}")
+        name = f"{provider.name:<{width}}"
+        out(f"{name} {words.title}: {words.flow}; default agent: {words.agent}{dpop}")
     _print_plugins()
     return EXIT_OK
 

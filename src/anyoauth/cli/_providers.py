@@ -2,8 +2,8 @@
 
 Every provider but ``oauth`` is a provider preset of :mod:`anyoauth.plugins`: the
 built-in ones (``geni``, ``teamwork``, ``bog``, ``keycloak``, ``google``, ``entra``,
-``github``, ``gitlab`` and their ``-device`` flows, ``entra-client-credentials``) and any an installed
-plugin adds, which ``anyoauth login`` therefore runs as it runs the built-ins. The
+``github``, ``gitlab``, their ``-device`` flows and ``entra-client-credentials``) and
+any an installed plugin adds, which ``anyoauth login`` therefore runs as it runs the built-ins. The
 command reads which options a preset takes from its signature: a parameter named like
 an option (``client_secret``, ``redirect_uri``, ``scope``, ``authorize_url``,
 ``token_url``, ``success_url``, ``failure_url``, ``server_url``, ``realm``, ``tenant``; a
