@@ -773,7 +773,6 @@ def _gitlab(server_url: str) -> dict[str, str]:
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}/oauth/discovery/keys",
         "revocation_endpoint": f"{base}/oauth/revoke",
-        "introspection_endpoint": f"{base}/oauth/introspect",
         "userinfo_endpoint": f"{base}/oauth/userinfo",
     }
 

@@ -272,6 +272,29 @@ async def test_github_device_login(
     assert provider.calls["github.device_code"] == 1
 
 
+async def test_github_device_polls_through_pending_answers_at_http_200(
+    provider: ProviderEmulator,
+    http: Any,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown: list[DeviceAuthorization] = []
+
+    async def sleep(seconds: float) -> None:
+        if len(shown) == 1 and provider.calls["github.access_token"] == 1:
+            provider.approve_device(shown[0].user_code)
+        await anyio.lowlevel.checkpoint()
+
+    async def show(device: DeviceAuthorization) -> None:
+        shown.append(device)
+
+    monkeypatch.setattr(anyio, "sleep", sleep)
+    async with Client(GitHubDevice("cli", server_url=SITE), http=http, clock=clock) as client:
+        token = await client.device_login(show)
+    assert token.access_token
+    assert provider.calls["github.access_token"] == 2  # pending (at HTTP 200), then the token
+
+
 # -- GitLab ---------------------------------------------------------------------------
 
 
