@@ -1,6 +1,10 @@
 """Presets for the providers anyoauth knows: each a strategy class of its own, whose
 constructor takes the provider's settings and fills in the rest.
 
+Google, Microsoft Entra ID, GitHub and GitLab live in :mod:`anyoauth._presets` with
+the rules their quirks need (:class:`IssuerRule`, :class:`FormAnswers`); they are
+re-exported here.
+
 Every preset takes endpoint overrides so tests and staging set-ups can point it
 at another host (for example :class:`anyoauth.testing.ProviderEmulator`).
 """
@@ -15,18 +19,64 @@ import attrs
 from ._core.dpop import DPoPKey
 from ._core.errors import ConfigurationError
 from ._core.strategies import ClientCredentials, CodeJsonExchange, ImplicitDesktop, TokenExchange
+from ._presets import (
+    ENTRA_AUTHORITY,
+    ENTRA_CONSUMERS_TENANT_ID,
+    GITHUB_URL,
+    GITLAB_URL,
+    GOOGLE_AUTHORIZE_URL,
+    GOOGLE_DEVICE_URL,
+    GOOGLE_ISSUER,
+    GOOGLE_JWKS_URL,
+    GOOGLE_REVOKE_URL,
+    GOOGLE_TOKEN_URL,
+    GOOGLE_USERINFO_URL,
+    EntraClientCredentials,
+    EntraDevice,
+    EntraID,
+    FormAnswers,
+    GitHub,
+    GitHubDevice,
+    GitLab,
+    GitLabDevice,
+    Google,
+    GoogleDevice,
+    IssuerRule,
+)
 
 __all__ = [
     "BOG_SERVER_URL",
+    "ENTRA_AUTHORITY",
+    "ENTRA_CONSUMERS_TENANT_ID",
     "GENI_AUTHORIZE_URL",
     "GENI_FAILURE_URL",
     "GENI_SUCCESS_URL",
     "GENI_TOKEN_URL",
+    "GITHUB_URL",
+    "GITLAB_URL",
+    "GOOGLE_AUTHORIZE_URL",
+    "GOOGLE_DEVICE_URL",
+    "GOOGLE_ISSUER",
+    "GOOGLE_JWKS_URL",
+    "GOOGLE_REVOKE_URL",
+    "GOOGLE_TOKEN_URL",
+    "GOOGLE_USERINFO_URL",
     "TEAMWORK_LOGIN_URL",
     "TEAMWORK_TOKEN_URL",
     "BankOfGeorgia",
+    "EntraClientCredentials",
+    "EntraDevice",
+    "EntraID",
+    "FormAnswers",
     "Geni",
     "GeniDesktop",
+    "GitHub",
+    "GitHubDevice",
+    "GitLab",
+    "GitLabDevice",
+    "Google",
+    "GoogleDevice",
+    "IssuerRule",
     "Keycloak",
     "KeycloakClientCredentials",
     "KeycloakTokenExchange",

@@ -67,6 +67,15 @@ def test_providers(cli: Cli) -> None:
         "teamwork",
         "bog",
         "keycloak",
+        "google",
+        "google-device",
+        "entra",
+        "entra-device",
+        "entra-client-credentials",
+        "github",
+        "github-device",
+        "gitlab",
+        "gitlab-device",
         "oauth",
     ]
     assert all("default agent:" in line for line in builtins)
@@ -79,8 +88,11 @@ def test_providers(cli: Cli) -> None:
     assert "embedded" in lines[0]
     assert "default agent: system" in lines[1]
     assert "client credentials" in lines[2]
-    assert "discovery (--issuer)" in lines[4]
-    assert "authorization code with PKCE, device code or client credentials" in lines[4]
+    oauth = len(builtins) - 1
+    assert "discovery (--issuer)" in lines[oauth]
+    assert "authorization code with PKCE, device code or client credentials" in lines[oauth]
+    assert "Microsoft Entra ID" in lines[6]
+    assert "GitHub: web application flow" in lines[9]
     assert result.stderr == ""
 
 

@@ -63,6 +63,21 @@ BUILT_IN = {
         },
     ),
 }
+_CODE = {"client_secret", "redirect_uri", "scope", "server_url", "authorize_url", "token_url"}
+_DEVICE = {"client_secret", "scope", "server_url", "token_url"}
+BUILT_IN.update(
+    {
+        "google": ("Google", False, _CODE),
+        "google-device": ("Google", True, _DEVICE),
+        "entra": ("Microsoft Entra ID", False, {*_CODE, "tenant"}),
+        "entra-device": ("Microsoft Entra ID", False, {*_DEVICE, "tenant"}),
+        "entra-client-credentials": ("Microsoft Entra ID", False, {*_DEVICE, "tenant"}),
+        "github": ("GitHub", True, _CODE),
+        "github-device": ("GitHub", False, {"scope", "server_url", "token_url"}),
+        "gitlab": ("GitLab", False, _CODE),
+        "gitlab-device": ("GitLab", False, _DEVICE),
+    }
+)
 
 
 def test_the_built_in_presets_take_the_options_they_always_took() -> None:
@@ -107,9 +122,9 @@ def lab(client_id: str, scope: Iterable[str] | None = None, /, *, token_url: str
     )
 
 
-def tenant(client_id: str, tenant: str) -> Strategy:
+def workspace(client_id: str, workspace: str) -> Strategy:
     """A preset with a required parameter no option sets."""
-    return ClientCredentials(client_id=client_id, client_secret="s", token_endpoint=tenant)
+    return ClientCredentials(client_id=client_id, client_secret="s", token_endpoint=workspace)
 
 
 def test_a_presets_signature_decides_its_options() -> None:
@@ -125,9 +140,9 @@ def test_a_presets_signature_decides_its_options() -> None:
     scoped = attrs.evolve(settings, endpoints={"token_url": token_url}, scope=("a", "b"))
     assert provider.build(scoped).scope == ("a", "b")
 
-    unsettable = PresetProvider.from_preset("tenant", tenant)
-    with pytest.raises(UsageError, match="the tenant preset needs tenant, which the command"):
-        unsettable.build(Profile(provider="tenant", client_id="c"))
+    unsettable = PresetProvider.from_preset("workspace", workspace)
+    with pytest.raises(UsageError, match="the workspace preset needs workspace, which the command"):
+        unsettable.build(Profile(provider="workspace", client_id="c"))
 
 
 @pytest.fixture
@@ -144,7 +159,13 @@ def test_a_plugin_provider_takes_the_options_of_its_preset(
 ) -> None:
     code, out, err = main("login", "--help")
     assert code == EXIT_OK
-    assert re.search(r"PROVIDER\s+acme, bog, geni, keycloak, oauth, teamwork\n", out)
+    listed = re.search(r"\n  PROVIDER +(.*?)\n\n", out, re.S)
+    assert listed is not None
+    assert " ".join(listed[1].split()).replace("- ", "-") == (
+        "acme, bog, entra, entra-client-credentials, entra-device, geni, github, "
+        "github-device, gitlab, gitlab-device, google, google-device, keycloak, oauth, "
+        "teamwork"
+    )
     for args, message in [
         (["--client-id", "x", "--token-url", "https://id.acme.example/t"], "does not take"),
         (["--client-id", "x"], "acme needs a client secret: set ANYOAUTH_CLIENT_SECRET"),

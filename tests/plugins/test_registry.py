@@ -111,12 +111,30 @@ BUILTIN_STRATEGIES = {
     "jwt-bearer": anyoauth.JwtBearer,
     "keycloak-token-exchange": providers.KeycloakTokenExchange,
     "extension-grant": anyoauth.ExtensionGrant,
+    "google": providers.Google,
+    "google-device": providers.GoogleDevice,
+    "entra": providers.EntraID,
+    "entra-device": providers.EntraDevice,
+    "entra-client-credentials": providers.EntraClientCredentials,
+    "github": providers.GitHub,
+    "github-device": providers.GitHubDevice,
+    "gitlab": providers.GitLab,
+    "gitlab-device": providers.GitLabDevice,
 }
 BUILTIN_PROVIDERS = {
     "geni": providers.Geni,
     "teamwork": providers.Teamwork,
     "bog": providers.BankOfGeorgia,
     "keycloak": providers.Keycloak,
+    "google": providers.Google,
+    "google-device": providers.GoogleDevice,
+    "entra": providers.EntraID,
+    "entra-device": providers.EntraDevice,
+    "entra-client-credentials": providers.EntraClientCredentials,
+    "github": providers.GitHub,
+    "github-device": providers.GitHubDevice,
+    "gitlab": providers.GitLab,
+    "gitlab-device": providers.GitLabDevice,
 }
 
 

@@ -262,9 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     endpoints = login.add_argument_group("endpoint overrides (staging hosts, emulators)")
     endpoints.add_argument(
-        "--server-url", metavar="URL", help="the Keycloak server (keycloak, bog)"
+        "--server-url",
+        metavar="URL",
+        help="the Keycloak server (keycloak, bog); a self-managed GitLab or GitHub "
+        "Enterprise; the origin of every endpoint of google, entra (the authority)",
     )
     endpoints.add_argument("--realm", metavar="R", help="the Keycloak realm (keycloak, bog)")
+    endpoints.add_argument(
+        "--tenant",
+        metavar="T",
+        help="the Microsoft Entra ID tenant: common, organizations, consumers, "
+        "a tenant id or domain (entra*)",
+    )
     endpoints.add_argument(
         "--authorize-url", metavar="URL", help="the authorization (login) endpoint"
     )

@@ -247,10 +247,13 @@ async def _logout(
 
 def providers(args: argparse.Namespace) -> int:
     """``anyoauth providers``: the built-in providers, then the installed plugins."""
-    for provider in builtin_providers():
+    listed = builtin_providers()
+    width = max(9, *(len(provider.name) for provider in listed))
+    for provider in listed:
         words = provider.wording
         dpop = "; DPoP: login --dpop" if provider.takes_dpop else ""
-        out(f"{provider.name:<9} {words.title}: {words.flow}; default agent: {words.agent}{dpop}")
+        name = f"{provider.name:<{width}}"
+        out(f"{name} {words.title}: {words.flow}; default agent: {words.agent}{dpop}")
     _print_plugins()
     return EXIT_OK
 

@@ -46,6 +46,7 @@ ENDPOINT_OPTIONS = (
     "failure_url",
     "server_url",
     "realm",
+    "tenant",
 )
 """The endpoint overrides a profile keeps (``--authorize-url``, ... as argparse names)."""
 FLOWS = ("code", "device", "client-credentials")

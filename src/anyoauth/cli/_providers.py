@@ -1,11 +1,12 @@
 """How a provider's name on the command line becomes a strategy.
 
 Every provider but ``oauth`` is a provider preset of :mod:`anyoauth.plugins`: the
-built-in ones (``geni``, ``teamwork``, ``bog``, ``keycloak``) and any an installed
-plugin adds, which ``anyoauth login`` therefore runs as it runs the built-ins. The
+built-in ones (``geni``, ``teamwork``, ``bog``, ``keycloak``, ``google``, ``entra``,
+``github``, ``gitlab``, their ``-device`` flows and ``entra-client-credentials``) and
+any an installed plugin adds, which ``anyoauth login`` therefore runs as it runs the built-ins. The
 command reads which options a preset takes from its signature: a parameter named like
 an option (``client_secret``, ``redirect_uri``, ``scope``, ``authorize_url``,
-``token_url``, ``success_url``, ``failure_url``, ``server_url``, ``realm``; a
+``token_url``, ``success_url``, ``failure_url``, ``server_url``, ``realm``, ``tenant``; a
 ``login_url`` parameter takes ``--authorize-url``) gets that option's value when it is
 given; a parameter without a default must be given, except ``redirect_uri``, which
 then gets the loopback listener's (:data:`~._common.PLACEHOLDER_REDIRECT`); a
@@ -106,6 +107,51 @@ _WORDING: Mapping[str, Wording] = {
         title="Keycloak",
         flow="client credentials with HTTP Basic (any realm: --server-url, --realm)",
         agent="none (system with --redirect-uri)",
+    ),
+    "google": Wording(
+        title="Google",
+        flow="authorization code with PKCE, OpenID Connect, offline access",
+        agent="system",
+    ),
+    "google-device": Wording(
+        title="Google",
+        flow="device flow (TVs and limited-input devices)",
+        agent="none (device code)",
+    ),
+    "entra": Wording(
+        title="Microsoft Entra ID",
+        flow="authorization code with PKCE, OpenID Connect (--tenant, default common)",
+        agent="system",
+    ),
+    "entra-device": Wording(
+        title="Microsoft Entra ID",
+        flow="device code flow (--tenant, default organizations)",
+        agent="none (device code)",
+    ),
+    "entra-client-credentials": Wording(
+        title="Microsoft Entra ID",
+        flow="client credentials with .default scopes (--tenant required)",
+        agent="none",
+    ),
+    "github": Wording(
+        title="GitHub",
+        flow="web application flow with PKCE (no OpenID Connect)",
+        agent="system",
+    ),
+    "github-device": Wording(
+        title="GitHub",
+        flow="device flow",
+        agent="none (device code)",
+    ),
+    "gitlab": Wording(
+        title="GitLab",
+        flow="authorization code with PKCE, OpenID Connect (--server-url for self-managed)",
+        agent="system",
+    ),
+    "gitlab-device": Wording(
+        title="GitLab",
+        flow="device authorization grant (GitLab 17.1 and later)",
+        agent="none (device code)",
     ),
     OAUTH: Wording(
         title="OAuth 2.0 / OpenID Connect",

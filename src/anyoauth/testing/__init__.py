@@ -34,6 +34,13 @@ origin, so one base URL serves all of them::
       GET  /oauth/jwks, /oauth/userinfo         id_token keys (RS256), OpenID userinfo
       GET  /api/me                              API (Bearer, or DPoP with a proof)
       /mtls/oauth/{token,device,revoke,introspect,userinfo}  mutual-TLS aliases (RFC 8705)
+    Google, Microsoft Entra ID, GitHub and GitLab on the generic server, each with its
+    own paths and quirks (see docs/providers.md)
+      /o/oauth2/v2/auth, /token, /device/code, /oauth2/v3/certs, /revoke, /v1/userinfo
+      /{tenant}/oauth2/v2.0/{authorize,token,devicecode}, /{tenant}/discovery/v2.0/keys,
+      /{tenant}/v2.0/.well-known/openid-configuration   (the user's tenant: entra_tenant)
+      /login/oauth/authorize, /login/oauth/access_token, /login/device/code
+      /oauth/authorize_device, /oauth/discovery/keys     (GitLab; the rest is /oauth/...)
     DPoP (RFC 9449) on the generic server: a proof at the token endpoint binds the
     tokens to its key (token_type DPoP); the ``oauth_*dpop*`` options require proofs
     and nonces or stage a misbehaving server.

@@ -216,6 +216,17 @@ class ProviderEmulator:
         self._oauth.expires_in = value
 
     @property
+    def entra_tenant(self) -> str:
+        """The tenant id (``tid``) of the user signing in on the Microsoft Entra ID
+        paths (``/{tenant}/oauth2/v2.0/...``): their id_tokens name it in ``tid`` and
+        ``iss``. Change it to sign in a user of another tenant."""
+        return self._oauth.entra_tenant
+
+    @entra_tenant.setter
+    def entra_tenant(self, value: str) -> None:
+        self._oauth.entra_tenant = value
+
+    @property
     def oauth_refresh_expires_in(self) -> int | None:
         """Lifetime in seconds of its refresh tokens; ``None``: until used or revoked."""
         return self._oauth.refresh_expires_in

@@ -66,6 +66,7 @@ from ._oauth_par import (
     RequestObjectError,
     RequestObjects,
 )
+from ._provider_profiles import ENTRA_DEFAULT_TID, entra_route, provider_routes
 from ._toolkit import (
     NO_STORE,
     PERSON,
@@ -593,6 +594,11 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         of secret parameters (codes, tokens, client secrets, assertions)."""
         self.backchannel = BackchannelDesk(clock)
         """CIBA: the pending backchannel requests, the pings to send, and their knobs."""
+        self.entra_tenant = ENTRA_DEFAULT_TID
+        """The tenant id (``tid``) of the user signing in on the Entra ID paths."""
+        self.silent_clients: set[str] = set()
+        """Clients whose authorization responses carry no ``iss`` (those that started
+        on Entra ID's or GitHub's authorize path, as those providers send none)."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -673,7 +679,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         }
 
     def routes(self) -> Mapping[str, Route]:
-        """The generic server's paths."""
+        """The generic server's paths, and Google's, GitHub's and GitLab's
+        (:mod:`._provider_profiles`)."""
+        generic = self._generic_routes()
+        return {**generic, **provider_routes(self, generic)}
+
+    def _generic_routes(self) -> dict[str, Route]:
         return {
             OAUTH_DECISION_PATH: Route("POST", "oauth.decision", self.consent.decision),
             OAUTH_VERIFICATION_DECISION_PATH: Route(
@@ -705,7 +716,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The mutual-TLS aliases: an aliased endpoint's route under
         :data:`OAUTH_MTLS_PREFIX`, counted under its own name."""
         if not path.startswith(OAUTH_MTLS_PREFIX + "/"):
-            return None
+            return entra_route(self, self._generic_routes(), path)
         inner = path[len(OAUTH_MTLS_PREFIX) :]
         if inner not in _MTLS_ALIASED.values():
             return None
@@ -1177,7 +1188,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             place = mode.removesuffix("jwt").rstrip(".") or "query"
             answer = [("response", self._signed_response(request, client_id, answer))]
         else:
-            place, answer = mode, answer + self._iss(request)
+            silent = client_id in self.silent_clients
+            place, answer = mode, answer + ([] if silent else self._iss(request))
         if place == "form_post":
             return _form_post_page(redirect_uri, answer)
         where = with_fragment if place == "fragment" else with_query
