@@ -20,6 +20,14 @@ from urllib.parse import SplitResult
 
 import attrs
 
+from ..authorization_details import (
+    AuthorizationDetails,
+    authorization_details,
+    details_json,
+    details_repr,
+    details_types,
+    optional_authorization_details,
+)
 from ..client_auth import (
     AssertionAudience,
     ClientAuth,
@@ -272,6 +280,24 @@ class Strategy:
     key (PS256 for RSA, ES256 for P-256, EdDSA for Ed25519...)."""
     request_object_lifetime: float = DEFAULT_REQUEST_OBJECT_LIFETIME
     """Seconds each request object is valid (``exp`` - ``iat``; 1 to 3600)."""
+    authorization_details: AuthorizationDetails = attrs.field(
+        default=(), converter=authorization_details, repr=details_repr
+    )
+    """Rich authorization requests (RFC 9396): what the client asks for, as a sequence
+    of JSON objects each with a non-empty string ``type`` (``{"type":
+    "payment_initiation", "instructedAmount": {...}}``). Sent as one JSON array in the
+    ``authorization_details`` parameter of the authorization request (pushed or not;
+    an array claim inside a signed request object), of the client credentials token
+    request and of the device authorization request. Copied and frozen when the
+    strategy is made (read-only mappings and tuples): changing the caller's dicts later
+    changes nothing. Refused (:class:`ConfigurationError`) unless JSON, at most 16 KiB.
+    A repr shows the types only."""
+    token_authorization_details: AuthorizationDetails | None = attrs.field(
+        default=None, converter=optional_authorization_details, repr=details_repr
+    )
+    """Details sent as ``authorization_details`` with the code exchange and every
+    refresh (RFC 9396 6.1: narrowing what the grant allows for this token); ``None``
+    (the default) sends none, and the token gets what the authorization granted."""
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
     _static_credentials: dict[str, Credentials] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -599,7 +625,16 @@ class Strategy:
         if self.response_mode is not None:
             params.append(("response_mode", self.response_mode))
         params += list(self.extra_authorization_params.items())
+        params += self.authorization_details_params(self.authorization_details)
         return params
+
+    @staticmethod
+    def authorization_details_params(
+        details: AuthorizationDetails | None,
+    ) -> list[tuple[str, str]]:
+        """The ``authorization_details`` form parameter (RFC 9396 2: one JSON array)
+        for ``details``; none when there are none."""
+        return [("authorization_details", details_json(details))] if details else []
 
     def authorization_url(
         self,
@@ -880,6 +915,7 @@ class Strategy:
             params.append(("redirect_uri", self.redirect_uri))
         if pending.code_verifier is not None:
             params.append(("code_verifier", pending.code_verifier))
+        params += self.authorization_details_params(self.token_authorization_details)
         return self.form_request(params, now=now)
 
     def direct_token_request(self, *, now: float) -> HttpRequest | None:
@@ -891,7 +927,12 @@ class Strategy:
         if not token.refresh_token or self.token_endpoint is None:
             return None
         return self.form_request(
-            [("grant_type", "refresh_token"), ("refresh_token", token.refresh_token)], now=now
+            [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.refresh_token),
+                *self.authorization_details_params(self.token_authorization_details),
+            ],
+            now=now,
         )
 
     # -- the device grant (RFC 8628): a strategy whose user_step is DEVICE ----------
@@ -1091,6 +1132,7 @@ class Strategy:
             )
             if algorithms:
                 values["authorization_signing_algorithms"] = algorithms
+        _check_details_types(metadata, kwargs)
         values.update(kwargs)
         return cls(**values)
 
@@ -1157,6 +1199,22 @@ class Strategy:
             key = self.dpop_key
             return key is not None and token.dpop_jkt in (None, key.thumbprint)
         return kind in self.usable_token_types
+
+
+def _check_details_types(metadata: ServerMetadata, kwargs: Mapping[str, Any]) -> None:
+    """Refuse details of a type the server does not list in
+    ``authorization_details_types_supported`` (when it lists any)."""
+    listed = metadata.authorization_details_types_supported
+    if not listed:
+        return
+    for name in ("authorization_details", "token_authorization_details"):
+        for kind in details_types(optional_authorization_details(kwargs.get(name))):
+            if kind not in listed:
+                shown = kind if kind.isascii() and len(kind) <= 80 else repr(kind[:80])
+                raise ConfigurationError(
+                    f"the server does not list the authorization_details type {shown} "
+                    f"(it supports {', '.join(listed)})"
+                )
 
 
 def _dpop_algorithm_listed(key: DPoPKey, listed: tuple[str, ...]) -> bool:

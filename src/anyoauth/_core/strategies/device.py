@@ -52,6 +52,7 @@ class DeviceCode(Strategy):
     def device_authorization_request(self, *, now: float) -> HttpRequest:
         """The device authorization request (RFC 8628 3.1)."""
         params = [("scope", self.scope_param())] if self.scope else []
+        params += self.authorization_details_params(self.authorization_details)
         return self.form_request(params, now=now, url=self.device_authorization_endpoint)
 
     def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:

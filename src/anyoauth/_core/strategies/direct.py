@@ -62,4 +62,5 @@ class ClientCredentials(Strategy):
         if self.send_redirect_uri and self.redirect_uri is not None:
             params.append(("redirect_uri", self.redirect_uri))
         params += list(self.token_params.items())
+        params += self.authorization_details_params(self.authorization_details)
         return self.form_request(params, now=now)
