@@ -65,10 +65,12 @@ def sent_details(pairs: dict[str, list[str]]) -> Any:
 
 
 def test_the_setting_is_a_frozen_copy_the_caller_cannot_change() -> None:
-    mine = [{"type": "payment_initiation", "amount": {"value": "1.00"}, "tags": ["a"]}]
+    amount = {"value": "1.00"}
+    tags = ["a"]
+    mine: list[dict[str, Any]] = [{"type": "payment_initiation", "amount": amount, "tags": tags}]
     strategy = code_flow(authorization_details=mine)
-    mine[0]["amount"]["value"] = "999.00"  # type: ignore[index]
-    mine[0]["tags"].append("b")  # type: ignore[union-attr]
+    amount["value"] = "999.00"
+    tags.append("b")
     mine.append({"type": "sneaked_in"})
     (detail,) = strategy.authorization_details
     assert detail["amount"]["value"] == "1.00"
@@ -190,7 +192,7 @@ def test_a_token_answer_keeps_the_granted_details() -> None:
     body = {"access_token": "a", "token_type": "Bearer", "authorization_details": [PAYMENT]}
     token = parse_token_response(200, "application/json", json.dumps(body).encode(), received_at=0)
     assert token.authorization_details is not None
-    assert [dict(d) for d in token.authorization_details][0]["type"] == "payment_initiation"
+    assert token.authorization_details[0]["type"] == "payment_initiation"
     assert "authorization_details" not in token.extra
     assert "DE02100100109307118603" not in repr(token)
     assert "types('payment_initiation')" in repr(token)
@@ -221,7 +223,7 @@ def test_a_token_without_details_has_none_and_old_records_still_load() -> None:
 )
 def test_a_malformed_details_answer_is_refused(details: Any) -> None:
     body = json.dumps({"access_token": "a", "authorization_details": details}).encode()
-    with pytest.raises(InvalidResponse, match="authorization_details|type") as refused:
+    with pytest.raises(InvalidResponse, match=r"authorization_details|type") as refused:
         parse_token_response(200, "application/json", body, received_at=0)
     assert "yyyy" not in str(refused.value)
     assert "owned" not in str(refused.value)
