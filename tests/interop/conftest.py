@@ -4,7 +4,13 @@ and a real oidc-provider (see ``op.py``)."""
 from __future__ import annotations
 
 from interop.dot import dot_server, dot_server_path_issuer
-from interop.op import op_server, op_server_mtls, op_server_mtls_aliases, op_server_nonce
+from interop.op import (
+    op_server,
+    op_server_mtls,
+    op_server_mtls_aliases,
+    op_server_nonce,
+    op_server_rar,
+)
 
 __all__ = [
     "dot_server",
@@ -13,4 +19,5 @@ __all__ = [
     "op_server_mtls",
     "op_server_mtls_aliases",
     "op_server_nonce",
+    "op_server_rar",
 ]

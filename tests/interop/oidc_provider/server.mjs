@@ -15,6 +15,10 @@
 //                        certificates; a second https port does, and the metadata
 //                        publishes it as mtls_endpoint_aliases (RFC 8705 5) of the
 //                        token, PAR, revocation, introspection and userinfo endpoints
+//   authorizationDetailsTypes
+//                        rich authorization requests (RFC 9396) on, accepting these
+//                        types (each detail needs a non-empty `actions` array); see
+//                        richAuthorizationRequestsFeature below
 //
 // Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
 // stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
@@ -30,7 +34,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const require = createRequire(import.meta.url);
 const { version } = require('oidc-provider/package.json');
@@ -96,6 +100,53 @@ const discovery = mtlsOrigin
       revocation_endpoint: `${mtlsOrigin}/token/revocation`,
       introspection_endpoint: `${mtlsOrigin}/token/introspection`,
       userinfo_endpoint: `${mtlsOrigin}/me`,
+    },
+  }
+  : {};
+
+// Rich authorization requests (RFC 9396), with config.authorizationDetailsTypes: each
+// listed type is accepted when its detail has a non-empty `actions` array; the grant
+// keeps what the user consented to, a token request may narrow it (each detail asked for
+// must be granted), and introspection shows the token's details.
+const RAR_RESOURCE = 'https://rs.example.test/';
+const richAuthorizationRequestsFeature = config.authorizationDetailsTypes
+  ? {
+    richAuthorizationRequests: {
+      enabled: true,
+      types: Object.fromEntries(config.authorizationDetailsTypes.map((type) => [type, {
+        validate(ctx, detail) {
+          if (!Array.isArray(detail.actions) || detail.actions.length === 0) {
+            throw new errors.InvalidAuthorizationDetails(`${type} details need actions`);
+          }
+        },
+      }])),
+      authorizationDetailsForGrantSource(ctx) {
+        return ctx.oidc.grant?.rar;
+      },
+      authorizationDetailsForAccessToken(ctx, token, source) {
+        const asked = ctx.oidc.params.authorization_details;
+        if (asked === undefined) return source?.rar;
+        const details = JSON.parse(asked);
+        if (source !== undefined) {
+          const granted = (source.rar ?? []).map((detail) => JSON.stringify(detail));
+          if (!details.every((detail) => granted.includes(JSON.stringify(detail)))) {
+            throw new errors.InvalidAuthorizationDetails('details exceed the grant');
+          }
+        }
+        return details;
+      },
+      authorizationDetailsForIntrospection(ctx, token) {
+        return token.rar;
+      },
+    },
+    // oidc-provider issues details only with access tokens for a resource server: one
+    // default resource, its tokens opaque (this replaces any other resourceIndicators
+    // setting while the switch is on).
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => RAR_RESOURCE,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({ scope: 'read write', accessTokenFormat: 'opaque' }),
     },
   }
   : {};
@@ -197,6 +248,7 @@ const provider = new Provider(issuer, {
         }
       },
     },
+    ...richAuthorizationRequestsFeature,
   },
 });
 
