@@ -72,6 +72,8 @@ class _Report:
         self.out = out
         self.failures = 0
         self.total = 0
+        self.notes: list[str] = []
+        """Lines an action wants shown under its outcome (the device grant's code)."""
 
     async def check(
         self,
@@ -94,6 +96,9 @@ class _Report:
         self.total += 1
         mark = "ok  " if ok else "FAIL"
         _say(self.out, f"[{mark}] {title}\n       -> {_describe(outcome)}{note}")
+        for line in self.notes:
+            _say(self.out, f"       {line}")
+        self.notes.clear()
 
 
 def _bank_key() -> Any:
@@ -244,7 +249,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             await report.check("Revoked (RFC 7009), then asked for a token", OAuthError, revoke)
 
         def approve(device: DeviceAuthorization) -> None:
-            _say(out, f"       (user enters {device.user_code} at {device.verification_uri})")
+            report.notes.append(f"(user entered {device.user_code} at {device.verification_uri})")
             emulator.approve_device(device.user_code)
 
         tv = DeviceCode.from_metadata(metadata, client_id="demo-tv-app")

@@ -89,6 +89,7 @@ _BUILTINS: Mapping[str, Mapping[str, str]] = {
         "token-exchange": "anyoauth:TokenExchange",
         "jwt-bearer": "anyoauth:JwtBearer",
         "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
+        "extension-grant": "anyoauth:ExtensionGrant",
     },
     PROVIDERS_GROUP: {
         "geni": "anyoauth.providers:Geni",

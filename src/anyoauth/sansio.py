@@ -15,6 +15,8 @@ from ._core.authorization_details import (
 from ._core.authorization_details import (
     MAX_AUTHORIZATION_DETAILS_SIZE as MAX_AUTHORIZATION_DETAILS_SIZE,
 )
+from ._core.ciba import CIBA_GRANT_TYPE as CIBA_GRANT_TYPE
+from ._core.ciba import check_ping as check_ping
 from ._core.client_auth import ASSERTION_TYPE as ASSERTION_TYPE
 from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
 from ._core.client_auth import Credentials as Credentials
@@ -41,6 +43,7 @@ from ._core.metadata import ENDPOINT_FIELDS as ENDPOINT_FIELDS
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.metadata import metadata_urls as metadata_urls
 from ._core.par import PushedAuthorization as PushedAuthorization
+from ._core.parameters import PROTOCOL_PARAMETERS as PROTOCOL_PARAMETERS
 from ._core.profiles import FAPI2_ALGORITHMS as FAPI2_ALGORITHMS
 from ._core.profiles import FAPI2_RULES as FAPI2_RULES
 from ._core.profiles import ProfileRule as ProfileRule
@@ -74,6 +77,7 @@ from ._core.values import pending_key as pending_key
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "ASSERTION_TYPE",
+    "CIBA_GRANT_TYPE",
     "DPOP_ALGORITHMS",
     "ENDPOINT_FIELDS",
     "FAPI2_ALGORITHMS",
@@ -87,6 +91,7 @@ __all__ = [
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
     "NOT_AN_ACCESS_TOKEN",
+    "PROTOCOL_PARAMETERS",
     "REFRESH_TOKEN_TYPE",
     "RESPONSE_MODES",
     "SAML1_TOKEN_TYPE",
@@ -117,6 +122,7 @@ __all__ = [
     "Token",
     "UserStep",
     "basic_credentials",
+    "check_ping",
     "check_revocation_response",
     "form_encode",
     "is_loopback_host",

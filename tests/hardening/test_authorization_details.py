@@ -169,6 +169,32 @@ async def test_a_hostile_type_cannot_add_a_parameter(
     assert emulator.oauth_token_details(token.access_token) == [{"type": hostile}]
 
 
+ASKED = {"authorization_details": [PAYMENT]}
+NARROWED = {"authorization_details": (), "token_authorization_details": [PAYMENT]}
+
+
+@pytest.mark.parametrize(
+    ("setting", "details"),
+    [
+        ("extra_authorization_params", ASKED),
+        ("extra_token_params", ASKED),
+        ("extra_refresh_params", ASKED),
+        ("token_params", ASKED),
+        ("extra_authorization_params", NARROWED),
+        ("extra_token_params", NARROWED),
+        ("extra_refresh_params", NARROWED),
+    ],
+)
+def test_no_extra_parameter_can_send_details_beside_the_details_settings(
+    setting: str, details: dict[str, Any]
+) -> None:
+    smuggled = {setting: {"authorization_details": '[{"type":"smuggled"}]'}}
+    with pytest.raises(anyoauth.ConfigurationError, match=setting) as refused:
+        service(**details, **smuggled)
+    assert "authorization_details" in str(refused.value)
+    assert "smuggled" not in str(refused.value)
+
+
 @pytest.mark.parametrize("kind", ["a\r\nb", "\x1b]0;owned\x07", "tab\there", "\u202eevil"])
 def test_a_type_with_control_characters_is_refused(kind: str) -> None:
     with pytest.raises(anyoauth.ConfigurationError, match="printable") as refused:

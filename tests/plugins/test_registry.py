@@ -110,6 +110,7 @@ BUILTIN_STRATEGIES = {
     "token-exchange": anyoauth.TokenExchange,
     "jwt-bearer": anyoauth.JwtBearer,
     "keycloak-token-exchange": providers.KeycloakTokenExchange,
+    "extension-grant": anyoauth.ExtensionGrant,
 }
 BUILTIN_PROVIDERS = {
     "geni": providers.Geni,

@@ -68,6 +68,9 @@ _PREFERRED = (
 """The order in which an algorithm is chosen for a key when none is configured."""
 
 _RESERVED_CLAIMS = frozenset({"iss", "aud", "iat", "nbf", "exp", "jti"})
+_MULTI_VALUED = frozenset({"resource", "audience"})
+"""Authorization parameters that may repeat: one value is a string claim, several an
+array of strings."""
 
 _JSON_CLAIMS = frozenset({"authorization_details"})
 """Authorization parameters whose form value is JSON text and whose claim is that JSON
@@ -173,6 +176,12 @@ class RequestObjectSigner:
         ``iat``, ``nbf``, ``exp`` (``now`` + :attr:`lifetime`) and a fresh ``jti``."""
         claims: dict[str, Any] = {}
         for name, value in params:
+            if name in _MULTI_VALUED and name in claims:
+                # RFC 8707 2 / RFC 9101: several values of a repeatable parameter are
+                # an array of strings, in order.
+                held = claims[name]
+                claims[name] = [*held, value] if isinstance(held, list) else [held, value]
+                continue
             if name in claims:
                 raise ConfigurationError(f"the authorization parameter {name} is repeated")
             if name in _RESERVED_CLAIMS:

@@ -14,9 +14,12 @@ import sys
 import textwrap
 from typing import Any
 
+from .. import __version__
 from ._agents import AGENTS
 from ._common import (
     DEFAULT_PROFILE,
+    EMULATOR_CLIENT_ID,
+    EMULATOR_PORT,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_CONFIG_DIR,
@@ -111,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         "OpenID Connect server: log in once, then print valid access tokens for scripts.",
         epilog=_EXIT_STATUSES,
         formatter_class=_Formatter,
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"anyoauth {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     names = provider_names()
@@ -326,10 +332,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="run every built-in provider flow against the emulator on loopback",
-        description="Start the provider emulator on 127.0.0.1 and run the Geni, Teamwork and "
-        "Bank of Georgia flows end to end; exit 0 only if every outcome is as expected.",
+        help="run every built-in flow against the emulator on loopback",
+        description="Start the provider emulator on 127.0.0.1 and run every built-in flow end "
+        "to end: the Geni, Teamwork and Bank of Georgia flows, then, against the emulator's "
+        "OpenID Connect server found by discovery, code + PKCE with an id_token, refresh "
+        "with rotation, revocation, the device grant, client credentials with "
+        "private_key_jwt, a pushed request with a DPoP-bound token, and the implicit grant. "
+        "Each outcome is printed with secrets redacted; exit 0 only if every outcome is "
+        "as expected.",
         formatter_class=_Formatter,
     )
     demo.set_defaults(parser=demo)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the provider emulator on loopback, to try `login` without an account",
+        description="Serve anyoauth's provider emulator (anyoauth.testing.ProviderEmulator) "
+        "on 127.0.0.1 until interrupted: a standard OAuth 2.0 / OpenID Connect server with "
+        "discovery, where every login succeeds once you click Allow on its consent page. "
+        f"A public client named {EMULATOR_CLIENT_ID!r} is registered for the code flow "
+        "(any loopback port) and the device flow. The commands to try are printed; "
+        "everything the emulator holds is lost when it stops.",
+        epilog="example:\n\n"
+        "  anyoauth emulator --port 8765 &\n"
+        f"  anyoauth login oauth --issuer http://127.0.0.1:8765 --client-id {EMULATOR_CLIENT_ID}"
+        "\n  anyoauth token oauth",
+        formatter_class=_Formatter,
+    )
+    emulator.add_argument(
+        "--port",
+        type=_port,
+        default=EMULATOR_PORT,
+        metavar="N",
+        help="the port on 127.0.0.1 (default: %(default)s; 0: any free port). Profiles keep "
+        "the endpoints they discovered: use the same port again to keep using them",
+    )
+    emulator.set_defaults(parser=emulator)
     return parser

@@ -22,8 +22,11 @@ import anyio
 from .. import OAuthError, Strategy, Token, UserStep, plugins
 from .._core.text import is_visible_ascii
 from ._common import (
+    EMULATOR_CLIENT_ID,
     EXIT_ERROR,
     EXIT_OK,
+    LOOPBACK_HOST,
+    PLACEHOLDER_REDIRECT,
     LoginNeeded,
     RevocationFailed,
     UsageError,
@@ -34,7 +37,7 @@ from ._profiles import Config, Profile
 from ._providers import builtin_providers, get_provider
 from ._terminal import clean, is_terminal, out, print_headers, print_token, say
 
-__all__ = ["COMMANDS", "demo", "logout", "providers", "token"]
+__all__ = ["COMMANDS", "demo", "emulator", "logout", "providers", "token"]
 
 
 # RFC 9110 5.6.2: a method is a token.
@@ -233,11 +236,47 @@ def demo(args: argparse.Namespace) -> int:
     return anyio.run(run_demo)
 
 
+def emulator(args: argparse.Namespace) -> int:
+    """``anyoauth emulator``: the provider emulator on loopback until interrupted (then
+    exit 0), with a public client for ``login oauth``."""
+    try:
+        anyio.run(_serve_emulator, args.port)
+    except KeyboardInterrupt:
+        say(("\n" if is_terminal(sys.stderr) else "") + "anyoauth emulator: stopped")
+    return EXIT_OK
+
+
+async def _serve_emulator(port: int) -> None:
+    from ..testing import ProviderEmulator
+
+    emulator = ProviderEmulator()
+    emulator.add_oauth_client(
+        EMULATOR_CLIENT_ID,
+        auth_method="none",
+        redirect_uris=[PLACEHOLDER_REDIRECT],  # any loopback port (RFC 8252 7.3)
+        grant_types=[
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+    )
+    async with emulator.serve(LOOPBACK_HOST, port) as issuer:
+        login = f"anyoauth login oauth --issuer {issuer} --client-id {EMULATOR_CLIENT_ID}"
+        out(f"anyoauth emulator: an OAuth 2.0 / OpenID Connect server, issuer {issuer}")
+        out("Try, in another terminal (click Allow on the emulator's page):")
+        out(f"  {login} --scope openid")
+        out(f"  {login} --flow device    # approve the code at {issuer}/device")
+        out("  anyoauth token oauth")
+        out("Stop it with Ctrl-C.")
+        await anyio.sleep_forever()
+
+
 COMMANDS: MutableMapping[str, Callable[[argparse.Namespace], int]] = {
     "login": login,
     "token": token,
     "logout": logout,
     "providers": providers,
     "demo": demo,
+    "emulator": emulator,
 }
 """Each command's name and the function that runs it."""

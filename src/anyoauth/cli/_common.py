@@ -11,6 +11,8 @@ from .._core.errors import OAuthError
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "EMULATOR_CLIENT_ID",
+    "EMULATOR_PORT",
     "ENV_CLIENT_ID",
     "ENV_CLIENT_SECRET",
     "ENV_CONFIG_DIR",
@@ -60,6 +62,12 @@ PLACEHOLDER_REDIRECT = f"http://{LOOPBACK_HOST}{LOOPBACK_PATH}"
 loopback listener replaces it with its own (any port, RFC 8252 7.3), and ``token`` and
 ``logout`` rebuild the strategy with it (a token is bound to the client id, not to the
 redirect URI)."""
+
+EMULATOR_PORT = 8765
+"""The port ``anyoauth emulator`` serves on unless told otherwise."""
+
+EMULATOR_CLIENT_ID = "anyoauth-cli"
+"""The public client ``anyoauth emulator`` registers for the code and device flows."""
 
 
 class UsageError(Exception):

@@ -44,6 +44,7 @@ from ._dpop import (
     DPoPVerifier,
     VerifiedProof,
 )
+from ._oauth_ciba import CIBA_GRANT, BackchannelDesk
 from ._oauth_clients import (
     AUTH_METHODS,
     DEVICE_GRANT,
@@ -144,6 +145,8 @@ OAUTH_USERINFO_PATH = "/oauth/userinfo"
 """The generic server's OpenID Connect userinfo endpoint (Bearer, ``openid`` scope)."""
 OAUTH_END_SESSION_PATH = "/oauth/logout"
 """The generic server's end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)."""
+OAUTH_BACKCHANNEL_PATH = "/oauth/bc-authorize"
+"""The generic server's backchannel authentication endpoint (OpenID CIBA Core 7)."""
 OAUTH_API_PATH = "/api/me"
 """A protected resource of the generic server: who the Bearer token is for."""
 OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -254,6 +257,9 @@ class AccessGrant(Grant):
     certificate_thumbprint: str | None = None
     """The ``x5t#S256`` of the TLS client certificate it is bound to (RFC 8705 3), or
     ``None`` for a plain bearer token."""
+    audience: tuple[str, ...] = ()
+    """Where it may be used: the resources (RFC 8707) and audiences it was issued
+    for, in order; ``()``: anywhere (introspection then names the client)."""
 
 
 @attrs.frozen
@@ -268,6 +274,7 @@ class _Code:
     auth_time: float
     family: str
     dpop_jkt: str | None = None
+    resources: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -280,6 +287,7 @@ class _Refresh:
     auth_time: float
     jkt: str | None = None
     certificate_thumbprint: str | None = None
+    resources: tuple[str, ...] = ()
 
 
 @attrs.define
@@ -293,6 +301,7 @@ class _Device:
     last_poll: float | None = None
     status: Literal["pending", "allowed", "denied"] = "pending"
     decided_at: float = 0.0
+    resources: tuple[str, ...] = ()
 
 
 def _new_id() -> str:
@@ -417,6 +426,44 @@ def _all_of(request: Request, name: str) -> list[str]:
     """Every value of the repeatable form parameter ``name``."""
     pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
     return [value for key, value in pairs if key == name and value]
+
+
+_SECRET_NAMES = frozenset(
+    {
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "device_code",
+        "client_secret",
+        "client_assertion",
+        "assertion",
+        "subject_token",
+        "actor_token",
+        "password",
+    }
+)
+"""Token request parameters whose values :attr:`EmulatedOAuthServer.token_requests`
+does not keep."""
+_RESOURCE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]*")
+_MAX_RESOURCES = 20
+
+
+def _resource_list(value: str | None) -> list[str]:
+    """The resources of an authorization parameter: space-joined repeats, or a request
+    object's JSON array (RFC 8707 2, RFC 9101)."""
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            return [value]
+        return [str(item) for item in items] if isinstance(items, list) else [value]
+    return value.split(" ")
+
+
+def _bad_resource(uri: str) -> bool:
+    return len(uri) > 2048 or "#" in uri or not _RESOURCE.fullmatch(uri)
 
 
 class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
@@ -562,6 +609,28 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The ``authorization_details`` granted, by grant family."""
         self.token_details: dict[str, list[dict[str, Any]]] = {}
         """The ``authorization_details`` of each access token issued with some."""
+        self.allowed_resources: tuple[str, ...] | None = None
+        """Resource indicators (RFC 8707): ``None`` takes any absolute URI without a
+        fragment; otherwise only these, and any other is refused with
+        ``invalid_target`` at the authorization, device authorization and token
+        endpoints."""
+        self.one_resource_per_token = False
+        """Refuse (``invalid_target``) a token or refresh request naming more than one
+        resource, as panva's oidc-provider does."""
+        self.required_token_params: dict[str, str] = {}
+        """Parameters every token endpoint request but a refresh must carry with these
+        values (``invalid_request`` otherwise): proves extra parameters arrive."""
+        self.required_refresh_params: dict[str, str] = {}
+        """Parameters every refresh request must carry with these values."""
+        self.extension_grants: dict[str, tuple[str, str]] = {}
+        """Grant types the token endpoint takes beyond its own (RFC 6749 4.5), each
+        with the parameter and value that grant must carry; any client may use them,
+        and gets a token (and a refresh token when it may refresh)."""
+        self.token_requests: list[tuple[tuple[str, str], ...]] = []
+        """The parameters of every token endpoint request, in order, without the values
+        of secret parameters (codes, tokens, client secrets, assertions)."""
+        self.backchannel = BackchannelDesk(clock)
+        """CIBA: the pending backchannel requests, the pings to send, and their knobs."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -663,6 +732,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             OAUTH_USERINFO_PATH: Route("GET", "oauth.userinfo", self._nonced(self._userinfo)),
             OAUTH_API_PATH: Route("GET", "oauth.api", self._nonced(self._api)),
             OAUTH_END_SESSION_PATH: Route("GET", "oauth.end_session", self._end_session),
+            OAUTH_BACKCHANNEL_PATH: Route(
+                "POST", "oauth.backchannel_authentication", self._nonced(self._backchannel)
+            ),
             OAUTH_METADATA_PATH: Route("GET", "oauth.metadata", self._metadata),
             OPENID_CONFIGURATION_PATH: Route("GET", "oauth.openid_configuration", self._metadata),
         }
@@ -730,6 +802,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "email_verified",
             ],
         }
+        document.update(
+            backchannel_authentication_endpoint=base + OAUTH_BACKCHANNEL_PATH,
+            backchannel_token_delivery_modes_supported=["poll", "ping"],
+            backchannel_user_code_parameter_supported=False,
+            backchannel_authentication_request_signing_alg_values_supported=list(
+                REQUEST_OBJECT_ALGS
+            ),
+        )
         if self.mutual_tls:
             document["token_endpoint_auth_methods_supported"] = [*methods, *MTLS_METHODS]
             document["tls_client_certificate_bound_access_tokens"] = True
@@ -791,8 +871,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         auth_time: float | None = None,
         jkt: str | None = None,
         refresh_jkt: str | None = None,
+        resources: tuple[str, ...] = (),
+        granted: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
+        audience = resources
+        if request.path.endswith(OAUTH_TOKEN_PATH) and request.method == "POST":
+            audience += tuple(a for a in _all_of(request, "audience") if a not in audience)
         ttl = self.expires_in
         access_token = _token()
         bound = self._bound_to(request, client_id)
@@ -805,6 +890,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             issued_at=now,
             jkt=jkt,
             certificate_thumbprint=bound,
+            audience=audience,
         )
         self.tokens.issue(access_token, grant)
         payload: dict[str, Any] = {
@@ -826,6 +912,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 auth_time=now if auth_time is None else auth_time,
                 jkt=refresh_jkt,
                 certificate_thumbprint=bound,
+                resources=resources if granted is None else granted,
             )
             payload["refresh_token"] = refresh_token
         if openid:
@@ -856,7 +943,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 return "An authorization_details type is not supported."
         return None
 
-    def _narrowed(
+    def _narrowed_details(
         self, form: Mapping[str, str], family: str
     ) -> list[dict[str, Any]] | EmulatorResponse | None:
         """The details a token request asks for (RFC 9396 6.1: each one granted, or
@@ -1051,6 +1138,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, params.get("scope"))
         if scope is None:
             return error("invalid_scope", "A requested scope is not allowed for this client.")
+        resources = _resource_list(params.get("resource"))
+        if (refused := self._target_refusal(resources)) is not None:
+            return error("invalid_target", refused)
         if response_type == "code":
             challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
             if challenge is None and method is not None:
@@ -1084,7 +1174,37 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 if name in params
             },
             "response_mode": mode,
+            **({"resource": " ".join(resources)} if resources else {}),
         }
+
+    def _target_refusal(self, resources: list[str]) -> str | None:
+        """Why ``resources`` (requested at any endpoint) are refused, or ``None``."""
+        if len(resources) > _MAX_RESOURCES:
+            return "Too many resource indicators."
+        if any(_bad_resource(uri) for uri in resources):
+            return "A resource is not an absolute URI without a fragment."
+        if len(set(resources)) != len(resources):
+            return "A resource is named twice."
+        allowed = self.allowed_resources
+        if allowed is not None and not set(resources) <= set(allowed):
+            return "A resource is not known to this server."
+        return None
+
+    def _narrowed(
+        self, request: Request, granted: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], EmulatorResponse | None]:
+        """The resources a token or refresh request asks for (all those ``granted`` when
+        it names none), or its ``invalid_target`` refusal (RFC 8707 2.2: only resources
+        the grant covers)."""
+        requested = _all_of(request, "resource")
+        if (refused := self._target_refusal(requested)) is not None:
+            return (), _bad("invalid_target", refused)
+        if requested and granted and not set(requested) <= set(granted):
+            return (), _bad("invalid_target", "A resource was not authorized by the grant.")
+        chosen = tuple(requested) or granted
+        if self.one_resource_per_token and len(chosen) > 1:
+            return (), _bad("invalid_target", "Only one resource per access token.")
+        return chosen, None
 
     def _par(self, request: Request) -> EmulatorResponse:
         """The pushed authorization request endpoint (RFC 9126 2): the client
@@ -1108,6 +1228,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 return _bad(exc.error, exc.description)
         else:
             params = {name: value for name, value in form.items() if name not in _AUTH_PARAMS}
+            if pushed_resources := _all_of(request, "resource"):
+                params["resource"] = " ".join(pushed_resources)
         proof = self._proof(request)
         if proof is not None:
             # RFC 9449 section 10.1: a proof with the push binds the code to its key.
@@ -1258,6 +1380,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             auth_time=now,
             family=family,
             dpop_jkt=params.get("dpop_jkt"),
+            resources=tuple(_resource_list(params.get("resource"))),
         )
         return self._respond(request, ticket.client_id, redirect_uri, mode, [("code", code), *tail])
 
@@ -1285,12 +1408,25 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             DEVICE_GRANT: self._device_grant,
             TOKEN_EXCHANGE_GRANT: self._token_exchange_grant,
             JWT_BEARER_GRANT: self._jwt_bearer_grant,
+            CIBA_GRANT: self._ciba_grant,
         }
         handler = handlers.get(grant_type)
+        if handler is None and grant_type in self.extension_grants:
+            handler = self._extension_grant
         if handler is None:
             return _bad("unsupported_grant_type", "Unsupported grant_type.")
-        if grant_type not in client.grant_types:
+        if grant_type not in client.grant_types and grant_type not in self.extension_grants:
             return _bad("unauthorized_client", f"The client may not use the {grant_type} grant.")
+        pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        self.token_requests.append(tuple((k, "" if k in _SECRET_NAMES else v) for k, v in pairs))
+        required = (
+            self.required_refresh_params
+            if grant_type == "refresh_token"
+            else self.required_token_params
+        )
+        missing = sorted(name for name, value in required.items() if form.get(name) != value)
+        if missing:
+            return _bad("invalid_request", f"Missing parameters: {', '.join(missing)}.")
         return handler(request, client, form, proof)
 
     def _code_grant(
@@ -1334,7 +1470,10 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             b64url(hashlib.sha256(verifier.encode()).digest()), code.challenge
         ):
             return _bad("invalid_grant", "The code_verifier does not match the code_challenge.")
-        narrowed = self._narrowed(form, code.family)
+        resources, refusal = self._narrowed(request, code.resources)
+        if refusal is not None:
+            return refusal
+        narrowed = self._narrowed_details(form, code.family)
         if isinstance(narrowed, EmulatorResponse):
             return narrowed
         del self.codes[code_value]
@@ -1344,6 +1483,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             client_id=client.client_id,
             scope=code.scope,
             family=code.family,
+            resources=resources,
+            granted=code.resources,
             refresh="refresh_token" in client.grant_types,
             openid="openid" in code.scope.split(),
             nonce=code.nonce,
@@ -1392,7 +1533,10 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             if not set(requested) <= set(record.scope.split()):
                 return _bad("invalid_scope", "The scope exceeds the one originally granted.")
             scope = " ".join(requested)
-        narrowed = self._narrowed(form, record.family)
+        resources, refusal = self._narrowed(request, record.resources)
+        if refusal is not None:
+            return refusal
+        narrowed = self._narrowed_details(form, record.family)
         if isinstance(narrowed, EmulatorResponse):
             return narrowed
         del self.refresh[presented]
@@ -1402,6 +1546,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             client_id=client.client_id,
             scope=scope,
             family=record.family,
+            resources=resources,
+            granted=record.resources,
             refresh=True,
             openid="openid" in scope.split(),
             auth_time=record.auth_time,
@@ -1424,6 +1570,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         refused = self._details_refusal(form.get("authorization_details"))
         if refused is not None:
             return _bad("invalid_authorization_details", refused)
@@ -1436,6 +1585,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             scope=scope,
             family=family,
             subject=client.client_id,
+            resources=resources,
             **self._binding(client, proof),
         )
         return json_response(200, payload)
@@ -1485,6 +1635,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         for uri in _all_of(request, "resource"):
             if "#" in uri or not urlsplit(uri).scheme:
                 return _bad("invalid_target", "A resource is not an absolute URI.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
@@ -1497,6 +1650,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 scope=scope,
                 family=family,
                 subject=subject,
+                resources=resources,
                 **self._binding(client, proof),
             )
             payload["issued_token_type"] = _ACCESS_TYPE
@@ -1544,12 +1698,45 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
         payload = self._issue(
             request,
             client_id=client.client_id,
             scope=scope,
             family=_new_id(),
             subject=claims["sub"],
+            resources=resources,
+            **self._binding(client, proof),
+        )
+        return json_response(200, payload)
+
+    def _extension_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        name, value = self.extension_grants[form["grant_type"]]
+        sent = form.get(name)
+        if sent is None or not secrets.compare_digest(sent.encode(), value.encode()):
+            return _bad("invalid_grant", f"The grant's {name} is missing or wrong.")
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        resources, refusal = self._narrowed(request, ())
+        if refusal is not None:
+            return refusal
+        payload = self._issue(
+            request,
+            client_id=client.client_id,
+            scope=scope,
+            family=_new_id(),
+            subject=client.client_id,
+            refresh="refresh_token" in client.grant_types,
+            resources=resources,
             **self._binding(client, proof),
         )
         return json_response(200, payload)
@@ -1565,6 +1752,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        device_resources = _all_of(request, "resource")
+        if (refused := self._target_refusal(device_resources)) is not None:
+            return _bad("invalid_target", refused)
         refused = self._details_refusal(form.get("authorization_details"))
         if refused is not None:
             return _bad("invalid_authorization_details", refused)
@@ -1587,6 +1777,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             expires_at=now + expires_in,
             interval=interval,
             family=family,
+            resources=tuple(device_resources),
         )
         self.user_codes[letters] = device_code
         verification_uri = request.base + OAUTH_VERIFICATION_PATH
@@ -1664,17 +1855,27 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         if device.expires_at <= now:
             return _bad("expired_token", "The device_code has expired.")
         if device.status == "allowed":
+            resources, refusal = self._narrowed(request, device.resources)
+            if refusal is not None:
+                return refusal
+            narrowed = self._narrowed_details(form, device.family)
+            if isinstance(narrowed, EmulatorResponse):
+                return narrowed
             del self.devices[device_code]
             payload = self._issue(
                 request,
                 client_id=client.client_id,
                 scope=device.scope,
                 family=device.family,
+                resources=resources,
+                granted=device.resources,
                 refresh="refresh_token" in client.grant_types,
                 openid="openid" in device.scope.split(),
                 auth_time=device.decided_at,
                 **self._binding(client, proof),
             )
+            if narrowed is not None:
+                self._add_details(payload, narrowed, refreshed=False)
             return json_response(200, payload)
         if device.status == "denied":
             return _bad("access_denied", "The user denied the authorization.")
@@ -1684,6 +1885,61 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             device.interval += SLOW_DOWN_STEP
             return _bad("slow_down", f"Poll at most every {device.interval} seconds.")
         return _bad("authorization_pending", "The user has not decided yet.")
+
+    # -- CIBA (OpenID Client-Initiated Backchannel Authentication Core 1.0) ---------------
+
+    def _backchannel(self, request: Request) -> EmulatorResponse:
+        form = _form(request)
+        self._proof(request)
+        client = self.clients.authenticate(request, form)
+        if CIBA_GRANT not in client.grant_types:
+            return _bad("unauthorized_client", "The client may not use CIBA.")
+        if "request" in form:
+            try:
+                params = self.request_objects.verify(
+                    form["request"],
+                    client_id=client.client_id,
+                    jwks=client.jwks,
+                    issuer=request.base,
+                )
+            except RequestObjectError as exc:
+                return _bad("invalid_request", str(exc))
+            form = {k: str(v) for k, v in params.items()}
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        status, payload = self.backchannel.start(client.client_id, scope, form, _new_id())
+        return json_response(status, payload)
+
+    def _ciba_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        outcome, pending = self.backchannel.redeem(client.client_id, form.get("auth_req_id"))
+        if pending is None:
+            descriptions = {
+                "invalid_request": "Missing auth_req_id.",
+                "invalid_grant": "The auth_req_id is invalid or already used.",
+                "expired_token": "The auth_req_id has expired.",
+                "access_denied": "The user denied the authentication.",
+                "slow_down": "Poll less often.",
+                "authorization_pending": "The user has not decided yet.",
+            }
+            return _bad(outcome, descriptions[outcome])
+        payload = self._issue(
+            request,
+            client_id=client.client_id,
+            scope=pending.scope,
+            family=pending.family,
+            refresh="refresh_token" in client.grant_types,
+            openid=True,
+            auth_time=pending.decided_at,
+            **self._binding(client, proof),
+        )
+        return json_response(200, payload)
 
     # -- revocation and introspection ---------------------------------------------------
 
@@ -1729,6 +1985,11 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "aud": grant.client_id,
                 "iss": request.base,
             }
+            if grant.audience:
+                # RFC 7662 2.2 / RFC 8707: the resources and audiences it was issued for.
+                answer["aud"] = (
+                    grant.audience[0] if len(grant.audience) == 1 else list(grant.audience)
+                )
             if grant.jkt is not None:
                 answer["cnf"] = {"jkt": grant.jkt}
             if grant.certificate_thumbprint is not None:

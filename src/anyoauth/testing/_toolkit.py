@@ -183,13 +183,23 @@ class Request:
         return query_params(self.body.decode("utf-8", "replace"))
 
 
+MULTI_VALUED = frozenset({"resource", "audience"})
+"""Parameters that may repeat (RFC 8707 ``resource``, ``audience``): their values are
+joined by a space into one (such values contain none)."""
+
+
 def query_params(query: str) -> dict[str, str]:
-    """The parameters of a query string or form; answers 400 when one is repeated."""
+    """The parameters of a query string or form; answers 400 when one other than those
+    of :data:`MULTI_VALUED` is repeated."""
     pairs = parse_qsl(query, keep_blank_values=True)
-    names = [name for name, _ in pairs]
+    names = [name for name, _ in pairs if name not in MULTI_VALUED]
     if len(names) != len(set(names)):
         fail(page(400, "Bad request", "A parameter was sent more than once."))
-    return dict(pairs)
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        held = params.get(name)
+        params[name] = value if held is None else f"{held} {value}"
+    return params
 
 
 def media_type(headers: Mapping[str, str]) -> str:

@@ -15,7 +15,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import SplitResult
 
 import attrs
@@ -50,6 +50,16 @@ from ..http import HttpRequest
 from ..jar import DEFAULT_REQUEST_OBJECT_LIFETIME, RequestObjectSigner
 from ..jose import DEFAULT_ID_TOKEN_ALGORITHMS, ID_TOKEN_ALGORITHMS
 from ..par import PushedAuthorization
+from ..parameters import (
+    PROTOCOL_PARAMETERS,
+    check_audience,
+    check_extra_params,
+    check_reserved,
+    check_resources,
+    optional_value_tuple,
+    param_pairs,
+    value_tuple,
+)
 from ..profiles import FAPI2_ALGORITHMS, Profile, apply_profile, check_profile
 from ..redirect import Redirect, ResponseLocation, landing, redirect_of, split_url
 from ..token import BEARER, BEARER_TYPE, DPOP, Token, parse_token_response
@@ -64,6 +74,7 @@ from ..urls import (
 from ..values import PendingFlow
 
 if TYPE_CHECKING:
+    from ..ciba import BackchannelRequest
     from ..metadata import ServerMetadata
 
 __all__ = ["Strategy", "UserStep", "not_empty", "require", "scope_tuple"]
@@ -94,6 +105,10 @@ class UserStep(enum.Enum):
     browser's address can finish it (Geni's desktop flow)."""
     DEVICE = "device"
     """The user approves on another device while the client polls (RFC 8628)."""
+    DECOUPLED = "decoupled"
+    """The client names the user, who approves on their own authentication device
+    while the client polls or waits for a ping (OpenID CIBA Core 1.0): run it with
+    :meth:`Client.backchannel_login`."""
 
 
 def scope_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -308,7 +323,40 @@ class Strategy:
     uses_pkce: bool = False
     """Whether code flows send a PKCE S256 challenge."""
     extra_authorization_params: Mapping[str, str] = attrs.field(factory=dict)
-    """More parameters for the authorization URL."""
+    """More parameters for the authorization URL. A name anyoauth sets itself
+    (``state``, ``redirect_uri``, ``code_challenge``, ``resource``... see
+    ``anyoauth.sansio.PROTOCOL_PARAMETERS``) is refused (:class:`ConfigurationError`)."""
+    resource: tuple[str, ...] = attrs.field(default=(), converter=value_tuple)
+    """Resource indicators (RFC 8707): where the tokens will be used, as absolute URIs
+    without a fragment (a string is one; at most 20, none twice). Sent in order, one
+    ``resource`` parameter per value, in the authorization request (pushed and signed
+    request objects too: a string, or an array for several), the device authorization
+    request, and, narrowed by :attr:`token_resource`, in every token request and
+    refresh request. See docs/parameters.md."""
+    token_resource: tuple[str, ...] | None = attrs.field(
+        default=None, converter=optional_value_tuple
+    )
+    """The resources the token and refresh requests name; ``None`` (the default): all
+    of :attr:`resource`. Servers that issue one access token per resource (panva's
+    oidc-provider refuses several with ``invalid_target``) need exactly one: name it
+    here. Each must be one of :attr:`resource` when that is set; ``()`` sends none."""
+    audience: tuple[str, ...] = attrs.field(default=(), converter=value_tuple)
+    """Logical names of the services the token is for (``audience``, as Auth0 and token
+    exchange take it; a string is one; at most 20, none twice): sent in the
+    authorization request, the device authorization request and the token request
+    of a grant without a user step (never in a code exchange or a refresh)."""
+    extra_token_params: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=param_pairs, repr=False
+    )
+    """More parameters for every token request of the grant (the code exchange, the
+    device token request, a direct grant's request): a mapping, or ``(name, value)``
+    pairs so a name may repeat; kept as pairs, in order. Protocol parameters are
+    refused as for :attr:`extra_authorization_params`; at most 50. Not shown in a
+    repr (a value may be a secret)."""
+    extra_refresh_params: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=param_pairs, repr=False
+    )
+    """More parameters for every refresh request, as :attr:`extra_token_params`."""
     state_ttl: float = 600.0
     """Seconds a pending flow accepts its redirect."""
     allow_insecure: bool = False
@@ -372,7 +420,63 @@ class Strategy:
                 + ", ".join(sorted(ID_TOKEN_ALGORITHMS))
             )
         _check_id_token_leeway(self.id_token_leeway)
+        self._check_parameters()
         check_profile(self)
+
+    def _check_parameters(self) -> None:
+        """Resource indicators, audiences and extra parameters (see :mod:`..parameters`)."""
+        resources = check_resources("resource", self.resource)
+        narrowed = self.token_resource
+        if narrowed is not None:
+            check_resources("token_resource", narrowed)
+            if resources and not set(narrowed) <= set(resources):
+                raise ConfigurationError(
+                    "token_resource must name resources of resource (RFC 8707 2.2)"
+                )
+        check_audience("audience", self.audience)
+        extra = self.extra_authorization_params
+        if not isinstance(extra, Mapping):
+            raise ConfigurationError("extra_authorization_params must be a mapping")
+        check_reserved("extra_authorization_params", extra, PROTOCOL_PARAMETERS)
+        check_extra_params("extra_token_params", self.extra_token_params)
+        check_extra_params("extra_refresh_params", self.extra_refresh_params)
+        if self.authorization_details or self.token_authorization_details:
+            # anyoauth sends authorization_details itself then: no extra may add another.
+            owned = frozenset({"authorization_details"})
+            check_reserved("extra_authorization_params", extra, owned)
+            check_reserved("extra_token_params", dict(self.extra_token_params), owned)
+            check_reserved("extra_refresh_params", dict(self.extra_refresh_params), owned)
+
+    def _token_targets(self) -> list[tuple[str, str]]:
+        """``resource`` parameters for a token or refresh request (:attr:`token_resource`,
+        else :attr:`resource`), in order."""
+        narrowed = self.token_resource
+        return [("resource", uri) for uri in (self.resource if narrowed is None else narrowed)]
+
+    def _target_params(self, *, audience: bool) -> list[tuple[str, str]]:
+        """``resource`` (all of :attr:`resource`) and, with ``audience``, ``audience``
+        parameters: those of an authorization request."""
+        params = [("resource", uri) for uri in self.resource]
+        if audience:
+            params += [("audience", name) for name in self.audience]
+        return params
+
+    def grant_params(self, *, direct: bool = False) -> list[tuple[str, str]]:
+        """The parameters every token request of this strategy's grant adds to its own:
+        the token resources (:attr:`token_resource` or :attr:`resource`), for a grant
+        without a user step (``direct``) :attr:`audience`, then :attr:`extra_token_params`.
+        A strategy building its own token request appends these."""
+        params = self._token_targets()
+        if direct:
+            params += [("audience", name) for name in self.audience]
+        return params + list(self.extra_token_params)
+
+    def refresh_params(self) -> list[tuple[str, str]]:
+        """The parameters every refresh request adds: the token resources (with
+        ``openid``, servers such as oidc-provider issue an access token for the
+        resource only when the refresh request names it too), then
+        :attr:`extra_refresh_params`."""
+        return self._token_targets() + list(self.extra_refresh_params)
 
     def _check_response_mode(self) -> None:
         from ..jarm import RESPONSE_MODES, RESPONSE_SIGNING_ALGORITHMS
@@ -562,10 +666,19 @@ class Strategy:
         """The namespace of this strategy's tokens and pending logins in a store:
         ``name:client_id:server``, where ``server`` is a short digest of the issuer (or,
         without one, the token or authorization endpoint). Two servers that issued the
-        same client_id never share a token or a pending login in one store."""
+        same client_id never share a token or a pending login in one store. With
+        :attr:`resource`, :attr:`token_resource` or :attr:`audience` set, a digest of
+        them follows: a token for one resource is never handed out for another."""
         server = self.issuer or self.token_endpoint or self.authorization_endpoint or ""
         digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-        return f"{self.name}:{self.client_id}:{digest}"
+        namespace = f"{self.name}:{self.client_id}:{digest}"
+        if self.resource or self.audience or self.token_resource:
+            # A token for one resource or audience is never handed out for another.
+            targets = "\x00".join(
+                [*self.resource, "", *self.audience, "", *(self.token_resource or ())]
+            )
+            namespace += ":" + hashlib.sha256(targets.encode()).hexdigest()[:12]
+        return namespace
 
     @property
     def binding(self) -> str:
@@ -624,6 +737,7 @@ class Strategy:
             params.append(("dpop_jkt", self.dpop_key.thumbprint))
         if self.response_mode is not None:
             params.append(("response_mode", self.response_mode))
+        params += self._target_params(audience=True)
         params += list(self.extra_authorization_params.items())
         params += self.authorization_details_params(self.authorization_details)
         return params
@@ -915,6 +1029,7 @@ class Strategy:
             params.append(("redirect_uri", self.redirect_uri))
         if pending.code_verifier is not None:
             params.append(("code_verifier", pending.code_verifier))
+        params += self.grant_params()
         params += self.authorization_details_params(self.token_authorization_details)
         return self.form_request(params, now=now)
 
@@ -930,6 +1045,7 @@ class Strategy:
             [
                 ("grant_type", "refresh_token"),
                 ("refresh_token", token.refresh_token),
+                *self.refresh_params(),
                 *self.authorization_details_params(self.token_authorization_details),
             ],
             now=now,
@@ -951,6 +1067,29 @@ class Strategy:
     def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
         """The device access token request (RFC 8628 3.4)."""
         raise ConfigurationError(f"{self.name} is not a device grant")
+
+    # -- CIBA (OpenID CIBA Core 1.0): a strategy whose user_step is DECOUPLED ---------
+
+    @property
+    def token_delivery_mode(self) -> Literal["poll", "ping"]:
+        """How a CIBA strategy learns of the user's decision (``poll`` or ``ping``);
+        ``poll`` for every other strategy."""
+        return "poll"
+
+    def backchannel_authentication_request(
+        self,
+        request: BackchannelRequest,
+        *,
+        client_notification_token: str | None,
+        now: float,
+    ) -> HttpRequest:
+        """The backchannel authentication request (CIBA Core 7.1), for a strategy whose
+        :attr:`user_step` is ``DECOUPLED``; :class:`ConfigurationError` for others."""
+        raise ConfigurationError(f"{self.name} is not a backchannel authentication grant")
+
+    def backchannel_token_request(self, auth_req_id: str, *, now: float) -> HttpRequest:
+        """The CIBA token request (CIBA Core 10.1)."""
+        raise ConfigurationError(f"{self.name} is not a backchannel authentication grant")
 
     def revocation_request(
         self, token: str, *, token_type_hint: str | None = None, now: float

@@ -50,15 +50,19 @@ class DeviceCode(Strategy):
         return False
 
     def device_authorization_request(self, *, now: float) -> HttpRequest:
-        """The device authorization request (RFC 8628 3.1)."""
+        """The device authorization request (RFC 8628 3.1), with :attr:`resource` and
+        :attr:`audience` as an authorization request carries them."""
         params = [("scope", self.scope_param())] if self.scope else []
+        params += self._target_params(audience=True)
         params += self.authorization_details_params(self.authorization_details)
         return self.form_request(params, now=now, url=self.device_authorization_endpoint)
 
     def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
-        """The device access token request (RFC 8628 3.4)."""
+        """The device access token request (RFC 8628 3.4), with the token resources and
+        :attr:`extra_token_params`."""
         return self.form_request(
-            [("grant_type", DEVICE_GRANT_TYPE), ("device_code", device_code)], now=now
+            [("grant_type", DEVICE_GRANT_TYPE), ("device_code", device_code), *self.grant_params()],
+            now=now,
         )
 
     def read_device_authorization(

@@ -10,6 +10,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ..http import HttpRequest
+from ..parameters import PROTOCOL_PARAMETERS, check_reserved
 from ..redirect import ResponseLocation
 from .base import Strategy, UserStep
 
@@ -32,7 +33,11 @@ class ClientCredentials(Strategy):
     response_type: str = "token"
     response_location: ResponseLocation = ResponseLocation.EITHER
     token_params: Mapping[str, str] = attrs.field(factory=dict)
-    """Extra form parameters for the token request."""
+    """Extra form parameters for the token request (sent before
+    :attr:`extra_token_params`). Protocol parameters are refused as for
+    :attr:`extra_token_params`, except ``resource`` and ``audience``, taken here as
+    they always were when the :attr:`resource` and :attr:`audience` settings are
+    not used."""
     send_redirect_uri: bool = False
     """Send ``redirect_uri`` with the token request (some providers' docs ask for it)."""
 
@@ -40,6 +45,17 @@ class ClientCredentials(Strategy):
         super().__attrs_post_init__()
         if self.token_endpoint is None:
             raise ConfigurationError("a token_endpoint is required")
+        params = self.token_params
+        if not isinstance(params, Mapping):
+            raise ConfigurationError("token_params must be a mapping")
+        reserved = PROTOCOL_PARAMETERS - {"resource", "audience"}
+        if self.resource or self.token_resource:
+            reserved |= {"resource"}
+        if self.audience:
+            reserved |= {"audience"}
+        if self.authorization_details:
+            reserved |= {"authorization_details"}
+        check_reserved("token_params", params, reserved)
         if self.client_secret is None and self.client_auth in (
             "client_secret_basic",
             "client_secret_post",
@@ -62,5 +78,6 @@ class ClientCredentials(Strategy):
         if self.send_redirect_uri and self.redirect_uri is not None:
             params.append(("redirect_uri", self.redirect_uri))
         params += list(self.token_params.items())
+        params += self.grant_params(direct=True)
         params += self.authorization_details_params(self.authorization_details)
         return self.form_request(params, now=now)

@@ -1,8 +1,9 @@
 """Extension grants (RFC 6749 4.5) without a user step: token exchange
-(:class:`TokenExchange`, RFC 8693) and the JWT bearer grant (:class:`JwtBearer`,
-RFC 7523 2.1).
+(:class:`TokenExchange`, RFC 8693), the JWT bearer grant (:class:`JwtBearer`,
+RFC 7523 2.1), and :class:`ExtensionGrant`, any other grant type named by an absolute
+URI (the path for grants anyoauth does not ship).
 
-Both are direct grants: :meth:`Client.token` runs them, and the machine renews their
+All are direct grants: :meth:`Client.token` runs them, and the machine renews their
 tokens as it renews client credentials (a refresh grant when the server issued a
 refresh token, else the grant again), single-flight per store namespace. Their
 requests are built with :meth:`Strategy.form_request`, so client authentication,
@@ -15,12 +16,18 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import attrs
 
 from ..errors import ConfigurationError, InvalidResponse
 from ..http import HttpRequest
+from ..parameters import (
+    PROTOCOL_PARAMETERS,
+    check_extra_params,
+    check_reserved,
+    param_pairs,
+    value_tuple,
+)
 from ..token import BEARER, Token, is_token_text
 from .base import Strategy, UserStep
 
@@ -34,6 +41,7 @@ __all__ = [
     "SAML1_TOKEN_TYPE",
     "SAML2_TOKEN_TYPE",
     "TOKEN_EXCHANGE_GRANT",
+    "ExtensionGrant",
     "JwtBearer",
     "TokenExchange",
 ]
@@ -83,12 +91,10 @@ def _secret_text(_instance: object, attribute: attrs.Attribute[Any], value: obje
         )
 
 
-def _uris(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)  # type: ignore[arg-type]
+def _check_token_params(params: object) -> None:
+    if not isinstance(params, Mapping):
+        raise ConfigurationError("token_params must be a mapping")
+    check_reserved("token_params", params, PROTOCOL_PARAMETERS)
 
 
 def _digest(*parts: object) -> str:
@@ -138,13 +144,12 @@ class TokenExchange(Strategy):
     requested_token_type: str | None = attrs.field(default=None, validator=_type_identifier)
     """The type of token asked for; ``None``: the server chooses. When set, the
     answer's ``issued_token_type`` must be it."""
-    resource: tuple[str, ...] = attrs.field(default=(), converter=_uris)
-    """Where the token will be used (absolute URIs without a fragment; repeatable,
-    RFC 8693 2.1, RFC 8707)."""
-    audience: tuple[str, ...] = attrs.field(default=(), converter=_uris)
-    """Logical names of the target services (repeatable; Keycloak: client ids)."""
     token_params: Mapping[str, str] = attrs.field(factory=dict)
-    """Extra form parameters for the exchange request."""
+    """Extra form parameters for the exchange request (sent before
+    :attr:`extra_token_params`; protocol parameters refused as there). Where the token
+    will be used goes in :attr:`resource` (absolute URIs without a fragment;
+    repeatable, RFC 8693 2.1, RFC 8707) and :attr:`audience` (logical names of the
+    target services; repeatable; Keycloak: client ids), both sent with the exchange."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -152,12 +157,7 @@ class TokenExchange(Strategy):
             raise ConfigurationError("a token_endpoint is required")
         if (self.actor_token is None) != (self.actor_token_type is None):
             raise ConfigurationError("actor_token and actor_token_type go together (RFC 8693 2.1)")
-        for uri in self.resource:
-            if not is_token_text(uri) or "#" in uri or not urlsplit(uri).scheme:
-                raise ConfigurationError("resource must be absolute URIs without a fragment")
-        for name in self.audience:
-            if not isinstance(name, str) or not name:
-                raise ConfigurationError("audience must be non-empty strings")
+        _check_token_params(self.token_params)
 
     @property
     def user_step(self) -> UserStep:
@@ -178,6 +178,7 @@ class TokenExchange(Strategy):
             " ".join(self.resource),
             " ".join(self.audience),
             self.scope_param(),
+            *(() if self.token_resource is None else ("\x00", *self.token_resource)),
         )
         server = self.issuer or self.token_endpoint or ""
         digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
@@ -197,12 +198,10 @@ class TokenExchange(Strategy):
             ]
         if self.requested_token_type is not None:
             params.append(("requested_token_type", self.requested_token_type))
-        params += [("resource", uri) for uri in self.resource]
-        params += [("audience", name) for name in self.audience]
         if self.scope:
             params.append(("scope", self.scope_param()))
         params += list(self.token_params.items())
-        return self.form_request(params, now=now)
+        return self.form_request(params + self.grant_params(direct=True), now=now)
 
     def parse_token_response(
         self, status_code: int, content_type: str | None, body: bytes, now: float
@@ -321,6 +320,7 @@ class JwtBearer(Strategy):
             raise ConfigurationError(
                 "assertion_claims cannot set iss, sub, aud, exp, iat, nbf or jti"
             )
+        _check_token_params(self.token_params)
         object.__setattr__(self, "_assertion_signer", loaded)
         object.__setattr__(self, "_assertion_alg", algorithm)
 
@@ -376,6 +376,7 @@ class JwtBearer(Strategy):
         signed ``assertion``; every retry (:attr:`HttpRequest.rebuild`) signs anew."""
         extra = [("scope", self.scope_param())] if self.scope else []
         extra += list(self.token_params.items())
+        extra += self.grant_params(direct=True)
 
         def build(at: float) -> HttpRequest:
             params = [
@@ -384,5 +385,154 @@ class JwtBearer(Strategy):
                 *extra,
             ]
             return attrs.evolve(self.form_request(params, now=at), rebuild=build)
+
+        return build(now)
+
+
+_SHIPPED_GRANTS = {
+    "authorization_code": "AuthorizationCode",
+    "client_credentials": "ClientCredentials",
+    "refresh_token": "the renewal of every strategy",
+    "urn:ietf:params:oauth:grant-type:device_code": "DeviceCode",
+    TOKEN_EXCHANGE_GRANT: "TokenExchange",
+}
+_MAX_GRANT_TYPE_CHARS = 512
+_GRANT_OWNED = frozenset(
+    {
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+        "scope",
+        "resource",
+        "audience",
+        "refresh_token",
+        "dpop_jkt",
+    }
+)
+"""Parameters an :class:`ExtensionGrant`'s own parameters cannot set: the grant type,
+client authentication, and what the strategy's fields send (``scope``, ``resource``,
+``audience``)."""
+
+
+def _check_grant_type(value: object) -> None:
+    if not isinstance(value, str) or not is_token_text(value):
+        raise ConfigurationError("grant_type must be an absolute URI of visible ASCII")
+    shipped = _SHIPPED_GRANTS.get(value)
+    if shipped is not None:
+        raise ConfigurationError(f"grant_type {value} is shipped: use {shipped}")
+    if value == "password":
+        raise ConfigurationError(
+            "the resource owner password grant must not be used "
+            "(OAuth 2.0 Security Best Current Practice 2.4)"
+        )
+    scheme, colon, rest = value.partition(":")
+    if (
+        not colon
+        or not rest
+        or not scheme[:1].isalpha()
+        or not all(c.isalnum() or c in "+.-" for c in scheme)
+        or "#" in value
+        or len(value) > _MAX_GRANT_TYPE_CHARS
+    ):
+        # RFC 6749 4.5: an extension grant is named by an absolute URI; the registered
+        # bare names are the grants anyoauth ships.
+        raise ConfigurationError(
+            "grant_type must be an absolute URI without a fragment (RFC 6749 4.5), "
+            f"at most {_MAX_GRANT_TYPE_CHARS} characters"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ExtensionGrant(Strategy):
+    """Any grant without a user step that anyoauth does not ship (RFC 6749 4.5):
+    ``grant_type`` (an absolute URI) and the grant's own :attr:`token_params`.
+
+    ``Client.token()`` sends ``grant_type``, :attr:`grant_parameters`, ``scope``,
+    :attr:`resource`, :attr:`audience` and :attr:`extra_token_params` to the token
+    endpoint with the client's authentication (any ``client_auth``, DPoP, mutual TLS:
+    it is built by :meth:`Strategy.form_request`), and renews the token as client
+    credentials are renewed: a refresh grant when the server issued a refresh token,
+    else the grant again, single-flight per store namespace.
+
+    A plugin that needs parameters made per request (a freshly signed assertion, a
+    one-time value) subclasses it and overrides :meth:`grant_parameters`, which is
+    called again for every attempt; see docs/plugins.md.
+    """
+
+    name: ClassVar[str] = "extension-grant"
+    has_direct_grant: ClassVar[bool] = True
+
+    grant_type: str
+    """The grant's ``grant_type``: an absolute URI (``urn:...`` or ``https://...``).
+    Grants anyoauth ships and the password grant are refused. A subclass may give it
+    a default (``grant_type: str = "https://..."``); it is checked all the same."""
+    token_params: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=param_pairs, repr=False
+    )
+    """The grant's own parameters: a mapping or ``(name, value)`` pairs (a name may
+    repeat), kept as pairs in order. Not shown in a repr. They cannot set the grant
+    type, client authentication, ``scope``, ``resource`` or ``audience`` (the
+    strategy's fields send those)."""
+    secret_params: tuple[str, ...] = attrs.field(default=(), converter=value_tuple)
+    """Names of :attr:`token_params` whose values are secrets (never shown in an
+    error); the standard ones (``assertion``, ``password``, ``subject_token``...) are
+    known already."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        _check_grant_type(self.grant_type)
+        if self.token_endpoint is None:
+            raise ConfigurationError("a token_endpoint is required")
+        check_extra_params("token_params", self.token_params, reserved=_GRANT_OWNED)
+        names = self.secret_params
+        if not isinstance(names, tuple) or not all(isinstance(n, str) and n for n in names):
+            raise ConfigurationError("secret_params must be parameter names")
+
+    @property
+    def user_step(self) -> UserStep:
+        """NONE: the grant needs no user step."""
+        return UserStep.NONE
+
+    @functools.cached_property
+    def store_namespace(self) -> str:
+        """``name:client_id:server:request``, where ``request`` is a digest of the grant
+        type, its parameters, the scope, resources and audiences: each grant's token
+        has a place of its own in a store."""
+        request = _digest(
+            self.grant_type,
+            *(f"{name}={value}" for name, value in self.token_params),
+            " ".join(self.resource),
+            " ".join(self.token_resource or ()),
+            " ".join(self.audience),
+            self.scope_param(),
+        )
+        server = self.issuer or self.token_endpoint or ""
+        digest = hashlib.sha256(server.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return f"{self.name}:{self.client_id}:{digest}:{request}"
+
+    def grant_parameters(self, *, now: float) -> list[tuple[str, str]]:
+        """The grant's own parameters for a request made at ``now``: :attr:`token_params`.
+        Override it for values made per request; it runs again for every retry."""
+        return list(self.token_params)
+
+    def direct_token_request(self, *, now: float) -> HttpRequest:
+        """The grant's token request; every retry (:attr:`HttpRequest.rebuild`) asks
+        :meth:`grant_parameters` again."""
+
+        def build(at: float) -> HttpRequest:
+            own = check_extra_params(
+                "grant_parameters", tuple(self.grant_parameters(now=at)), reserved=_GRANT_OWNED
+            )
+            params = [("grant_type", self.grant_type), *own]
+            if self.scope:
+                params.append(("scope", self.scope_param()))
+            params += self.grant_params(direct=True)
+            request = self.form_request(params, now=at)
+            hidden = frozenset(v for k, v in own if k in self.secret_params and v)
+            return attrs.evolve(
+                request, rebuild=build, extra_secrets=request.extra_secrets | hidden
+            )
 
         return build(now)
