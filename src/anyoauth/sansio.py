@@ -9,6 +9,12 @@ async driver, :class:`anyoauth.Client`, is one user of these names; another driv
 
 from __future__ import annotations
 
+from ._core.authorization_details import (
+    MAX_AUTHORIZATION_DETAILS as MAX_AUTHORIZATION_DETAILS,
+)
+from ._core.authorization_details import (
+    MAX_AUTHORIZATION_DETAILS_SIZE as MAX_AUTHORIZATION_DETAILS_SIZE,
+)
 from ._core.ciba import CIBA_GRANT_TYPE as CIBA_GRANT_TYPE
 from ._core.ciba import check_ping as check_ping
 from ._core.client_auth import ASSERTION_TYPE as ASSERTION_TYPE
@@ -80,6 +86,8 @@ __all__ = [
     "JWT_BEARER_GRANT",
     "JWT_RESPONSE_MODES",
     "JWT_TOKEN_TYPE",
+    "MAX_AUTHORIZATION_DETAILS",
+    "MAX_AUTHORIZATION_DETAILS_SIZE",
     "MAX_RENEWAL_PAUSE",
     "MAX_URL_LENGTH",
     "NOT_AN_ACCESS_TOKEN",

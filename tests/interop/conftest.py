@@ -10,6 +10,7 @@ from interop.op import (
     op_server_mtls,
     op_server_mtls_aliases,
     op_server_nonce,
+    op_server_rar,
     op_server_resources,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "op_server_mtls",
     "op_server_mtls_aliases",
     "op_server_nonce",
+    "op_server_rar",
     "op_server_resources",
 ]

@@ -29,6 +29,8 @@ Fixtures (registered in ``tests/interop/conftest.py``), each an :class:`OpServer
   not ask for client certificates: a second port (:attr:`OpServer.mtls_origin`) does,
   and the metadata publishes its endpoints as ``mtls_endpoint_aliases`` (token, PAR,
   revocation, introspection, userinfo).
+- ``op_server_rar`` (session): http, rich authorization requests (RFC 9396) on for
+  :data:`RAR_TYPES`, every client registered for them, with one default resource server.
 
 :func:`start_op_server` starts another one (other options) as a context manager.
 
@@ -105,6 +107,7 @@ __all__ = [
     "op_server_mtls",
     "op_server_mtls_aliases",
     "op_server_nonce",
+    "op_server_rar",
     "op_server_resources",
     "start_op_server",
 ]
@@ -495,6 +498,7 @@ def start_op_server(
     mtls_aliases: bool = False,
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
+    authorization_details_types: Sequence[str] = (),
     resource_indicators: Mapping[str, str] | None = None,
     ciba: Mapping[str, Any] | None = None,
 ) -> Iterator[OpServer]:
@@ -508,7 +512,9 @@ def start_op_server(
     https and mutual TLS (and registers the ``mtls`` and ``mtls-self-signed``
     clients); ``mtls_aliases`` (with ``tls``) moves the certificates to a second port
     published as ``mtls_endpoint_aliases``. ``resource_indicators`` maps resource
-    server URIs to their scopes (RFC 8707: JWT access tokens for them). Waits ``timeout``
+    server URIs to their scopes (RFC 8707: JWT access tokens for them);
+    ``authorization_details_types`` turns on rich authorization requests (RFC 9396)
+    for those types. Waits ``timeout``
     seconds for the server's JSON line and raises :class:`RuntimeError` (with its
     stderr) if it does not come. On exit the process is stopped and waited for.
     """
@@ -525,6 +531,10 @@ def start_op_server(
         "accessTokenTtl": access_token_lifetime,
         "mtlsAliases": mtls_aliases,
     }
+    if authorization_details_types:
+        config["authorizationDetailsTypes"] = list(authorization_details_types)
+        for registration in config["clients"]:
+            registration["authorization_details_types"] = list(authorization_details_types)
     if resource_indicators is not None:
         config["resourceIndicators"] = dict(resource_indicators)
     if ciba is not None:  # OpenID CIBA: see op_server_ciba
@@ -623,6 +633,20 @@ def op_server_mtls_aliases(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """oidc-provider over https whose mutual-TLS endpoints are aliases on another port."""
     directory = tmp_path_factory.mktemp("op-server-mtls-aliases")
     with start_op_server(directory, tls=OpTls.make(directory), mtls_aliases=True) as server:
+        yield server
+
+
+RAR_TYPES = ("payment_initiation", "account_information")
+"""The ``authorization_details`` types ``op_server_rar`` accepts."""
+
+
+@pytest.fixture(scope="session")
+def op_server_rar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpServer]:
+    """oidc-provider with rich authorization requests (RFC 9396) for :data:`RAR_TYPES`
+    (each detail must carry a non-empty ``actions`` array)."""
+    with start_op_server(
+        tmp_path_factory.mktemp("op-server-rar"), authorization_details_types=RAR_TYPES
+    ) as server:
         yield server
 
 

@@ -281,7 +281,18 @@ class ProviderError(OAuthError):
         text = self.error
         if self.error_description:
             text = f"{text}: {self.error_description}"
+        elif self.error in _ERROR_HINTS:
+            text = f"{text}: {_ERROR_HINTS[self.error]}"
         super().__init__(text)
+
+
+_ERROR_HINTS = {
+    "invalid_authorization_details": (
+        "the server refused the authorization_details asked for (RFC 9396 5: an unknown "
+        "type, a detail it does not accept, or more than the client may ask)"
+    ),
+}
+"""What a provider error means, shown when the provider gave no description."""
 
 
 class AuthorizationDenied(ProviderError, FlowError):

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .answers import json_object, provider_error
+from .authorization_details import AuthorizationDetails, details_from_response, details_repr
 from .errors import InvalidResponse
 
 __all__ = ["Introspection"]
@@ -62,6 +63,12 @@ class Introspection:
     """The token's identifier."""
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False)
     """Every other member of the answer."""
+    authorization_details: AuthorizationDetails | None = attrs.field(
+        default=None, eq=False, repr=details_repr
+    )
+    """The token's ``authorization_details`` (RFC 9396 9.2), checked as in token
+    responses (read-only mappings, each with a string ``type``); ``None`` when absent.
+    A repr shows their types only."""
 
     @classmethod
     def from_response(
@@ -111,6 +118,13 @@ class Introspection:
             fields["aud"] = tuple(aud)
         elif aud is not None:
             raise InvalidResponse("aud is not a string or a list", status_code=status_code)
-        known = {"active", "aud", *_INTROSPECTION_FIELDS, *_INTROSPECTION_TIMES}
+        details = payload.get("authorization_details")
+        if details is not None:
+            try:
+                fields["authorization_details"] = details_from_response(details)
+            except ValueError as exc:
+                raise InvalidResponse(str(exc), status_code=status_code) from None
+        known = {"active", "aud", "authorization_details"}
+        known |= {*_INTROSPECTION_FIELDS, *_INTROSPECTION_TIMES}
         extra = {k: v for k, v in payload.items() if k not in known}
         return cls(active=True, extra=extra, **fields)

@@ -18,6 +18,7 @@ it; a server that needs encryption must be told so out of band and is not suppor
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Collection, Iterable, Mapping
@@ -70,6 +71,10 @@ _RESERVED_CLAIMS = frozenset({"iss", "aud", "iat", "nbf", "exp", "jti"})
 _MULTI_VALUED = frozenset({"resource", "audience"})
 """Authorization parameters that may repeat: one value is a string claim, several an
 array of strings."""
+
+_JSON_CLAIMS = frozenset({"authorization_details"})
+"""Authorization parameters whose form value is JSON text and whose claim is that JSON
+value itself (RFC 9396 3: ``authorization_details`` is an array in a request object)."""
 
 
 def _check_algorithm(algorithm: object) -> str:
@@ -183,7 +188,7 @@ class RequestObjectSigner:
                 raise ConfigurationError(
                     f"the authorization parameter {name} would replace a request object claim"
                 )
-            claims[name] = value
+            claims[name] = json.loads(value) if name in _JSON_CLAIMS else value
         issued_at = math.floor(now)
         claims.update(
             iss=client_id,

@@ -670,6 +670,9 @@ class Flow:
         if self._state is State.REFRESHING and previous is not None:
             if token.refresh_token is None and previous.refresh_token is not None:
                 token = attrs.evolve(token, refresh_token=previous.refresh_token)
+            if token.authorization_details is None and previous.authorization_details:
+                # RFC 9396 7: a refresh answer without details grants what was granted.
+                token = attrs.evolve(token, authorization_details=previous.authorization_details)
             if (
                 "id_token" not in token.extra
                 and token.id_token_claims is None

@@ -64,6 +64,7 @@ _LIST_FIELDS = (
     "request_object_signing_alg_values_supported",
     "response_modes_supported",
     "authorization_signing_alg_values_supported",
+    "authorization_details_types_supported",
 )
 
 _FLAG_FIELDS = (
@@ -227,6 +228,9 @@ class ServerMetadata:
     request_uri_parameter_supported: bool = True
     """Whether the server takes ``request_uri`` (OpenID Connect Discovery's default is
     true)."""
+    authorization_details_types_supported: tuple[str, ...] = ()
+    """The ``authorization_details`` types the server accepts (RFC 9396 10); when it
+    lists any, ``Strategy.from_metadata`` refuses details of another type."""
     raw: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, eq=False, repr=False)
     """The whole document as the server sent it."""
 

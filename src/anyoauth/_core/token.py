@@ -10,6 +10,12 @@ from typing import Any
 import attrs
 
 from .answers import NESTED_TOO_DEEPLY, NOT_JSON, json_document, provider_error
+from .authorization_details import (
+    AuthorizationDetails,
+    details_from_response,
+    details_list,
+    details_repr,
+)
 from .errors import InvalidResponse, TokenExpiredOnArrival
 from .text import is_visible_ascii
 
@@ -89,7 +95,12 @@ BORN_EXPIRED_LIMIT = 3
 
 _STANDARD_FIELDS = frozenset(
     {"access_token", "token_type", "expires_in", "refresh_token", "scope", "expires_at"}
+    | {"authorization_details"}
 )
+
+
+def _optional_details(value: object) -> AuthorizationDetails | None:
+    return None if value is None else details_from_response(value)
 
 
 def _freeze(extra: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -167,6 +178,13 @@ class Token:
     key it is bound to (RFC 7638), recorded when it was received. Only a client holding
     that key uses it (:meth:`Strategy.can_use`); ``None`` for other tokens."""
 
+    authorization_details: AuthorizationDetails | None = attrs.field(
+        default=None, converter=_optional_details, repr=details_repr, eq=False
+    )
+    """The granted ``authorization_details`` (RFC 9396 7): a tuple of read-only
+    mappings, each with a string ``type``; ``None`` when the server sent none. Kept
+    across a refresh whose answer leaves them out. A repr shows their types only."""
+
     renewal_streak: int = attrs.field(default=0, eq=False, validator=_streak)
     """How many short-lived tokens (:attr:`short_lived`) the server issued in a row,
     this one included, each renewing the one before; 0 for a token with a normal
@@ -234,7 +252,9 @@ class Token:
         ``token_type`` (one of ``token_types``, compared without case; a response
         without one carries ``missing_token_type``, and is refused when that is
         ``None``), ``expires_in`` (a non-negative, finite number of seconds, given as
-        a number or a numeric string) and ``scope`` (a string). Raises
+        a number or a numeric string), ``scope`` (a string) and
+        ``authorization_details`` (RFC 9396: a bounded JSON array of objects, each with
+        a string ``type``; see :mod:`~anyoauth._core.authorization_details`). Raises
         :class:`ValueError` naming the field otherwise (never showing a token);
         :func:`parse_token_response` turns that into :class:`InvalidResponse`.
         """
@@ -267,8 +287,10 @@ class Token:
             scope = " ".join(scope)
         if scope is not None and not isinstance(scope, str):
             raise ValueError("scope is not a string")
+        details = payload.get("authorization_details")
         extra = {k: v for k, v in payload.items() if k not in _STANDARD_FIELDS}
         return cls(
+            authorization_details=None if details is None else details_from_response(details),
             access_token=access_token,
             token_type=token_type,
             issued_at=received_at,
@@ -291,6 +313,9 @@ class Token:
             "id_token_claims": None if self.id_token_claims is None else dict(self.id_token_claims),
             "renewal_streak": self.renewal_streak,
             "dpop_jkt": self.dpop_jkt,
+            "authorization_details": None
+            if self.authorization_details is None
+            else details_list(self.authorization_details),
         }
 
     @classmethod
@@ -312,6 +337,7 @@ class Token:
             id_token_claims=data.get("id_token_claims"),
             renewal_streak=data.get("renewal_streak", 0),
             dpop_jkt=data.get("dpop_jkt"),
+            authorization_details=data.get("authorization_details"),
         )
 
 

@@ -586,6 +586,43 @@ class ProviderEmulator:
         self._oauth.token_exchange_attack = value
 
     @property
+    def oauth_authorization_details_types(self) -> tuple[str, ...]:
+        """The ``authorization_details`` types (RFC 9396) the generic server accepts and
+        lists in ``authorization_details_types_supported``; empty (the default): any
+        type, and none listed. Details of another type are refused with
+        ``invalid_authorization_details``."""
+        return self._oauth.authorization_details_types
+
+    @oauth_authorization_details_types.setter
+    def oauth_authorization_details_types(self, value: Iterable[str]) -> None:
+        self._oauth.authorization_details_types = tuple(value)
+
+    @property
+    def oauth_authorization_details_attack(self) -> str | None:
+        """How the generic server spoils the ``authorization_details`` of its token and
+        introspection answers: ``None`` (it does not), ``"not_array"``, ``"no_type"``,
+        ``"huge"``, ``"other"``, ``"string"`` or ``"omit_on_refresh"`` (see
+        ``AUTHORIZATION_DETAILS_ATTACKS``)."""
+        return self._oauth.authorization_details_attack
+
+    @oauth_authorization_details_attack.setter
+    def oauth_authorization_details_attack(self, value: str | None) -> None:
+        from ._oauth_server import AUTHORIZATION_DETAILS_ATTACKS
+
+        if value is not None and value not in AUTHORIZATION_DETAILS_ATTACKS:
+            raise ValueError(
+                "oauth_authorization_details_attack must be None or one of "
+                f"{sorted(AUTHORIZATION_DETAILS_ATTACKS)}"
+            )
+        self._oauth.authorization_details_attack = value
+
+    def oauth_token_details(self, token: str) -> list[dict[str, Any]] | None:
+        """The ``authorization_details`` the generic server granted with an access
+        token it issued; ``None`` for a token issued without any."""
+        with self._lock:
+            return self._oauth.token_details.get(token)
+
+    @property
     def calls(self) -> Counter[str]:
         """Requests received, per endpoint name."""
         return self._router.calls

@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     from joserfc.jwk import OKPKey, RSAKey
 
 __all__ = [
+    "AUTHORIZATION_DETAILS_ATTACKS",
     "ID_TOKEN_SIGNING_ALGS",
     "JARM_ATTACKS",
     "OAUTH_API_PATH",
@@ -188,6 +189,15 @@ TOKEN_EXCHANGE_ATTACKS = frozenset(
 access token typed ``N_A``), ``forged_issued_token_type`` (an access token labelled an
 id_token, typed ``Bearer``), ``echo_subject_token`` (every exchange refused with an
 error description quoting the subject and actor tokens)."""
+AUTHORIZATION_DETAILS_ATTACKS = frozenset(
+    {"not_array", "no_type", "huge", "other", "omit_on_refresh", "string"}
+)
+"""How :attr:`EmulatedOAuthServer.authorization_details_attack` spoils the
+``authorization_details`` of token and introspection answers: ``not_array`` (one object
+instead of an array), ``no_type`` (a detail without ``type``), ``huge`` (a detail of
+about 100 kB), ``other`` (details of another type than granted, with the granted ones),
+``string`` (the array as a JSON string), ``omit_on_refresh`` (refresh answers leave
+them out, as RFC 9396 7 allows)."""
 _ACCESS_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 _REFRESH_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
 _ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -305,6 +315,21 @@ def _token() -> str:
 
 def _words(scope: str | None) -> list[str]:
     return list(dict.fromkeys((scope or "").split()))
+
+
+def _spoilt_details(details: list[dict[str, Any]], attack: str) -> object:
+    """``details`` as :data:`AUTHORIZATION_DETAILS_ATTACKS` ``attack`` spoils them."""
+    if attack == "not_array":
+        return details[0]
+    if attack == "no_type":
+        return [{k: v for k, v in d.items() if k != "type"} for d in details]
+    if attack == "huge":
+        return [{**details[0], "padding": "x" * 100_000}]
+    if attack == "other":
+        return [*details, {"type": "all_accounts", "actions": ["transfer"]}]
+    if attack == "string":
+        return json.dumps(details)
+    return details
 
 
 def _normal_user_code(user_code: str) -> str:
@@ -572,6 +597,19 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The registered ``post_logout_redirect_uri`` values, by client."""
         self.ended_sessions: list[str] = []
         """The clients whose session the end-session endpoint ended, in order."""
+        self.authorization_details_types: tuple[str, ...] = ()
+        """The ``authorization_details`` types (RFC 9396) the server accepts and lists in
+        its metadata; empty: any type. A detail of another type, or details that are not
+        an array of objects each with a string ``type``, are refused with
+        ``invalid_authorization_details`` at the authorization, pushed authorization,
+        device authorization and token endpoints."""
+        self.authorization_details_attack: str | None = None
+        """``None``, or how the details of token and introspection answers are spoilt
+        (one of :data:`AUTHORIZATION_DETAILS_ATTACKS`)."""
+        self.granted_details: dict[str, list[dict[str, Any]]] = {}
+        """The ``authorization_details`` granted, by grant family."""
+        self.token_details: dict[str, list[dict[str, Any]]] = {}
+        """The ``authorization_details`` of each access token issued with some."""
         self.allowed_resources: tuple[str, ...] | None = None
         """Resource indicators (RFC 8707): ``None`` takes any absolute URI without a
         fragment; otherwise only these, and any other is refused with
@@ -789,6 +827,10 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             document["mtls_endpoint_aliases"] = {
                 name: base + OAUTH_MTLS_PREFIX + path for name, path in _MTLS_ALIASED.items()
             }
+        if self.authorization_details_types:
+            document["authorization_details_types_supported"] = list(
+                self.authorization_details_types
+            )
         return json_response(200, document)
 
     def _bound_to(self, request: Request, client_id: str) -> str | None:
@@ -888,7 +930,67 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             payload["id_token"] = self._id_token(
                 request, client_id, access_token, nonce, now if auth_time is None else auth_time
             )
+        self._add_details(payload, self.granted_details.get(family), refreshed=False)
         return payload
+
+    # -- rich authorization requests (RFC 9396) -----------------------------------------
+
+    def _details_refusal(self, text: str | None) -> str | None:
+        """Why ``authorization_details`` (the parameter's JSON text) is refused, or
+        ``None`` when it is absent or acceptable."""
+        if text is None:
+            return None
+        try:
+            details = json.loads(text)
+        except ValueError:
+            return "authorization_details is not JSON."
+        if not isinstance(details, list) or not all(isinstance(d, dict) for d in details):
+            return "authorization_details must be an array of objects."
+        for detail in details:
+            kind = detail.get("type")
+            if not isinstance(kind, str) or not kind:
+                return "Each authorization detail needs a type."
+            if self.authorization_details_types and kind not in self.authorization_details_types:
+                return "An authorization_details type is not supported."
+        return None
+
+    def _narrowed_details(
+        self, form: Mapping[str, str], family: str
+    ) -> list[dict[str, Any]] | EmulatorResponse | None:
+        """The details a token request asks for (RFC 9396 6.1: each one granted, or
+        ``invalid_authorization_details``); ``None`` when it asks for none."""
+        text = form.get("authorization_details")
+        if text is None:
+            return None
+        refused = self._details_refusal(text)
+        granted = self.granted_details.get(family, [])
+        if refused is None and not all(d in granted for d in json.loads(text)):
+            refused = "The authorization_details exceed what was granted."
+        if refused is not None:
+            return _bad("invalid_authorization_details", refused)
+        narrowed: list[dict[str, Any]] = json.loads(text)
+        return narrowed
+
+    def _add_details(
+        self,
+        payload: dict[str, Any],
+        details: list[dict[str, Any]] | None,
+        *,
+        refreshed: bool,
+    ) -> None:
+        """Put ``details`` in a token answer (spoilt as :attr:`authorization_details_attack`
+        says) and remember them for introspection."""
+        if not details:
+            return
+        self.token_details[payload["access_token"]] = details
+        attack = self.authorization_details_attack
+        answer: object = details
+        if attack == "omit_on_refresh":
+            if refreshed:
+                return
+        elif attack is not None:
+            answer = _spoilt_details(details, attack)
+        payload["authorization_details"] = answer
 
     def _id_token(
         self,
@@ -1063,6 +1165,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             dpop_jkt = params.get("dpop_jkt")
             if dpop_jkt is not None and not _THUMBPRINT.fullmatch(dpop_jkt):
                 return error("invalid_request", "The dpop_jkt is not a JWK SHA-256 thumbprint.")
+        refused = self._details_refusal(params.get("authorization_details"))
+        if refused is not None:
+            return error("invalid_authorization_details", refused)
         return {
             "response_type": response_type,
             "redirect_uri": redirect_uri,
@@ -1070,7 +1175,13 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             "scope": scope,
             **{
                 name: params[name]
-                for name in ("state", "nonce", "code_challenge", "dpop_jkt")
+                for name in (
+                    "state",
+                    "nonce",
+                    "code_challenge",
+                    "dpop_jkt",
+                    "authorization_details",
+                )
                 if name in params
             },
             "response_mode": mode,
@@ -1255,6 +1366,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             )
         now, family = self.clock(), _new_id()
         tail = optional(params, "state")
+        if params.get("authorization_details"):
+            self.granted_details[family] = json.loads(params["authorization_details"])
         if response_type == "token":
             payload = self._issue(
                 request, client_id=ticket.client_id, scope=params["scope"], family=family
@@ -1372,6 +1485,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         resources, refusal = self._narrowed(request, code.resources)
         if refusal is not None:
             return refusal
+        narrowed = self._narrowed_details(form, code.family)
+        if isinstance(narrowed, EmulatorResponse):
+            return narrowed
         del self.codes[code_value]
         self.used_codes[code_value] = code.family
         payload = self._issue(
@@ -1387,6 +1503,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             auth_time=code.auth_time,
             **self._binding(client, proof),
         )
+        if narrowed is not None:
+            self._add_details(payload, narrowed, refreshed=False)
         return json_response(200, payload)
 
     def _refresh_grant(
@@ -1430,6 +1548,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         resources, refusal = self._narrowed(request, record.resources)
         if refusal is not None:
             return refusal
+        narrowed = self._narrowed_details(form, record.family)
+        if isinstance(narrowed, EmulatorResponse):
+            return narrowed
         del self.refresh[presented]
         self.spent_refresh[presented] = record.family
         payload = self._issue(
@@ -1444,6 +1565,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             auth_time=record.auth_time,
             **self._binding(client, proof),
         )
+        payload.pop("authorization_details", None)
+        details = narrowed if narrowed is not None else self.granted_details.get(record.family)
+        self._add_details(payload, details, refreshed=True)
         return json_response(200, payload)
 
     def _client_credentials_grant(
@@ -1461,11 +1585,17 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         resources, refusal = self._narrowed(request, ())
         if refusal is not None:
             return refusal
+        refused = self._details_refusal(form.get("authorization_details"))
+        if refused is not None:
+            return _bad("invalid_authorization_details", refused)
+        family = _new_id()
+        if form.get("authorization_details"):
+            self.granted_details[family] = json.loads(form["authorization_details"])
         payload = self._issue(
             request,
             client_id=client.client_id,
             scope=scope,
-            family=_new_id(),
+            family=family,
             subject=client.client_id,
             resources=resources,
             **self._binding(client, proof),
@@ -1637,6 +1767,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         device_resources = _all_of(request, "resource")
         if (refused := self._target_refusal(device_resources)) is not None:
             return _bad("invalid_target", refused)
+        refused = self._details_refusal(form.get("authorization_details"))
+        if refused is not None:
+            return _bad("invalid_authorization_details", refused)
+        family = _new_id()
+        if form.get("authorization_details"):
+            self.granted_details[family] = json.loads(form["authorization_details"])
         now = self.clock()
         for device_code in [c for c, d in self.devices.items() if d.expires_at <= now]:
             self.user_codes.pop(self.devices[device_code].user_code, None)
@@ -1652,7 +1788,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             user_code=letters,
             expires_at=now + expires_in,
             interval=interval,
-            family=_new_id(),
+            family=family,
             resources=tuple(device_resources),
         )
         self.user_codes[letters] = device_code
@@ -1734,6 +1870,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             resources, refusal = self._narrowed(request, device.resources)
             if refusal is not None:
                 return refusal
+            narrowed = self._narrowed_details(form, device.family)
+            if isinstance(narrowed, EmulatorResponse):
+                return narrowed
             del self.devices[device_code]
             payload = self._issue(
                 request,
@@ -1747,6 +1886,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 auth_time=device.decided_at,
                 **self._binding(client, proof),
             )
+            if narrowed is not None:
+                self._add_details(payload, narrowed, refreshed=False)
             return json_response(200, payload)
         if device.status == "denied":
             return _bad("access_denied", "The user denied the authorization.")
@@ -1865,6 +2006,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 answer["cnf"] = {"jkt": grant.jkt}
             if grant.certificate_thumbprint is not None:
                 answer.setdefault("cnf", {})["x5t#S256"] = grant.certificate_thumbprint
+            details = self.token_details.get(token)
+            attack = self.authorization_details_attack
+            if details and attack is not None and attack != "omit_on_refresh":
+                answer["authorization_details"] = _spoilt_details(details, attack)
+            elif details:
+                answer["authorization_details"] = details
             return json_response(200, answer)
         refresh = self.refresh.get(token)
         if refresh is not None and (

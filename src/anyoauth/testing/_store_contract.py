@@ -127,12 +127,14 @@ async def _missing_token_is_none(store: Store, check: _Check) -> None:
 @_rule
 async def _token_round_trips_with_every_field(store: Store, check: _Check) -> None:
     token = _sample_token(installation={"apiEndPoint": "https://x/"}, user={"id": 7})
+    details = [{"type": "account_information", "actions": ["read"], "limits": {"n": 1.5}}]
+    token = attrs.evolve(token, authorization_details=details)
     await store.set_token("token:a:b", token)
     loaded = await store.get_token("token:a:b")
     _expect(loaded == token, "get_token does not return the token set_token stored")
     _expect(
         loaded is not None and loaded.to_dict() == token.to_dict(),
-        "the stored token lost or changed a field (extra included)",
+        "the stored token lost or changed a field (extra and authorization_details included)",
     )
 
 

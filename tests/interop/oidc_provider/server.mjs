@@ -22,6 +22,11 @@
 //   ciba                 {clients, notifyOrigin}: OpenID CIBA in poll and ping modes,
 //                        with these clients registered too; pings to notifyOrigin go
 //                        to the URL the test sets (see the CIBA block below)
+//   authorizationDetailsTypes
+//                        rich authorization requests (RFC 9396) on, accepting these
+//                        types (each detail needs a non-empty `actions` array); see
+//                        richAuthorizationRequestsFeature below (with resourceIndicators
+//                        too, one resourceIndicators setting serves both)
 //
 // Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
 // stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
@@ -107,13 +112,66 @@ const discovery = mtlsOrigin
   }
   : {};
 
-// Resource indicators (RFC 8707), when config.resourceIndicators lists the servers.
+// Rich authorization requests (RFC 9396), with config.authorizationDetailsTypes: each
+// listed type is accepted when its detail has a non-empty `actions` array; the grant
+// keeps what the user consented to, a token request may narrow it (each detail asked for
+// must be granted), and introspection shows the token's details.
+const RAR_RESOURCE = 'https://rs.example.test/';
+const richAuthorizationRequestsFeature = config.authorizationDetailsTypes
+  ? {
+    richAuthorizationRequests: {
+      enabled: true,
+      types: Object.fromEntries(config.authorizationDetailsTypes.map((type) => [type, {
+        validate(ctx, detail) {
+          if (!Array.isArray(detail.actions) || detail.actions.length === 0) {
+            throw new errors.InvalidAuthorizationDetails(`${type} details need actions`);
+          }
+        },
+      }])),
+      authorizationDetailsForGrantSource(ctx) {
+        return ctx.oidc.grant?.rar;
+      },
+      authorizationDetailsForAccessToken(ctx, token, source) {
+        const asked = ctx.oidc.params.authorization_details;
+        if (asked === undefined) return source?.rar;
+        const details = JSON.parse(asked);
+        if (source !== undefined) {
+          const granted = (source.rar ?? []).map((detail) => JSON.stringify(detail));
+          if (!details.every((detail) => granted.includes(JSON.stringify(detail)))) {
+            throw new errors.InvalidAuthorizationDetails('details exceed the grant');
+          }
+        }
+        return details;
+      },
+      authorizationDetailsForIntrospection(ctx, token) {
+        return token.rar;
+      },
+    },
+  }
+  : {};
+
+// Resource indicators (RFC 8707): config.resourceIndicators lists the servers (JWT
+// access tokens for them, other URIs invalid_target). oidc-provider issues rich
+// authorization details only with access tokens for a resource server, so with
+// config.authorizationDetailsTypes there is also one default resource, RAR_RESOURCE,
+// whose tokens are opaque, and a token request naming no resource gets the granted one
+// (useGrantedResource). With only
+// the details switch on, any resource gets RAR_RESOURCE's opaque tokens; with both on,
+// RAR_RESOURCE and the listed servers are known, and other URIs are invalid_target.
 const resourceServers = config.resourceIndicators ?? null;
-const resourceIndicators = resourceServers
+const rarResourceInfo = { scope: 'read write', accessTokenFormat: 'opaque' };
+const resourceIndicators = resourceServers || config.authorizationDetailsTypes
   ? {
     resourceIndicators: {
       enabled: true,
+      ...(config.authorizationDetailsTypes
+        ? { defaultResource: () => RAR_RESOURCE, useGrantedResource: () => true }
+        : {}),
       async getResourceServerInfo(ctx, resource) {
+        if (!resourceServers) return { ...rarResourceInfo };
+        if (config.authorizationDetailsTypes && resource === RAR_RESOURCE) {
+          return { ...rarResourceInfo };
+        }
         const scope = resourceServers[resource];
         if (scope === undefined) throw new errors.InvalidTarget();
         return { scope, audience: resource, accessTokenFormat: 'jwt', accessTokenTTL: config.accessTokenTtl ?? 3600 };
@@ -263,6 +321,7 @@ const provider = new Provider(issuer, {
         }
       },
     },
+    ...richAuthorizationRequestsFeature,
   },
 });
 

@@ -20,6 +20,14 @@ from urllib.parse import SplitResult
 
 import attrs
 
+from ..authorization_details import (
+    AuthorizationDetails,
+    authorization_details,
+    details_json,
+    details_repr,
+    details_types,
+    optional_authorization_details,
+)
 from ..client_auth import (
     AssertionAudience,
     ClientAuth,
@@ -287,6 +295,24 @@ class Strategy:
     key (PS256 for RSA, ES256 for P-256, EdDSA for Ed25519...)."""
     request_object_lifetime: float = DEFAULT_REQUEST_OBJECT_LIFETIME
     """Seconds each request object is valid (``exp`` - ``iat``; 1 to 3600)."""
+    authorization_details: AuthorizationDetails = attrs.field(
+        default=(), converter=authorization_details, repr=details_repr
+    )
+    """Rich authorization requests (RFC 9396): what the client asks for, as a sequence
+    of JSON objects each with a non-empty string ``type`` (``{"type":
+    "payment_initiation", "instructedAmount": {...}}``). Sent as one JSON array in the
+    ``authorization_details`` parameter of the authorization request (pushed or not;
+    an array claim inside a signed request object), of the client credentials token
+    request and of the device authorization request. Copied and frozen when the
+    strategy is made (read-only mappings and tuples): changing the caller's dicts later
+    changes nothing. Refused (:class:`ConfigurationError`) unless JSON, at most 16 KiB.
+    A repr shows the types only."""
+    token_authorization_details: AuthorizationDetails | None = attrs.field(
+        default=None, converter=optional_authorization_details, repr=details_repr
+    )
+    """Details sent as ``authorization_details`` with the code exchange and every
+    refresh (RFC 9396 6.1: narrowing what the grant allows for this token); ``None``
+    (the default) sends none, and the token gets what the authorization granted."""
     _authentication: ClientAuthMethod = attrs.field(init=False, repr=False, eq=False)
     _static_credentials: dict[str, Credentials] = attrs.field(
         factory=dict, init=False, repr=False, eq=False
@@ -414,6 +440,12 @@ class Strategy:
         check_reserved("extra_authorization_params", extra, PROTOCOL_PARAMETERS)
         check_extra_params("extra_token_params", self.extra_token_params)
         check_extra_params("extra_refresh_params", self.extra_refresh_params)
+        if self.authorization_details or self.token_authorization_details:
+            # anyoauth sends authorization_details itself then: no extra may add another.
+            owned = frozenset({"authorization_details"})
+            check_reserved("extra_authorization_params", extra, owned)
+            check_reserved("extra_token_params", dict(self.extra_token_params), owned)
+            check_reserved("extra_refresh_params", dict(self.extra_refresh_params), owned)
 
     def _token_targets(self) -> list[tuple[str, str]]:
         """``resource`` parameters for a token or refresh request (:attr:`token_resource`,
@@ -707,7 +739,16 @@ class Strategy:
             params.append(("response_mode", self.response_mode))
         params += self._target_params(audience=True)
         params += list(self.extra_authorization_params.items())
+        params += self.authorization_details_params(self.authorization_details)
         return params
+
+    @staticmethod
+    def authorization_details_params(
+        details: AuthorizationDetails | None,
+    ) -> list[tuple[str, str]]:
+        """The ``authorization_details`` form parameter (RFC 9396 2: one JSON array)
+        for ``details``; none when there are none."""
+        return [("authorization_details", details_json(details))] if details else []
 
     def authorization_url(
         self,
@@ -988,7 +1029,9 @@ class Strategy:
             params.append(("redirect_uri", self.redirect_uri))
         if pending.code_verifier is not None:
             params.append(("code_verifier", pending.code_verifier))
-        return self.form_request(params + self.grant_params(), now=now)
+        params += self.grant_params()
+        params += self.authorization_details_params(self.token_authorization_details)
+        return self.form_request(params, now=now)
 
     def direct_token_request(self, *, now: float) -> HttpRequest | None:
         """The request of a grant without a user step, or ``None`` if there is none."""
@@ -1003,6 +1046,7 @@ class Strategy:
                 ("grant_type", "refresh_token"),
                 ("refresh_token", token.refresh_token),
                 *self.refresh_params(),
+                *self.authorization_details_params(self.token_authorization_details),
             ],
             now=now,
         )
@@ -1227,6 +1271,7 @@ class Strategy:
             )
             if algorithms:
                 values["authorization_signing_algorithms"] = algorithms
+        _check_details_types(metadata, kwargs)
         values.update(kwargs)
         return cls(**values)
 
@@ -1293,6 +1338,22 @@ class Strategy:
             key = self.dpop_key
             return key is not None and token.dpop_jkt in (None, key.thumbprint)
         return kind in self.usable_token_types
+
+
+def _check_details_types(metadata: ServerMetadata, kwargs: Mapping[str, Any]) -> None:
+    """Refuse details of a type the server does not list in
+    ``authorization_details_types_supported`` (when it lists any)."""
+    listed = metadata.authorization_details_types_supported
+    if not listed:
+        return
+    for name in ("authorization_details", "token_authorization_details"):
+        for kind in details_types(optional_authorization_details(kwargs.get(name))):
+            if kind not in listed:
+                shown = kind if kind.isascii() and len(kind) <= 80 else repr(kind[:80])
+                raise ConfigurationError(
+                    f"the server does not list the authorization_details type {shown} "
+                    f"(it supports {', '.join(listed)})"
+                )
 
 
 def _dpop_algorithm_listed(key: DPoPKey, listed: tuple[str, ...]) -> bool:

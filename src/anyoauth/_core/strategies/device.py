@@ -54,6 +54,7 @@ class DeviceCode(Strategy):
         :attr:`audience` as an authorization request carries them."""
         params = [("scope", self.scope_param())] if self.scope else []
         params += self._target_params(audience=True)
+        params += self.authorization_details_params(self.authorization_details)
         return self.form_request(params, now=now, url=self.device_authorization_endpoint)
 
     def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:

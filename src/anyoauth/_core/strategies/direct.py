@@ -53,6 +53,8 @@ class ClientCredentials(Strategy):
             reserved |= {"resource"}
         if self.audience:
             reserved |= {"audience"}
+        if self.authorization_details:
+            reserved |= {"authorization_details"}
         check_reserved("token_params", params, reserved)
         if self.client_secret is None and self.client_auth in (
             "client_secret_basic",
@@ -76,4 +78,6 @@ class ClientCredentials(Strategy):
         if self.send_redirect_uri and self.redirect_uri is not None:
             params.append(("redirect_uri", self.redirect_uri))
         params += list(self.token_params.items())
-        return self.form_request(params + self.grant_params(direct=True), now=now)
+        params += self.grant_params(direct=True)
+        params += self.authorization_details_params(self.authorization_details)
+        return self.form_request(params, now=now)
