@@ -10,6 +10,7 @@ inflated no further than the cap. Transport failures become
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import zlib
@@ -247,6 +248,24 @@ _USER_AGENT = "anyoauth"
 """The ``User-Agent`` of anyoauth's own requests (never the user's client's)."""
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed_url(module: ModuleType, url: str) -> Any:
+    """``module.URL(url)``, parsed once per URL (the token endpoint of every request)."""
+    return module.URL(url)
+
+
+@functools.lru_cache(maxsize=8)
+def _timeout_of(module: ModuleType, seconds: float) -> Any:
+    """``module.Timeout(seconds)``, made once."""
+    return module.Timeout(seconds)
+
+
+_NOT_PREPARED = frozenset(("host", "content-length", "transfer-encoding"))
+"""Headers ``httpx`` works out itself when a strategy did not set them."""
+
+_TIMEOUT_KEYS = ("connect", "read", "write", "pool")
+
+
 def _own_request(module: ModuleType, http: Any, request: HttpRequest, deadline: float) -> Any:
     """The ``httpx``/``httpx2`` request for ``request``, built from it alone.
 
@@ -256,26 +275,53 @@ def _own_request(module: ModuleType, http: Any, request: HttpRequest, deadline: 
     only the headers the strategy made, ``Accept-Encoding: identity`` and a
     ``User-Agent`` (unless the strategy set them), and the client's timeouts.
     """
-    headers = list(request.headers)
-    named = {name.lower() for name, _ in headers}
-    if "accept-encoding" not in named:
-        headers.append(("Accept-Encoding", "identity"))
-    if "user-agent" not in named:
-        headers.append(("User-Agent", _USER_AGENT))
     # The HTTP client's default timeouts (5 s) must not cut the request before the
     # deadline: a read timeout counts as a lost answer, and a lost refresh is resent
     # while the server may be rotating it. They are set a little past the deadline, so
     # the deadline is what stops a slow server. Timeouts the user chose are kept.
     timeout = http.timeout
-    if timeout == module.Timeout(_HTTPX_DEFAULT_TIMEOUT):
-        timeout = module.Timeout(deadline + _TIMEOUT_SLACK)
-    return module.Request(
+    if timeout == _timeout_of(module, _HTTPX_DEFAULT_TIMEOUT):
+        timeouts = dict.fromkeys(_TIMEOUT_KEYS, deadline + _TIMEOUT_SLACK)
+    else:
+        timeouts = timeout.as_dict()
+    url = _parsed_url(module, request.url)
+    content = request.content
+    named = {name.lower() for name, _ in request.headers}
+    if not content or not url.host or not named.isdisjoint(_NOT_PREPARED):
+        return module.Request(
+            request.method,
+            url,
+            headers=_added_headers(list(request.headers), named),
+            content=content,
+            extensions={"timeout": timeouts},
+        )
+    # What ``module.Request(..., content=content)`` makes, headers in the same order
+    # (Host first, Content-Length last), without working them out again per request.
+    headers: list[tuple[Any, Any]] = [(b"Host", url.netloc), *request.headers]
+    _added_headers(headers, named)
+    headers.append((b"Content-Length", str(len(content)).encode()))
+    built = module.Request(
         request.method,
-        request.url,
+        url,
         headers=headers,
-        content=request.content,
-        extensions={"timeout": timeout.as_dict()},
+        stream=module.ByteStream(content),
+        extensions={"timeout": timeouts},
     )
+    built.read()  # in memory already: its content is readable, as with content=
+    return built
+
+
+def _added_headers(headers: list[tuple[Any, Any]], named: set[str]) -> list[tuple[Any, Any]]:
+    if "accept-encoding" not in named:
+        headers.append(("Accept-Encoding", "identity"))
+    if "user-agent" not in named:
+        headers.append(("User-Agent", _USER_AGENT))
+    return headers
+
+
+def _late(deadline: float) -> _Failure:
+    message = f"no complete answer from the server within {deadline:g} s"
+    return _Failure(ServerUnavailable(message), "never")
 
 
 async def _attempt(
@@ -296,7 +342,9 @@ async def _attempt(
         raise RuntimeError("Cannot send a request, as the client has been closed.")
     body = _Buffer()
     try:
-        with anyio.fail_after(deadline):
+        # A cancel scope of its own rather than anyio.fail_after (the same, with a
+        # generator around it): one per attempt, on the token request's hot path.
+        with anyio.CancelScope(deadline=anyio.current_time() + deadline) as scope:
             # The transport the client would use for this URL (its mounts, proxies, TLS
             # and connection pool), and nothing above it: no default auth, headers or
             # cookies, no event hooks, no redirects, and Set-Cookie never reaches its jar.
@@ -309,8 +357,7 @@ async def _attempt(
             finally:
                 await response.aclose()
     except TimeoutError:
-        message = f"no complete answer from the server within {total or deadline:g} s"
-        return _Failure(ServerUnavailable(message), "never")
+        return _late(total or deadline)
     except _TooLarge:
         message = f"answer larger than {max_response_bytes} bytes"
         return _Failure(ServerUnavailable(message), "never")
@@ -319,6 +366,8 @@ async def _attempt(
         return _Failure(ServerUnavailable(message), "never")
     except module.HTTPError as exc:
         return _failure(module, exc)
+    if scope.cancelled_caught and anyio.current_time() >= scope.deadline:
+        return _late(total or deadline)
     logger.debug("token response: HTTP %d, %d bytes", response.status_code, len(body))
     return _Answer(
         status=response.status_code,
