@@ -342,7 +342,10 @@ class TokenKeeper:
             rotating = base is not None and bool(base.refresh_token)
             # A refresh that reached the server may have rotated the refresh token: finish
             # it and persist the result even if the caller is cancelled meanwhile.
-            with anyio.CancelScope(shield=rotating):
+            if rotating:
+                with anyio.CancelScope(shield=True):
+                    result = await self._exchange(flow, request)
+            else:
                 result = await self._exchange(flow, request)
             previous = stored
             if isinstance(result, RefreshRefused):
@@ -371,8 +374,12 @@ class TokenKeeper:
                 assert not isinstance(result, RefreshRefused)  # a new grant is no refresh
                 previous = current
             token = RenewalPace.stamp(result, stored)
-            with anyio.CancelScope(shield=True):
+            if type(self.store) is MemoryStore:
+                # Never suspends (see save()): no cancellation can reach it.
                 saved = await self._persist_or_keep(previous, token, logouts)
+            else:
+                with anyio.CancelScope(shield=True):
+                    saved = await self._persist_or_keep(previous, token, logouts)
         except Exception as exc:
             if base is not None and self.events is not None:
                 await self.events.refresh_failed(exc, early=early, oauth_error=refused)

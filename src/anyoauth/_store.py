@@ -13,8 +13,8 @@ import hashlib
 import heapq
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
 import anyio
@@ -146,6 +146,63 @@ class Store(Protocol):
         ...
 
 
+class _KeyLock:
+    """The lock of one key of a :class:`MemoryStore`, while anyone holds or wants it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        # Taken without a trip through the event loop when nobody holds it.
+        self.lock = anyio.Lock(fast_acquire=True)
+        self.users = 0
+
+
+class _Held:
+    """``async with`` :meth:`MemoryStore.lock`: the key's lock held for the body.
+
+    Uncontended, it is taken at once (a cancellation check, no cancel scope); a task
+    that has to wait does so within a scope of ``wait`` seconds."""
+
+    __slots__ = ("_entry", "_key", "_locks", "_wait")
+
+    def __init__(self, locks: dict[str, _KeyLock], key: str, wait: float) -> None:
+        self._locks = locks
+        self._key = key
+        self._wait = wait
+        self._entry: _KeyLock | None = None
+
+    async def __aenter__(self) -> None:
+        entry = self._locks.get(self._key)
+        if entry is None:
+            entry = self._locks[self._key] = _KeyLock()
+        entry.users += 1
+        self._entry = entry
+        try:
+            if not entry.lock.locked():
+                await entry.lock.acquire()
+                return
+            with anyio.move_on_after(self._wait):
+                await entry.lock.acquire()
+                return
+        except BaseException:
+            self._leave(entry)
+            raise
+        self._leave(entry)
+        raise StoreError(f"lock not acquired within {self._wait} s")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        entry = self._entry
+        assert entry is not None
+        entry.lock.release()
+        self._leave(entry)
+
+    def _leave(self, entry: _KeyLock) -> None:
+        self._entry = None
+        entry.users -= 1
+        if entry.users == 0:
+            del self._locks[self._key]
+
+
 class MemoryStore:
     """A :class:`Store` in this process's memory (the default).
 
@@ -161,7 +218,7 @@ class MemoryStore:
         self._tokens: dict[str, Token] = {}
         self._pending: dict[str, PendingFlow] = {}
         self._deadlines: list[tuple[float, str]] = []
-        self._locks: dict[str, tuple[anyio.Lock, list[int]]] = {}
+        self._locks: dict[str, _KeyLock] = {}
 
     def __repr__(self) -> str:
         return f"<MemoryStore tokens={len(self._tokens)} pending={len(self._pending)}>"
@@ -201,30 +258,7 @@ class MemoryStore:
     def lock(self, key: str, *, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
         """An in-process lock per ``key`` (``ttl`` is moot: a task cannot die holding it
         without its ``async with`` releasing it)."""
-        return self._hold(key, wait)
-
-    @asynccontextmanager
-    async def _hold(self, key: str, wait: float) -> AsyncIterator[None]:
-        entry = self._locks.get(key)
-        if entry is None:
-            entry = self._locks[key] = (anyio.Lock(), [0])
-        lock, users = entry
-        users[0] += 1
-        try:
-            acquired = False
-            with anyio.move_on_after(wait):
-                await lock.acquire()
-                acquired = True
-            if not acquired:
-                raise StoreError(f"lock not acquired within {wait} s")
-            try:
-                yield
-            finally:
-                lock.release()
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._locks[key]
+        return _Held(self._locks, key, wait)
 
     def _compact(self) -> None:
         # Completed logins leave their deadline entry behind (a heap cannot drop one
