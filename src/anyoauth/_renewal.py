@@ -66,13 +66,74 @@ def _fresh_until(token: Token | None, leeway: float) -> float:
     return token.expires_at - token.renewal_margin(leeway)
 
 
-@attrs.define(eq=False)
-class _Call:
-    """One token renewal that concurrent callers wait on."""
+HANDOUT_WAVE = 8
+"""Callers handed a renewal's outcome per turn of the event loop: a renewal that
+thousands of callers waited on wakes them a wave at a time, so the loop runs other
+work (and answers I/O) between waves instead of stalling for one long pass. Each
+caller usually goes on to send its request at once (tens of microseconds): a wave of
+8 keeps a turn well under a millisecond."""
 
-    done: anyio.Event = attrs.field(factory=anyio.Event)
-    token: Token | None = None
-    error: BaseException | None = None
+
+class _Wave:
+    """Callers of one :data:`HANDOUT_WAVE`, woken together."""
+
+    __slots__ = ("event", "joined", "waiting")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.joined = 0
+        self.waiting = 0
+
+
+class _Call:
+    """One token renewal that concurrent callers wait on (:meth:`wait`) until it
+    ends (:meth:`finish`)."""
+
+    __slots__ = ("_finished", "_released", "_waves", "error", "token")
+
+    def __init__(self) -> None:
+        self.token: Token | None = None
+        self.error: BaseException | None = None
+        self._waves: list[_Wave] = []
+        self._released = 0
+        """How many waves have been woken."""
+        self._finished = False
+
+    def finish(self) -> None:
+        """The renewal ended (:attr:`token` or :attr:`error` set): wake the first wave;
+        each wave, once running, wakes the next."""
+        self._finished = True
+        self._release(0)
+
+    async def wait(self) -> None:
+        """Wait until the renewal ends."""
+        if self._finished:
+            return
+        waves = self._waves
+        if not waves or waves[-1].joined >= HANDOUT_WAVE:
+            waves.append(_Wave())
+        index = len(waves) - 1
+        wave = waves[index]
+        wave.joined += 1
+        wave.waiting += 1
+        try:
+            await wave.event.wait()
+        finally:
+            # Also when cancelled: a woken wave always wakes the next one.
+            wave.waiting -= 1
+            if wave.event.is_set():
+                self._release(index + 1)
+
+    def _release(self, index: int) -> None:
+        """Wake wave ``index`` (unless already woken), passing over waves whose callers
+        have all left (cancelled): nobody in them would wake the next."""
+        waves = self._waves
+        while index == self._released and index < len(waves):
+            self._released += 1
+            waves[index].event.set()
+            if waves[index].waiting:
+                return
+            index += 1
 
 
 class TokenKeeper:
@@ -220,9 +281,9 @@ class TokenKeeper:
                     raise
                 finally:
                     self._inflight = None
-                    call.done.set()
+                    call.finish()
                 return call.token
-            await call.done.wait()
+            await call.wait()
             if call.token is not None and (
                 rejected is None or _fingerprint(call.token) != _fingerprint(rejected)
             ):
@@ -260,7 +321,7 @@ class TokenKeeper:
             )
         finally:
             self._inflight = None
-            call.done.set()
+            call.finish()
 
     async def _renew(self, rejected: Token | None, *, early: bool) -> Token:
         """The one renewal: reread the store, take the store's lock, reread, refresh."""

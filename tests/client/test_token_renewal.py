@@ -213,6 +213,70 @@ async def test_a_cancelled_leader_hands_over_to_a_waiter(
     assert calls == 2
 
 
+def _gated_endpoint(http_module: ModuleType, release: anyio.Event) -> Any:
+    async def endpoint(request: Any) -> Any:
+        await release.wait()
+        return http_module.Response(200, json={"access_token": "CC-1", "expires_in": 60})
+
+    return http_module.MockTransport(endpoint)
+
+
+async def test_many_waiters_are_handed_the_token_over_several_loop_turns(
+    http_module: ModuleType, clock: ManualClock
+) -> None:
+    release = anyio.Event()
+    async with http_module.AsyncClient(transport=_gated_endpoint(http_module, release)) as h:
+        client = anyoauth.Client(BankOfGeorgia("cid", SECRET), http=h, clock=clock)
+        got: list[str] = []
+        seen: list[int] = []
+
+        async def waiter() -> None:
+            got.append((await client.token()).access_token)
+
+        async def probe() -> None:
+            while len(got) < 1000:
+                seen.append(len(got))
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(1000):
+                tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+            tg.start_soon(probe)
+    assert got == ["CC-1"] * 1000
+    # Other tasks ran while the waiters were being handed the token, not only after.
+    assert any(0 < count < 1000 for count in seen)
+
+
+async def test_waiters_that_left_do_not_keep_the_token_from_the_others(
+    http_module: ModuleType, clock: ManualClock
+) -> None:
+    release = anyio.Event()
+    async with http_module.AsyncClient(transport=_gated_endpoint(http_module, release)) as h:
+        client = anyoauth.Client(BankOfGeorgia("cid", SECRET), http=h, clock=clock)
+        got: list[str] = []
+
+        async def waiter() -> None:
+            got.append((await client.token()).access_token)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.token)
+            await anyio.wait_all_tasks_blocked()
+            # Whole waves of waiters give up before the token comes, and some of a later one.
+            leaving = [anyio.CancelScope() for _ in range(200)]
+            for scope in leaving:
+                tg.start_soon(_in_scope, scope, waiter)
+            for _ in range(100):
+                tg.start_soon(waiter)
+            await anyio.wait_all_tasks_blocked()
+            for scope in leaving:
+                scope.cancel()
+            await anyio.wait_all_tasks_blocked()
+            release.set()
+    assert got == ["CC-1"] * 100
+
+
 async def test_a_slow_refresh_is_not_resent_and_the_session_kept(
     http_module: ModuleType, default_timeout: float
 ) -> None:
