@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -42,9 +43,9 @@ rather than an unknown-state error."""
 EXPIRE_BATCH = 64
 """At most this many abandoned pending flows are dropped per ``put_pending``."""
 
-COMPACT_SLACK = 1024
-"""MemoryStore rebuilds its deadline heap once it holds this many more entries than
-twice the pending flows (entries of flows already taken stay in it until then)."""
+_DEADLINE_BUCKET = 1.0
+"""MemoryStore files pending flows by the second they may be dropped in: a flow is
+dropped (by a later ``put_pending``) once its whole second is past."""
 
 
 def token_fingerprint(token: Token | None) -> str:
@@ -146,6 +147,51 @@ class Store(Protocol):
         ...
 
 
+_SHARDS = 256
+
+
+class _Shards:
+    """The pending flows of a :class:`MemoryStore`: a dict split into :data:`_SHARDS`
+    dicts by the key's hash. A dict grows (and, after many removals, compacts itself)
+    by copying its whole table in one step: split, a million pending flows cost one
+    put a copy of a few thousand entries, never of a million."""
+
+    __slots__ = ("_count", "_shards")
+
+    def __init__(self) -> None:
+        self._shards: list[dict[str, PendingFlow]] = [{} for _ in range(_SHARDS)]
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in self._shards:
+            yield from shard
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._shards[hash(key) % _SHARDS]
+
+    def get(self, key: str) -> PendingFlow | None:
+        return self._shards[hash(key) % _SHARDS].get(key)
+
+    def put(self, key: str, pending: PendingFlow) -> PendingFlow | None:
+        """Keep ``pending`` under ``key``; the flow it replaces, if any."""
+        shard = self._shards[hash(key) % _SHARDS]
+        earlier = shard.get(key)
+        shard[key] = pending
+        if earlier is None:
+            self._count += 1
+        return earlier
+
+    def pop(self, key: str, default: None = None) -> PendingFlow | None:
+        """Remove and return the flow under ``key`` (``None`` if there is none)."""
+        pending = self._shards[hash(key) % _SHARDS].pop(key, default)
+        if pending is not None:
+            self._count -= 1
+        return pending
+
+
 class _KeyLock:
     """The lock of one key of a :class:`MemoryStore`, while anyone holds or wants it."""
 
@@ -216,8 +262,11 @@ class MemoryStore:
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.time
         self._tokens: dict[str, Token] = {}
-        self._pending: dict[str, PendingFlow] = {}
-        self._deadlines: list[tuple[float, str]] = []
+        self._pending = _Shards()
+        self._buckets: dict[int, dict[str, PendingFlow]] = {}
+        """The pending flows by the second they may be dropped in (taken flows leave)."""
+        self._seconds: list[int] = []
+        """A heap of the seconds of :attr:`_buckets`."""
         self._locks: dict[str, _KeyLock] = {}
 
     def __repr__(self) -> str:
@@ -245,44 +294,61 @@ class MemoryStore:
     async def put_pending(self, key: str, pending: PendingFlow) -> None:
         """Keep ``pending`` until taken or expired."""
         self._expire(self._clock())
-        self._pending[key] = pending
-        deadlines = self._deadlines
-        heapq.heappush(deadlines, (pending.expires_at + EXPIRED_GRACE, key))
-        if len(deadlines) > 2 * len(self._pending) + COMPACT_SLACK:
-            self._compact()
+        earlier = self._pending.put(key, pending)
+        if earlier is not None:
+            self._unschedule(key, earlier)
+        second = _drop_second(pending)
+        if second is None:
+            return  # no finite deadline: kept until taken
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            bucket = self._buckets[second] = {}
+            heapq.heappush(self._seconds, second)
+        bucket[key] = pending
 
     async def take_pending(self, key: str) -> PendingFlow | None:
         """Remove and return the pending flow under ``key`` (atomic: no await inside)."""
-        return self._pending.pop(key, None)
+        pending = self._pending.pop(key)
+        if pending is not None:
+            self._unschedule(key, pending)
+        return pending
 
     def lock(self, key: str, *, ttl: float, wait: float) -> AbstractAsyncContextManager[None]:
         """An in-process lock per ``key`` (``ttl`` is moot: a task cannot die holding it
         without its ``async with`` releasing it)."""
         return _Held(self._locks, key, wait)
 
-    def _compact(self) -> None:
-        # Completed logins leave their deadline entry behind (a heap cannot drop one
-        # cheaply): without this, a busy server would keep one per login for the 15
-        # minutes until it expires. Rebuilding once the stale entries outnumber the live
-        # ones keeps the heap within twice the pending flows, at an amortised O(1) per
-        # put_pending (one pass over the heap, every COMPACT_SLACK or more logins).
-        pending = self._pending
-        live = [
-            (drop_at, key)
-            for drop_at, key in self._deadlines
-            if (flow := pending.get(key)) is not None and flow.expires_at + EXPIRED_GRACE == drop_at
-        ]
-        heapq.heapify(live)
-        self._deadlines = live
+    def _unschedule(self, key: str, pending: PendingFlow) -> None:
+        # A taken (or replaced) flow leaves its second's bucket at once, so nothing stale
+        # piles up and nothing needs rebuilding; an emptied bucket goes when its second
+        # comes (there is one per second of deadlines ahead, at most).
+        second = _drop_second(pending)
+        bucket = self._buckets.get(second) if second is not None else None
+        if bucket is not None and bucket.get(key) is pending:
+            del bucket[key]
 
     def _expire(self, now: float) -> None:
         # Bounded per call, so a backlog (a million flows expiring at once after a
         # suspend) is drained over the next puts instead of stalling one of them.
-        deadlines = self._deadlines
-        for _ in range(EXPIRE_BATCH):
-            if not deadlines or deadlines[0][0] > now:
-                break
-            drop_at, key = heapq.heappop(deadlines)
-            pending = self._pending.get(key)
-            if pending is not None and pending.expires_at + EXPIRED_GRACE == drop_at:
-                del self._pending[key]
+        seconds = self._seconds
+        budget = EXPIRE_BATCH
+        while seconds and (seconds[0] + 1) * _DEADLINE_BUCKET <= now:
+            bucket = self._buckets[seconds[0]]
+            while bucket and budget:
+                key, pending = bucket.popitem()
+                budget -= 1
+                if self._pending.get(key) is pending:
+                    self._pending.pop(key)
+            if bucket:
+                return
+            del self._buckets[heapq.heappop(seconds)]
+            if not budget:
+                return
+
+
+def _drop_second(pending: PendingFlow) -> int | None:
+    """The second in which ``pending`` may be dropped (``None``: never)."""
+    drop_at = pending.expires_at + EXPIRED_GRACE
+    if not math.isfinite(drop_at):
+        return None
+    return math.floor(drop_at / _DEADLINE_BUCKET)
