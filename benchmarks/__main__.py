@@ -19,7 +19,16 @@ from . import report
 from ._machine import machine_info
 from ._redis import INSTALL_HINT, RedisServer, find_redis_server
 
-BENCHMARKS = ("imports", "redirects", "memory", "overhead", "login", "storm", "fleet")
+BENCHMARKS = (
+    "imports",
+    "redirects",
+    "memory",
+    "overhead",
+    "login",
+    "tokens",
+    "storm",
+    "fleet",
+)
 NEEDS_SERVER = {"overhead", "storm", "fleet"}
 NEEDS_REDIS = {"login", "fleet"}
 PEERS = {
@@ -144,6 +153,12 @@ def main() -> int:
             result: dict[str, Any] = anyio.run(lambda: m.run(redis_url, quick=quick))
             return result
 
+        def tokens() -> dict[str, Any]:
+            from . import tokens as m
+
+            result: dict[str, Any] = anyio.run(lambda: m.run(quick=quick))
+            return result
+
         def storm() -> dict[str, Any]:
             from . import storm as m
 
@@ -163,6 +178,7 @@ def main() -> int:
             "memory": memory,
             "overhead": overhead,
             "login": login,
+            "tokens": tokens,
             "storm": storm,
             "fleet": fleet,
         }

@@ -6,15 +6,18 @@ exchange the code at the token endpoint. The token endpoint is a ``MockTransport
 answering a fixed token response, the same for every contender; the user's trip to the
 provider is not part of it.
 
-- anyoauth: a standard code-flow ``Strategy`` (form POST, HTTP Basic client auth) with
+Every login uses PKCE (S256), the recommended setup, on every side.
+
+- anyoauth: a standard code-flow ``Strategy`` with PKCE (form POST, HTTP Basic client auth) with
   a ``MemoryStore``, the same with a ``RedisStore`` on a real redis-server, the same
   pushing its authorization request first (PAR, RFC 9126: one more POST per login), the
   same with PAR and a DPoP key (an ES256 proof on the push and on the code exchange),
   and the Teamwork preset (JSON POST) with a ``MemoryStore``;
-- authlib: ``create_authorization_url`` + ``fetch_token(authorization_response=...,
-  state=...)``, the state kept in a dict as a web session would keep it;
-- the floor: a bare token POST (``http.post(...)`` and ``response.json()``), nothing
-  else, on httpx and on httpx2.
+- authlib: ``create_authorization_url(code_verifier=...)`` (``code_challenge_method``
+  S256) + ``fetch_token(authorization_response=..., state=..., code_verifier=...)``, the
+  state and verifier kept in a dict as a web session would keep them;
+- the floor: a bare token POST with the same form (``code_verifier`` included;
+  ``http.post(...)`` and ``response.json()``), nothing else, on httpx and on httpx2.
 
 Two more rows time parts of an anyoauth login alone, to show where its time goes: the
 code exchange request through anyoauth's sending path (``send_request``, the same
@@ -56,6 +59,8 @@ REDIRECT_URI = "https://app.bench/callback"
 CLIENT_ID = "bench-app"
 CLIENT_SECRET = "bench-app-secret"
 CODE = "SplxlOBeZQQYbYS6WxSbIA"
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+"""A PKCE code verifier (RFC 7636 appendix B), sent by the floor's POST as logins send one."""
 TOKEN_RESPONSE = json.dumps(
     {
         "access_token": "2YotnFZFEjr1zCsicMWpAA" * 4,
@@ -133,6 +138,7 @@ def _redis_commands(
 
 async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str, Batch]:
     import httpx2
+    from authlib.common.security import generate_token
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
     from .overhead import _authlib_module
@@ -143,6 +149,7 @@ async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str,
         authorization_endpoint=AUTHORIZE_URL,
         token_endpoint=TOKEN_URL,
         redirect_uri=REDIRECT_URI,
+        uses_pkce=True,
     )
     teamwork = Teamwork(
         CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, login_url=AUTHORIZE_URL, token_url=TOKEN_URL
@@ -162,6 +169,7 @@ async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str,
                     "grant_type": "authorization_code",
                     "code": CODE,
                     "redirect_uri": REDIRECT_URI,
+                    "code_verifier": VERIFIER,
                 },
                 auth=(CLIENT_ID, CLIENT_SECRET),
             )
@@ -202,17 +210,27 @@ async def _contenders(stack: AsyncExitStack, redis_url: str | None) -> dict[str,
     )
     module = _authlib_module()
     authlib_client = AsyncOAuth2Client(
-        CLIENT_ID, CLIENT_SECRET, redirect_uri=REDIRECT_URI, transport=_transport(module)
+        CLIENT_ID,
+        CLIENT_SECRET,
+        redirect_uri=REDIRECT_URI,
+        code_challenge_method="S256",
+        transport=_transport(module),
     )
     await stack.enter_async_context(authlib_client)
-    sessions: dict[str, bool] = {}
+    sessions: dict[str, str] = {}
 
     async def authlib_login() -> None:
-        _url, state = authlib_client.create_authorization_url(AUTHORIZE_URL)
-        sessions[state] = True
+        verifier = generate_token(48)
+        _url, state = authlib_client.create_authorization_url(AUTHORIZE_URL, code_verifier=verifier)
+        sessions[state] = verifier
         redirect = f"{REDIRECT_URI}?code={CODE}&state={state}"
-        expected = state if sessions.pop(state, False) else None
-        await authlib_client.fetch_token(TOKEN_URL, authorization_response=redirect, state=expected)
+        kept = sessions.pop(state, None)
+        await authlib_client.fetch_token(
+            TOKEN_URL,
+            authorization_response=redirect,
+            state=state if kept else None,
+            code_verifier=kept,
+        )
 
     contenders[f"authlib ({module.__name__})"] = _timed(authlib_login)
     return contenders
@@ -235,7 +253,8 @@ async def run(redis_url: str | None, *, quick: bool) -> dict[str, Any]:
         "logins_per_batch": n,
         "rounds": rounds,
         "method": (
-            "Sequential logins (begin + complete, or the peer's equivalent) against a "
+            "Sequential logins with PKCE S256 (begin + complete, or the peer's equivalent) "
+            "against a "
             "MockTransport token endpoint; batches interleaved in rotating order; medians "
             "over rounds; ratio: median of the per-round ratios to the bare POST's batch "
             "of the same round."

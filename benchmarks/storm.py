@@ -25,6 +25,7 @@ kinds of run, interleaved and repeated:
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -191,19 +192,56 @@ async def _ticker(samples: list[Tick], stop: anyio.Event) -> None:
         cpu_wait.close()
 
 
-def _stall(samples: list[Tick], start: float, end: float, *, own: bool = False) -> float:
+class _Collections:
+    """When the garbage collector ran: (start, end) of each collection, while on."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.spans.append((self._started, time.perf_counter()))
+
+    def within(self, start: float, end: float) -> float:
+        """Seconds of collection inside [start, end]."""
+        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.spans)
+
+    def __enter__(self) -> _Collections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def _stall(
+    samples: list[Tick],
+    start: float,
+    end: float,
+    *,
+    own: bool = False,
+    collections: _Collections | None = None,
+) -> float:
     """The longest time the ticker was kept waiting inside [start, end] (clipped).
 
     With ``own``, minus the time the process waited for a CPU meanwhile (the machine
-    is shared), what is left being the event loop's own doing. That wait is known per
-    tick interval, so a stall clipped to part of an interval is charged its share.
+    is shared), and minus the garbage collector's passes (``collections``: a full pass
+    walks every object of the 10,000 tasks, whatever the contender does), what is left
+    being the event loop's own doing. The CPU wait is known per tick interval, so a
+    stall clipped to part of an interval is charged its share.
     """
     longest = 0.0
     for due, woke, last, waited in samples:
         if woke > start and due < end:
-            span = min(woke, end) - max(due, start)
+            low, high = max(due, start), min(woke, end)
+            span = high - low
             if own:
                 span -= waited * span / max(woke - last, span)
+                if collections is not None:
+                    span -= collections.within(low, high)
             longest = max(longest, span)
     return longest
 
@@ -232,21 +270,22 @@ async def _storm(c: _Contender, base: str, tasks: int, *, probe: bool) -> dict[s
         if response.status_code != 200:
             failures += 1
 
-    async with anyio.create_task_group() as outer:
-        outer.start_soon(_ticker, samples, stop)
-        idle_from = time.perf_counter()
-        await anyio.sleep(IDLE)
-        began = time.perf_counter()
-        released = began
-        async with anyio.create_task_group() as tg:
-            for _ in range(tasks):
-                tg.start_soon(one)
-            if gate is not None:
-                await everyone.wait()
-                await anyio.sleep(0.02)  # every task parked; nothing left to run
-                released = time.perf_counter()
-                gate.set()
-        stop.set()
+    with _Collections() as collections:
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(_ticker, samples, stop)
+            idle_from = time.perf_counter()
+            await anyio.sleep(IDLE)
+            began = time.perf_counter()
+            released = began
+            async with anyio.create_task_group() as tg:
+                for _ in range(tasks):
+                    tg.start_soon(one)
+                if gate is not None:
+                    await everyone.wait()
+                    await anyio.sleep(0.02)  # every task parked; nothing left to run
+                    released = time.perf_counter()
+                    gate.set()
+            stop.set()
     if c.gate is not None:
         c.gate.event = None
     if failures:
@@ -261,11 +300,20 @@ async def _storm(c: _Contender, base: str, tasks: int, *, probe: bool) -> dict[s
         "answered_p50_ms": (finished[len(finished) // 2] - began) * 1e3,
         "answered_p99_ms": (finished[int(len(finished) * 0.99)] - began) * 1e3,
         "stall_idle_ms": _stall(samples, idle_from + TICK, began) * 1e3,
-        "stall_idle_own_ms": _stall(samples, idle_from + TICK, began, own=True) * 1e3,
+        "stall_idle_own_ms": _stall(
+            samples, idle_from + TICK, began, own=True, collections=collections
+        )
+        * 1e3,
         "stall_max_ms": _stall(samples, began, end) * 1e3,
         "stall_refresh_ms": _stall(samples, max(sent, released), answered) * 1e3,
-        "stall_refresh_own_ms": _stall(samples, max(sent, released), answered, own=True) * 1e3,
+        "stall_refresh_own_ms": _stall(
+            samples, max(sent, released), answered, own=True, collections=collections
+        )
+        * 1e3,
         "stall_handout_ms": _stall(samples, answered, end) * 1e3,
+        "stall_handout_own_ms": _stall(samples, answered, end, own=True, collections=collections)
+        * 1e3,
+        "gc_handout_ms": collections.within(answered, end) * 1e3,
         "token_request_ms": (answered - sent) * 1e3,
         "timeline": {  # seconds since the storm began
             "token_request": (sent - began, answered - began),
@@ -315,6 +363,8 @@ async def run(server_url: str, token_delay: float, *, quick: bool) -> dict[str, 
                 "stall_refresh_ms",
                 "stall_refresh_own_ms",
                 "stall_handout_ms",
+                "stall_handout_own_ms",
+                "gc_handout_ms",
                 "token_request_ms",
             ],
         )
