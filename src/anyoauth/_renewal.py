@@ -16,6 +16,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup
 
@@ -332,6 +333,10 @@ class TokenKeeper:
         if found is not None:
             return self._hold(found, logouts)
         ttl = self._lock_ttl()
+        # One turn of the event loop before the request, as taking a lock used to give
+        # (MemoryStore's is taken without one): callers started alongside join this
+        # renewal instead of each sending their own, even when nothing else suspends.
+        await anyio.lowlevel.checkpoint()
         async with self.store.lock(_LOCK + self.key, ttl=ttl, wait=ttl + self.timeout):
             stored = await self.store.get_token(self.key)
             found = self._found(stored, rejected, early=early)
