@@ -22,6 +22,7 @@ import module_graph  # noqa: E402 - tools/module_graph.py draws docs/architectur
 PUBLIC_MODULES = [
     "anyoauth",
     "anyoauth.agents",
+    "anyoauth.asgi",
     "anyoauth.plugins",
     "anyoauth.providers",
     "anyoauth.sansio",

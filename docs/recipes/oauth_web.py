@@ -2,6 +2,11 @@
 and what each failure shows the user. Each ``*_app.py`` beside it is the other half,
 the few lines that bind these to one framework's requests, cookies and responses.
 
+The ASGI apps (Starlette, FastAPI, Quart, Litestar, Django) use :func:`web_login`:
+anyoauth's login component (``anyoauth.asgi.OAuthLogin``) serves their ``/login``,
+``/callback`` and ``/logout``. aiohttp is not ASGI: its app uses :class:`OAuth`, the
+same steps written out.
+
 A browser session is a random id in an HttpOnly cookie; its token lives in the shared
 store under a hash of that id (anyoauth's ``account=``). Pending logins and tokens are
 in Redis, so any worker can finish a login another one started, and every worker sees
@@ -24,6 +29,7 @@ from typing import Any
 import httpx
 
 import anyoauth
+from anyoauth.asgi import ErrorPage, OAuthLogin
 
 logger = logging.getLogger("recipes")
 
@@ -252,3 +258,68 @@ async def open_oauth(settings: Settings | None = None) -> AsyncIterator[OAuth]:
             scope=settings.scope,
         )
         yield OAuth(settings, strategy, store, http)
+
+
+def api_failure(exc: BaseException) -> ErrorPage | None:
+    """The login component's ``on_error`` hook: the page for :class:`ApiError`; the
+    component's own pages for anyoauth's errors (the table of :data:`FAILURES`)."""
+    if isinstance(exc, ApiError):
+        logger.warning("%r", exc)
+        return ErrorPage(502, "The API failed", LATER)
+    return None
+
+
+@dataclass(frozen=True)
+class WebLogin:
+    """What an ASGI app's handlers need: the login component (which serves
+    ``/login``, ``/callback`` and ``POST /logout``) and the API it calls. One per
+    worker process, made at import by :func:`web_login`."""
+
+    settings: Settings
+    login: OAuthLogin
+    store: anyoauth.RedisStore
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The app's lifespan: discover the provider at start-up, close the HTTP
+        client and the Redis connections at shutdown."""
+        async with self.login, self.store:
+            await self.login.start()
+            yield
+
+    async def profile(self, request: object) -> Any:
+        """``/me``: call the API with the session's token.
+
+        The session's client's ``auth()`` sets the bearer token, refreshes it when it is
+        about to expire (once for the whole fleet, through the store's lock) and retries
+        once on a 401; it raises ``LoginRequired`` when only a new login can help. The
+        component's HTTP client keeps no cookie, so every user's call shares it.
+        """
+        auth = (await self.login.client(request)).auth()
+        try:
+            response = await self.login.http.get(self.settings.api_url, auth=auth)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"API unreachable: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise ApiError(f"API answered {response.status_code}")
+        return response.json()
+
+
+def web_login(settings: Settings | None = None) -> WebLogin:
+    """Per worker, at import: the login component with a Redis store (connections open
+    on first use) and a strategy discovered from the issuer at start-up."""
+    settings = settings or Settings.from_env()
+
+    async def discovered() -> anyoauth.AuthorizationCode:
+        metadata = await anyoauth.discover(settings.issuer, http=login.http)
+        return anyoauth.AuthorizationCode.from_metadata(
+            metadata,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            redirect_uri=settings.redirect_uri,
+            scope=settings.scope,
+        )
+
+    store = anyoauth.RedisStore(settings.redis_url)
+    login = OAuthLogin(discovered, store, on_error=api_failure)
+    return WebLogin(settings, login, store)

@@ -7,6 +7,9 @@ anyio and httpx (or httpx2). :mod:`anyoauth.testing` emulates the providers.
 """
 
 from ._client import Client as Client
+from ._core.ciba import BackchannelAuthorization as BackchannelAuthorization
+from ._core.ciba import BackchannelRequest as BackchannelRequest
+from ._core.ciba import InvalidNotification as InvalidNotification
 from ._core.client_auth import AssertionAudience as AssertionAudience
 from ._core.client_auth import ClientAuth as ClientAuth
 from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
@@ -53,6 +56,7 @@ from ._core.introspection import Introspection as Introspection
 from ._core.metadata import ServerMetadata as ServerMetadata
 from ._core.redirect import ResponseLocation as ResponseLocation
 from ._core.strategies import AuthorizationCode as AuthorizationCode
+from ._core.strategies import Ciba as Ciba
 from ._core.strategies import ClientCredentials as ClientCredentials
 from ._core.strategies import CodeJsonExchange as CodeJsonExchange
 from ._core.strategies import DeviceCode as DeviceCode
@@ -85,6 +89,9 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizationDenied",
     "AuthorizationRequest",
+    "BackchannelAuthorization",
+    "BackchannelRequest",
+    "Ciba",
     "Client",
     "ClientAuth",
     "ClientAuthMethod",
@@ -108,6 +115,7 @@ __all__ = [
     "Introspection",
     "InvalidAuthorizationResponse",
     "InvalidIdToken",
+    "InvalidNotification",
     "InvalidResponse",
     "InvalidTokenResponse",
     "InvalidTransition",

@@ -22,6 +22,8 @@ import anyio
 import attrs
 import httpx
 
+from ._backchannel import BackchannelWaiters
+from ._core.ciba import BackchannelAuthorization, BackchannelRequest
 from ._core.device import DeviceAuthorization
 from ._core.errors import (
     ConfigurationError,
@@ -136,6 +138,7 @@ class Client:
             exchange=self._exchange,
         )
         self._exit_stack: AsyncExitStack | None = None
+        self._backchannel = BackchannelWaiters()
 
     @property
     def strategy(self) -> Strategy:
@@ -276,6 +279,11 @@ class Client:
         step = self.strategy.user_step
         if step is UserStep.DEVICE:
             return await self._device_login(None)
+        if step is UserStep.DECOUPLED:
+            raise ConfigurationError(
+                f"{self.strategy.name} needs to know who logs in: use "
+                "client.backchannel_login(login_hint=...)"
+            )
         optional = step is UserStep.NONE and _authorizes_with_redirect(self.strategy)
         if step is UserStep.NONE and (agent is None or not optional):
             if optional:
@@ -575,6 +583,109 @@ class Client:
                 await self._keeper.save(token)
                 logger.debug("device login completed for %s", self.strategy.store_namespace)
                 return token
+
+    # -- CIBA (OpenID Client-Initiated Backchannel Authentication) ----------------------------
+
+    @scrubbed
+    async def backchannel_login(
+        self,
+        *,
+        login_hint: str | None = None,
+        login_hint_token: str | None = None,
+        id_token_hint: str | None = None,
+        binding_message: str | None = None,
+        user_code: str | None = None,
+        requested_expiry: int | None = None,
+        acr_values: str | Iterable[str] | None = None,
+        show: Callable[[BackchannelAuthorization], Awaitable[None] | None] | None = None,
+    ) -> Token:
+        """Run a CIBA login (OpenID CIBA Core 1.0) for the user named by exactly one of
+        ``login_hint``, ``login_hint_token`` and ``id_token_hint``, and return the
+        stored token.
+
+        Sends the backchannel authentication request (with ``binding_message``,
+        ``user_code``, ``requested_expiry`` and ``acr_values`` when given), calls
+        ``show`` (sync or async) with the :class:`BackchannelAuthorization` (tell the
+        user to look at their device, and show the binding message), then waits for
+        the user: in ``poll`` mode it polls the token endpoint at the server's
+        interval; in ``ping`` mode it waits for :meth:`receive_ping` to be called with
+        the server's notification, or for the interval, whichever comes first, and then
+        asks. ``slow_down``, lost polls and expiry follow the device grant's rules.
+
+        Raises :class:`AuthorizationDenied` when the user declines, :class:`FlowExpired`
+        when the request expires first, :class:`TokenRequestError` for any other refusal
+        (``transaction_failed``), :class:`ConfigurationError` for a strategy that is not
+        :class:`Ciba` or bad parameters. Cancel the calling task to give up.
+        """
+        if self.strategy.user_step is not UserStep.DECOUPLED:
+            raise ConfigurationError(
+                f"{self.strategy.name} is not a backchannel authentication grant"
+            )
+        request = BackchannelRequest(
+            login_hint=login_hint,
+            login_hint_token=login_hint_token,
+            id_token_hint=id_token_hint,
+            binding_message=binding_message,
+            user_code=user_code,
+            requested_expiry=requested_expiry,
+            acr_values=acr_values,
+        )
+        flow = Flow(self.strategy)
+        sent = flow.request_backchannel_authentication(request, self._clock())
+        try:
+            status, content_type, body = await self._send(sent)
+        except OAuthError as exc:
+            flow.transport_failed(exc)
+        approval = flow.receive_backchannel_authentication(
+            status, content_type, body, self._clock()
+        )
+        waiter = self._backchannel.add(flow)
+        try:
+            if show is not None:
+                shown = show(approval)
+                if inspect.isawaitable(shown):
+                    await shown
+            while True:
+                # Never wait past the request's expiry: the poll then raises FlowExpired.
+                poll_at = min(flow.next_poll_at, approval.expires_at)
+                if approval.mode == "ping":
+                    await waiter.wait(poll_at - self._clock())
+                else:
+                    await anyio.sleep(max(0.0, poll_at - self._clock()))
+                sent = flow.poll(self._clock())
+                try:
+                    status, content_type, body = await self._send(sent)
+                except ServerUnavailable as exc:
+                    logger.debug("backchannel poll failed (%s); polling again later", exc)
+                    flow.poll_lost(exc, self._clock())
+                    continue
+                except OAuthError as exc:
+                    flow.transport_failed(exc)
+                result = flow.receive_poll_response(
+                    status, content_type, body, self._clock(), keys=self._jwks
+                )
+                if result is not None:
+                    break
+        finally:
+            self._backchannel.remove(waiter)
+        token = await self._verified(flow, result)
+        await self._keeper.save(token)
+        logger.debug("backchannel login completed for %s", self.strategy.store_namespace)
+        return token
+
+    def receive_ping(self, authorization: str | None, body: bytes | str) -> None:
+        """Take a CIBA ping (the server's POST to the client notification endpoint,
+        CIBA Core 10.2): ``authorization`` is the request's ``Authorization`` header,
+        ``body`` its body. Wakes the :meth:`backchannel_login` it is for, which then asks
+        for the token at once; answer the server ``204 No Content``.
+
+        The bearer token must be the ``client_notification_token`` of one of this
+        client's waiting logins (compared in constant time) and ``body`` a JSON object
+        with that login's ``auth_req_id``; each login takes one ping. Anything else
+        raises :class:`InvalidNotification` (answer with its ``status_code``) and wakes
+        nothing. Call it on the event loop the login runs on.
+        """
+        self._backchannel.receive(authorization, body, self._clock())
 
     # -- revocation and introspection -------------------------------------------------------
 

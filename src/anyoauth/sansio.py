@@ -9,6 +9,8 @@ async driver, :class:`anyoauth.Client`, is one user of these names; another driv
 
 from __future__ import annotations
 
+from ._core.ciba import CIBA_GRANT_TYPE as CIBA_GRANT_TYPE
+from ._core.ciba import check_ping as check_ping
 from ._core.client_auth import ASSERTION_TYPE as ASSERTION_TYPE
 from ._core.client_auth import ClientAuthMethod as ClientAuthMethod
 from ._core.client_auth import Credentials as Credentials
@@ -69,6 +71,7 @@ from ._core.values import pending_key as pending_key
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "ASSERTION_TYPE",
+    "CIBA_GRANT_TYPE",
     "DPOP_ALGORITHMS",
     "ENDPOINT_FIELDS",
     "FAPI2_ALGORITHMS",
@@ -111,6 +114,7 @@ __all__ = [
     "Token",
     "UserStep",
     "basic_credentials",
+    "check_ping",
     "check_revocation_response",
     "form_encode",
     "is_loopback_host",

@@ -45,12 +45,14 @@ CLIENT_SECRET = "cookie-recipe-secret-" + "c" * 24
 API_COOKIE = "api_session"
 
 # One deployment per framework module (they all call the API through oauth_web.py);
-# Starlette mixes an asyncio and a trio worker, Quart runs on trio.
+# Starlette and Litestar mix an asyncio and a trio worker, Quart runs on trio.
 VARIANTS: dict[str, tuple[Command, Command]] = {
     "starlette-asyncio+trio": (uvicorn("starlette_app"), hypercorn("starlette_app", "trio")),
     "fastapi-asyncio": (uvicorn("fastapi_app"), uvicorn("fastapi_app")),
     "aiohttp-asyncio": (aiohttp_web("aiohttp_app"), aiohttp_web("aiohttp_app")),
     "quart-trio": (hypercorn("quart_trio_app", "trio"), hypercorn("quart_trio_app", "trio")),
+    "litestar-asyncio": (uvicorn("litestar_app"), hypercorn("litestar_app", "trio")),
+    "django-asyncio": (uvicorn("django_app"), uvicorn("django_app")),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from interop.dot import dot_server, dot_server_path_issuer
 from interop.op import (
     op_server,
+    op_server_ciba,
     op_server_mtls,
     op_server_mtls_aliases,
     op_server_nonce,
@@ -16,6 +17,7 @@ __all__ = [
     "dot_server",
     "dot_server_path_issuer",
     "op_server",
+    "op_server_ciba",
     "op_server_mtls",
     "op_server_mtls_aliases",
     "op_server_nonce",

@@ -496,6 +496,7 @@ def start_op_server(
     access_token_lifetime: int = 3600,
     timeout: float = START_SECONDS,
     resource_indicators: Mapping[str, str] | None = None,
+    ciba: Mapping[str, Any] | None = None,
 ) -> Iterator[OpServer]:
     """Run oidc-provider with :func:`default_clients` until the ``with`` block ends.
 
@@ -526,6 +527,8 @@ def start_op_server(
     }
     if resource_indicators is not None:
         config["resourceIndicators"] = dict(resource_indicators)
+    if ciba is not None:  # OpenID CIBA: see op_server_ciba
+        config["ciba"] = dict(ciba)
     if tls is not None:
         config["tls"] = {
             "cert": str(tls.server_cert),
@@ -639,3 +642,85 @@ def op_server_resources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Op
         tmp_path_factory.mktemp("op-server-resources"), resource_indicators=resources
     ) as server:
         yield server
+
+
+# -- OpenID CIBA (Client-Initiated Backchannel Authentication) ---------------------------
+
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+CIBA_NOTIFY_ORIGIN = "https://ciba-notify.example.test"
+"""The origin of the ping client's registered notification endpoint (oidc-provider
+takes only https there); server.mjs sends what goes to it to the loopback URL a test
+sets with :meth:`CibaOp.send_pings_to`."""
+
+
+@attrs.frozen
+class CibaOp:
+    """oidc-provider with ``features.ciba`` (poll and ping) and two CIBA clients,
+    ``ciba-poll`` and ``ciba-ping`` (``client_secret_basic``; the ping client's
+    notification endpoint is ``CIBA_NOTIFY_ORIGIN/ciba/notify``). The login hint is the
+    account; the test decides as the user with :meth:`decide`."""
+
+    server: OpServer
+    clients: Mapping[str, OpClient]
+
+    def _post(self, path: str, payload: Mapping[str, Any]) -> int:
+        request = urllib.request.Request(  # noqa: S310 - the loopback test server
+            self.server.issuer + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return int(answer.status)
+
+    def decide(self, login_hint: str, *, allow: bool = True) -> None:
+        """Approve (or deny) the pending request of ``login_hint`` as that user would on
+        their authentication device: ``provider.backchannelResult`` with a new grant
+        of the requested scope (or ``access_denied``); a ping client is pinged."""
+        self._post("/__test/ciba/decide", {"login_hint": login_hint, "allow": allow})
+
+    def send_pings_to(self, url: str) -> None:
+        """Deliver the ping client's notifications to ``url`` (a loopback origin)."""
+        self._post("/__test/ciba/target", {"url": url})
+
+
+def ciba_clients() -> list[tuple[OpClient, dict[str, Any]]]:
+    """The CIBA clients with their registrations: ``ciba-poll`` and ``ciba-ping``."""
+    made = []
+    for name, mode in (("ciba-poll", "poll"), ("ciba-ping", "ping")):
+        registration: dict[str, Any] = {
+            "client_id": f"{name}-{secrets.token_hex(4)}",
+            "client_secret": secrets.token_urlsafe(32),
+            "grant_types": [CIBA_GRANT, "refresh_token"],
+            "response_types": [],
+            "redirect_uris": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "backchannel_token_delivery_mode": mode,
+        }
+        if mode == "ping":
+            registration["backchannel_client_notification_endpoint"] = (
+                CIBA_NOTIFY_ORIGIN + "/ciba/notify"
+            )
+        client = OpClient(
+            name=name,
+            client_id=registration["client_id"],
+            client_secret=registration["client_secret"],
+            auth_method="client_secret_basic",
+            private_jwk=None,
+            signing_alg=None,
+            metadata={k: v for k, v in registration.items() if k != "client_secret"},
+        )
+        made.append((client, registration))
+    return made
+
+
+@pytest.fixture(scope="session")
+def op_server_ciba(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CibaOp]:
+    """oidc-provider with OpenID CIBA in poll and ping modes (see :class:`CibaOp`)."""
+    clients = ciba_clients()
+    ciba = {
+        "clients": [registration for _, registration in clients],
+        "notifyOrigin": CIBA_NOTIFY_ORIGIN,
+    }
+    with start_op_server(tmp_path_factory.mktemp("op-server-ciba"), ciba=ciba) as server:
+        yield CibaOp(server=server, clients={client.name: client for client, _ in clients})

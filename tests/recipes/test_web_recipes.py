@@ -39,6 +39,9 @@ VARIANTS: dict[str, tuple[Command, Command]] = {
     "aiohttp-asyncio": (aiohttp_web("aiohttp_app"), aiohttp_web("aiohttp_app")),
     "quart-asyncio": (hypercorn("quart_app", "asyncio"), hypercorn("quart_app", "asyncio")),
     "quart-trio": (hypercorn("quart_trio_app", "trio"), hypercorn("quart_trio_app", "trio")),
+    "litestar-asyncio": (uvicorn("litestar_app"), uvicorn("litestar_app")),
+    "litestar-trio": (hypercorn("litestar_app", "trio"), hypercorn("litestar_app", "trio")),
+    "django-asyncio": (uvicorn("django_app"), hypercorn("django_app", "asyncio")),
 }
 
 

@@ -233,6 +233,7 @@ async def test_metadata_documents_describe_the_server(
             DEVICE_GRANT,
             "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:openid:params:grant-type:ciba",
         }
         assert set(document["token_endpoint_auth_methods_supported"]) == {
             "client_secret_basic",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 
+from .ciba import BackchannelAuthorization, BackchannelRequest, new_notification_token
 from .device import DeviceAuthorization
 from .errors import (
     AuthorizationDenied,
@@ -76,7 +77,8 @@ _VERIFIER_BYTES = VERIFIER_LENGTH * 3 // 4
 """Random bytes behind a verifier: 48 bytes are 64 base64url characters (384 bits)."""
 
 SLOW_DOWN_STEP = 5.0
-"""Seconds a device grant's ``slow_down`` adds to the polling interval (RFC 8628 3.5)."""
+"""Seconds a ``slow_down`` adds to the polling interval of a decoupled grant (RFC 8628
+3.5, CIBA Core 11)."""
 
 MAX_POLL_INTERVAL = 600.0
 """The polling interval never grows beyond this."""
@@ -90,6 +92,7 @@ class State(enum.Enum):
     AWAITING_REDIRECT = "awaiting redirect"
     VERIFYING_RESPONSE = "verifying authorization response"
     AUTHORIZING_DEVICE = "authorizing device"
+    AUTHENTICATING_BACKCHANNEL = "requesting backchannel authentication"
     AWAITING_APPROVAL = "awaiting approval"
     POLLING = "polling"
     EXCHANGING = "exchanging"
@@ -125,6 +128,9 @@ class Event(enum.Enum):
     KEYS_REQUESTED = "signing keys requested"
     POLL_LOST = "poll lost"
     REFRESH_REFUSED = "refresh token refused"
+    BACKCHANNEL_REQUESTED = "backchannel authentication requested"
+    BACKCHANNEL_ACCEPTED = "backchannel authentication accepted"
+    NOTIFIED = "ping received"
 
     def __str__(self) -> str:
         return self.value
@@ -166,6 +172,14 @@ TRANSITIONS: Mapping[tuple[State, Event], State] = {
     (S.POLLING, E.TOKEN_REQUEST_FAILED): S.FAILED,
     # A poll whose answer was lost (RFC 8628 3.5): back off, poll again while the code lives.
     (S.POLLING, E.POLL_LOST): S.AWAITING_APPROVAL,
+    # CIBA (OpenID CIBA Core 1.0): the client names the user, who approves on their own
+    # device; the client then polls with the device grant's rules. A ping (ping mode)
+    # makes the next poll due at once.
+    (S.CREATED, E.BACKCHANNEL_REQUESTED): S.AUTHENTICATING_BACKCHANNEL,
+    (S.AUTHENTICATING_BACKCHANNEL, E.BACKCHANNEL_ACCEPTED): S.AWAITING_APPROVAL,
+    (S.AUTHENTICATING_BACKCHANNEL, E.TOKEN_REQUEST_FAILED): S.FAILED,
+    (S.AWAITING_APPROVAL, E.NOTIFIED): S.AWAITING_APPROVAL,
+    (S.POLLING, E.NOTIFIED): S.POLLING,
     # An OpenID Connect id_token signed by a key not yet known: fetch the key set first.
     (S.EXCHANGING, E.KEYS_REQUESTED): S.VERIFYING,
     (S.POLLING, E.KEYS_REQUESTED): S.VERIFYING,
@@ -244,8 +258,11 @@ class Flow:
         self.token = token
         self.device: DeviceAuthorization | None = None
         """The device authorization, in the device grant."""
+        self.backchannel: BackchannelAuthorization | None = None
+        """The pending backchannel authentication, in CIBA."""
         self.next_poll_at = 0.0
-        """When the device grant may poll next."""
+        """When a decoupled grant (device, CIBA) may poll next."""
+        self._notified = False
         self.keys: Mapping[str, Any] | None = None
         """The key set the last id_token was validated with (cache it for the next flow)."""
         self.discarded: Token | None = None
@@ -256,6 +273,8 @@ class Flow:
         self._unverified: Token | None = None
         self._unverified_response: Redirect | None = None
         self._sent: HttpRequest | None = None
+        self._notification_token: str | None = None
+        self._backchannel_request: BackchannelRequest | None = None
 
     def __repr__(self) -> str:
         return f"<Flow {self.strategy.store_namespace} {self._state}>"
@@ -789,15 +808,100 @@ class Flow:
         self.next_poll_at = now + device.interval
         return device
 
+    # -- CIBA (OpenID Client-Initiated Backchannel Authentication Core 1.0) -------------
+
+    def request_backchannel_authentication(
+        self, request: BackchannelRequest, now: float
+    ) -> HttpRequest:
+        """The backchannel authentication request for ``request``'s user (CIBA Core
+        7.1); in ping mode it carries a fresh ``client_notification_token``."""
+        strategy = self.strategy
+        if strategy.user_step is not UserStep.DECOUPLED:
+            self._fail(
+                ConfigurationError(f"{strategy.name} is not a backchannel authentication grant"),
+                Event.BACKCHANNEL_REQUESTED,
+            )
+        self.handle(Event.BACKCHANNEL_REQUESTED)
+        token = new_notification_token() if strategy.token_delivery_mode == "ping" else None
+        self._notification_token = token
+        self._backchannel_request = request
+        try:
+            built = strategy.backchannel_authentication_request(
+                request, client_notification_token=token, now=now
+            )
+        except OAuthError as exc:
+            self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        return self._sending(built)
+
+    def receive_backchannel_authentication(
+        self, status_code: int, content_type: str | None, body: bytes, now: float
+    ) -> BackchannelAuthorization:
+        """Read the backchannel authentication answer (CIBA Core 7.3); polling (or, in
+        ping mode, waiting for the ping) starts: the first poll is due at
+        :attr:`next_poll_at`."""
+        if self._state is not State.AUTHENTICATING_BACKCHANNEL:
+            self._fail(
+                InvalidTransition(self._state, Event.BACKCHANNEL_ACCEPTED),
+                Event.BACKCHANNEL_ACCEPTED,
+            )
+        request = self._backchannel_request
+        with self._reading():
+            try:
+                answer = BackchannelAuthorization.from_response(
+                    status_code,
+                    content_type,
+                    body,
+                    received_at=now,
+                    mode=self.strategy.token_delivery_mode,
+                    client_notification_token=self._notification_token,
+                    binding_message=None if request is None else request.binding_message,
+                )
+            except FlowError as exc:
+                self._fail(exc, Event.TOKEN_REQUEST_FAILED)
+        self.handle(Event.BACKCHANNEL_ACCEPTED)
+        self.backchannel = answer
+        self._wait_interval(now)
+        return answer
+
+    def notified(self, now: float) -> None:
+        """A valid ping arrived for this flow's request (ping mode, CIBA Core 10.2): the
+        next poll is due at once (or, while a poll is under way, as soon as it is
+        answered pending). Pings in poll mode, or for a flow that is not waiting, are
+        refused (:class:`InvalidTransition`, the flow fails)."""
+        approval = self.backchannel
+        if (
+            self._state not in (State.AWAITING_APPROVAL, State.POLLING)
+            or approval is None
+            or approval.mode != "ping"
+        ):
+            self._fail(InvalidTransition(self._state, Event.NOTIFIED), Event.NOTIFIED)
+        self.handle(Event.NOTIFIED)
+        if self._state is State.POLLING:
+            self._notified = True
+        else:
+            self.next_poll_at = now
+
+    # -- polling, for every decoupled grant (device, CIBA) -------------------------------
+
+    @property
+    def approval(self) -> DeviceAuthorization | BackchannelAuthorization | None:
+        """What the client polls for: the device authorization (device grant) or the
+        backchannel authorization (CIBA); ``None`` before either is granted."""
+        return self.device if self.device is not None else self.backchannel
+
     def poll(self, now: float) -> HttpRequest:
-        """The next device access token request; :class:`FlowExpired` once the code expired."""
-        device, strategy = self.device, self.strategy
-        if self._state is not State.AWAITING_APPROVAL or device is None:
+        """The next token request of a decoupled grant (the device code's, or CIBA's
+        ``auth_req_id``); :class:`FlowExpired` once the code or request expired."""
+        approval, strategy = self.approval, self.strategy
+        if self._state is not State.AWAITING_APPROVAL or approval is None:
             self._fail(InvalidTransition(self._state, Event.POLL_SENT), Event.POLL_SENT)
-        if now >= device.expires_at:
-            self._fail(FlowExpired("the device code expired; start again"), Event.FLOW_EXPIRED)
+        if now >= approval.expires_at:
+            self._fail(FlowExpired(_expired(approval)), Event.FLOW_EXPIRED)
         self.handle(Event.POLL_SENT)
-        return self._sending(strategy.device_token_request(device.device_code, now=now))
+        self._notified = False
+        if isinstance(approval, DeviceAuthorization):
+            return self._sending(strategy.device_token_request(approval.device_code, now=now))
+        return self._sending(strategy.backchannel_token_request(approval.auth_req_id, now=now))
 
     def receive_poll_response(
         self,
@@ -812,11 +916,12 @@ class Flow:
         again at :attr:`next_poll_at`.
 
         ``authorization_pending`` waits one interval, ``slow_down`` adds five
-        seconds to the interval (RFC 8628 3.5); ``expired_token`` raises
-        :class:`FlowExpired`, ``access_denied`` :class:`AuthorizationDenied`.
+        seconds to the interval (RFC 8628 3.5, CIBA Core 11); ``expired_token`` raises
+        :class:`FlowExpired`, ``access_denied`` :class:`AuthorizationDenied`; any other
+        error (CIBA's ``transaction_failed``) its :class:`TokenRequestError`.
         """
-        device = self.device
-        if self._state is not State.POLLING or device is None:
+        approval = self.approval
+        if self._state is not State.POLLING or approval is None:
             self._fail(InvalidTransition(self._state, Event.TOKEN_RECEIVED), Event.TOKEN_RECEIVED)
         with self._reading():
             try:
@@ -832,7 +937,7 @@ class Flow:
         if refusal.error not in ("authorization_pending", "slow_down"):
             failure: OAuthError = refusal
             if refusal.error == "expired_token":
-                failure = FlowExpired("the device code expired; start again")
+                failure = FlowExpired(_expired(approval))
             elif refusal.error == "access_denied":
                 failure = AuthorizationDenied(
                     refusal.error, refusal.error_description, refusal.error_uri
@@ -842,6 +947,10 @@ class Flow:
             self._slow_down()
         self.handle(Event.APPROVAL_PENDING)
         self._wait_interval(now)
+        if self._notified and refusal.error == "authorization_pending":
+            # A ping came while this poll was under way: the answer is ready now.
+            self._notified = False
+            self.next_poll_at = now
         return None
 
     def poll_lost(self, error: OAuthError, now: float) -> None:
@@ -849,20 +958,25 @@ class Flow:
         answer was lost or late). RFC 8628 3.5: that is not the end while the device
         code lives; the flow backs off as for ``slow_down`` (five seconds more between
         polls) and waits for :attr:`next_poll_at`, when the next poll decides."""
-        if self._state is not State.POLLING or self.device is None:
+        if self._state is not State.POLLING or self.approval is None:
             self._fail(InvalidTransition(self._state, Event.POLL_LOST), Event.POLL_LOST)
         self._slow_down()
         self.handle(Event.POLL_LOST)
         self._wait_interval(now)
 
     def _slow_down(self) -> None:
-        assert self.device is not None
-        interval = min(self.device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
-        self.device = attrs.evolve(self.device, interval=interval)
+        if self.device is not None:
+            interval = min(self.device.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
+            self.device = attrs.evolve(self.device, interval=interval)
+        else:
+            assert self.backchannel is not None
+            interval = min(self.backchannel.interval + SLOW_DOWN_STEP, MAX_POLL_INTERVAL)
+            self.backchannel = attrs.evolve(self.backchannel, interval=interval)
 
     def _wait_interval(self, now: float) -> None:
-        assert self.device is not None
-        self.next_poll_at = now + self.device.interval
+        approval = self.approval
+        assert approval is not None
+        self.next_poll_at = now + approval.interval
 
     # -- a refused refresh ------------------------------------------------------------
 
@@ -904,6 +1018,12 @@ class Flow:
     def transport_failed(self, error: OAuthError) -> NoReturn:
         """Report that the token request could not be completed; raises ``error``."""
         self._fail(error, Event.TOKEN_REQUEST_FAILED)
+
+
+def _expired(approval: DeviceAuthorization | BackchannelAuthorization) -> str:
+    if isinstance(approval, DeviceAuthorization):
+        return "the device code expired; start again"
+    return "the backchannel authentication request expired; start again"
 
 
 def _without_id_token(token: Token, claims: Mapping[str, Any] | None) -> Token:

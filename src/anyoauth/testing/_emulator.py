@@ -61,7 +61,7 @@ class ProviderEmulator:
     ``"oauth.par"``, ``"oauth.device_authorization"``, ``"oauth.verification"``,
     ``"oauth.verification_decision"``, ``"oauth.revoke"``, ``"oauth.introspect"``,
     ``"oauth.jwks"``, ``"oauth.userinfo"``, ``"oauth.api"``, ``"oauth.metadata"``,
-    ``"oauth.openid_configuration"``, ``"not_found"``).
+    ``"oauth.openid_configuration"``, ``"oauth.backchannel_authentication"``, ``"not_found"``).
 
     The ``oauth_*`` options shape the generic server and let tests stage faults and
     attacks; each is also an attribute that can be changed at any time. The
@@ -785,6 +785,88 @@ class ProviderEmulator:
         """
         with self._lock:
             self._oauth.decide_device(user_code, allow)
+
+    # -- CIBA (OpenID Client-Initiated Backchannel Authentication) -------------------------
+
+    def set_oauth_backchannel_mode(
+        self,
+        client_id: str,
+        mode: Literal["poll", "ping"] = "poll",
+        notification_endpoint: str | None = None,
+    ) -> None:
+        """Register how the generic server's CIBA client ``client_id`` (registered with
+        the grant type ``urn:openid:params:grant-type:ciba``) gets its result: ``poll``,
+        or ``ping`` to ``notification_endpoint`` (required then). A CIBA client not set
+        here polls."""
+        with self._lock:
+            self._oauth.backchannel.register(client_id, mode, notification_endpoint)
+
+    def approve_backchannel(self, hint: str, *, allow: bool = True) -> None:
+        """Decide the oldest undecided CIBA request for the user named ``hint`` (the
+        ``login_hint``, ``login_hint_token`` or ``id_token_hint`` the client sent) as
+        that user would on their authentication device: approve it, or deny it with
+        ``allow=False``. A ping client's notification is queued
+        (:meth:`deliver_backchannel_notifications` sends it). Raises
+        :class:`ValueError` when there is no such request."""
+        with self._lock:
+            self._oauth.backchannel.decide(hint, allow)
+
+    @property
+    def oauth_backchannel_requests(self) -> list[tuple[str, str | None]]:
+        """The undecided CIBA requests: each user's hint and the binding message."""
+        with self._lock:
+            return self._oauth.backchannel.pending()
+
+    @property
+    def oauth_backchannel_received(self) -> list[dict[str, str]]:
+        """The parameters of every backchannel authentication request received."""
+        with self._lock:
+            return list(self._oauth.backchannel.received)
+
+    @property
+    def oauth_ciba_interval(self) -> int:
+        """The CIBA polling ``interval`` answered, in seconds (default 5)."""
+        return self._oauth.backchannel.interval
+
+    @oauth_ciba_interval.setter
+    def oauth_ciba_interval(self, value: int) -> None:
+        self._oauth.backchannel.interval = value
+
+    @property
+    def oauth_ciba_expires_in(self) -> int:
+        """The CIBA requests' ``expires_in``, in seconds (default 600)."""
+        return self._oauth.backchannel.expires_in
+
+    @oauth_ciba_expires_in.setter
+    def oauth_ciba_expires_in(self, value: int) -> None:
+        self._oauth.backchannel.expires_in = value
+
+    @property
+    def oauth_ciba_attack(self) -> str | None:
+        """``None``, or how every CIBA ping is spoilt: ``"wrong_notification_token"``
+        or ``"wrong_auth_req_id"``."""
+        return self._oauth.backchannel.attack
+
+    @oauth_ciba_attack.setter
+    def oauth_ciba_attack(self, value: str | None) -> None:
+        from ._oauth_ciba import CIBA_ATTACKS
+
+        if value is not None and value not in CIBA_ATTACKS:
+            raise ValueError("oauth_ciba_attack must be None or one of " + ", ".join(CIBA_ATTACKS))
+        self._oauth.backchannel.attack = value
+
+    async def deliver_backchannel_notifications(self, http: Any) -> list[int]:
+        """POST every queued CIBA ping to its client's notification endpoint with
+        ``http`` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``), as the server
+        would (CIBA Core 10.2: ``Authorization: Bearer <client_notification_token>``,
+        ``{"auth_req_id": ...}``); return the statuses the endpoints answered."""
+        with self._lock:
+            outbox, self._oauth.backchannel.outbox = self._oauth.backchannel.outbox, []
+        statuses = []
+        for note in outbox:
+            response = await http.post(note.url, headers=note.headers, content=note.body)
+            statuses.append(response.status_code)
+        return statuses
 
     def rotate_oauth_signing_key(self, *, keep_old: bool = True) -> str:
         """Sign the generic server's id_tokens with a new RSA key from now on; return

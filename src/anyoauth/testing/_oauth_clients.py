@@ -59,6 +59,7 @@ GRANT_TYPES = frozenset(
         DEVICE_GRANT,
         TOKEN_EXCHANGE_GRANT,
         JWT_BEARER_GRANT,
+        "urn:openid:params:grant-type:ciba",
     }
 )
 """The grant types a client may be registered with."""

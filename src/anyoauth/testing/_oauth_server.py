@@ -44,6 +44,7 @@ from ._dpop import (
     DPoPVerifier,
     VerifiedProof,
 )
+from ._oauth_ciba import CIBA_GRANT, BackchannelDesk
 from ._oauth_clients import (
     AUTH_METHODS,
     DEVICE_GRANT,
@@ -144,6 +145,8 @@ OAUTH_USERINFO_PATH = "/oauth/userinfo"
 """The generic server's OpenID Connect userinfo endpoint (Bearer, ``openid`` scope)."""
 OAUTH_END_SESSION_PATH = "/oauth/logout"
 """The generic server's end-session endpoint (OpenID Connect RP-Initiated Logout 1.0)."""
+OAUTH_BACKCHANNEL_PATH = "/oauth/bc-authorize"
+"""The generic server's backchannel authentication endpoint (OpenID CIBA Core 7)."""
 OAUTH_API_PATH = "/api/me"
 """A protected resource of the generic server: who the Bearer token is for."""
 OAUTH_METADATA_PATH = "/.well-known/oauth-authorization-server"
@@ -594,6 +597,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self.silent_clients: set[str] = set()
         """Clients whose authorization responses carry no ``iss`` (those that started
         on Entra ID's or GitHub's authorize path, as those providers send none)."""
+        self.backchannel = BackchannelDesk(clock)
+        """CIBA: the pending backchannel requests, the pings to send, and their knobs."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -700,6 +705,9 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             OAUTH_USERINFO_PATH: Route("GET", "oauth.userinfo", self._nonced(self._userinfo)),
             OAUTH_API_PATH: Route("GET", "oauth.api", self._nonced(self._api)),
             OAUTH_END_SESSION_PATH: Route("GET", "oauth.end_session", self._end_session),
+            OAUTH_BACKCHANNEL_PATH: Route(
+                "POST", "oauth.backchannel_authentication", self._nonced(self._backchannel)
+            ),
             OAUTH_METADATA_PATH: Route("GET", "oauth.metadata", self._metadata),
             OPENID_CONFIGURATION_PATH: Route("GET", "oauth.openid_configuration", self._metadata),
         }
@@ -767,6 +775,14 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
                 "email_verified",
             ],
         }
+        document.update(
+            backchannel_authentication_endpoint=base + OAUTH_BACKCHANNEL_PATH,
+            backchannel_token_delivery_modes_supported=["poll", "ping"],
+            backchannel_user_code_parameter_supported=False,
+            backchannel_authentication_request_signing_alg_values_supported=list(
+                REQUEST_OBJECT_ALGS
+            ),
+        )
         if self.mutual_tls:
             document["token_endpoint_auth_methods_supported"] = [*methods, *MTLS_METHODS]
             document["tls_client_certificate_bound_access_tokens"] = True
@@ -1291,6 +1307,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             DEVICE_GRANT: self._device_grant,
             TOKEN_EXCHANGE_GRANT: self._token_exchange_grant,
             JWT_BEARER_GRANT: self._jwt_bearer_grant,
+            CIBA_GRANT: self._ciba_grant,
         }
         handler = handlers.get(grant_type)
         if handler is None and grant_type in self.extension_grants:
@@ -1739,6 +1756,61 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             device.interval += SLOW_DOWN_STEP
             return _bad("slow_down", f"Poll at most every {device.interval} seconds.")
         return _bad("authorization_pending", "The user has not decided yet.")
+
+    # -- CIBA (OpenID Client-Initiated Backchannel Authentication Core 1.0) ---------------
+
+    def _backchannel(self, request: Request) -> EmulatorResponse:
+        form = _form(request)
+        self._proof(request)
+        client = self.clients.authenticate(request, form)
+        if CIBA_GRANT not in client.grant_types:
+            return _bad("unauthorized_client", "The client may not use CIBA.")
+        if "request" in form:
+            try:
+                params = self.request_objects.verify(
+                    form["request"],
+                    client_id=client.client_id,
+                    jwks=client.jwks,
+                    issuer=request.base,
+                )
+            except RequestObjectError as exc:
+                return _bad("invalid_request", str(exc))
+            form = {k: str(v) for k, v in params.items()}
+        scope = self._scope(client, form.get("scope"))
+        if scope is None:
+            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
+        status, payload = self.backchannel.start(client.client_id, scope, form, _new_id())
+        return json_response(status, payload)
+
+    def _ciba_grant(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+    ) -> EmulatorResponse:
+        outcome, pending = self.backchannel.redeem(client.client_id, form.get("auth_req_id"))
+        if pending is None:
+            descriptions = {
+                "invalid_request": "Missing auth_req_id.",
+                "invalid_grant": "The auth_req_id is invalid or already used.",
+                "expired_token": "The auth_req_id has expired.",
+                "access_denied": "The user denied the authentication.",
+                "slow_down": "Poll less often.",
+                "authorization_pending": "The user has not decided yet.",
+            }
+            return _bad(outcome, descriptions[outcome])
+        payload = self._issue(
+            request,
+            client_id=client.client_id,
+            scope=pending.scope,
+            family=pending.family,
+            refresh="refresh_token" in client.grant_types,
+            openid=True,
+            auth_time=pending.decided_at,
+            **self._binding(client, proof),
+        )
+        return json_response(200, payload)
 
     # -- revocation and introspection ---------------------------------------------------
 

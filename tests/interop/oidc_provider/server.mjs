@@ -19,6 +19,9 @@
 //                        named at the token endpoint gets a JWT access token whose aud
 //                        is the URI, scoped to the listed scopes; other URIs are
 //                        invalid_target; absent: oidc-provider's default (none known)
+//   ciba                 {clients, notifyOrigin}: OpenID CIBA in poll and ping modes,
+//                        with these clients registered too; pings to notifyOrigin go
+//                        to the URL the test sets (see the CIBA block below)
 //
 // Once listening it prints one line of JSON ({issuer, port, pid, version, node}) on
 // stdout, then serves until stdin reaches its end (or SIGTERM). oidc-provider's
@@ -119,8 +122,50 @@ const resourceIndicators = resourceServers
   }
   : {};
 
+// OpenID CIBA (features.ciba), when config.ciba is set. The login hint is the account;
+// triggerAuthenticationDevice keeps each request until the test decides it as the user
+// through POST /__test/ciba/decide {login_hint, allow} (provider.backchannelResult).
+// Ping clients register an https notification endpoint under config.ciba.notifyOrigin
+// (oidc-provider takes only https there, and refuses loopback addresses); the fetch
+// below sends those pings to the loopback URL the test gives with
+// POST /__test/ciba/target {url}.
+const cibaConfig = config.ciba ?? null;
+const cibaPending = new Map();
+let cibaTarget = null;
+if (cibaConfig) config.clients.push(...cibaConfig.clients);
+const ciba = cibaConfig
+  ? {
+    enabled: true,
+    deliveryModes: ['poll', 'ping'],
+    async processLoginHint(ctx, loginHint) {
+      return loginHint;
+    },
+    async processLoginHintToken(ctx, loginHintToken) {
+      return loginHintToken;
+    },
+    async verifyUserCode() {},
+    async validateBindingMessage(ctx, bindingMessage) {
+      if (bindingMessage !== undefined && !/^[\p{L}\p{N}\p{P}\p{Zs}]{1,64}$/u.test(bindingMessage)) {
+        throw new errors.InvalidBindingMessage('the binding_message is not short printable text');
+      }
+    },
+    async validateRequestContext() {},
+    async triggerAuthenticationDevice(ctx, request, account) {
+      cibaPending.set(account.accountId, request);
+    },
+  }
+  : { enabled: false };
+const cibaFetch = (url, options) => {
+  if (cibaConfig && cibaTarget && url.startsWith(cibaConfig.notifyOrigin)) {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(cibaTarget + url.slice(cibaConfig.notifyOrigin.length), rest);
+  }
+  return globalThis.fetch(url, options);
+};
+
 const provider = new Provider(issuer, {
   clients: config.clients,
+  fetch: cibaFetch,
   jwks,
   discovery,
   cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -166,6 +211,7 @@ const provider = new Provider(issuer, {
   features: {
     ...resourceIndicators,
     devInteractions: { enabled: true },
+    ciba,
     dPoP: {
       enabled: true,
       nonceSecret: randomBytes(32),
@@ -243,6 +289,40 @@ provider.use(async (ctx, next) => {
   const certificate = tls ? (peerCertificate(ctx) ? 'cert' : 'nocert') : '-';
   process.stderr.write(`request ${ctx.method} ${ctx.host} ${ctx.path} ${certificate}\n`);
   await next();
+});
+
+// The CIBA test controls (with config.ciba only): the user's decision, and where pings go.
+async function jsonBody(req) {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return JSON.parse(text || '{}');
+}
+provider.use(async (ctx, next) => {
+  if (!cibaConfig || ctx.method !== 'POST' || !ctx.path.startsWith('/__test/ciba/')) {
+    await next();
+    return;
+  }
+  const body = await jsonBody(ctx.req);
+  if (ctx.path === '/__test/ciba/target') {
+    cibaTarget = body.url;
+    ctx.status = 204;
+    return;
+  }
+  const request = cibaPending.get(body.login_hint);
+  if (ctx.path !== '/__test/ciba/decide' || !request) {
+    ctx.status = 404;
+    return;
+  }
+  cibaPending.delete(body.login_hint);
+  if (body.allow) {
+    const grant = new provider.Grant({ accountId: request.accountId, clientId: request.clientId });
+    grant.addOIDCScope(request.params.scope);
+    await grant.save();
+    await provider.backchannelResult(request, grant, { authTime: Math.floor(Date.now() / 1000) });
+  } else {
+    await provider.backchannelResult(request, new errors.AccessDenied('the user said no'));
+  }
+  ctx.status = 204;
 });
 
 server.on('request', provider.callback());

@@ -4,7 +4,8 @@
 flow may override) and :class:`UserStep`; each family of flows has its module:
 :mod:`.code` (authorization code, JSON code exchange), :mod:`.implicit` (implicit,
 implicit desktop), :mod:`.direct` (client credentials), :mod:`.device` (the device
-grant) and :mod:`.extension` (token exchange, the JWT bearer grant). A new flow is a
+grant), :mod:`.ciba` (OpenID CIBA) and :mod:`.extension` (token exchange, the JWT
+bearer grant). A new flow is a
 new subclass in a module of its own (or in a plugin).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from .base import Strategy as Strategy
 from .base import UserStep as UserStep
+from .ciba import Ciba as Ciba
 from .code import AuthorizationCode as AuthorizationCode
 from .code import CodeJsonExchange as CodeJsonExchange
 from .device import DeviceCode as DeviceCode
@@ -24,6 +26,7 @@ from .implicit import ImplicitDesktop as ImplicitDesktop
 
 __all__ = [
     "AuthorizationCode",
+    "Ciba",
     "ClientCredentials",
     "CodeJsonExchange",
     "DeviceCode",

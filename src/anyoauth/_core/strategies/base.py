@@ -15,7 +15,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import SplitResult
 
 import attrs
@@ -66,6 +66,7 @@ from ..urls import (
 from ..values import PendingFlow
 
 if TYPE_CHECKING:
+    from ..ciba import BackchannelRequest
     from ..metadata import ServerMetadata
 
 __all__ = ["Strategy", "UserStep", "not_empty", "require", "scope_tuple"]
@@ -96,6 +97,10 @@ class UserStep(enum.Enum):
     browser's address can finish it (Geni's desktop flow)."""
     DEVICE = "device"
     """The user approves on another device while the client polls (RFC 8628)."""
+    DECOUPLED = "decoupled"
+    """The client names the user, who approves on their own authentication device
+    while the client polls or waits for a ping (OpenID CIBA Core 1.0): run it with
+    :meth:`Client.backchannel_login`."""
 
 
 def scope_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -1018,6 +1023,29 @@ class Strategy:
     def device_token_request(self, device_code: str, *, now: float) -> HttpRequest:
         """The device access token request (RFC 8628 3.4)."""
         raise ConfigurationError(f"{self.name} is not a device grant")
+
+    # -- CIBA (OpenID CIBA Core 1.0): a strategy whose user_step is DECOUPLED ---------
+
+    @property
+    def token_delivery_mode(self) -> Literal["poll", "ping"]:
+        """How a CIBA strategy learns of the user's decision (``poll`` or ``ping``);
+        ``poll`` for every other strategy."""
+        return "poll"
+
+    def backchannel_authentication_request(
+        self,
+        request: BackchannelRequest,
+        *,
+        client_notification_token: str | None,
+        now: float,
+    ) -> HttpRequest:
+        """The backchannel authentication request (CIBA Core 7.1), for a strategy whose
+        :attr:`user_step` is ``DECOUPLED``; :class:`ConfigurationError` for others."""
+        raise ConfigurationError(f"{self.name} is not a backchannel authentication grant")
+
+    def backchannel_token_request(self, auth_req_id: str, *, now: float) -> HttpRequest:
+        """The CIBA token request (CIBA Core 10.1)."""
+        raise ConfigurationError(f"{self.name} is not a backchannel authentication grant")
 
     def revocation_request(
         self, token: str, *, token_type_hint: str | None = None, now: float
