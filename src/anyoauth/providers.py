@@ -133,9 +133,9 @@ __all__ = [
     "Slack",
     "Teamwork",
     "TeamworkExchange",
+    "X",
     "read_apple_user",
     "salesforce_expiry",
-    "X",
 ]
 
 GENI_AUTHORIZE_URL = "https://www.geni.com/platform/oauth/authorize"

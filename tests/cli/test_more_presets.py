@@ -140,7 +140,8 @@ async def test_salesforce_login_on_a_sandbox_host(
 async def test_more_presets_say_which_setting_is_missing(cli: Cli) -> None:
     keyless = await cli.run("login", "apple", "--client-id", "x", "--team-id", TEAM)
     assert keyless.returncode == EXIT_USAGE
-    assert "apple needs" in keyless.stderr and "--key-file" in keyless.stderr
+    assert "apple needs" in keyless.stderr
+    assert "--key-file" in keyless.stderr
     audienceless = await cli.run(
         "login", "auth0-client-credentials", "--client-id", "x", "--domain", "t.auth0.com",
         env={"ANYOAUTH_CLIENT_SECRET": "s"},
