@@ -124,6 +124,8 @@ def _read_key(private_key: str | bytes | None, key_file: str | os.PathLike[str] 
             raise ConfigurationError(
                 f"the Apple key file cannot be read ({exc.strerror})"
             ) from None
+    if private_key is None:  # pragma: no cover - excluded above
+        raise ConfigurationError("Apple needs the .p8 key")
     try:
         return jose.load_client_key(private_key, "ES256")
     except ValueError:

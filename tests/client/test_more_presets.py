@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -50,11 +50,13 @@ def apple_key() -> ECKey:
 def provider(clock: ManualClock, apple_key: ECKey) -> ProviderEmulator:
     """One emulator playing every provider, with the clients each preset needs."""
     emulator = ProviderEmulator(clock=clock, base_url=SITE, oauth_device_interval=1)
-    for client_id, method, pkce in (
+    methods: tuple[tuple[str, Literal["client_secret_post", "client_secret_basic"], bool], ...]
+    methods = (
         ("post", "client_secret_post", False),
         ("basic", "client_secret_basic", False),
         ("basic-pkce", "client_secret_basic", True),
-    ):
+    )
+    for client_id, method, pkce in methods:
         emulator.add_oauth_client(
             client_id,
             client_secret=SECRET,

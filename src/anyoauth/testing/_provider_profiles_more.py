@@ -314,7 +314,7 @@ def _slack_token(host: QuirksHost, handler: Handler) -> Handler:
         scope = " ".join(str(payload.pop("scope", "")).split())
         kind = host.quirks.slack_token
         refresh = _form(request).get("grant_type") == "refresh_token"
-        token_fields = {
+        token_fields: dict[str, Any] = {
             k: payload.pop(k)
             for k in ("access_token", "refresh_token", "expires_in")
             if k in payload
