@@ -84,6 +84,20 @@ _VISIBLE = re.compile(r"[\x21-\x7e]+")
 _NAME = re.compile(r"[\x21-\x7e]{1,128}")
 
 
+def _is_reserved(name: object, reserved: frozenset[str]) -> bool:
+    """Whether ``name``, as it goes on the wire, names one of ``reserved`` (all lower
+    case) in any letter case: servers that read form fields case-insensitively (ASP.NET
+    ones) take ``Redirect_URI`` for ``redirect_uri``. A bytes name is the text it
+    encodes to, anything else but text its ``str()``, as the form encoder writes them."""
+    if type(name) is str:
+        text = name
+    elif isinstance(name, bytes):
+        text = name.decode("utf-8", "replace")
+    else:
+        text = str(name)
+    return text.lower() in reserved or text.upper().lower() in reserved
+
+
 def value_tuple(value: object) -> object:
     """``None`` as ``()``, a string as a 1-tuple, another iterable as a tuple; anything
     else unchanged (the strategy's check then refuses it)."""
@@ -182,7 +196,7 @@ def check_extra_params(
             raise ConfigurationError(
                 f"{setting}: parameter names must be visible ASCII of 1 to 128 characters"
             )
-        if name in reserved:
+        if _is_reserved(name, reserved):
             hint = (
                 f" (use the strategy's {name} setting)" if name in ("resource", "audience") else ""
             )
@@ -203,7 +217,7 @@ def check_reserved(setting: str, names: Iterable[object], reserved: frozenset[st
     (``extra_authorization_params``, ``token_params``), whose values are otherwise
     taken as they always were."""
     for name in names:
-        if name in reserved:
+        if _is_reserved(name, reserved):
             raise ConfigurationError(
                 f"{setting} cannot set {name}: anyoauth sets that parameter itself"
             )
