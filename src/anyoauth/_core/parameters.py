@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -98,6 +99,14 @@ def _is_reserved(name: object, reserved: frozenset[str]) -> bool:
     return text.lower() in reserved or text.upper().lower() in reserved
 
 
+def _has_userinfo(uri: str) -> bool:
+    """Whether ``uri``'s authority carries user information (``user:password@``)."""
+    try:
+        return "@" in urlsplit(uri).netloc
+    except ValueError:
+        return True
+
+
 def value_tuple(value: object) -> object:
     """``None`` as ``()``, a string as a 1-tuple, another iterable as a tuple; anything
     else unchanged (the strategy's check then refuses it)."""
@@ -132,8 +141,8 @@ def param_pairs(value: object) -> object:
 
 def check_resources(setting: str, values: object) -> tuple[str, ...]:
     """``values`` once checked as resource indicators (RFC 8707 2): a tuple of at most
-    :data:`MAX_RESOURCES` absolute URIs of visible ASCII, without a fragment, each at
-    most :data:`MAX_RESOURCE_CHARS` long and none twice."""
+    :data:`MAX_RESOURCES` absolute URIs of visible ASCII, without a fragment or user
+    information, each at most :data:`MAX_RESOURCE_CHARS` long and none twice."""
     if not isinstance(values, tuple):
         raise ConfigurationError(f"{setting} must be a URI or a sequence of URIs")
     if len(values) > MAX_RESOURCES:
@@ -149,6 +158,11 @@ def check_resources(setting: str, values: object) -> tuple[str, ...]:
             raise ConfigurationError(
                 f"{setting} value {index} must be an absolute URI without a fragment "
                 f"(RFC 8707 2), of visible ASCII and at most {MAX_RESOURCE_CHARS} characters"
+            )
+        if _has_userinfo(uri):
+            # It would travel in the authorization URL, the server's logs and reprs.
+            raise ConfigurationError(
+                f"{setting} value {index} must not carry credentials (user information)"
             )
     if len(set(values)) != len(values):
         raise ConfigurationError(f"{setting} names a URI twice")
