@@ -360,10 +360,14 @@ def _domain_origin(
     return f"https://{domain.lower()}"
 
 
-def _auth0(base: str) -> dict[str, str]:
-    return {
+def _auth0(
+    domain: str | None, server_url: str | None, token_url: str | None, settings: Mapping[str, Any]
+) -> tuple[str, dict[str, str]]:
+    """The tenant's origin and its endpoints (``token_url`` overriding the token one)."""
+    base = _domain_origin(domain, server_url, "Auth0", settings)
+    return base, {
         "issuer": base + "/",
-        "token_endpoint": f"{base}/oauth/token",
+        "token_endpoint": f"{base}/oauth/token" if token_url is None else token_url,
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "userinfo_endpoint": f"{base}/userinfo",
@@ -407,10 +411,7 @@ class Auth0(AuthorizationCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        base = _domain_origin(domain, server_url, "Auth0", settings)
-        urls = _auth0(base)
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
+        base, urls = _auth0(domain, server_url, token_url, settings)
         _auth(client_secret, settings, "client_secret_post")
         preset: dict[str, Any] = {
             **urls,
@@ -447,10 +448,7 @@ class Auth0Device(DeviceCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        base = _domain_origin(domain, server_url, "Auth0", settings)
-        urls = _auth0(base)
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
+        base, urls = _auth0(domain, server_url, token_url, settings)
         settings.setdefault("client_auth", "none")
         preset: dict[str, Any] = {
             **urls,
@@ -504,9 +502,16 @@ class Auth0ClientCredentials(ClientCredentials):
 _AUTH_SERVER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def _okta(base: str, authorization_server: str | None) -> tuple[str, dict[str, str]]:
+def _okta(
+    domain: str | None,
+    server_url: str | None,
+    authorization_server: str | None,
+    token_url: str | None,
+    settings: Mapping[str, Any],
+) -> tuple[str, dict[str, str]]:
     """The endpoint prefix and endpoints of the org authorization server (``None``)
-    or of a custom one (``default`` or its id)."""
+    or of a custom one (``default`` or its id); ``token_url`` overrides the token one."""
+    base = _domain_origin(domain, server_url, "Okta", settings)
     if authorization_server is None:
         issuer, prefix = base, f"{base}/oauth2/v1"
     else:
@@ -516,7 +521,7 @@ def _okta(base: str, authorization_server: str | None) -> tuple[str, dict[str, s
         prefix = f"{issuer}/v1"
     return prefix, {
         "issuer": issuer,
-        "token_endpoint": f"{prefix}/token",
+        "token_endpoint": f"{prefix}/token" if token_url is None else token_url,
         "jwks_uri": f"{prefix}/keys",
         "revocation_endpoint": f"{prefix}/revoke",
         "introspection_endpoint": f"{prefix}/introspect",
@@ -558,11 +563,7 @@ class Okta(AuthorizationCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        prefix, urls = _okta(
-            _domain_origin(domain, server_url, "Okta", settings), authorization_server
-        )
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
+        prefix, urls = _okta(domain, server_url, authorization_server, token_url, settings)
         _auth(client_secret, settings, "client_secret_basic")
         preset: dict[str, Any] = {
             **urls,
@@ -597,11 +598,7 @@ class OktaDevice(DeviceCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        prefix, urls = _okta(
-            _domain_origin(domain, server_url, "Okta", settings), authorization_server
-        )
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
+        prefix, urls = _okta(domain, server_url, authorization_server, token_url, settings)
         settings.setdefault("client_auth", "none")
         preset: dict[str, Any] = {
             **urls,
