@@ -39,14 +39,24 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from ._toolkit import EmulatorResponse, Handler, Reject, Request, Route, oauth_error
+from ._toolkit import (
+    EmulatorResponse,
+    Handler,
+    Reject,
+    Request,
+    Route,
+    extra_claims,
+    json_payload,
+    oauth_error,
+    with_payload,
+    without_iss,
+)
 
 __all__ = [
     "APPLE_AUDIENCE",
@@ -106,20 +116,6 @@ class QuirksHost(Protocol):
     def client_secret_of(self, client_id: str) -> str | None: ...
 
 
-def _json(response: EmulatorResponse) -> dict[str, Any] | None:
-    if not (response.header("content-type") or "").startswith("application/json"):
-        return None
-    try:
-        payload = json.loads(response.body)
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _with(response: EmulatorResponse, payload: Mapping[str, Any], status: int) -> EmulatorResponse:
-    return attrs.evolve(response, status=status, body=json.dumps(payload).encode())
-
-
 def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -134,26 +130,6 @@ def _client_of(request: Request) -> str:
             return ""
         return pair.partition(":")[0]
     return _form(request).get("client_id", "")
-
-
-@contextmanager
-def _claims(host: QuirksHost, claims: Mapping[str, object]) -> Iterator[None]:
-    saved = host.id_token_claims
-    host.id_token_claims = {**claims, **saved}
-    try:
-        yield
-    finally:
-        host.id_token_claims = saved
-
-
-def _silent(host: QuirksHost, handler: Handler) -> Handler:
-    def answer(request: Request) -> EmulatorResponse:
-        client_id = request.query.get("client_id")
-        if client_id:
-            host.silent_clients.add(client_id)
-        return handler(request)
-
-    return answer
 
 
 def _answer(handler: Handler, request: Request) -> EmulatorResponse:
@@ -250,7 +226,7 @@ def _auth0_token(host: QuirksHost, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         if _client_of(request) not in host.quirks._auth0_clients:
             return handler(request)
-        with _claims(host, {"iss": request.base + "/"}):
+        with extra_claims(host, {"iss": request.base + "/"}):
             return handler(request)
 
     return answer
@@ -286,13 +262,13 @@ def okta_route(host: QuirksHost, generic: Mapping[str, Route], path: str) -> Rou
     route = generic[_OKTA_GENERIC[rest]]
     handler = route.handler
     if rest == "authorize":
-        handler = _silent(host, handler)
+        handler = without_iss(host, handler)
     elif rest == "token":
         inner = handler
 
         def handler(request: Request) -> EmulatorResponse:
             issuer = request.base if server is None else f"{request.base}/oauth2/{server}"
-            with _claims(host, {"iss": issuer}):
+            with extra_claims(host, {"iss": issuer}):
                 return inner(request)
 
     name = "okta." + rest.replace("/", "_")
@@ -305,11 +281,11 @@ def okta_route(host: QuirksHost, generic: Mapping[str, Route], path: str) -> Rou
 def _slack_token(host: QuirksHost, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = _answer(handler, request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None:
             return response
         if "error" in payload:
-            return _with(response, {"ok": False, "error": payload["error"]}, 200)
+            return with_payload(response, {"ok": False, "error": payload["error"]}, 200)
         payload.pop("id_token", None)
         scope = " ".join(str(payload.pop("scope", "")).split())
         kind = host.quirks.slack_token
@@ -332,7 +308,7 @@ def _slack_token(host: QuirksHost, handler: Handler) -> Handler:
                 "token_type": "user",
                 **token_fields,
             }
-        return _with(response, answer_, 200)
+        return with_payload(response, answer_, 200)
 
     return answer
 
@@ -356,11 +332,11 @@ def _oauth2_authorize(host: QuirksHost, handler: Handler) -> Handler:
 def _no_id_token(handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None or "id_token" not in payload:
             return response
         payload.pop("id_token")
-        return _with(response, payload, response.status)
+        return with_payload(response, payload, response.status)
 
     return answer
 
@@ -368,7 +344,7 @@ def _no_id_token(handler: Handler) -> Handler:
 def _dropbox_token(host: QuirksHost, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None or "access_token" not in payload:
             return response
         refresh = _form(request).get("grant_type") == "refresh_token"
@@ -376,7 +352,7 @@ def _dropbox_token(host: QuirksHost, handler: Handler) -> Handler:
             payload.pop("refresh_token", None)
         payload.pop("id_token", None)
         payload.update(account_id="dbid:AAEMULATED", uid="12345")
-        return _with(response, payload, response.status)
+        return with_payload(response, payload, response.status)
 
     return answer
 
@@ -387,7 +363,7 @@ def _dropbox_token(host: QuirksHost, handler: Handler) -> Handler:
 def _salesforce_token(host: QuirksHost, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None or "access_token" not in payload:
             return response
         payload.pop("expires_in", None)
@@ -398,7 +374,7 @@ def _salesforce_token(host: QuirksHost, handler: Handler) -> Handler:
         payload["instance_url"] = request.base
         payload["id"] = f"{request.base}/id/00D000000000001EAA/005000000000001AAA"
         payload["signature"] = base64.b64encode(b"emulated-signature").decode()
-        return _with(response, payload, response.status)
+        return with_payload(response, payload, response.status)
 
     return answer
 
@@ -419,13 +395,13 @@ def _x_authorize(host: QuirksHost, handler: Handler) -> Handler:
 def _x_token(handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None or "access_token" not in payload:
             return response
         payload.pop("id_token", None)
         if "offline.access" not in str(payload.get("scope", "")).split():
             payload.pop("refresh_token", None)
-        return _with(response, payload, response.status)
+        return with_payload(response, payload, response.status)
 
     return answer
 
@@ -463,7 +439,7 @@ def more_provider_routes(host: QuirksHost, generic: Mapping[str, Route]) -> dict
         "/userinfo": at("/oauth/userinfo", "auth0.userinfo"),
         # Slack
         "/oauth/v2/authorize": at(
-            "/oauth/authorize", "slack.authorize", lambda h: _silent(host, h)
+            "/oauth/authorize", "slack.authorize", lambda h: without_iss(host, h)
         ),
         "/api/oauth.v2.access": at(token, "slack.access", lambda h: _slack_token(host, h)),
         # Discord and Dropbox (one authorization path)
@@ -475,7 +451,7 @@ def more_provider_routes(host: QuirksHost, generic: Mapping[str, Route]) -> dict
         "/oauth2/token": at(token, "dropbox.token", lambda h: _dropbox_token(host, h)),
         # Salesforce
         "/services/oauth2/authorize": at(
-            "/oauth/authorize", "salesforce.authorize", lambda h: _silent(host, h)
+            "/oauth/authorize", "salesforce.authorize", lambda h: without_iss(host, h)
         ),
         "/services/oauth2/token": at(
             token, "salesforce.token", lambda h: _salesforce_token(host, h)
