@@ -277,25 +277,39 @@ class FormAnswers:
 # -- Google ---------------------------------------------------------------------------
 
 
-def _google_endpoints(
-    server_url: str | None, settings: dict[str, Any], **given: str | None
-) -> dict[str, str]:
-    """Google's endpoints: its own hosts, or every path under ``server_url``."""
-    paths = {
-        "authorize_url": ("/o/oauth2/v2/auth", GOOGLE_AUTHORIZE_URL),
-        "token_url": ("/token", GOOGLE_TOKEN_URL),
-        "device_url": ("/device/code", GOOGLE_DEVICE_URL),
-        "jwks_url": ("/oauth2/v3/certs", GOOGLE_JWKS_URL),
-        "revoke_url": ("/revoke", GOOGLE_REVOKE_URL),
-        "userinfo_url": ("/v1/userinfo", GOOGLE_USERINFO_URL),
-        "issuer": ("", GOOGLE_ISSUER),
-    }
+_GOOGLE_ENDPOINTS = {  # parameter: (field, path under server_url, Google's own URL)
+    "authorize_url": ("authorization_endpoint", "/o/oauth2/v2/auth", GOOGLE_AUTHORIZE_URL),
+    "token_url": ("token_endpoint", "/token", GOOGLE_TOKEN_URL),
+    "device_url": ("device_authorization_endpoint", "/device/code", GOOGLE_DEVICE_URL),
+    "jwks_url": ("jwks_uri", "/oauth2/v3/certs", GOOGLE_JWKS_URL),
+    "revoke_url": ("revocation_endpoint", "/revoke", GOOGLE_REVOKE_URL),
+    "userinfo_url": ("userinfo_endpoint", "/v1/userinfo", GOOGLE_USERINFO_URL),
+    "issuer": ("issuer", "", GOOGLE_ISSUER),
+}
+
+
+def _google_preset(
+    client_id: str,
+    client_secret: str | None,
+    scope: str | Iterable[str] | None,
+    server_url: str | None,
+    settings: dict[str, Any],
+    **given: str | None,
+) -> dict[str, Any]:
+    """The fields Google's strategies share: the client and the endpoints named in
+    ``given`` (each its given value, or Google's own, or its path under ``server_url``)."""
     base = None if server_url is None else server_url.rstrip("/")
-    chosen: dict[str, str] = {}
-    for name, (path, real) in paths.items():
-        value = given.get(name)
-        chosen[name] = value if value is not None else real if base is None else base + path
-    return chosen
+    _secret_auth(client_secret, settings)
+    preset: dict[str, Any] = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": scope,
+        "assertion_audience": "endpoint",
+    }
+    for name, value in given.items():
+        field, path, real = _GOOGLE_ENDPOINTS[name]
+        preset[field] = value if value is not None else real if base is None else base + path
+    return preset
 
 
 def _secret_auth(client_secret: str | None, settings: dict[str, Any]) -> None:
@@ -303,8 +317,20 @@ def _secret_auth(client_secret: str | None, settings: dict[str, Any]) -> None:
     settings.setdefault("client_auth", "client_secret_post" if client_secret else "none")
 
 
+class _GoogleIssuer(_RuledIssuer):
+    """Google's strategies: id_tokens name the issuer with or without its scheme."""
+
+    __slots__ = ()
+
+    issuer: str | None
+
+    def issuer_rule(self) -> IssuerRule:
+        """Google's: the issuer, with or without ``https://``."""
+        return IssuerRule(issuer=str(self.issuer), also_without_scheme=True)
+
+
 @attrs.frozen(kw_only=True, init=False)
-class Google(_RuledIssuer, AuthorizationCode):
+class Google(_GoogleIssuer, AuthorizationCode):
     """Google's OAuth 2.0 / OpenID Connect authorization code flow with PKCE.
 
     ``offline=True`` (the default) sends ``access_type=offline`` so a refresh token
@@ -345,7 +371,10 @@ class Google(_RuledIssuer, AuthorizationCode):
         issuer: str | None = None,
         **settings: Any,
     ) -> None:
-        urls = _google_endpoints(
+        preset = _google_preset(
+            client_id,
+            client_secret,
+            scope,
             server_url,
             settings,
             authorize_url=authorize_url,
@@ -355,7 +384,6 @@ class Google(_RuledIssuer, AuthorizationCode):
             userinfo_url=userinfo_url,
             issuer=issuer,
         )
-        _secret_auth(client_secret, settings)
         params: dict[str, str] = {}
         if offline:
             params["access_type"] = "offline"
@@ -363,29 +391,12 @@ class Google(_RuledIssuer, AuthorizationCode):
             params["prompt"] = prompt
         if login_hint is not None:
             params["login_hint"] = login_hint
-        preset: dict[str, Any] = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            "authorization_endpoint": urls["authorize_url"],
-            "token_endpoint": urls["token_url"],
-            "jwks_uri": urls["jwks_url"],
-            "revocation_endpoint": urls["revoke_url"],
-            "userinfo_endpoint": urls["userinfo_url"],
-            "issuer": urls["issuer"],
-            "assertion_audience": "endpoint",
-            "extra_authorization_params": params,
-        }
+        preset.update(redirect_uri=redirect_uri, extra_authorization_params=params)
         self.__attrs_init__(**{**preset, **settings})
-
-    def issuer_rule(self) -> IssuerRule:
-        """Google's: the issuer, with or without ``https://``."""
-        return IssuerRule(issuer=str(self.issuer), also_without_scheme=True)
 
 
 @attrs.frozen(kw_only=True, init=False)
-class GoogleDevice(_RuledIssuer, DeviceCode):
+class GoogleDevice(_GoogleIssuer, DeviceCode):
     """Google's OAuth 2.0 for TVs and limited-input devices (the device grant).
 
     The client is of the "TVs and Limited Input devices" type and sends its client
@@ -415,7 +426,10 @@ class GoogleDevice(_RuledIssuer, DeviceCode):
         issuer: str | None = None,
         **settings: Any,
     ) -> None:
-        urls = _google_endpoints(
+        preset = _google_preset(
+            client_id,
+            client_secret,
+            scope,
             server_url,
             settings,
             device_url=device_url,
@@ -424,23 +438,7 @@ class GoogleDevice(_RuledIssuer, DeviceCode):
             revoke_url=revoke_url,
             issuer=issuer,
         )
-        _secret_auth(client_secret, settings)
-        preset: dict[str, Any] = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
-            "device_authorization_endpoint": urls["device_url"],
-            "token_endpoint": urls["token_url"],
-            "jwks_uri": urls["jwks_url"],
-            "revocation_endpoint": urls["revoke_url"],
-            "issuer": urls["issuer"],
-            "assertion_audience": "endpoint",
-        }
         self.__attrs_init__(**{**preset, **settings})
-
-    def issuer_rule(self) -> IssuerRule:
-        """Google's: the issuer, with or without ``https://``."""
-        return IssuerRule(issuer=str(self.issuer), also_without_scheme=True)
 
 
 # -- Microsoft Entra ID ---------------------------------------------------------------
@@ -486,8 +484,51 @@ def _entra_issuer(rule: IssuerRule) -> str:
     return rule.issuer
 
 
+def _entra_preset(
+    client_id: str,
+    client_secret: str | None,
+    scope: str | Iterable[str] | None,
+    server_url: str | None,
+    tenant: str,
+    tenants: Collection[str] | None,
+    token_url: str | None,
+    jwks_url: str | None,
+    settings: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """The endpoint prefix and the fields :class:`EntraID` and :class:`EntraDevice`
+    share: client, token endpoint, keys, issuer and the tenant settings."""
+    prefix, rule = _entra(server_url, tenant, tenants)
+    _secret_auth(client_secret, settings)
+    return prefix, {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": scope,
+        "token_endpoint": token_url or f"{prefix}/oauth2/v2.0/token",
+        "jwks_uri": jwks_url or f"{prefix}/discovery/v2.0/keys",
+        "issuer": _entra_issuer(rule),
+        "assertion_audience": "endpoint",
+        "tenant": tenant,
+        "tenants": rule.tenants if tenants is None else frozenset(tenants),
+        "authority": (server_url or ENTRA_AUTHORITY).rstrip("/"),
+    }
+
+
+class _EntraIssuer(_RuledIssuer):
+    """Entra ID's strategies: id_tokens name the tenant-templated issuer."""
+
+    __slots__ = ()
+
+    tenant: str
+    tenants: frozenset[str] | None
+    authority: str
+
+    def issuer_rule(self) -> IssuerRule:
+        """The tenant-templated issuer rule of this app's tenant setting."""
+        return _entra(self.authority, self.tenant, self.tenants)[1]
+
+
 @attrs.frozen(kw_only=True, init=False)
-class EntraID(_RuledIssuer, AuthorizationCode):
+class EntraID(_EntraIssuer, AuthorizationCode):
     """Microsoft Entra ID (the Microsoft identity platform, v2.0 endpoints): the
     authorization code flow with PKCE and OpenID Connect.
 
@@ -535,34 +576,27 @@ class EntraID(_RuledIssuer, AuthorizationCode):
         jwks_url: str | None = None,
         **settings: Any,
     ) -> None:
-        prefix, rule = _entra(server_url, tenant, tenants)
-        _secret_auth(client_secret, settings)
-        preset: dict[str, Any] = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            "authorization_endpoint": authorize_url or f"{prefix}/oauth2/v2.0/authorize",
-            "token_endpoint": token_url or f"{prefix}/oauth2/v2.0/token",
-            "jwks_uri": jwks_url or f"{prefix}/discovery/v2.0/keys",
-            "issuer": _entra_issuer(rule),
-            "assertion_audience": "endpoint",
-            "extra_authorization_params": {} if prompt is None else {"prompt": prompt},
-        }
+        prefix, preset = _entra_preset(
+            client_id,
+            client_secret,
+            scope,
+            server_url,
+            tenant,
+            tenants,
+            token_url,
+            jwks_url,
+            settings,
+        )
         preset.update(
-            tenant=tenant,
-            tenants=rule.tenants if tenants is None else frozenset(tenants),
-            authority=(server_url or ENTRA_AUTHORITY).rstrip("/"),
+            redirect_uri=redirect_uri,
+            authorization_endpoint=authorize_url or f"{prefix}/oauth2/v2.0/authorize",
+            extra_authorization_params={} if prompt is None else {"prompt": prompt},
         )
         self.__attrs_init__(**{**preset, **settings})
 
-    def issuer_rule(self) -> IssuerRule:
-        """The tenant-templated issuer rule of this app's tenant setting."""
-        return _entra(self.authority, self.tenant, self.tenants)[1]
-
 
 @attrs.frozen(kw_only=True, init=False)
-class EntraDevice(_RuledIssuer, DeviceCode):
+class EntraDevice(_EntraIssuer, DeviceCode):
     """Microsoft Entra ID's device code flow (v2.0), for public clients.
 
     The device answer is RFC 8628's (``verification_uri``, ``message``); the poll
@@ -595,28 +629,19 @@ class EntraDevice(_RuledIssuer, DeviceCode):
         jwks_url: str | None = None,
         **settings: Any,
     ) -> None:
-        prefix, rule = _entra(server_url, tenant, tenants)
-        _secret_auth(client_secret, settings)
-        preset: dict[str, Any] = {
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
-            "device_authorization_endpoint": device_url or f"{prefix}/oauth2/v2.0/devicecode",
-            "token_endpoint": token_url or f"{prefix}/oauth2/v2.0/token",
-            "jwks_uri": jwks_url or f"{prefix}/discovery/v2.0/keys",
-            "issuer": _entra_issuer(rule),
-            "assertion_audience": "endpoint",
-        }
-        preset.update(
-            tenant=tenant,
-            tenants=rule.tenants if tenants is None else frozenset(tenants),
-            authority=(server_url or ENTRA_AUTHORITY).rstrip("/"),
+        prefix, preset = _entra_preset(
+            client_id,
+            client_secret,
+            scope,
+            server_url,
+            tenant,
+            tenants,
+            token_url,
+            jwks_url,
+            settings,
         )
+        preset["device_authorization_endpoint"] = device_url or f"{prefix}/oauth2/v2.0/devicecode"
         self.__attrs_init__(**{**preset, **settings})
-
-    def issuer_rule(self) -> IssuerRule:
-        """The tenant-templated issuer rule of this app's tenant setting."""
-        return _entra(self.authority, self.tenant, self.tenants)[1]
 
 
 @attrs.frozen(kw_only=True, init=False)
@@ -766,11 +791,24 @@ class GitHubDevice(FormAnswers, DeviceCode):
 # -- GitLab ---------------------------------------------------------------------------
 
 
-def _gitlab(server_url: str) -> dict[str, str]:
+def _gitlab(
+    client_id: str,
+    client_secret: str | None,
+    scope: str | Iterable[str] | None,
+    server_url: str,
+    token_url: str | None,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The fields :class:`GitLab` and :class:`GitLabDevice` share: the client and the
+    instance's endpoints (``token_url`` overriding the token one)."""
     base = server_url.rstrip("/")
+    _secret_auth(client_secret, settings)
     return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "scope": scope,
         "issuer": base,
-        "token_endpoint": f"{base}/oauth/token",
+        "token_endpoint": f"{base}/oauth/token" if token_url is None else token_url,
         "jwks_uri": f"{base}/oauth/discovery/keys",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "userinfo_endpoint": f"{base}/oauth/userinfo",
@@ -806,18 +844,9 @@ class GitLab(AuthorizationCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        urls = _gitlab(server_url)
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
-        _secret_auth(client_secret, settings)
-        preset: dict[str, Any] = {
-            **urls,
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "redirect_uri": redirect_uri,
-            "scope": scope,
-            "authorization_endpoint": authorize_url or f"{urls['issuer']}/oauth/authorize",
-        }
+        preset = _gitlab(client_id, client_secret, scope, server_url, token_url, settings)
+        preset["redirect_uri"] = redirect_uri
+        preset["authorization_endpoint"] = authorize_url or f"{preset['issuer']}/oauth/authorize"
         self.__attrs_init__(**{**preset, **settings})
 
 
@@ -843,16 +872,8 @@ class GitLabDevice(DeviceCode):
         token_url: str | None = None,
         **settings: Any,
     ) -> None:
-        urls = _gitlab(server_url)
-        if token_url is not None:
-            urls["token_endpoint"] = token_url
-        _secret_auth(client_secret, settings)
-        preset: dict[str, Any] = {
-            **urls,
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "scope": scope,
-            "device_authorization_endpoint": device_url
-            or f"{urls['issuer']}/oauth/authorize_device",
-        }
+        preset = _gitlab(client_id, client_secret, scope, server_url, token_url, settings)
+        preset["device_authorization_endpoint"] = (
+            device_url or f"{preset['issuer']}/oauth/authorize_device"
+        )
         self.__attrs_init__(**{**preset, **settings})

@@ -175,8 +175,10 @@ class TokenKeeper:
         self.timeout = timeout
         self._exchange = exchange
         self.events = events
-        self._held: Token | None = None
-        self._fresh_until = -math.inf
+        self._holding: tuple[Token | None, float] = (None, -math.inf)
+        """The held token and until when it is handed out without a renewal: one value,
+        so a thread reading it (:meth:`fresh`, the sync facade's) never pairs a token
+        with another token's time."""
         self.task_group: TaskGroup | None = None
         """Where early refreshes run (the client's, inside ``async with``)."""
         self._logouts = 0
@@ -189,12 +191,11 @@ class TokenKeeper:
     @property
     def held(self) -> Token | None:
         """The token handed out without asking the store."""
-        return self._held
+        return self._holding[0]
 
     @held.setter
     def held(self, token: Token | None) -> None:
-        self._held = token
-        self._fresh_until = _fresh_until(token, self._leeway)
+        self._holding = (token, _fresh_until(token, self._leeway))
 
     @property
     def leeway(self) -> float:
@@ -204,7 +205,8 @@ class TokenKeeper:
     @leeway.setter
     def leeway(self, seconds: float) -> None:
         self._leeway = seconds
-        self._fresh_until = _fresh_until(self._held, seconds)
+        held = self._holding[0]
+        self._holding = (held, _fresh_until(held, seconds))
 
     @property
     def key(self) -> str:
@@ -220,8 +222,9 @@ class TokenKeeper:
         """The held token when it can be handed out at once (not ``rejected``, not due
         for renewal: :meth:`Token.renewal_due`, worked out when the token is held),
         else ``None``: :meth:`token` then decides."""
-        if rejected is None and self.clock() < self._fresh_until:
-            return self._held
+        held, until = self._holding
+        if rejected is None and self.clock() < until:
+            return held
         return None
 
     async def token(self, rejected: Token | None) -> Token:

@@ -198,6 +198,16 @@ def _cookies(scope: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
+def _origin_of(url: str) -> str:
+    """``url``'s origin as a browser writes it in an ``Origin`` header."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{shown}" + ("" if port in (None, default) else f":{port}")
+
+
 def _route_path(scope: Mapping[str, Any]) -> str:
     """The path below where the app is mounted (``root_path``)."""
     path: str = scope.get("path", "")
@@ -564,7 +574,25 @@ class OAuthLogin:
             ],
         )
 
+    def _from_another_site(self, scope: Scope) -> bool:
+        """Whether a browser says the request comes from a page of another origin
+        (``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin`` that is
+        not the callback's, ``null`` included); requests without either header (not
+        from a browser) are taken."""
+        fetch_site = _header(scope, b"sec-fetch-site")
+        if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+            return True
+        origin = _header(scope, b"origin")
+        return origin is not None and origin.strip().lower() != _origin_of(self.redirect_uri)
+
     async def _logout(self, scope: Scope, send: Send) -> None:
+        if self._from_another_site(scope):
+            # A form on another site (a sibling subdomain's too: SameSite=Lax cookies go
+            # with it) must not end this browser's session or revoke its tokens.
+            await self._send_page(
+                send, ErrorPage(403, "Logout refused", "Log out from this site's own pages.")
+            )
+            return
         session_id = _cookies(scope).get(self.session_cookie)
         target = self.after_logout
         if session_id:

@@ -74,6 +74,30 @@ _T = TypeVar("_T")
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _DISTRIBUTION = "anyoauth"
 
+# The presets, in listing order: each is both a strategy (its class) and a provider.
+_PRESETS: Mapping[str, str] = {
+    "google": "anyoauth.providers:Google",
+    "google-device": "anyoauth.providers:GoogleDevice",
+    "entra": "anyoauth.providers:EntraID",
+    "entra-device": "anyoauth.providers:EntraDevice",
+    "entra-client-credentials": "anyoauth.providers:EntraClientCredentials",
+    "github": "anyoauth.providers:GitHub",
+    "github-device": "anyoauth.providers:GitHubDevice",
+    "gitlab": "anyoauth.providers:GitLab",
+    "gitlab-device": "anyoauth.providers:GitLabDevice",
+    "apple": "anyoauth.providers:Apple",
+    "auth0": "anyoauth.providers:Auth0",
+    "auth0-device": "anyoauth.providers:Auth0Device",
+    "auth0-client-credentials": "anyoauth.providers:Auth0ClientCredentials",
+    "okta": "anyoauth.providers:Okta",
+    "okta-device": "anyoauth.providers:OktaDevice",
+    "slack": "anyoauth.providers:Slack",
+    "discord": "anyoauth.providers:Discord",
+    "dropbox": "anyoauth.providers:Dropbox",
+    "salesforce": "anyoauth.providers:Salesforce",
+    "x": "anyoauth.providers:X",
+}
+
 # name -> "module:attr", in listing order. Strategy names are the classes' ``name``.
 _BUILTINS: Mapping[str, Mapping[str, str]] = {
     STRATEGIES_GROUP: {
@@ -90,30 +114,14 @@ _BUILTINS: Mapping[str, Mapping[str, str]] = {
         "jwt-bearer": "anyoauth:JwtBearer",
         "keycloak-token-exchange": "anyoauth.providers:KeycloakTokenExchange",
         "extension-grant": "anyoauth:ExtensionGrant",
-        "google": "anyoauth.providers:Google",
-        "google-device": "anyoauth.providers:GoogleDevice",
-        "entra": "anyoauth.providers:EntraID",
-        "entra-device": "anyoauth.providers:EntraDevice",
-        "entra-client-credentials": "anyoauth.providers:EntraClientCredentials",
-        "github": "anyoauth.providers:GitHub",
-        "github-device": "anyoauth.providers:GitHubDevice",
-        "gitlab": "anyoauth.providers:GitLab",
-        "gitlab-device": "anyoauth.providers:GitLabDevice",
+        **_PRESETS,
     },
     PROVIDERS_GROUP: {
         "geni": "anyoauth.providers:Geni",
         "teamwork": "anyoauth.providers:Teamwork",
         "bog": "anyoauth.providers:BankOfGeorgia",
         "keycloak": "anyoauth.providers:Keycloak",
-        "google": "anyoauth.providers:Google",
-        "google-device": "anyoauth.providers:GoogleDevice",
-        "entra": "anyoauth.providers:EntraID",
-        "entra-device": "anyoauth.providers:EntraDevice",
-        "entra-client-credentials": "anyoauth.providers:EntraClientCredentials",
-        "github": "anyoauth.providers:GitHub",
-        "github-device": "anyoauth.providers:GitHubDevice",
-        "gitlab": "anyoauth.providers:GitLab",
-        "gitlab-device": "anyoauth.providers:GitLabDevice",
+        **_PRESETS,
     },
 }
 

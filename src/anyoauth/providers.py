@@ -2,8 +2,10 @@
 constructor takes the provider's settings and fills in the rest.
 
 Google, Microsoft Entra ID, GitHub and GitLab live in :mod:`anyoauth._presets` with
-the rules their quirks need (:class:`IssuerRule`, :class:`FormAnswers`); they are
-re-exported here.
+the rules their quirks need (:class:`IssuerRule`, :class:`FormAnswers`); Apple, Auth0,
+Okta, Slack, Discord, Dropbox, Salesforce and X in :mod:`anyoauth._presets_more`
+(:class:`AppleClientSecret`, Slack's and Salesforce's answers). They are re-exported
+here.
 
 Every preset takes endpoint overrides so tests and staging set-ups can point it
 at another host (for example :class:`anyoauth.testing.ProviderEmulator`).
@@ -43,9 +45,42 @@ from ._presets import (
     GoogleDevice,
     IssuerRule,
 )
+from ._presets_more import (
+    APPLE_AUDIENCE,
+    APPLE_MAX_SECRET_LIFETIME,
+    APPLE_URL,
+    DISCORD_URL,
+    DROPBOX_API_URL,
+    DROPBOX_URL,
+    SALESFORCE_LOGIN_URL,
+    SALESFORCE_TEST_URL,
+    SLACK_URL,
+    X_API_URL,
+    X_URL,
+    Apple,
+    AppleClientSecret,
+    Auth0,
+    Auth0ClientCredentials,
+    Auth0Device,
+    Discord,
+    Dropbox,
+    Okta,
+    OktaDevice,
+    Salesforce,
+    Slack,
+    X,
+    read_apple_user,
+    salesforce_expiry,
+)
 
 __all__ = [
+    "APPLE_AUDIENCE",
+    "APPLE_MAX_SECRET_LIFETIME",
+    "APPLE_URL",
     "BOG_SERVER_URL",
+    "DISCORD_URL",
+    "DROPBOX_API_URL",
+    "DROPBOX_URL",
     "ENTRA_AUTHORITY",
     "ENTRA_CONSUMERS_TENANT_ID",
     "GENI_AUTHORIZE_URL",
@@ -61,9 +96,21 @@ __all__ = [
     "GOOGLE_REVOKE_URL",
     "GOOGLE_TOKEN_URL",
     "GOOGLE_USERINFO_URL",
+    "SALESFORCE_LOGIN_URL",
+    "SALESFORCE_TEST_URL",
+    "SLACK_URL",
     "TEAMWORK_LOGIN_URL",
     "TEAMWORK_TOKEN_URL",
+    "X_API_URL",
+    "X_URL",
+    "Apple",
+    "AppleClientSecret",
+    "Auth0",
+    "Auth0ClientCredentials",
+    "Auth0Device",
     "BankOfGeorgia",
+    "Discord",
+    "Dropbox",
     "EntraClientCredentials",
     "EntraDevice",
     "EntraID",
@@ -80,8 +127,15 @@ __all__ = [
     "Keycloak",
     "KeycloakClientCredentials",
     "KeycloakTokenExchange",
+    "Okta",
+    "OktaDevice",
+    "Salesforce",
+    "Slack",
     "Teamwork",
     "TeamworkExchange",
+    "X",
+    "read_apple_user",
+    "salesforce_expiry",
 ]
 
 GENI_AUTHORIZE_URL = "https://www.geni.com/platform/oauth/authorize"

@@ -76,6 +76,17 @@ def test_providers(cli: Cli) -> None:
         "github-device",
         "gitlab",
         "gitlab-device",
+        "apple",
+        "auth0",
+        "auth0-device",
+        "auth0-client-credentials",
+        "okta",
+        "okta-device",
+        "slack",
+        "discord",
+        "dropbox",
+        "salesforce",
+        "x",
         "oauth",
     ]
     assert all("default agent:" in line for line in builtins)

@@ -76,6 +76,25 @@ BUILT_IN.update(
         "github-device": ("GitHub", False, {"scope", "server_url", "token_url"}),
         "gitlab": ("GitLab", False, _CODE),
         "gitlab-device": ("GitLab", False, _DEVICE),
+        "apple": (
+            "Apple",
+            False,
+            {*_CODE - {"client_secret"}, "team_id", "key_id", "key_file"},
+        ),
+        "auth0": ("Auth0", False, {*_CODE, "domain", "audience"}),
+        "auth0-device": ("Auth0", False, {*_DEVICE - {"client_secret"}, "domain", "audience"}),
+        "auth0-client-credentials": ("Auth0", True, {*_DEVICE, "domain", "audience"}),
+        "okta": ("Okta", False, {*_CODE, "domain", "authorization_server"}),
+        "okta-device": (
+            "Okta",
+            False,
+            {*_DEVICE - {"client_secret"}, "domain", "authorization_server"},
+        ),
+        "slack": ("Slack", True, _CODE),
+        "discord": ("Discord", False, _CODE),
+        "dropbox": ("Dropbox", False, _CODE),
+        "salesforce": ("Salesforce", False, _CODE),
+        "x": ("X", False, _CODE),
     }
 )
 
@@ -162,9 +181,10 @@ def test_a_plugin_provider_takes_the_options_of_its_preset(
     listed = re.search(r"\n  PROVIDER +(.*?)\n\n", out, re.S)
     assert listed is not None
     assert " ".join(listed[1].split()).replace("- ", "-") == (
-        "acme, bog, entra, entra-client-credentials, entra-device, geni, github, "
-        "github-device, gitlab, gitlab-device, google, google-device, keycloak, oauth, "
-        "teamwork"
+        "acme, apple, auth0, auth0-client-credentials, auth0-device, bog, discord, dropbox, "
+        "entra, entra-client-credentials, entra-device, geni, github, github-device, gitlab, "
+        "gitlab-device, google, google-device, keycloak, oauth, okta, okta-device, "
+        "salesforce, slack, teamwork, x"
     )
     for args, message in [
         (["--client-id", "x", "--token-url", "https://id.acme.example/t"], "does not take"),

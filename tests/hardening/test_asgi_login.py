@@ -291,6 +291,39 @@ async def test_logout_revokes_and_forgets(site: Site) -> None:
         assert (await browser.get("/me")).status_code == 401
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:8766"},
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site", "origin": "http://sub.127.0.0.1.nip.io:8765"},
+    ],
+    ids=["other-origin", "null-origin", "other-port", "cross-site", "sibling-site"],
+)
+async def test_a_logout_posted_from_another_site_ends_nothing(
+    site: Site, headers: dict[str, str]
+) -> None:
+    async with site.browser() as browser:
+        callback = await callback_of(site, browser)
+        await browser.get(path_of(callback))
+        cookie = {
+            "type": "http",
+            "headers": [(b"cookie", f"session={browser.cookies['session']}".encode())],
+        }
+        token = await site.login.token(cookie)
+        refused = await browser.post("/logout", headers=headers)
+        assert refused.status_code == 403
+        assert "session" not in set_cookies(refused)
+        assert site.emulator.is_valid_token(token.access_token)
+        assert (await browser.get("/me")).status_code == 200
+        own = {"origin": APP, "sec-fetch-site": "same-origin"}
+        out = await browser.post("/logout", headers=own)
+        assert out.status_code == 303
+        assert not site.emulator.is_valid_token(token.access_token)
+
+
 async def test_no_secret_in_pages_or_logs(site: Site, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     pages: list[str] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from typing import Any
 from urllib.parse import parse_qs
@@ -200,6 +201,18 @@ def test_a_type_with_control_characters_is_refused(kind: str) -> None:
     with pytest.raises(anyoauth.ConfigurationError, match="printable") as refused:
         service(authorization_details=[{"type": kind}])
     assert kind not in str(refused.value)
+
+
+def test_details_repeating_one_list_inside_itself_are_refused_at_once() -> None:
+    """Sixteen references to one list, six levels deep: 16**6 strings once written out.
+    Refused for its size before it is copied out, not after seconds of copying."""
+    shared: Any = "v"
+    for _ in range(6):
+        shared = [shared] * 16
+    started = time.monotonic()
+    with pytest.raises(anyoauth.ConfigurationError, match="larger than"):
+        service(authorization_details=[{"type": "account_information", "x": shared}])
+    assert time.monotonic() - started < 1.0
 
 
 async def test_a_refusal_naming_an_unlisted_type_is_bounded(

@@ -88,6 +88,32 @@ def test_a_repeated_extra_cannot_smuggle_a_protocol_parameter_among_pairs() -> N
         code(extra_token_params=[("x", "1"), ("grant_type", "client_credentials")])
 
 
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("name", ["Redirect_URI", "GRANT_TYPE", "Code_Verifier", "\u017ftate"])
+def test_a_protocol_parameter_in_another_letter_case_is_refused(setting: str, name: str) -> None:
+    # Servers reading form fields case-insensitively (ASP.NET) take these for the real ones.
+    with pytest.raises(ConfigurationError, match=setting) as refused:
+        code(**{setting: {name: HIDDEN}})
+    assert HIDDEN not in str(refused.value)
+
+
+def test_a_grants_token_params_in_another_letter_case_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="token_params"):
+        ClientCredentials(
+            client_id="svc",
+            client_secret=SECRET,
+            token_endpoint=BASE + "/token",
+            token_params={"Client_Secret": HIDDEN},
+        )
+
+
+@pytest.mark.parametrize("name", [b"state", b"redirect_uri", b"Redirect_Uri"])
+def test_a_bytes_name_encoding_to_a_protocol_parameter_is_refused(name: bytes) -> None:
+    # The form encoder writes b"state" as state: the check must see the same name.
+    with pytest.raises(ConfigurationError, match="extra_authorization_params"):
+        code(extra_authorization_params={name: "https://evil.example/"})
+
+
 HOSTILE_RESOURCES: list[Any] = [
     "https://api.example/#fragment",
     "https://api.example/#",
@@ -101,6 +127,9 @@ HOSTILE_RESOURCES: list[Any] = [
     "https://api.example/\x00",
     "1https://x",
     "https://api.example/" + "a" * 2100,
+    "https://user:p4ssw0rd-SENTINEL@api.example/",
+    "https://token-SENTINEL-abcdef@api.example/",
+    "https://[::1/",
     ["https://a.example/", "https://a.example/"],
     [f"https://r{i}.example/" for i in range(21)],
     [b"https://bytes.example/"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import queue
 import signal
 import threading
 import time
@@ -277,3 +278,42 @@ def test_a_client_used_after_a_fork_refuses_instead_of_hanging(portal: Any) -> N
             time.sleep(0.02)
         assert os.waitstatus_to_exitcode(done[1]) == 0
         assert client.token().access_token  # the parent's client is untouched
+
+
+class _HeldInSteps(Token):
+    """A token whose renewal margin is asked in steps the test sees: every time the
+    client works it out (while holding this token), the portal waits for the test."""
+
+    asked: Any = None
+    answered: Any = None
+
+    def renewal_margin(self, leeway: float) -> float:
+        type(self).asked.put(None)
+        type(self).answered.get(timeout=5)
+        return super().renewal_margin(leeway)
+
+
+def test_a_token_read_while_another_is_held_is_never_one_due_for_renewal(portal: Any) -> None:
+    """fresh_token() and token() read the held token without the portal: a thread
+    reading while the portal holds another token must see the old (fresh) one or none,
+    never the new one judged by the old one's expiry."""
+    now = time.time()
+    current = Token(access_token=ACCESS, issued_at=now, expires_at=now + 3600)
+    stale = _HeldInSteps(access_token="stale-SENTINEL", issued_at=now - 7200, expires_at=now - 60)
+    _HeldInSteps.asked, _HeldInSteps.answered = queue.Queue(), queue.Queue()
+    with served(portal, default=hang()) as server, SyncClient(service(server)) as client:
+        client.set_token(current)
+        setting = threading.Thread(target=client.set_token, args=(stale,))
+        setting.start()
+        seen = []
+        while setting.is_alive() or not _HeldInSteps.asked.empty():
+            try:
+                _HeldInSteps.asked.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            seen.append(client.fresh_token())
+            _HeldInSteps.answered.put(None)
+        setting.join()
+        assert seen, "the client never judged the token"
+        assert all(token is None or token is current for token in seen)
+        assert client.fresh_token() is None

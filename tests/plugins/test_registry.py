@@ -120,6 +120,17 @@ BUILTIN_STRATEGIES = {
     "github-device": providers.GitHubDevice,
     "gitlab": providers.GitLab,
     "gitlab-device": providers.GitLabDevice,
+    "apple": providers.Apple,
+    "auth0": providers.Auth0,
+    "auth0-device": providers.Auth0Device,
+    "auth0-client-credentials": providers.Auth0ClientCredentials,
+    "okta": providers.Okta,
+    "okta-device": providers.OktaDevice,
+    "slack": providers.Slack,
+    "discord": providers.Discord,
+    "dropbox": providers.Dropbox,
+    "salesforce": providers.Salesforce,
+    "x": providers.X,
 }
 BUILTIN_PROVIDERS = {
     "geni": providers.Geni,
@@ -135,6 +146,17 @@ BUILTIN_PROVIDERS = {
     "github-device": providers.GitHubDevice,
     "gitlab": providers.GitLab,
     "gitlab-device": providers.GitLabDevice,
+    "apple": providers.Apple,
+    "auth0": providers.Auth0,
+    "auth0-device": providers.Auth0Device,
+    "auth0-client-credentials": providers.Auth0ClientCredentials,
+    "okta": providers.Okta,
+    "okta-device": providers.OktaDevice,
+    "slack": providers.Slack,
+    "discord": providers.Discord,
+    "dropbox": providers.Dropbox,
+    "salesforce": providers.Salesforce,
+    "x": providers.X,
 }
 
 

@@ -61,11 +61,20 @@ MAX_DETAILS_TYPE_LENGTH = 256
 """The longest ``type`` of a detail, in characters."""
 
 
-def _freeze(value: Any, depth: int) -> Any:
+_TOO_LARGE = f"authorization_details is larger than {MAX_AUTHORIZATION_DETAILS_SIZE} bytes of JSON"
+
+
+def _freeze(value: Any, depth: int, budget: list[int]) -> Any:
     """A deep, read-only copy of a JSON value; :class:`ValueError` for anything that is
-    not JSON (a set, bytes, NaN, a non-string key) or nests too deeply."""
+    not JSON (a set, bytes, NaN, a non-string key), nests too deeply or is sure to be
+    too large. ``budget`` holds the bytes of JSON left: every value costs at least one
+    and a string at least its length, so the copy stops as soon as the value cannot fit
+    (a structure repeating one list in itself costs its size, not its references)."""
     if depth > MAX_DETAILS_DEPTH:
         raise ValueError("authorization_details nests too deeply")
+    budget[0] -= len(value) + 1 if isinstance(value, str) else 1
+    if budget[0] < 0:
+        raise ValueError(_TOO_LARGE)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -77,10 +86,11 @@ def _freeze(value: Any, depth: int) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError("authorization_details has a member name that is not a string")
-            frozen[key] = _freeze(item, depth + 1)
+            budget[0] -= len(key)
+            frozen[key] = _freeze(item, depth + 1, budget)
         return MappingProxyType(frozen)
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze(item, depth + 1) for item in value)
+        return tuple(_freeze(item, depth + 1, budget) for item in value)
     raise ValueError(f"authorization_details holds a {type(value).__name__}, which is not JSON")
 
 
@@ -109,16 +119,15 @@ def _checked(value: object) -> AuthorizationDetails:
     if len(value) > MAX_AUTHORIZATION_DETAILS:
         raise ValueError(f"authorization_details holds more than {MAX_AUTHORIZATION_DETAILS}")
     details = []
+    budget = [MAX_AUTHORIZATION_DETAILS_SIZE]
     for detail in value:
         if not isinstance(detail, Mapping):
             raise ValueError("authorization_details must be an array of objects")
         _check_type(detail.get("type"))
-        details.append(_freeze(detail, 1))
+        details.append(_freeze(detail, 1, budget))
     frozen = tuple(details)
     if len(details_json(frozen).encode()) > MAX_AUTHORIZATION_DETAILS_SIZE:
-        raise ValueError(
-            f"authorization_details is larger than {MAX_AUTHORIZATION_DETAILS_SIZE} bytes of JSON"
-        )
+        raise ValueError(_TOO_LARGE)
     return frozen
 
 

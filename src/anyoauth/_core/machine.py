@@ -275,6 +275,7 @@ class Flow:
         self._sent: HttpRequest | None = None
         self._notification_token: str | None = None
         self._backchannel_request: BackchannelRequest | None = None
+        self._response_extra: Mapping[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<Flow {self.strategy.store_namespace} {self._state}>"
@@ -563,8 +564,12 @@ class Flow:
             self._fail(denial, Event.REDIRECT_REJECTED)
         try:
             result = self.strategy.read_authorization_response(redirect, pending, now)
+            extra = self.strategy.authorization_response_extra(redirect)
         except OAuthError as exc:
             self._fail(exc, Event.REDIRECT_REJECTED)
+        # What the provider sent the client once, in the authorization response only
+        # (Apple's user field): kept on the login's token, never on a refreshed one.
+        self._response_extra = extra
         if isinstance(result, Token):
             return self._hold(result)
         self.handle(Event.CODE_RECEIVED)
@@ -702,6 +707,9 @@ class Flow:
         return self._hold(token)
 
     def _hold(self, token: Token) -> Token:
+        if self._response_extra:
+            token = attrs.evolve(token, extra={**token.extra, **self._response_extra})
+            self._response_extra = {}
         self.handle(Event.TOKEN_RECEIVED)
         self.token = token
         # The pending flow (and its nonce) answered the login only: a refresh's

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
@@ -84,6 +85,28 @@ _VISIBLE = re.compile(r"[\x21-\x7e]+")
 _NAME = re.compile(r"[\x21-\x7e]{1,128}")
 
 
+def _is_reserved(name: object, reserved: frozenset[str]) -> bool:
+    """Whether ``name``, as it goes on the wire, names one of ``reserved`` (all lower
+    case) in any letter case: servers that read form fields case-insensitively (ASP.NET
+    ones) take ``Redirect_URI`` for ``redirect_uri``. A bytes name is the text it
+    encodes to, anything else but text its ``str()``, as the form encoder writes them."""
+    if type(name) is str:
+        text = name
+    elif isinstance(name, bytes):
+        text = name.decode("utf-8", "replace")
+    else:
+        text = str(name)
+    return text.lower() in reserved or text.upper().lower() in reserved
+
+
+def _has_userinfo(uri: str) -> bool:
+    """Whether ``uri``'s authority carries user information (``user:password@``)."""
+    try:
+        return "@" in urlsplit(uri).netloc
+    except ValueError:
+        return True
+
+
 def value_tuple(value: object) -> object:
     """``None`` as ``()``, a string as a 1-tuple, another iterable as a tuple; anything
     else unchanged (the strategy's check then refuses it)."""
@@ -118,8 +141,8 @@ def param_pairs(value: object) -> object:
 
 def check_resources(setting: str, values: object) -> tuple[str, ...]:
     """``values`` once checked as resource indicators (RFC 8707 2): a tuple of at most
-    :data:`MAX_RESOURCES` absolute URIs of visible ASCII, without a fragment, each at
-    most :data:`MAX_RESOURCE_CHARS` long and none twice."""
+    :data:`MAX_RESOURCES` absolute URIs of visible ASCII, without a fragment or user
+    information, each at most :data:`MAX_RESOURCE_CHARS` long and none twice."""
     if not isinstance(values, tuple):
         raise ConfigurationError(f"{setting} must be a URI or a sequence of URIs")
     if len(values) > MAX_RESOURCES:
@@ -135,6 +158,11 @@ def check_resources(setting: str, values: object) -> tuple[str, ...]:
             raise ConfigurationError(
                 f"{setting} value {index} must be an absolute URI without a fragment "
                 f"(RFC 8707 2), of visible ASCII and at most {MAX_RESOURCE_CHARS} characters"
+            )
+        if _has_userinfo(uri):
+            # It would travel in the authorization URL, the server's logs and reprs.
+            raise ConfigurationError(
+                f"{setting} value {index} must not carry credentials (user information)"
             )
     if len(set(values)) != len(values):
         raise ConfigurationError(f"{setting} names a URI twice")
@@ -182,7 +210,7 @@ def check_extra_params(
             raise ConfigurationError(
                 f"{setting}: parameter names must be visible ASCII of 1 to 128 characters"
             )
-        if name in reserved:
+        if _is_reserved(name, reserved):
             hint = (
                 f" (use the strategy's {name} setting)" if name in ("resource", "audience") else ""
             )
@@ -203,7 +231,7 @@ def check_reserved(setting: str, names: Iterable[object], reserved: frozenset[st
     (``extra_authorization_params``, ``token_params``), whose values are otherwise
     taken as they always were."""
     for name in names:
-        if name in reserved:
+        if _is_reserved(name, reserved):
             raise ConfigurationError(
                 f"{setting} cannot set {name}: anyoauth sets that parameter itself"
             )

@@ -275,6 +275,27 @@ def build_parser() -> argparse.ArgumentParser:
         "a tenant id or domain (entra*)",
     )
     endpoints.add_argument(
+        "--domain", metavar="HOST", help="the Auth0 tenant or Okta org domain (auth0*, okta*)"
+    )
+    endpoints.add_argument(
+        "--authorization-server",
+        metavar="ID",
+        help="an Okta custom authorization server: default or its id (okta*; "
+        "without it the org server)",
+    )
+    endpoints.add_argument(
+        "--audience", metavar="API", help="the API the Auth0 access token is for (auth0*)"
+    )
+    endpoints.add_argument("--team-id", metavar="ID", help="the Apple Developer team id (apple)")
+    endpoints.add_argument(
+        "--key-id", metavar="ID", help="the id of the Sign in with Apple key (apple)"
+    )
+    endpoints.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="the Sign in with Apple .p8 key file (apple; the profile keeps its path)",
+    )
+    endpoints.add_argument(
         "--authorize-url", metavar="URL", help="the authorization (login) endpoint"
     )
     endpoints.add_argument("--token-url", metavar="URL", help="the token endpoint")

@@ -152,6 +152,8 @@ def login_profile(
     same = saved is not None and saved.client_id == client_id and same_issuer(saved.issuer, issuer)
     endpoints = dict(saved.endpoints) if saved is not None else {}
     endpoints.update({name: getattr(args, name) for name in ENDPOINT_OPTIONS if name in given})
+    if "key_file" in given:  # later commands may run from another directory
+        endpoints["key_file"] = os.path.abspath(endpoints["key_file"])
     # The saved agent and port come back together, and only when the user agent is not
     # being chosen anew (a stale --port must not clash with a new --agent).
     choosing = args.agent is not None or args.port is not None or args.redirect_uri is not None

@@ -47,6 +47,12 @@ ENDPOINT_OPTIONS = (
     "server_url",
     "realm",
     "tenant",
+    "domain",
+    "authorization_server",
+    "audience",
+    "team_id",
+    "key_id",
+    "key_file",
 )
 """The endpoint overrides a profile keeps (``--authorize-url``, ... as argparse names)."""
 FLOWS = ("code", "device", "client-credentials")

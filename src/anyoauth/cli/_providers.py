@@ -2,11 +2,15 @@
 
 Every provider but ``oauth`` is a provider preset of :mod:`anyoauth.plugins`: the
 built-in ones (``geni``, ``teamwork``, ``bog``, ``keycloak``, ``google``, ``entra``,
-``github``, ``gitlab``, their ``-device`` flows and ``entra-client-credentials``) and
+``github``, ``gitlab``, ``apple``, ``auth0``, ``okta``, ``slack``, ``discord``,
+``dropbox``, ``salesforce``, ``x``, their ``-device`` flows and the
+``-client-credentials`` ones) and
 any an installed plugin adds, which ``anyoauth login`` therefore runs as it runs the built-ins. The
 command reads which options a preset takes from its signature: a parameter named like
 an option (``client_secret``, ``redirect_uri``, ``scope``, ``authorize_url``,
-``token_url``, ``success_url``, ``failure_url``, ``server_url``, ``realm``, ``tenant``; a
+``token_url``, ``success_url``, ``failure_url``, ``server_url``, ``realm``, ``tenant``,
+``domain``, ``authorization_server``, ``audience``, ``team_id``, ``key_id``,
+``key_file``; a
 ``login_url`` parameter takes ``--authorize-url``) gets that option's value when it is
 given; a parameter without a default must be given, except ``redirect_uri``, which
 then gets the loopback listener's (:data:`~._common.PLACEHOLDER_REDIRECT`); a
@@ -66,6 +70,7 @@ _ALIASES: Mapping[str, str] = {"login_url": "authorize_url"}
 # fields), but the command asks for its server, realm and client secret.
 _ALSO_REQUIRED: Mapping[str, frozenset[str]] = {
     "keycloak": frozenset({"server_url", "realm", "client_secret"}),
+    "apple": frozenset({"team_id", "key_id", "key_file"}),
 }
 # Options whose absence is not a usage error even when the preset requires them: the
 # client id is always given, a missing secret is its own error (needs_secret), and a
@@ -152,6 +157,62 @@ _WORDING: Mapping[str, Wording] = {
         title="GitLab",
         flow="device authorization grant (GitLab 17.1 and later)",
         agent="none (device code)",
+    ),
+    "apple": Wording(
+        title="Apple",
+        flow="Sign in with Apple: code flow, form_post, ES256 client secret "
+        "(--team-id, --key-id, --key-file)",
+        agent="system",
+    ),
+    "auth0": Wording(
+        title="Auth0",
+        flow="authorization code with PKCE, OpenID Connect (--domain, --audience)",
+        agent="system",
+    ),
+    "auth0-device": Wording(
+        title="Auth0",
+        flow="device authorization flow (--domain, --audience)",
+        agent="none (device code)",
+    ),
+    "auth0-client-credentials": Wording(
+        title="Auth0",
+        flow="client credentials for an API (--domain, --audience required)",
+        agent="none",
+    ),
+    "okta": Wording(
+        title="Okta",
+        flow="authorization code with PKCE, OpenID Connect (--domain, --authorization-server)",
+        agent="system",
+    ),
+    "okta-device": Wording(
+        title="Okta",
+        flow="device authorization grant (--domain, --authorization-server)",
+        agent="none (device code)",
+    ),
+    "slack": Wording(
+        title="Slack",
+        flow="OAuth v2 app installation (bot token; scopes comma-separated)",
+        agent="system",
+    ),
+    "discord": Wording(
+        title="Discord",
+        flow="authorization code (PKCE for public clients)",
+        agent="system",
+    ),
+    "dropbox": Wording(
+        title="Dropbox",
+        flow="authorization code, offline access (short-lived tokens, refresh token)",
+        agent="system",
+    ),
+    "salesforce": Wording(
+        title="Salesforce",
+        flow="web server flow with PKCE (--server-url: test.salesforce.com or My Domain)",
+        agent="system",
+    ),
+    "x": Wording(
+        title="X",
+        flow="authorization code with PKCE (required), offline.access",
+        agent="system",
     ),
     OAUTH: Wording(
         title="OAuth 2.0 / OpenID Connect",

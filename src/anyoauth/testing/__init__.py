@@ -41,6 +41,15 @@ origin, so one base URL serves all of them::
       /{tenant}/v2.0/.well-known/openid-configuration   (the user's tenant: entra_tenant)
       /login/oauth/authorize, /login/oauth/access_token, /login/device/code
       /oauth/authorize_device, /oauth/discovery/keys     (GitLab; the rest is /oauth/...)
+    Apple, Auth0, Okta, Slack, Discord, Dropbox, Salesforce and X likewise (their knobs:
+    ProviderEmulator.provider_quirks, a ProviderQuirks)
+      /auth/{authorize,token,keys,revoke}                (Apple: ES256 client secret JWTs)
+      /authorize, /oauth/device/code, /.well-known/jwks.json, /userinfo   (Auth0)
+      /oauth2/v1/..., /oauth2/{server}/v1/...            (Okta: org and custom servers)
+      /oauth/v2/authorize, /api/oauth.v2.access          (Slack: ok false at HTTP 200)
+      /oauth2/authorize, /api/oauth2/token[/revoke], /oauth2/token   (Discord, Dropbox)
+      /services/oauth2/..., /id/keys                     (Salesforce: issued_at in ms)
+      /i/oauth2/authorize, /2/oauth2/{token,revoke}      (X: PKCE required)
     DPoP (RFC 9449) on the generic server: a proof at the token endpoint binds the
     tokens to its key (token_type DPoP); the ``oauth_*dpop*`` options require proofs
     and nonces or stage a misbehaving server.
@@ -100,6 +109,7 @@ from ._oauth_server import OAUTH_VERIFICATION_DECISION_PATH as OAUTH_VERIFICATIO
 from ._oauth_server import OAUTH_VERIFICATION_PATH as OAUTH_VERIFICATION_PATH
 from ._oauth_server import OPENID_CONFIGURATION_PATH as OPENID_CONFIGURATION_PATH
 from ._oauth_server import OAuthEndpoints as OAuthEndpoints
+from ._provider_profiles_more import ProviderQuirks as ProviderQuirks
 from ._store_contract import STORE_RULES as STORE_RULES
 from ._store_contract import check_store as check_store
 from ._teamwork import TEAMWORK_DECISION_PATH as TEAMWORK_DECISION_PATH
@@ -152,6 +162,7 @@ __all__ = [
     "ManualClock",
     "OAuthEndpoints",
     "ProviderEmulator",
+    "ProviderQuirks",
     "TeamworkEndpoints",
     "browse",
     "check_store",

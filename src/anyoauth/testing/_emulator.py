@@ -27,6 +27,7 @@ from ._dpop import DPOP_SIGNING_ALGS
 from ._geni import EmulatedGeni, GeniEndpoints
 from ._keycloak import EmulatedKeycloak, KeycloakEndpoints
 from ._oauth_server import EmulatedOAuthServer, OAuthEndpoints
+from ._provider_profiles_more import ProviderQuirks
 from ._router import Router
 from ._teamwork import EmulatedTeamwork, TeamworkEndpoints
 from ._toolkit import PEER_CERTIFICATE, ConsentDesk, EmulatedProvider, EmulatorResponse, Request
@@ -225,6 +226,13 @@ class ProviderEmulator:
     @entra_tenant.setter
     def entra_tenant(self, value: str) -> None:
         self._oauth.entra_tenant = value
+
+    @property
+    def provider_quirks(self) -> ProviderQuirks:
+        """The knobs and records of the Apple, Auth0, Okta, Slack, Discord, Dropbox,
+        Salesforce and X paths: Apple's registered keys and the ``user`` field it posts,
+        which token Slack answers, Salesforce's ``issued_at``."""
+        return self._oauth.quirks
 
     @property
     def oauth_refresh_expires_in(self) -> int | None:

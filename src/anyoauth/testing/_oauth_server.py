@@ -67,6 +67,7 @@ from ._oauth_par import (
     RequestObjects,
 )
 from ._provider_profiles import ENTRA_DEFAULT_TID, entra_route, provider_routes
+from ._provider_profiles_more import ProviderQuirks, more_provider_routes, okta_route
 from ._toolkit import (
     NO_STORE,
     PERSON,
@@ -637,6 +638,12 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         self.silent_clients: set[str] = set()
         """Clients whose authorization responses carry no ``iss`` (those that started
         on Entra ID's or GitHub's authorize path, as those providers send none)."""
+        self.response_extras: dict[str, list[tuple[str, str]]] = {}
+        """Parameters the next authorization response of a client also carries, once
+        (Apple's ``user`` field on a first authorization)."""
+        self.quirks = ProviderQuirks()
+        """The knobs and records of Apple's, Slack's, Salesforce's... emulation
+        (:mod:`._provider_profiles_more`)."""
 
     def __repr__(self) -> str:
         return f"<EmulatedOAuthServer clients={len(self.clients)} tokens={len(self.tokens)}>"
@@ -718,9 +725,19 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
 
     def routes(self) -> Mapping[str, Route]:
         """The generic server's paths, and Google's, GitHub's and GitLab's
-        (:mod:`._provider_profiles`)."""
+        (:mod:`._provider_profiles`), Apple's, Auth0's, Slack's, Discord's, Dropbox's,
+        Salesforce's and X's (:mod:`._provider_profiles_more`)."""
         generic = self._generic_routes()
-        return {**generic, **provider_routes(self, generic)}
+        return {
+            **generic,
+            **provider_routes(self, generic),
+            **more_provider_routes(self, generic),
+        }
+
+    def client_secret_of(self, client_id: str) -> str | None:
+        """The registered secret of ``client_id`` (``None``: unknown or public)."""
+        client = self.clients.by_id.get(client_id)
+        return None if client is None else client.secret
 
     def _generic_routes(self) -> dict[str, Route]:
         return {
@@ -754,7 +771,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         """The mutual-TLS aliases: an aliased endpoint's route under
         :data:`OAUTH_MTLS_PREFIX`, counted under its own name."""
         if not path.startswith(OAUTH_MTLS_PREFIX + "/"):
-            return entra_route(self, self._generic_routes(), path)
+            generic = self._generic_routes()
+            return entra_route(self, generic, path) or okta_route(self, generic, path)
         inner = path[len(OAUTH_MTLS_PREFIX) :]
         if inner not in _MTLS_ALIASED.values():
             return None
@@ -1301,6 +1319,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         else:
             silent = client_id in self.silent_clients
             place, answer = mode, answer + ([] if silent else self._iss(request))
+            answer += self.response_extras.pop(client_id, [])
         if place == "form_post":
             return _form_post_page(redirect_uri, answer)
         where = with_fragment if place == "fragment" else with_query

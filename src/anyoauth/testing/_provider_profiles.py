@@ -31,16 +31,24 @@ a test can forge an Entra token whose ``iss`` names another tenant than its ``ti
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 from urllib.parse import urlencode
 
 import attrs
 
-from ._toolkit import EmulatorResponse, Handler, Reject, Request, Route
+from ._toolkit import (
+    EmulatorResponse,
+    Handler,
+    Reject,
+    Request,
+    Route,
+    extra_claims,
+    json_payload,
+    with_payload,
+    without_iss,
+)
 
 __all__ = [
     "ENTRA_CONSUMERS_TID",
@@ -73,52 +81,15 @@ class ProfileHost(Protocol):
     silent_clients: set[str]
 
 
-def _json(response: EmulatorResponse) -> dict[str, Any] | None:
-    if not (response.header("content-type") or "").startswith("application/json"):
-        return None
-    try:
-        payload = json.loads(response.body)
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def _with(response: EmulatorResponse, payload: Mapping[str, Any], status: int) -> EmulatorResponse:
-    return attrs.evolve(response, status=status, body=json.dumps(payload).encode())
-
-
-@contextmanager
-def _claims(host: ProfileHost, claims: Mapping[str, object]) -> Iterator[None]:
-    """id_tokens issued meanwhile carry ``claims``, under the test's own overrides."""
-    saved = host.id_token_claims
-    host.id_token_claims = {**claims, **saved}
-    try:
-        yield
-    finally:
-        host.id_token_claims = saved
-
-
-def _silent(host: ProfileHost, handler: Handler) -> Handler:
-    """An authorize route whose client's authorization responses carry no ``iss``."""
-
-    def answer(request: Request) -> EmulatorResponse:
-        client_id = request.query.get("client_id")
-        if client_id:
-            host.silent_clients.add(client_id)
-        return handler(request)
-
-    return answer
-
-
 # -- Google ---------------------------------------------------------------------------
 
 
 def _google_token(host: ProfileHost, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         bare = request.base.split("://", 1)[-1]
-        with _claims(host, {"iss": bare}):
+        with extra_claims(host, {"iss": bare}):
             response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is not None and payload.get("error") == "authorization_pending":
             return attrs.evolve(response, status=428)
         return response
@@ -129,12 +100,12 @@ def _google_token(host: ProfileHost, handler: Handler) -> Handler:
 def _google_device(handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if response.status != 200 or payload is None:
             return response
         payload["verification_url"] = payload.pop("verification_uri")
         payload.pop("verification_uri_complete", None)
-        return _with(response, payload, 200)
+        return with_payload(response, payload, 200)
 
     return answer
 
@@ -148,7 +119,7 @@ def _github(handler: Handler) -> Handler:
             response = handler(request)
         except Reject as refused:  # client authentication failed: GitHub says so at 200
             response = refused.response
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None:
             return response
         if isinstance(payload.get("scope"), str):
@@ -158,7 +129,7 @@ def _github(handler: Handler) -> Handler:
         payload.pop("id_token", None)
         status = 200 if "error" in payload else response.status
         if "application/json" in request.headers.get("accept", ""):
-            return _with(response, payload, status)
+            return with_payload(response, payload, status)
         headers = tuple(
             (k, "application/x-www-form-urlencoded; charset=utf-8")
             if k.lower() == "content-type"
@@ -181,7 +152,7 @@ def _entra_tid(host: ProfileHost, tenant: str) -> str:
 def _entra_token(host: ProfileHost, tenant: str, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         tid = _entra_tid(host, tenant)
-        with _claims(host, {"iss": f"{request.base}/{tid}/v2.0", "tid": tid}):
+        with extra_claims(host, {"iss": f"{request.base}/{tid}/v2.0", "tid": tid}):
             return handler(request)
 
     return answer
@@ -190,7 +161,7 @@ def _entra_token(host: ProfileHost, tenant: str, handler: Handler) -> Handler:
 def _entra_metadata(tenant: str, handler: Handler) -> Handler:
     def answer(request: Request) -> EmulatorResponse:
         response = handler(request)
-        payload = _json(response)
+        payload = json_payload(response)
         if payload is None:
             return response
         prefix = f"{request.base}/{tenant}"
@@ -207,7 +178,7 @@ def _entra_metadata(tenant: str, handler: Handler) -> Handler:
         for name in ("pushed_authorization_request_endpoint", "mtls_endpoint_aliases"):
             document.pop(name, None)
         document["require_pushed_authorization_requests"] = False
-        return _with(response, document, response.status)
+        return with_payload(response, document, response.status)
 
     return answer
 
@@ -219,7 +190,7 @@ def entra_route(host: ProfileHost, generic: Mapping[str, Route], path: str) -> R
         return None
     tenant, rest = match["tenant"], match["rest"]
     by_suffix: dict[str, tuple[str, Callable[[Route], Handler]]] = {
-        "/oauth2/v2.0/authorize": ("/oauth/authorize", lambda r: _silent(host, r.handler)),
+        "/oauth2/v2.0/authorize": ("/oauth/authorize", lambda r: without_iss(host, r.handler)),
         "/oauth2/v2.0/token": ("/oauth/token", lambda r: _entra_token(host, tenant, r.handler)),
         "/oauth2/v2.0/devicecode": ("/oauth/device", lambda r: r.handler),
         "/discovery/v2.0/keys": ("/oauth/jwks", lambda r: r.handler),
@@ -256,7 +227,7 @@ def provider_routes(host: ProfileHost, generic: Mapping[str, Route]) -> dict[str
         "/login/oauth/authorize": at(
             "/oauth/authorize",
             "github.authorize",
-            _silent(host, generic["/oauth/authorize"].handler),
+            without_iss(host, generic["/oauth/authorize"].handler),
         ),
         "/login/oauth/access_token": at(
             "/oauth/token", "github.access_token", _github(generic["/oauth/token"].handler)

@@ -17,8 +17,9 @@ import html
 import json
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, NoReturn, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
@@ -30,6 +31,7 @@ __all__ = [
     "PEER_CERTIFICATE",
     "PERSON",
     "TICKET_TTL",
+    "ClaimsHost",
     "Clock",
     "ConsentDesk",
     "Decide",
@@ -44,7 +46,9 @@ __all__ = [
     "Ticket",
     "TokenTable",
     "b64url",
+    "extra_claims",
     "fail",
+    "json_payload",
     "json_response",
     "media_type",
     "new_uuid",
@@ -55,7 +59,9 @@ __all__ = [
     "redirect",
     "require_bearer",
     "with_fragment",
+    "with_payload",
     "with_query",
+    "without_iss",
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -486,3 +492,54 @@ class EmulatedProvider(Generic[G]):
         """Revoke every token this provider issued, and every unused code or grant that
         could still be exchanged for one."""
         self.tokens.clear()
+
+
+# -- reshaping a generic server's answers as a provider's -------------------------------
+
+
+class ClaimsHost(Protocol):
+    """A server whose id_token claims and ``iss``-less clients provider routes set."""
+
+    id_token_claims: dict[str, object]
+    silent_clients: set[str]
+
+
+def json_payload(response: EmulatorResponse) -> dict[str, Any] | None:
+    """The JSON object ``response`` carries, or ``None`` (not JSON, not an object)."""
+    if not (response.header("content-type") or "").startswith("application/json"):
+        return None
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def with_payload(
+    response: EmulatorResponse, payload: Mapping[str, Any], status: int
+) -> EmulatorResponse:
+    """``response`` with ``status`` and ``payload`` as its JSON body."""
+    return attrs.evolve(response, status=status, body=json.dumps(payload).encode())
+
+
+@contextmanager
+def extra_claims(host: ClaimsHost, claims: Mapping[str, object]) -> Iterator[None]:
+    """id_tokens issued meanwhile carry ``claims``, under the test's own overrides."""
+    saved = host.id_token_claims
+    host.id_token_claims = {**claims, **saved}
+    try:
+        yield
+    finally:
+        host.id_token_claims = saved
+
+
+def without_iss(host: ClaimsHost, handler: Handler) -> Handler:
+    """An authorize route whose client's authorization responses carry no ``iss``."""
+
+    def answer(request: Request) -> EmulatorResponse:
+        client_id = request.query.get("client_id")
+        if client_id:
+            host.silent_clients.add(client_id)
+        return handler(request)
+
+    return answer

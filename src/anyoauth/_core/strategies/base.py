@@ -949,6 +949,14 @@ class Strategy:
             raise MalformedRedirect("the redirect carries no code")
         return self.code_exchange_request(code, pending, now=now)
 
+    def authorization_response_extra(self, redirect: Redirect) -> Mapping[str, Any]:
+        """What the login's token keeps in :attr:`Token.extra` from the authorization
+        response itself (read after :meth:`read_authorization_response` accepted it):
+        nothing by default. A provider that sends the client data only there (Apple's
+        ``user`` field) returns it here, read strictly; an unusable value raises
+        :class:`MalformedRedirect`. A refreshed token does not carry it."""
+        return {}
+
     # -- token requests -------------------------------------------------------------
 
     def _token_url(self) -> str:
