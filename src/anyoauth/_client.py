@@ -659,15 +659,39 @@ class Client:
         shown = (show or _show_device_code)(device)
         if inspect.isawaitable(shown):
             await shown
+        request, result = await self._poll_until_approved(
+            flow, device.expires_at, anyio.sleep, "device"
+        )
+        token = await self._verified(flow, result)
+        await self._keeper.save(token)
+        logger.debug("device login completed for %s", self.strategy.store_namespace)
+        await self._login_completed(token, grant_type(request) or "unknown", "device")
+        return token
+
+    async def _poll_until_approved(
+        self,
+        flow: Flow,
+        expires_at: float,
+        wait: Callable[[float], Awaitable[None]],
+        name: str,
+    ) -> tuple[HttpRequest, Token | KeysNeeded]:
+        """Poll the token endpoint of a decoupled grant (device code or CIBA) until the
+        user approves; return the last poll request and its answer (the token, or the
+        key set its id_token needs).
+
+        Before each poll, ``wait`` is given the seconds until the next poll is due (the
+        flow's interval, ``slow_down`` included, never past ``expires_at``: that poll
+        then raises :class:`FlowExpired`); it may return early (a CIBA ping). A lost
+        poll (:class:`ServerUnavailable`) is logged and asked again later; any other
+        transport error, a denial or a refusal is raised."""
         while True:
-            # Never wait past the code's expiry: the poll then raises FlowExpired.
-            poll_at = min(flow.next_poll_at, device.expires_at)
-            await anyio.sleep(max(0.0, poll_at - self._clock()))
+            poll_at = min(flow.next_poll_at, expires_at)
+            await wait(max(0.0, poll_at - self._clock()))
             request = flow.poll(self._clock())
             try:
                 status, content_type, body = await self._send(request)
             except ServerUnavailable as exc:
-                logger.debug("device poll failed (%s); polling again later", exc)
+                logger.debug("%s poll failed (%s); polling again later", name, exc)
                 flow.poll_lost(exc, self._clock())
                 continue
             except OAuthError as exc:
@@ -676,11 +700,7 @@ class Client:
                 status, content_type, body, self._clock(), keys=self._jwks
             )
             if result is not None:
-                token = await self._verified(flow, result)
-                await self._keeper.save(token)
-                logger.debug("device login completed for %s", self.strategy.store_namespace)
-                await self._login_completed(token, grant_type(request) or "unknown", "device")
-                return token
+                return request, result
 
     # -- CIBA (OpenID Client-Initiated Backchannel Authentication) ----------------------------
 
@@ -743,27 +763,11 @@ class Client:
                 shown = show(approval)
                 if inspect.isawaitable(shown):
                     await shown
-            while True:
-                # Never wait past the request's expiry: the poll then raises FlowExpired.
-                poll_at = min(flow.next_poll_at, approval.expires_at)
-                if approval.mode == "ping":
-                    await waiter.wait(poll_at - self._clock())
-                else:
-                    await anyio.sleep(max(0.0, poll_at - self._clock()))
-                sent = flow.poll(self._clock())
-                try:
-                    status, content_type, body = await self._send(sent)
-                except ServerUnavailable as exc:
-                    logger.debug("backchannel poll failed (%s); polling again later", exc)
-                    flow.poll_lost(exc, self._clock())
-                    continue
-                except OAuthError as exc:
-                    flow.transport_failed(exc)
-                result = flow.receive_poll_response(
-                    status, content_type, body, self._clock(), keys=self._jwks
-                )
-                if result is not None:
-                    break
+            # In ping mode a ping ends the wait early.
+            wait = waiter.wait if approval.mode == "ping" else anyio.sleep
+            _, result = await self._poll_until_approved(
+                flow, approval.expires_at, wait, "backchannel"
+            )
         finally:
             self._backchannel.remove(waiter)
         token = await self._verified(flow, result)
