@@ -579,20 +579,27 @@ class Client:
         """The token, once its id_token is verified with a (re)fetched key set."""
         if isinstance(result, Token):
             return result
-        try:
-            status, content_type, body = await self._send(result.request)
-        except OAuthError as exc:
-            return flow.keys_unavailable(exc, self._clock())
-        if status >= 500:
-            outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
-            return flow.keys_unavailable(outage, self._clock())
-        token = flow.receive_keys(status, content_type, body, self._clock())
+        answer = await self._key_set_answer(flow, result)
+        if isinstance(answer, Token):
+            return answer
+        token = flow.receive_keys(*answer, self._clock())
         self._jwks = flow.keys
         return token
 
     async def _response_verified(self, flow: Flow, needed: KeysNeeded) -> HttpRequest | Token:
         """What a signed authorization response leads to, once it is validated with the
         server's (re)fetched key set; a key set that cannot be fetched fails the login."""
+        answer = await self._key_set_answer(flow, needed)
+        if isinstance(answer, Token):
+            return answer
+        return flow.receive_response_keys(*answer, self._clock())
+
+    async def _key_set_answer(
+        self, flow: Flow, needed: KeysNeeded
+    ) -> tuple[int, str | None, bytes] | Token:
+        """The key set endpoint's answer (status, content type, body), or what the flow
+        makes of a key set that cannot be fetched (a transport error or an HTTP 5xx
+        answer: see :meth:`Flow.keys_unavailable`)."""
         try:
             status, content_type, body = await self._send(needed.request)
         except OAuthError as exc:
@@ -600,7 +607,7 @@ class Client:
         if status >= 500:
             outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
             return flow.keys_unavailable(outage, self._clock())
-        return flow.receive_response_keys(status, content_type, body, self._clock())
+        return status, content_type, body
 
     async def _prefetch_keys(self, request: HttpRequest) -> None:
         """Fetch the key set the flow wants before its token request (see
