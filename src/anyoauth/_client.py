@@ -579,20 +579,27 @@ class Client:
         """The token, once its id_token is verified with a (re)fetched key set."""
         if isinstance(result, Token):
             return result
-        try:
-            status, content_type, body = await self._send(result.request)
-        except OAuthError as exc:
-            return flow.keys_unavailable(exc, self._clock())
-        if status >= 500:
-            outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
-            return flow.keys_unavailable(outage, self._clock())
-        token = flow.receive_keys(status, content_type, body, self._clock())
+        answer = await self._key_set_answer(flow, result)
+        if isinstance(answer, Token):
+            return answer
+        token = flow.receive_keys(*answer, self._clock())
         self._jwks = flow.keys
         return token
 
     async def _response_verified(self, flow: Flow, needed: KeysNeeded) -> HttpRequest | Token:
         """What a signed authorization response leads to, once it is validated with the
         server's (re)fetched key set; a key set that cannot be fetched fails the login."""
+        answer = await self._key_set_answer(flow, needed)
+        if isinstance(answer, Token):
+            return answer
+        return flow.receive_response_keys(*answer, self._clock())
+
+    async def _key_set_answer(
+        self, flow: Flow, needed: KeysNeeded
+    ) -> tuple[int, str | None, bytes] | Token:
+        """The key set endpoint's answer (status, content type, body), or what the flow
+        makes of a key set that cannot be fetched (a transport error or an HTTP 5xx
+        answer: see :meth:`Flow.keys_unavailable`)."""
         try:
             status, content_type, body = await self._send(needed.request)
         except OAuthError as exc:
@@ -600,7 +607,7 @@ class Client:
         if status >= 500:
             outage = ServerUnavailable(f"the key set endpoint answered HTTP {status}")
             return flow.keys_unavailable(outage, self._clock())
-        return flow.receive_response_keys(status, content_type, body, self._clock())
+        return status, content_type, body
 
     async def _prefetch_keys(self, request: HttpRequest) -> None:
         """Fetch the key set the flow wants before its token request (see
@@ -659,15 +666,39 @@ class Client:
         shown = (show or _show_device_code)(device)
         if inspect.isawaitable(shown):
             await shown
+        request, result = await self._poll_until_approved(
+            flow, device.expires_at, anyio.sleep, "device"
+        )
+        token = await self._verified(flow, result)
+        await self._keeper.save(token)
+        logger.debug("device login completed for %s", self.strategy.store_namespace)
+        await self._login_completed(token, grant_type(request) or "unknown", "device")
+        return token
+
+    async def _poll_until_approved(
+        self,
+        flow: Flow,
+        expires_at: float,
+        wait: Callable[[float], Awaitable[None]],
+        name: str,
+    ) -> tuple[HttpRequest, Token | KeysNeeded]:
+        """Poll the token endpoint of a decoupled grant (device code or CIBA) until the
+        user approves; return the last poll request and its answer (the token, or the
+        key set its id_token needs).
+
+        Before each poll, ``wait`` is given the seconds until the next poll is due (the
+        flow's interval, ``slow_down`` included, never past ``expires_at``: that poll
+        then raises :class:`FlowExpired`); it may return early (a CIBA ping). A lost
+        poll (:class:`ServerUnavailable`) is logged and asked again later; any other
+        transport error, a denial or a refusal is raised."""
         while True:
-            # Never wait past the code's expiry: the poll then raises FlowExpired.
-            poll_at = min(flow.next_poll_at, device.expires_at)
-            await anyio.sleep(max(0.0, poll_at - self._clock()))
+            poll_at = min(flow.next_poll_at, expires_at)
+            await wait(max(0.0, poll_at - self._clock()))
             request = flow.poll(self._clock())
             try:
                 status, content_type, body = await self._send(request)
             except ServerUnavailable as exc:
-                logger.debug("device poll failed (%s); polling again later", exc)
+                logger.debug("%s poll failed (%s); polling again later", name, exc)
                 flow.poll_lost(exc, self._clock())
                 continue
             except OAuthError as exc:
@@ -676,11 +707,7 @@ class Client:
                 status, content_type, body, self._clock(), keys=self._jwks
             )
             if result is not None:
-                token = await self._verified(flow, result)
-                await self._keeper.save(token)
-                logger.debug("device login completed for %s", self.strategy.store_namespace)
-                await self._login_completed(token, grant_type(request) or "unknown", "device")
-                return token
+                return request, result
 
     # -- CIBA (OpenID Client-Initiated Backchannel Authentication) ----------------------------
 
@@ -743,27 +770,11 @@ class Client:
                 shown = show(approval)
                 if inspect.isawaitable(shown):
                     await shown
-            while True:
-                # Never wait past the request's expiry: the poll then raises FlowExpired.
-                poll_at = min(flow.next_poll_at, approval.expires_at)
-                if approval.mode == "ping":
-                    await waiter.wait(poll_at - self._clock())
-                else:
-                    await anyio.sleep(max(0.0, poll_at - self._clock()))
-                sent = flow.poll(self._clock())
-                try:
-                    status, content_type, body = await self._send(sent)
-                except ServerUnavailable as exc:
-                    logger.debug("backchannel poll failed (%s); polling again later", exc)
-                    flow.poll_lost(exc, self._clock())
-                    continue
-                except OAuthError as exc:
-                    flow.transport_failed(exc)
-                result = flow.receive_poll_response(
-                    status, content_type, body, self._clock(), keys=self._jwks
-                )
-                if result is not None:
-                    break
+            # In ping mode a ping ends the wait early.
+            wait = waiter.wait if approval.mode == "ping" else anyio.sleep
+            _, result = await self._poll_until_approved(
+                flow, approval.expires_at, wait, "backchannel"
+            )
         finally:
             self._backchannel.remove(waiter)
         token = await self._verified(flow, result)

@@ -1726,22 +1726,7 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             claims = self.clients.grant_assertion(request, assertion)
         except GrantAssertionError as error:
             return _bad("invalid_grant", str(error))
-        scope = self._scope(client, form.get("scope"))
-        if scope is None:
-            return _bad("invalid_scope", "A requested scope is not allowed for this client.")
-        resources, refusal = self._narrowed(request, ())
-        if refusal is not None:
-            return refusal
-        payload = self._issue(
-            request,
-            client_id=client.client_id,
-            scope=scope,
-            family=_new_id(),
-            subject=claims["sub"],
-            resources=resources,
-            **self._binding(client, proof),
-        )
-        return json_response(200, payload)
+        return self._granted_token(request, client, form, proof, subject=claims["sub"])
 
     def _extension_grant(
         self,
@@ -1754,6 +1739,29 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
         sent = form.get(name)
         if sent is None or not secrets.compare_digest(sent.encode(), value.encode()):
             return _bad("invalid_grant", f"The grant's {name} is missing or wrong.")
+        return self._granted_token(
+            request,
+            client,
+            form,
+            proof,
+            subject=client.client_id,
+            refresh="refresh_token" in client.grant_types,
+        )
+
+    def _granted_token(
+        self,
+        request: Request,
+        client: RegisteredClient,
+        form: dict[str, str],
+        proof: VerifiedProof | None,
+        *,
+        subject: str,
+        refresh: bool = False,
+    ) -> EmulatorResponse:
+        """The answer to a grant whose credential was accepted: ``invalid_scope`` for a
+        scope the client may not have, the resource indicators' refusal, or a new token
+        family for ``subject`` (with a refresh token when ``refresh``), bound to the
+        request's DPoP key when it sent a proof."""
         scope = self._scope(client, form.get("scope"))
         if scope is None:
             return _bad("invalid_scope", "A requested scope is not allowed for this client.")
@@ -1765,8 +1773,8 @@ class EmulatedOAuthServer(EmulatedProvider[AccessGrant]):
             client_id=client.client_id,
             scope=scope,
             family=_new_id(),
-            subject=client.client_id,
-            refresh="refresh_token" in client.grant_types,
+            subject=subject,
+            refresh=refresh,
             resources=resources,
             **self._binding(client, proof),
         )
